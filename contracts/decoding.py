@@ -1,0 +1,251 @@
+"""Turn raw bytes from a topic into a typed record, or into the reason it was refused.
+
+Decoding never raises into the caller's loop: a bad record is data, returned as a
+:class:`Rejection` whose ``code`` is one of a small fixed set (safe as a metric
+label) and whose ``message`` says what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Generic, TypeVar
+
+import msgspec
+
+from contracts.records import (
+    MAX_FEATURE_NAME_LENGTH,
+    MAX_FEATURES,
+    MAX_ID_LENGTH,
+    MAX_STRING_VALUE_LENGTH,
+    SCHEMA_VERSION,
+    Label,
+    LabeledEvent,
+    Prediction,
+    Record,
+    UserEvent,
+)
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+OLDEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+MAX_CLOCK_SKEW_SECONDS: Final = 24 * 3600.0
+
+REASON_CODES: Final = (
+    "oversize-message",
+    "not-utf8",
+    "not-json",
+    "non-finite-number",
+    "not-an-object",
+    "missing-field",
+    "unknown-field",
+    "wrong-type",
+    "bad-schema-version",
+    "empty-value",
+    "oversize-value",
+    "out-of-range",
+    "bad-timestamp",
+)
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a record was refused.
+
+    >>> decode_event(b"[1, 2]").code
+    'not-an-object'
+    """
+
+    code: str
+    message: str
+
+
+class RecordDecoder(Generic[R]):
+    """Decode and validate one record type; build once, call for every message.
+
+    >>> dec = RecordDecoder(Label)
+    >>> dec.decode(b'{"schema_version": 1, "event_id": "e1", "user_id": "u1",'
+    ...            b' "ts": "2026-01-01T00:00:00Z", "label": 1}').label
+    1
+    """
+
+    def __init__(self, record_type: type[R], *, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self._decoder = msgspec.json.Decoder(record_type)
+        self._max_bytes = max_bytes
+
+    def decode(self, raw: bytes | None, *, now: float | None = None) -> R | Rejection:
+        """Return the record, or a :class:`Rejection` saying why not."""
+        if not raw:
+            return Rejection("not-json", "the message is empty; expected a JSON object")
+        if len(raw) > self._max_bytes:
+            return Rejection(
+                "oversize-message",
+                f"the message is {len(raw)} bytes; at most {self._max_bytes} are accepted",
+            )
+        try:
+            record = self._decoder.decode(raw)
+        except UnicodeDecodeError as exc:
+            return Rejection("not-utf8", f"the message is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+        except msgspec.ValidationError as exc:
+            if "features" in str(exc):
+                return _explain_bad_feature(raw, str(exc))
+            return _explain_validation_error(str(exc))
+        except msgspec.DecodeError as exc:
+            return _explain_malformed(raw, str(exc))
+        return _check_values(record, time.time() if now is None else now)
+
+
+_PATH = re.compile(r" - at `(?P<path>[^`]+)`$")
+
+
+def _explain_bad_feature(raw: bytes, text: str) -> Rejection:
+    """Name the offending feature, which msgspec's path (``features[...]``) leaves out."""
+    # The standard library reads 1e999 as infinity, where msgspec stops without a name.
+    features = json.loads(raw).get("features")
+    if not isinstance(features, dict):
+        return _explain_validation_error(text)
+    if len(features) > MAX_FEATURES:
+        return Rejection(
+            "oversize-value", f"{len(features)} features sent; at most {MAX_FEATURES} are accepted"
+        )
+    for name, value in features.items():
+        if not name:
+            return Rejection("empty-value", "a feature has an empty name")
+        if len(name) > MAX_FEATURE_NAME_LENGTH:
+            return Rejection(
+                "oversize-value",
+                f"feature name `{name[:20]}...` is {len(name)} characters; "
+                f"at most {MAX_FEATURE_NAME_LENGTH} are accepted",
+            )
+        if isinstance(value, str) and len(value) > MAX_STRING_VALUE_LENGTH:
+            return Rejection(
+                "oversize-value",
+                f"feature `{name}` is a text of {len(value)} characters; "
+                f"at most {MAX_STRING_VALUE_LENGTH} are accepted",
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            return Rejection("non-finite-number", f"feature `{name}` is too large to be a finite number")
+        if isinstance(value, bool | list | dict):
+            return Rejection(
+                "wrong-type",
+                f"feature `{name}` is {type(value).__name__} {_short(value)}; "
+                "expected a number, a text or null",
+            )
+    return _explain_validation_error(text)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _explain_validation_error(text: str) -> Rejection:
+    match = _PATH.search(text)
+    path = match.group("path") if match else "$"
+    detail = text[: match.start()] if match else text
+    where = f"field `{path.removeprefix('$.')}`" if path != "$" else "the message"
+    if path == "$" and detail.startswith("Expected `object`"):
+        return Rejection("not-an-object", f"expected a JSON object, {detail.split(', ', 1)[-1]}")
+    if detail.startswith("Object missing required field"):
+        field = detail.split("`")[1]
+        return Rejection("missing-field", f"required field `{_join(path, field)}` is missing")
+    if detail.startswith("Object contains unknown field"):
+        field = detail.split("`")[1]
+        return Rejection("unknown-field", f"field `{_join(path, field)}` is not part of the contract")
+    if path.endswith("schema_version"):
+        return Rejection(
+            "bad-schema-version",
+            f"schema_version must be {SCHEMA_VERSION}; this reader does not understand other versions",
+        )
+    if "length >= 1" in detail:
+        return Rejection("empty-value", f"{where} must not be empty")
+    if "length <=" in detail:
+        return Rejection("oversize-value", f"{where} is too long: {_limits_hint(path)}")
+    if "timezone" in detail:
+        return Rejection(
+            "bad-timestamp",
+            f"{where} needs a timezone, e.g. '2026-01-01T12:00:00Z'",
+        )
+    if detail.startswith("Expected `int` >=") or detail.startswith("Expected `int` <=") \
+            or detail.startswith("Expected `float` >=") or detail.startswith("Expected `float` <="):
+        return Rejection("out-of-range", f"{where}: {detail.removeprefix('Expected ')}")
+    if detail.startswith("Number out of range"):
+        return Rejection("non-finite-number", f"{where} is too large to be a finite number")
+    return Rejection("wrong-type", f"{where}: {detail.lower()}")
+
+
+def _join(path: str, field: str) -> str:
+    return field if path == "$" else f"{path.removeprefix('$.')}.{field}"
+
+
+def _limits_hint(path: str) -> str:
+    if path.endswith("_id"):
+        return f"ids have at most {MAX_ID_LENGTH} characters"
+    return "see the contract's limits"
+
+
+_NON_FINITE = re.compile(rb"(?<![\"\w])-?(NaN|Infinity)(?![\"\w])")
+
+
+def _explain_malformed(raw: bytes, text: str) -> Rejection:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection("not-utf8", f"the message is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+    if _NON_FINITE.search(raw):
+        return Rejection(
+            "non-finite-number",
+            "NaN and Infinity are not numbers in JSON; send null for a missing value",
+        )
+    return Rejection("not-json", f"the message is not JSON: {text}")
+
+
+def _check_values(record: R, now: float) -> R | Rejection:
+    ts = getattr(record, "ts", None)
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            return Rejection("bad-timestamp", "field `ts` needs a timezone, e.g. '2026-01-01T12:00:00Z'")
+        epoch = ts.timestamp()
+        if epoch < OLDEST_TIMESTAMP or epoch > now + MAX_CLOCK_SKEW_SECONDS:
+            return Rejection(
+                "bad-timestamp",
+                f"field `ts` is {ts.isoformat()}; expected a time after 2000-01-01 and "
+                "no more than a day in the future",
+            )
+    features = getattr(record, "features", None)
+    if isinstance(features, Mapping):
+        for name, value in features.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                return Rejection("non-finite-number", f"feature `{name}` is not a finite number")
+    return record
+
+
+_EVENTS: Final = RecordDecoder(UserEvent)
+
+
+def decode_event(raw: bytes | None, *, now: float | None = None) -> UserEvent | Rejection:
+    """Decode one ``user-events`` message.
+
+    >>> decode_event(b'{"schema_version": 1, "event_id": "", "user_id": "u",'
+    ...              b' "ts": "2026-01-01T00:00:00Z", "features": {}}').message
+    'field `event_id` must not be empty'
+    """
+    return _EVENTS.decode(raw, now=now)
+
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "REASON_CODES",
+    "Label",
+    "LabeledEvent",
+    "Prediction",
+    "RecordDecoder",
+    "Rejection",
+    "decode_event",
+]

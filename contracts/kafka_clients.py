@@ -1,0 +1,158 @@
+"""The one place Kafka clients are configured and built.
+
+Both transports streamml uses, confluent-kafka (producers, admin, plain consumers)
+and aiokafka (under faust), get the same bootstrap servers and security settings
+from here, so a cluster with TLS or SASL needs configuring once.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from contracts.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """A message as it crosses a package boundary, free of any client's types."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def common_config(settings: Settings) -> dict[str, Any]:
+    """Connection and security settings shared by every confluent-kafka client.
+
+    >>> common_config(Settings(bootstrap_servers="k:9092"))
+    {'bootstrap.servers': 'k:9092', 'security.protocol': 'PLAINTEXT'}
+    """
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        config["sasl.mechanism"] = settings.sasl_mechanism
+    if settings.sasl_username:
+        config["sasl.username"] = settings.sasl_username
+    if settings.sasl_password:
+        config["sasl.password"] = settings.sasl_password.reveal()
+    if settings.ssl_ca_location:
+        config["ssl.ca.location"] = settings.ssl_ca_location
+    if settings.ssl_certificate_location:
+        config["ssl.certificate.location"] = settings.ssl_certificate_location
+    if settings.ssl_key_location:
+        config["ssl.key.location"] = settings.ssl_key_location
+    if settings.ssl_key_password:
+        config["ssl.key.password"] = settings.ssl_key_password.reveal()
+    return config
+
+
+def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """An idempotent producer that waits for every in-sync replica."""
+    return {
+        **common_config(settings),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        **overrides,
+    }
+
+
+def consumer_config(settings: Settings, group: str, **overrides: Any) -> dict[str, Any]:
+    """A consumer whose offsets move only when the caller commits them after its output landed."""
+    return {
+        **common_config(settings),
+        "group.id": f"{settings.group_prefix}.{group}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        **overrides,
+    }
+
+
+def make_producer(settings: Settings, **overrides: Any) -> Producer:
+    from confluent_kafka import Producer
+
+    return Producer(producer_config(settings, **overrides))
+
+
+def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
+    from confluent_kafka import Consumer
+
+    return Consumer(consumer_config(settings, group, **overrides))
+
+
+def make_admin(settings: Settings) -> AdminClient:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(common_config(settings))
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context aiokafka needs, built from the same files confluent-kafka reads."""
+    if settings.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=settings.ssl_ca_location)
+    if settings.ssl_certificate_location:
+        context.load_cert_chain(
+            settings.ssl_certificate_location,
+            settings.ssl_key_location,
+            settings.ssl_key_password.reveal() if settings.ssl_key_password else None,
+        )
+    return context
+
+
+def aiokafka_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka clients, equivalent to :func:`common_config`."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "security_protocol": settings.security_protocol,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        config["ssl_context"] = context
+    if settings.sasl_mechanism:
+        config["sasl_mechanism"] = settings.sasl_mechanism
+        config["sasl_plain_username"] = settings.sasl_username
+        config["sasl_plain_password"] = (
+            settings.sasl_password.reveal() if settings.sasl_password else None
+        )
+    return config
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """``faust.App`` keyword arguments for the broker, its credentials and safe defaults."""
+    import faust
+
+    config: dict[str, Any] = {
+        "broker": ";".join(f"kafka://{s}" for s in settings.bootstrap_servers.split(",")),
+        "producer_acks": -1,
+        "broker_commit_every": 1000,
+        "topic_allow_declare": False,
+        "topic_disable_leader": True,
+        "web_bind": settings.web_host,
+    }
+    context = ssl_context(settings)
+    if settings.sasl_mechanism:
+        config["broker_credentials"] = faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.reveal() if settings.sasl_password else None,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
+    elif context is not None:
+        config["broker_credentials"] = faust.SSLCredentials(context)
+    return config

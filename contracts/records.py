@@ -1,0 +1,152 @@
+"""The records each topic carries, as typed, frozen structs.
+
+Every record carries ``schema_version`` so readers can refuse what they do not
+understand. Timestamps are timezone-aware datetimes, encoded as RFC 3339 strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+MAX_ID_LENGTH = 128
+MAX_FEATURES = 256
+MAX_FEATURE_NAME_LENGTH = 64
+MAX_STRING_VALUE_LENGTH = 256
+MAX_DETAILS_LENGTH = 4096
+
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+FeatureName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FEATURE_NAME_LENGTH)]
+FeatureValue = float | Annotated[str, msgspec.Meta(max_length=MAX_STRING_VALUE_LENGTH)] | None
+Features = Annotated[dict[FeatureName, FeatureValue], msgspec.Meta(max_length=MAX_FEATURES)]
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Route = Literal["champion", "canary", "shadow"]
+
+
+class Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Fields every record shares."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class UserEvent(Record, frozen=True, kw_only=True):
+    """One user-behaviour event, as applications send it to ``user-events``.
+
+    >>> from datetime import UTC, datetime
+    >>> e = UserEvent(event_id="e1", user_id="u1", ts=datetime(2026, 1, 1, tzinfo=UTC),
+    ...               features={"cart_value": 12.5, "device": "mobile", "coupon": None})
+    >>> e.features["device"]
+    'mobile'
+    """
+
+    event_id: Identifier
+    user_id: Identifier
+    ts: datetime
+    features: Features
+
+
+class Label(Record, frozen=True, kw_only=True):
+    """The outcome of an earlier event, sent to ``labels`` when it is known."""
+
+    event_id: Identifier
+    user_id: Identifier
+    ts: datetime
+    label: Annotated[int, msgspec.Meta(ge=0, le=1)]
+
+
+class Prediction(Record, frozen=True, kw_only=True):
+    """The answer to one event, on ``predictions``."""
+
+    event_id: Identifier
+    user_id: Identifier
+    ts: datetime
+    model: Identifier
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    route: Route
+    score: Probability
+    decision: Annotated[int, msgspec.Meta(ge=0, le=1)]
+    scored_at: datetime
+
+
+class LabeledEvent(Record, frozen=True, kw_only=True):
+    """An event joined with its label and the score it was given, on ``labeled-events``."""
+
+    event_id: Identifier
+    user_id: Identifier
+    features: Features
+    label: Annotated[int, msgspec.Meta(ge=0, le=1)]
+    score: Probability
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    ts: datetime
+
+
+class TopicRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Offsets ``[first, last]`` of one partition a model was trained on."""
+
+    topic: str
+    partition: Annotated[int, msgspec.Meta(ge=0)]
+    first: Annotated[int, msgspec.Meta(ge=0)]
+    last: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class ModelVersion(Record, frozen=True, kw_only=True):
+    """A model artifact on ``model-versions``, keyed ``<model>/<version>``."""
+
+    model: Identifier
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    created_at: datetime
+    artifact: bytes
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    signature: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    feature_schema: dict[str, msgspec.Raw]
+    metrics: dict[str, float]
+    lineage: list[TopicRange]
+    trigger: str = "manual"
+
+
+class Deployment(Record, frozen=True, kw_only=True):
+    """Which version serves which route, on ``model-versions`` keyed ``<model>/deployment``."""
+
+    model: Identifier
+    champion: Annotated[int, msgspec.Meta(ge=1)]
+    canary: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    canary_fraction: Probability = 0.0
+    shadow: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    decided_by: str
+    reason: str
+    decided_at: datetime
+
+
+class Alert(Record, frozen=True, kw_only=True):
+    """A firing or resolved alert on ``alerts``, keyed by its fingerprint."""
+
+    fingerprint: Identifier
+    kind: str
+    severity: Literal["info", "warning", "critical"]
+    status: Literal["firing", "resolved"]
+    model: str
+    version: int | None
+    metric: str
+    value: float | None
+    threshold: float | None
+    window: str
+    details: dict[str, msgspec.Raw]
+    started_at: datetime
+    runbook: str
+
+
+class DeadLetter(Record, frozen=True, kw_only=True):
+    """A record that could not be processed, with what went wrong and where it came from."""
+
+    error: Annotated[str, msgspec.Meta(max_length=MAX_DETAILS_LENGTH)]
+    reason: str
+    stage: str
+    original: bytes
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    at: datetime
