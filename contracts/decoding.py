@@ -91,7 +91,10 @@ class RecordDecoder(Generic[R]):
         try:
             record = self._decoder.decode(raw)
         except UnicodeDecodeError as exc:
-            return Rejection("not-utf8", f"the message is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+            # msgspec counts the position from the start of the string it was reading.
+            return _utf8_problem(raw) or Rejection(
+                "not-utf8", f"the message is not valid UTF-8 ({exc.reason})"
+            )
         except msgspec.ValidationError as exc:
             if "features" in str(exc):
                 return _explain_bad_feature(raw, str(exc))
@@ -102,12 +105,14 @@ class RecordDecoder(Generic[R]):
 
 
 _PATH = re.compile(r" - at `(?P<path>[^`]+)`$")
+_EXAMPLE_TIME: Final = "2026-01-01T12:00:00Z"
 
 
 def _explain_bad_feature(raw: bytes, text: str) -> Rejection:
     """Name the offending feature, which msgspec's path (``features[...]``) leaves out."""
     # The standard library reads 1e999 as infinity, where msgspec stops without a name.
-    features = json.loads(raw).get("features")
+    message, _ = _parse_leniently(raw)
+    features = message.get("features") if isinstance(message, dict) else None
     if not isinstance(features, dict):
         return _explain_validation_error(text)
     if len(features) > MAX_FEATURES:
@@ -129,8 +134,10 @@ def _explain_bad_feature(raw: bytes, text: str) -> Rejection:
                 f"feature `{name}` is a text of {len(value)} characters; "
                 f"at most {MAX_STRING_VALUE_LENGTH} are accepted",
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            return Rejection("non-finite-number", f"feature `{name}` is too large to be a finite number")
+        if not _is_finite(value):
+            return Rejection(
+                "non-finite-number", f"feature `{name}` is too large to be a finite number"
+            )
         if isinstance(value, bool | list | dict):
             return Rejection(
                 "wrong-type",
@@ -138,6 +145,33 @@ def _explain_bad_feature(raw: bytes, text: str) -> Rejection:
                 "expected a number, a text or null",
             )
     return _explain_validation_error(text)
+
+
+def _parse_leniently(raw: bytes) -> tuple[object, list[str]]:
+    """The message as the standard library reads it (NaN and Infinity allowed), or None.
+
+    Only called once msgspec has refused the message, to say more precisely why; the
+    second list holds the NaN / Infinity tokens met on the way.
+    """
+    tokens: list[str] = []
+
+    def constant(token: str) -> float:
+        tokens.append(token)
+        return math.nan
+
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=constant), tokens
+    except (ValueError, RecursionError):
+        return None, tokens
+
+
+def _is_finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _short(value: object) -> str:
@@ -150,6 +184,8 @@ def _explain_validation_error(text: str) -> Rejection:
     path = match.group("path") if match else "$"
     detail = text[: match.start()] if match else text
     where = f"field `{path.removeprefix('$.')}`" if path != "$" else "the message"
+    if path.startswith("$.features["):
+        where = "a feature"
     if path == "$" and detail.startswith("Expected `object`"):
         return Rejection("not-an-object", f"expected a JSON object, {detail.split(', ', 1)[-1]}")
     if detail.startswith("Object missing required field"):
@@ -157,24 +193,36 @@ def _explain_validation_error(text: str) -> Rejection:
         return Rejection("missing-field", f"required field `{_join(path, field)}` is missing")
     if detail.startswith("Object contains unknown field"):
         field = detail.split("`")[1]
-        return Rejection("unknown-field", f"field `{_join(path, field)}` is not part of the contract")
+        return Rejection(
+            "unknown-field", f"field `{_join(path, field)}` is not part of the contract"
+        )
     if path.endswith("schema_version"):
         return Rejection(
             "bad-schema-version",
-            f"schema_version must be {SCHEMA_VERSION}; this reader does not understand other versions",
+            f"schema_version must be {SCHEMA_VERSION}; "
+            "this reader does not understand other versions",
         )
     if "length >= 1" in detail:
         return Rejection("empty-value", f"{where} must not be empty")
     if "length <=" in detail:
         return Rejection("oversize-value", f"{where} is too long: {_limits_hint(path)}")
-    if "timezone" in detail:
+    if detail.startswith("Expected `datetime`, got"):
         return Rejection(
-            "bad-timestamp",
-            f"{where} needs a timezone, e.g. '2026-01-01T12:00:00Z'",
+            "wrong-type",
+            f"{where}: expected an RFC 3339 time as text, e.g. '{_EXAMPLE_TIME}', "
+            f"{detail.split(', ', 1)[-1]}",
+        )
+    if "timezone" in detail:
+        return Rejection("bad-timestamp", f"{where} needs a timezone, e.g. '{_EXAMPLE_TIME}'")
+    if "datetime" in detail:
+        return Rejection(
+            "bad-timestamp", f"{where} is not an RFC 3339 time; expected e.g. '{_EXAMPLE_TIME}'"
         )
     if detail.startswith("Expected `int` >=") or detail.startswith("Expected `int` <=") \
             or detail.startswith("Expected `float` >=") or detail.startswith("Expected `float` <="):
-        return Rejection("out-of-range", f"{where}: {detail.removeprefix('Expected ')}")
+        return Rejection(
+            "out-of-range", f"{where} is out of range: expected {detail.removeprefix('Expected ')}"
+        )
     if detail.startswith("Number out of range"):
         return Rejection("non-finite-number", f"{where} is too large to be a finite number")
     return Rejection("wrong-type", f"{where}: {detail.lower()}")
@@ -190,27 +238,52 @@ def _limits_hint(path: str) -> str:
     return "see the contract's limits"
 
 
-_NON_FINITE = re.compile(rb"(?<![\"\w])-?(NaN|Infinity)(?![\"\w])")
-
-
-def _explain_malformed(raw: bytes, text: str) -> Rejection:
+def _utf8_problem(raw: bytes) -> Rejection | None:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Rejection("not-utf8", f"the message is not valid UTF-8 ({exc.reason} at byte {exc.start})")
-    if _NON_FINITE.search(raw):
+        return Rejection(
+            "not-utf8",
+            f"the message is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+            "send text encoded as UTF-8",
+        )
+    return None
+
+
+def _explain_malformed(raw: bytes, text: str) -> Rejection:
+    not_utf8 = _utf8_problem(raw)
+    if not_utf8 is not None:
+        return not_utf8
+    message, tokens = _parse_leniently(raw)
+    if tokens and message is not None:
         return Rejection(
             "non-finite-number",
-            "NaN and Infinity are not numbers in JSON; send null for a missing value",
+            f"{_where_non_finite(message)} is {tokens[0]}, which JSON has no place for; "
+            "send a finite number, or null for a missing value",
         )
     return Rejection("not-json", f"the message is not JSON: {text}")
+
+
+def _where_non_finite(message: object) -> str:
+    if isinstance(message, dict):
+        features = message.get("features")
+        if isinstance(features, dict):
+            for name, value in features.items():
+                if not _is_finite(value):
+                    return f"feature `{name}`"
+        for name, value in message.items():
+            if not _is_finite(value):
+                return f"field `{name}`"
+    return "a value"
 
 
 def _check_values(record: R, now: float) -> R | Rejection:
     ts = getattr(record, "ts", None)
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
-            return Rejection("bad-timestamp", "field `ts` needs a timezone, e.g. '2026-01-01T12:00:00Z'")
+            return Rejection(
+                "bad-timestamp", f"field `ts` needs a timezone, e.g. '{_EXAMPLE_TIME}'"
+            )
         epoch = ts.timestamp()
         if epoch < OLDEST_TIMESTAMP or epoch > now + MAX_CLOCK_SKEW_SECONDS:
             return Rejection(

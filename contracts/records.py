@@ -7,11 +7,11 @@ understand. Timestamps are timezone-aware datetimes, encoded as RFC 3339 strings
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 MAX_ID_LENGTH = 128
 MAX_FEATURES = 256
@@ -25,6 +25,8 @@ FeatureValue = float | Annotated[str, msgspec.Meta(max_length=MAX_STRING_VALUE_L
 Features = Annotated[dict[FeatureName, FeatureValue], msgspec.Meta(max_length=MAX_FEATURES)]
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Route = Literal["champion", "canary", "shadow"]
+# Naive times are refused when decoding: a time without a zone means nothing on a topic.
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -45,7 +47,7 @@ class UserEvent(Record, frozen=True, kw_only=True):
 
     event_id: Identifier
     user_id: Identifier
-    ts: datetime
+    ts: Timestamp
     features: Features
 
 
@@ -54,7 +56,7 @@ class Label(Record, frozen=True, kw_only=True):
 
     event_id: Identifier
     user_id: Identifier
-    ts: datetime
+    ts: Timestamp
     label: Annotated[int, msgspec.Meta(ge=0, le=1)]
 
 
@@ -63,13 +65,13 @@ class Prediction(Record, frozen=True, kw_only=True):
 
     event_id: Identifier
     user_id: Identifier
-    ts: datetime
+    ts: Timestamp
     model: Identifier
     version: Annotated[int, msgspec.Meta(ge=1)]
     route: Route
     score: Probability
     decision: Annotated[int, msgspec.Meta(ge=0, le=1)]
-    scored_at: datetime
+    scored_at: Timestamp
 
 
 class LabeledEvent(Record, frozen=True, kw_only=True):
@@ -81,7 +83,7 @@ class LabeledEvent(Record, frozen=True, kw_only=True):
     label: Annotated[int, msgspec.Meta(ge=0, le=1)]
     score: Probability
     version: Annotated[int, msgspec.Meta(ge=1)]
-    ts: datetime
+    ts: Timestamp
 
 
 class TopicRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -98,7 +100,7 @@ class ModelVersion(Record, frozen=True, kw_only=True):
 
     model: Identifier
     version: Annotated[int, msgspec.Meta(ge=1)]
-    created_at: datetime
+    created_at: Timestamp
     artifact: bytes
     sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
     signature: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
@@ -118,7 +120,7 @@ class Deployment(Record, frozen=True, kw_only=True):
     shadow: Annotated[int, msgspec.Meta(ge=1)] | None = None
     decided_by: str
     reason: str
-    decided_at: datetime
+    decided_at: Timestamp
 
 
 class Alert(Record, frozen=True, kw_only=True):
@@ -135,7 +137,7 @@ class Alert(Record, frozen=True, kw_only=True):
     threshold: float | None
     window: str
     details: dict[str, msgspec.Raw]
-    started_at: datetime
+    started_at: Timestamp
     runbook: str
 
 
@@ -149,4 +151,4 @@ class DeadLetter(Record, frozen=True, kw_only=True):
     source_topic: str
     source_partition: int
     source_offset: int
-    at: datetime
+    at: Timestamp

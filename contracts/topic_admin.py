@@ -22,14 +22,17 @@ class TopicReport:
     mismatched: list[str] = field(default_factory=list)
 
 
-def ensure_topics(admin: AdminClient, specs: list[TopicSpec], *, timeout: float = 30.0) -> TopicReport:
+def ensure_topics(
+    admin: AdminClient, specs: list[TopicSpec], *, timeout: float = 30.0
+) -> TopicReport:
     """Create what is missing; leave what matches; raise on a topic laid out otherwise.
 
     Missing topics are created even when another topic mismatches, so one bad topic
     does not hold back the others; the error then names every mismatch.
     """
+    # NewTopic is typed in ``cimpl``; ``confluent_kafka.admin`` re-exports it untyped.
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import NewTopic
+    from confluent_kafka.cimpl import NewTopic
 
     existing = admin.list_topics(timeout=timeout).topics
     report = TopicReport()

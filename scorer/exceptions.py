@@ -1,0 +1,97 @@
+"""Errors the scorer raises on purpose, each carrying a short ``code`` safe as a metric label."""
+
+from __future__ import annotations
+
+from contracts.exceptions import StreamMLError
+
+
+class ScorerError(StreamMLError):
+    """Base class of the scorer's errors; ``code`` is a short, fixed reason."""
+
+    code = "scorer-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FeatureValueError(ScorerError, ValueError):
+    """An event carries a value of the wrong type for a feature of the model."""
+
+    code = "bad-feature-value"
+
+    def __init__(self, message: str, *, row: int, feature: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.feature = feature
+
+
+class TrainingDataError(ScorerError, ValueError):
+    """A training file or row set cannot be used; the message names the line or column."""
+
+    code = "bad-training-data"
+
+
+class ArtifactRejected(ScorerError):
+    """A model artifact was refused; the serving model stays. Subclasses name the reason."""
+
+    code = "rejected"
+
+
+class ArtifactTooLarge(ArtifactRejected):
+    code = "oversize"
+
+
+class ArtifactTampered(ArtifactRejected):
+    code = "tampered"
+
+
+class BadSignature(ArtifactRejected):
+    code = "bad-signature"
+
+
+class ZipBombSuspected(ArtifactRejected):
+    code = "zip-bomb"
+
+
+class MalformedArtifact(ArtifactRejected):
+    code = "malformed"
+
+
+class ReplayedVersion(ArtifactRejected):
+    code = "replayed-version"
+
+
+class SchemaMismatch(ArtifactRejected):
+    code = "schema-mismatch"
+
+
+class UntrustedTypes(ArtifactRejected):
+    code = "untrusted-type"
+
+    def __init__(self, message: str, *, types: list[str]) -> None:
+        super().__init__(message)
+        self.types = types
+
+
+class RegistryError(ScorerError):
+    """The model registry topic could not be read or written."""
+
+    code = "registry-error"
+
+
+__all__ = [
+    "ArtifactRejected",
+    "ArtifactTampered",
+    "ArtifactTooLarge",
+    "BadSignature",
+    "FeatureValueError",
+    "MalformedArtifact",
+    "RegistryError",
+    "ReplayedVersion",
+    "SchemaMismatch",
+    "ScorerError",
+    "TrainingDataError",
+    "UntrustedTypes",
+    "ZipBombSuspected",
+]
