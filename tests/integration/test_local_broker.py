@@ -83,4 +83,5 @@ def test_kafka_start_on_a_taken_port_says_so(broker_dir: Path, kafka_bootstrap: 
 def test_bad_setting_is_one_clear_line_without_traceback():
     result = streamml("topics", "create", env={"STREAMML_PARTITIONS": "many"})
     assert result.returncode == 2
-    assert result.stderr.strip() == "streamml topics: STREAMML_PARTITIONS='many': expected a whole number"
+    expected = "streamml topics: STREAMML_PARTITIONS='many': expected a whole number"
+    assert result.stderr.strip() == expected

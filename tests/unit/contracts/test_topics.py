@@ -1,0 +1,53 @@
+"""Topic layouts: seven topics, a compacted registry, joinable events and labels."""
+
+from __future__ import annotations
+
+from contracts.topics import ALL_TOPICS, MODEL_ARTIFACT_MAX_BYTES, Topics
+
+
+def test_specs_lay_out_the_seven_topics_in_order() -> None:
+    specs = Topics(prefix="t1.").specs(partitions=6, replication_factor=3)
+
+    assert [s.name for s in specs] == [f"t1.{name}" for name in ALL_TOPICS]
+    assert len(specs) == 7
+
+
+def test_model_versions_is_one_compacted_partition_for_large_artifacts() -> None:
+    specs = {s.name: s for s in Topics().specs(partitions=6, replication_factor=3)}
+
+    registry = specs["model-versions"]
+
+    assert registry.partitions == 1
+    assert registry.replication_factor == 3
+    config = dict(registry.config)
+    assert config["cleanup.policy"] == "compact"
+    assert config["max.message.bytes"] == str(16 * 1024 * 1024) == str(MODEL_ARTIFACT_MAX_BYTES)
+
+
+def test_user_events_and_labels_share_their_partition_count() -> None:
+    specs = {s.name: s for s in Topics().specs(partitions=6, replication_factor=1)}
+
+    assert specs["user-events"].partitions == specs["labels"].partitions == 6
+
+
+def test_every_other_topic_uses_the_configured_layout() -> None:
+    specs = Topics().specs(partitions=4, replication_factor=2)
+
+    others = [s for s in specs if s.name != "model-versions"]
+
+    assert len(others) == 6
+    assert all((s.partitions, s.replication_factor, s.config) == (4, 2, ()) for s in others)
+
+
+def test_topic_names_carry_the_prefix() -> None:
+    topics = Topics(prefix="demo.")
+
+    assert [
+        topics.user_events,
+        topics.labels,
+        topics.predictions,
+        topics.labeled_events,
+        topics.model_versions,
+        topics.alerts,
+        topics.dead_letters,
+    ] == [f"demo.{name}" for name in ALL_TOPICS]
