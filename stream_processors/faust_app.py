@@ -1,0 +1,58 @@
+"""What every streamml faust app shares: construction from settings, and running it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from contracts.kafka_clients import KafkaRecord, faust_config
+from contracts.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Path,
+                    **overrides: Any) -> faust.App:
+    """A faust app with our broker, credentials and safe defaults; no app at import time."""
+    return faust.App(
+        f"{settings.group_prefix}.{name}",
+        **faust_config(settings),
+        web_port=web_port,
+        web_host=settings.web_host,
+        datadir=str(datadir),
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        stream_buffer_maxsize=4096,
+        broker_max_poll_records=1000,
+        **overrides,
+    )
+
+
+def raw_topic(app: faust.App, name: str) -> Any:
+    """A topic read and written as plain bytes, so bad input reaches us intact."""
+    return app.topic(name, key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+
+def as_record(event: EventT) -> KafkaRecord:
+    message = event.message
+    return KafkaRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp_ms=int((message.timestamp or 0) * 1000),
+        headers=tuple((k, v) for k, v in (message.headers or [])),
+    )
+
+
+def run_worker(app: faust.App, log_level: str) -> None:
+    """Run until SIGINT or SIGTERM; faust stops the agents and commits on the way out."""
+    worker = faust.Worker(app, loglevel=log_level.lower(), override_logging=False)
+    worker.execute_from_commandline()

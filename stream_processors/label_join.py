@@ -1,0 +1,235 @@
+"""Labels meet their scored events: pure join logic with bounded, time-limited stores.
+
+An event's features (from ``user-events``) and its champion or canary score (from
+``predictions``) wait for the label; a label that arrives first waits for them. All
+three topics are keyed by user_id with equal partition counts, so one worker holds
+every piece of a join. Each store is bounded by count and by age.
+
+The three topics are read side by side, so their records meet in any order: a
+prediction may be read before its event, a label before both. Whatever arrives
+first waits for the rest; the first of each piece wins and later copies are counted
+as duplicates. A joined event id is remembered (bounded) so a replayed label, event
+or prediction never yields a second labeled event.
+
+The labeled event's ``ts`` is the event's time, when its features were observed
+and its score given; how long the label took is reported as ``label_delays``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from contracts.kafka_clients import KafkaRecord
+from contracts.records import Features, Label, LabeledEvent, Prediction, UserEvent
+from stream_processors.recent_ids import RecentIds
+
+V = TypeVar("V")
+
+NO_SCORED_EVENT = "no-scored-event"
+LABEL_STORE_FULL = "label-store-full"
+UNMATCHED_REASONS = (NO_SCORED_EVENT, LABEL_STORE_FULL)
+
+
+class AgedStore(Generic[V]):
+    """Insertion-ordered values with their arrival time; the oldest leave first.
+
+    Putting a key again refreshes it: it moves to the young end with the new time,
+    which keeps the store ordered by time so expiry stops at the first young item.
+
+    >>> store = AgedStore[int](capacity=2, ttl_seconds=10)
+    >>> store.put("a", 1, now=0), store.put("b", 2, now=1), store.put("c", 3, now=2)
+    ([], [], [('a', 1)])
+    >>> store.expire(now=11.5)
+    [('b', 2)]
+    """
+
+    def __init__(self, *, capacity: int, ttl_seconds: float) -> None:
+        if capacity < 1 or ttl_seconds < 0:
+            raise ValueError(
+                f"expected capacity >= 1 and ttl_seconds >= 0, got {capacity} and {ttl_seconds}"
+            )
+        self.capacity = capacity
+        self.ttl_seconds = ttl_seconds
+        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
+
+    def put(self, key: str, value: V, *, now: float) -> list[tuple[str, V]]:
+        """Store ``value``; return what fell out because the store was full."""
+        self._items.pop(key, None)
+        self._items[key] = (now, value)
+        evicted = []
+        while len(self._items) > self.capacity:
+            old_key, (_, old_value) = self._items.popitem(last=False)
+            evicted.append((old_key, old_value))
+        return evicted
+
+    def pop(self, key: str) -> V | None:
+        item = self._items.pop(key, None)
+        return None if item is None else item[1]
+
+    def get(self, key: str) -> V | None:
+        item = self._items.get(key)
+        return None if item is None else item[1]
+
+    def expire(self, *, now: float) -> list[tuple[str, V]]:
+        """Remove and return what has been stored for longer than ``ttl_seconds``."""
+        expired = []
+        while self._items:
+            key, (arrived, value) = next(iter(self._items.items()))
+            if now - arrived <= self.ttl_seconds:
+                break
+            self._items.popitem(last=False)
+            expired.append((key, value))
+        return expired
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What is known of one event so far: its features, its score, or both."""
+
+    features: Features | None = None
+    ts: datetime | None = None
+    score: float | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A label waiting for its scored event, with the message it came in."""
+
+    label: Label
+    origin: KafkaRecord | None = None
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A label that will never be joined, why (a fixed code) and in words."""
+
+    label: Label
+    reason: str
+    error: str
+    origin: KafkaRecord | None = None
+
+
+@dataclass
+class JoinOutput:
+    """What feeding the join produced; the caller sends and counts it."""
+
+    labeled: list[LabeledEvent] = field(default_factory=list)
+    unmatched_labels: list[Unmatched] = field(default_factory=list)
+    label_delays: list[float] = field(default_factory=list)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    events_dropped: Counter[str] = field(default_factory=Counter)
+
+
+class LabelJoin:
+    """The join's state; feed it records in arrival order, collect what it emits.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> join, out = LabelJoin(label_wait_seconds=5), JoinOutput()
+    >>> join.on_label(Label(event_id="e1", user_id="u1", ts=t, label=1), 0.0, out)
+    >>> join.on_event(UserEvent(event_id="e1", user_id="u1", ts=t, features={"x": 1.0}), 1.0, out)
+    >>> join.on_prediction(Prediction(event_id="e1", user_id="u1", ts=t, model="m", version=2,
+    ...     route="champion", score=0.8, decision=1, scored_at=t), 2.0, out)
+    >>> [(e.event_id, e.label, e.score, e.version) for e in out.labeled]
+    [('e1', 1, 0.8, 2)]
+    """
+
+    def __init__(self, *, capacity: int = 200_000, ttl_seconds: float = 3600.0,
+                 label_wait_seconds: float = 30.0) -> None:
+        self.events: AgedStore[Scored] = AgedStore(capacity=capacity, ttl_seconds=ttl_seconds)
+        self.waiting_labels: AgedStore[Waiting] = AgedStore(
+            capacity=capacity, ttl_seconds=label_wait_seconds
+        )
+        self.joined = RecentIds(capacity=capacity)
+
+    def on_event(self, event: UserEvent, now: float, out: JoinOutput) -> None:
+        known = self.events.get(event.event_id) or Scored()
+        if event.event_id in self.joined or known.features is not None:
+            out.duplicates["event"] += 1
+            return
+        self._store(event.event_id, replace(known, features=event.features, ts=event.ts), now, out)
+        self._try_join(event.event_id, out)
+
+    def on_prediction(self, prediction: Prediction, now: float, out: JoinOutput) -> None:
+        if prediction.route == "shadow":
+            return  # the shadow model's score was never acted on
+        known = self.events.get(prediction.event_id) or Scored()
+        if prediction.event_id in self.joined or known.score is not None:
+            out.duplicates["prediction"] += 1
+            return
+        self._store(prediction.event_id, replace(
+            known, score=prediction.score, version=prediction.version, ts=known.ts or prediction.ts
+        ), now, out)
+        self._try_join(prediction.event_id, out)
+
+    def on_label(self, label: Label, now: float, out: JoinOutput,
+                 origin: KafkaRecord | None = None) -> None:
+        if label.event_id in self.joined or label.event_id in self.waiting_labels:
+            out.duplicates["label"] += 1
+            return
+        full = self.waiting_labels.put(label.event_id, Waiting(label, origin), now=now)
+        for _, dropped in full:
+            out.unmatched_labels.append(Unmatched(
+                dropped.label, LABEL_STORE_FULL,
+                f"{self.waiting_labels.capacity} labels were already waiting for their "
+                "events; raise the capacity or check that predictions are flowing",
+                dropped.origin,
+            ))
+        self._try_join(label.event_id, out)
+
+    def expire(self, now: float, out: JoinOutput) -> None:
+        """Give up on labels that waited too long and forget events nobody labeled."""
+        for event_id, waiting in self.waiting_labels.expire(now=now):
+            out.unmatched_labels.append(Unmatched(
+                waiting.label, NO_SCORED_EVENT, self._why_unmatched(event_id), waiting.origin
+            ))
+        expired = self.events.expire(now=now)
+        if expired:
+            out.events_dropped["expired"] += len(expired)
+
+    def _store(self, event_id: str, scored: Scored, now: float, out: JoinOutput) -> None:
+        # An event pushed out of a full store can no longer be joined; its label,
+        # if it comes, is dead-lettered when it has waited long enough.
+        evicted = self.events.put(event_id, scored, now=now)
+        if evicted:
+            out.events_dropped["store-full"] += len(evicted)
+
+    def _why_unmatched(self, event_id: str) -> str:
+        known = self.events.get(event_id)
+        wait = f"{self.waiting_labels.ttl_seconds:g}s"
+        if known is None:
+            return (f"no event `{event_id}` was seen within {wait} of its label, nor in the "
+                    f"{self.events.ttl_seconds:g}s before; send the event before its label")
+        if known.score is None:
+            return (f"event `{event_id}` was seen but got no champion or canary prediction "
+                    f"within {wait} of its label; it may have been dead-lettered when scored")
+        return (f"the prediction for `{event_id}` was seen but not its event "
+                f"within {wait} of its label")
+
+    def _try_join(self, event_id: str, out: JoinOutput) -> None:
+        scored = self.events.get(event_id)
+        waiting = self.waiting_labels.get(event_id)
+        if scored is None or waiting is None:
+            return
+        features, ts, score, version = scored.features, scored.ts, scored.score, scored.version
+        if features is None or ts is None or score is None or version is None:
+            return
+        self.waiting_labels.pop(event_id)
+        self.events.pop(event_id)
+        self.joined.add(event_id)
+        label = waiting.label
+        out.labeled.append(LabeledEvent(
+            event_id=event_id, user_id=label.user_id, features=features,
+            label=label.label, score=score, version=version, ts=ts,
+        ))
+        out.label_delays.append((label.ts - ts).total_seconds())

@@ -1,0 +1,149 @@
+"""Follow ``model-versions`` from its start and keep a :class:`ServingState` current.
+
+Every worker needs every version, so the registry topic is read by assignment (no
+consumer group) in a background thread: loading and checking an artifact never
+blocks the event loop that scores events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+
+from contracts.kafka_clients import make_consumer, make_producer
+from contracts.records import Alert, Deployment, ModelVersion
+from contracts.settings import Settings
+from contracts.topics import Topics
+from scorer.exceptions import ArtifactRejected
+from stream_processors.metrics import ScoringMetrics
+from stream_processors.serving_state import ScoringModel, ServingState
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[ModelVersion, ServingState], ScoringModel]
+
+_VERSION = msgspec.json.Decoder(ModelVersion)
+_DEPLOYMENT = msgspec.json.Decoder(Deployment)
+_ENCODER = msgspec.json.Encoder()
+
+
+class ModelWatcher:
+    """Owns the current serving state; ``state`` is swapped whole, never mutated."""
+
+    def __init__(self, settings: Settings, loader: Loader, metrics: ScoringMetrics) -> None:
+        self._settings = settings
+        self._loader = loader
+        self._metrics = metrics
+        self._topics = Topics(settings.topic_prefix)
+        self.state = ServingState()
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        consumer = make_consumer(self._settings, "model-watcher",
+                                 **{"enable.partition.eof": False})
+        producer = make_producer(self._settings)
+        consumer.assign([TopicPartition(self._topics.model_versions, 0, OFFSET_BEGINNING)])
+        try:
+            while not self._stop.is_set():
+                message = consumer.poll(0.2)
+                if message is None or message.error():
+                    continue
+                alert = self.apply(message.key() or b"", message.value())
+                if alert is not None:
+                    producer.produce(self._topics.alerts, key=alert.fingerprint.encode(),
+                                     value=_ENCODER.encode(alert))
+                    producer.poll(0)
+        finally:
+            producer.flush(10)
+            consumer.close()
+
+    def apply(self, key: bytes, value: bytes | None) -> Alert | None:
+        """Apply one registry record; return an alert when it was refused."""
+        if value is None:  # a tombstone removes a key from the compacted topic
+            return None
+        name = key.decode("utf-8", "replace")
+        try:
+            if name.endswith("/deployment"):
+                self._apply_deployment(_DEPLOYMENT.decode(value))
+            else:
+                self._apply_version(_VERSION.decode(value))
+        except ArtifactRejected as exc:
+            return self._refused(name, exc.code, str(exc))
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            return self._refused(name, "malformed-record", f"not a registry record: {exc}")
+        return None
+
+    def _apply_version(self, record: ModelVersion) -> None:
+        if record.model != self._settings.model_name:
+            return
+        model = self._loader(record, self.state)
+        self.state = self.state.with_model(model)
+        logger.info("model=%s version=%d loaded", record.model, record.version)
+        self._publish_state()
+
+    def _apply_deployment(self, deployment: Deployment) -> None:
+        if deployment.model != self._settings.model_name:
+            return
+        missing = self.state.missing_versions(deployment)
+        if missing:
+            raise ArtifactRejected(
+                f"the deployment names version(s) {missing} that this processor has not "
+                "loaded (refused or never published); the current deployment stays"
+            )
+        self.state = self.state.with_deployment(deployment)
+        self._metrics.model_swaps.inc()
+        logger.info(
+            "deployment champion=%d canary=%s fraction=%.2f shadow=%s by=%s reason=%s",
+            deployment.champion, deployment.canary, deployment.canary_fraction,
+            deployment.shadow, deployment.decided_by, deployment.reason,
+        )
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        for route in ("champion", "canary", "shadow"):
+            model = self.state.model_for(route)  # type: ignore[arg-type]
+            self._metrics.model_info.labels(route=route).set(model.version if model else 0)
+        if self.state.ready:
+            self._metrics.model_ready.set(1)
+            self.ready.set()
+
+    def _refused(self, name: str, code: str, message: str) -> Alert:
+        logger.error("model record %s refused reason=%s: %s", name, code, message)
+        self._metrics.model_refusals.labels(reason=code).inc()
+        now = datetime.now(UTC)
+        fingerprint = hashlib.sha256(f"model-refused/{name}/{code}".encode()).hexdigest()[:32]
+        model = name.split("/", 1)[0]
+        version = name.rsplit("/", 1)[-1]
+        return Alert(
+            fingerprint=fingerprint,
+            kind="model-refused",
+            severity="critical",
+            status="firing",
+            model=model,
+            version=int(version) if version.isdigit() else None,
+            metric="model_refusals",
+            value=1.0,
+            threshold=0.0,
+            window="record",
+            details={"reason": msgspec.Raw(_ENCODER.encode(code)),
+                     "message": msgspec.Raw(_ENCODER.encode(message)),
+                     "key": msgspec.Raw(_ENCODER.encode(name))},
+            started_at=now,
+            runbook="README.md#a-model-was-refused",
+        )

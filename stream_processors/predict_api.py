@@ -1,0 +1,49 @@
+"""``POST /predict``: score one set of features with the bundle the stream uses."""
+
+from __future__ import annotations
+
+import msgspec
+
+from contracts.records import Features, Identifier
+from scorer.exceptions import FeatureValueError
+from scorer.routing import assign
+from stream_processors.serving_state import ServingState
+
+
+class PredictRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    features: Features
+    user_id: Identifier | None = None
+
+
+_REQUEST = msgspec.json.Decoder(PredictRequest)
+_ENCODER = msgspec.json.Encoder()
+
+
+def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
+    """(HTTP status, JSON body): 200 with the score, 400 with the reason, 503 before a model.
+
+    >>> predict_response(b"{}", ServingState())[0]
+    503
+    """
+    if not state.ready or state.deployment is None:
+        return 503, _ENCODER.encode({"error": "no model version is serving yet"})
+    try:
+        request = _REQUEST.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return 400, _ENCODER.encode({
+            "error": f"expected a JSON object {{\"features\": {{...}}, \"user_id\": ...}}: {exc}"
+        })
+    shown = assign(state.deployment, request.user_id)[0] if request.user_id else None
+    route = shown.route if shown else "champion"
+    model = state.model_for(route) or state.champion()
+    try:
+        scores, decisions = model.score_batch([request.features])
+    except FeatureValueError as exc:
+        return 400, _ENCODER.encode({"error": str(exc)})
+    return 200, _ENCODER.encode({
+        "model": model.model,
+        "version": model.version,
+        "route": route,
+        "score": float(scores[0]),
+        "decision": int(decisions[0]),
+    })

@@ -1,0 +1,123 @@
+"""The scoring processor: ``user-events`` in, ``predictions`` and ``dead-letters`` out.
+
+Agents run with concurrency 1: with more, faust can commit an offset past an event
+still in flight (faust-streaming #606), which a crash then loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from contracts.settings import Settings
+from contracts.topics import Topics
+from stream_processors.faust_app import as_record, build_faust_app, raw_topic
+from stream_processors.metrics import ScoringMetrics, scoring_metrics
+from stream_processors.model_watcher import Loader, ModelWatcher
+from stream_processors.predict_api import predict_response
+from stream_processors.recent_ids import RecentIds
+from stream_processors.scoring_step import StepResult, dead_letter, score_messages
+
+logger = logging.getLogger(__name__)
+
+# aiohttp takes the charset apart from the media type.
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset=")[0]
+MAX_BATCH = 500
+BATCH_WITHIN_SECONDS = 0.05
+
+
+def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
+                      datadir: Path) -> tuple[faust.App, ModelWatcher]:
+    metrics = scoring_metrics()
+    watcher = ModelWatcher(settings, loader, metrics)
+    topics = Topics(settings.topic_prefix)
+    app = build_faust_app("scoring", settings, web_port=web_port, datadir=datadir)
+    events = raw_topic(app, topics.user_events)
+    predictions = raw_topic(app, topics.predictions)
+    dead_letters = raw_topic(app, topics.dead_letters)
+    seen = RecentIds()
+
+    @app.task  # type: ignore[misc]
+    async def start_watcher() -> None:
+        watcher.start()
+
+    @app.on_before_shutdown.connect  # type: ignore[misc]
+    def stop_watcher(app: faust.App, **_: Any) -> None:
+        watcher.stop()
+
+    @app.agent(events, concurrency=1)  # type: ignore[misc]
+    async def score(stream: Any) -> None:
+        await _wait_for_model(watcher)
+        async for batch in stream.take_events(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
+            began = time.perf_counter()
+            try:
+                result = score_messages([as_record(e) for e in batch], watcher.state, seen)
+            except Exception as exc:
+                # An exception escaping the agent would ack (lose) the batch: dead-letter it.
+                logger.exception("scoring failed for a batch of %d", len(batch))
+                result = _whole_batch_failed(batch, exc)
+            for key, value in result.predictions:
+                await predictions.send(key=key, value=value)
+            for key, value in result.dead_letters:
+                await dead_letters.send(key=key, value=value)
+            _count(metrics, len(batch), result, time.perf_counter() - began)
+
+    @app.page("/metrics")  # type: ignore[misc]
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
+
+    @app.page("/health")  # type: ignore[misc]
+    async def health(web: Any, request: Any) -> Any:
+        state = watcher.state
+        body = {"status": "ok", "model_ready": state.ready,
+                "champion": state.deployment.champion if state.deployment else None}
+        return web.json(body)
+
+    @app.page("/predict")  # type: ignore[misc]
+    class Predict(faust.web.View):  # type: ignore[misc]
+        async def post(self, request: Any) -> Any:
+            status, body = predict_response(await request.read(), watcher.state)
+            return self.bytes(body, content_type="application/json", status=status)
+
+    return app, watcher
+
+
+async def _wait_for_model(watcher: ModelWatcher) -> None:
+    if watcher.ready.is_set():
+        return
+    logger.warning("no model version yet: not consuming user-events until one is published")
+    while not watcher.ready.is_set():
+        await asyncio.sleep(0.1)
+    logger.info("model ready: consuming user-events")
+
+
+def _whole_batch_failed(batch: Any, exc: Exception) -> StepResult:
+    now = datetime.now(UTC)
+    result = StepResult()
+    for event in batch:
+        record = as_record(event)
+        result.rejected["internal-error"] += 1
+        result.dead_letters.append(
+            (record.key, dead_letter(record, "internal-error", repr(exc), "score", now))
+        )
+    return result
+
+
+def _count(metrics: ScoringMetrics, size: int, result: StepResult, seconds: float) -> None:
+    metrics.events_in.inc(size)
+    metrics.batch_size.observe(size)
+    metrics.scoring_seconds.observe(seconds)
+    for (version, route), n in result.scored.items():
+        metrics.predictions_out.labels(version=str(version), route=route).inc(n)
+    for reason, n in result.rejected.items():
+        metrics.dead_letters.labels(reason=reason).inc(n)
+    for lag in result.event_lag_seconds:
+        metrics.event_lag_seconds.observe(lag)
+

@@ -1,0 +1,36 @@
+"""``streamml process``: the scoring processor (one worker; run several to share partitions)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from contracts.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "process", help="score user-events with the current model, hot-swapping new versions"
+    )
+    parser.add_argument("--web-port", type=int, default=None,
+                        help="HTTP port for /metrics, /health, /predict "
+                             "(default: STREAMML_SCORING_PORT)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="worker folder (default: a folder per port in the cache)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from scorer.artifact import signing_key
+    from stream_processors.faust_app import run_worker
+    from stream_processors.model_loading import artifact_loader
+    from stream_processors.scoring_app import build_scoring_app
+    from streamml.broker_install import cache_root
+
+    port = args.web_port or settings.scoring_port
+    datadir = args.data_dir or cache_root() / f"scoring-{port}"
+    app, _ = build_scoring_app(settings, artifact_loader(signing_key(settings)),
+                               web_port=port, datadir=datadir)
+    run_worker(app, settings.log_level)
+    return 0
