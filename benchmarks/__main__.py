@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 BENCHMARKS: dict[str, str] = {
     "decode": "decode and validate user-events messages (contracts.decoding)",
+    "scoring_throughput": "one scoring worker's events/s beside a per-event faust agent",
 }
 
 

@@ -59,9 +59,15 @@ def common_config(settings: Settings) -> dict[str, Any]:
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """An idempotent producer that waits for every in-sync replica."""
+    """An idempotent producer that waits for every in-sync replica.
+
+    librdkafka hashes keys with CRC32 by default; Java clients and aiokafka (under
+    faust) use murmur2. Matching them keeps a user's events, labels and predictions in
+    the same partition number whichever client wrote them, which the joiner relies on.
+    """
     return {
         **common_config(settings),
+        "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,

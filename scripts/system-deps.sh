@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system programs the tests use (Java 17, Maven, kcat) when they are
+# Installs the system programs the tests use (Java 17, Maven, kcat, promtool) when they are
 # missing, through apt-get when run as root on Debian or Ubuntu; otherwise says what
 # to install. Python packages come from pyproject.toml, never from here.
 set -euo pipefail
@@ -8,9 +8,10 @@ declare -A package_of=(
   [java]=openjdk-17-jre-headless
   [mvn]=maven
   [kcat]=kcat
+  [promtool]=prometheus
 )
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(java mvn kcat)
+[ ${#wanted[@]} -gt 0 ] || wanted=(java mvn kcat promtool)
 
 missing=()
 for cmd in "${wanted[@]}"; do

@@ -55,3 +55,57 @@ def scoring_metrics() -> ScoringMetrics:
         model_swaps=Counter("streamml_model_swaps", "Deployment changes applied",
                             registry=registry),
     )
+
+
+DELAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 7 * 24 * 3600)
+
+
+@dataclass(frozen=True)
+class JoinerMetrics:
+    registry: CollectorRegistry
+    records_in: Counter
+    skipped: Counter
+    labeled_out: Counter
+    unmatched_labels: Counter
+    duplicates: Counter
+    events_dropped: Counter
+    label_delay_seconds: Histogram
+    batch_size: Histogram
+    join_seconds: Histogram
+    waiting_labels: Gauge
+    pending_events: Gauge
+
+
+def joiner_metrics() -> JoinerMetrics:
+    registry = CollectorRegistry()
+    return JoinerMetrics(
+        registry=registry,
+        records_in=Counter("streamml_join_records_in", "Records read, by source topic",
+                           ["topic"], registry=registry),
+        skipped=Counter("streamml_join_skipped",
+                        "Records that did not decode (labels among them are dead-lettered)",
+                        ["topic", "reason"], registry=registry),
+        labeled_out=Counter("streamml_labeled_events", "Labeled events sent",
+                            registry=registry),
+        unmatched_labels=Counter("streamml_join_unmatched_labels",
+                                 "Labels dead-lettered without a scored event",
+                                 ["reason"], registry=registry),
+        duplicates=Counter("streamml_join_duplicates",
+                           "Repeated events, predictions or labels ignored", ["kind"],
+                           registry=registry),
+        events_dropped=Counter("streamml_join_events_dropped",
+                               "Events forgotten unlabeled (expired or pushed out)",
+                               ["reason"], registry=registry),
+        label_delay_seconds=Histogram("streamml_label_delay_seconds",
+                                      "Event time to label time of joined events",
+                                      buckets=DELAY_BUCKETS, registry=registry),
+        batch_size=Histogram("streamml_join_batch_size", "Records per joined micro-batch",
+                             buckets=BATCH_BUCKETS, registry=registry),
+        join_seconds=Histogram("streamml_join_seconds",
+                               "Time to decode, join and encode one micro-batch",
+                               buckets=LATENCY_BUCKETS, registry=registry),
+        waiting_labels=Gauge("streamml_join_waiting_labels",
+                             "Labels waiting for their scored event", registry=registry),
+        pending_events=Gauge("streamml_join_pending_events",
+                             "Events or predictions waiting for a label", registry=registry),
+    )

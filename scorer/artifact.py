@@ -1,0 +1,299 @@
+"""Safe serialisation of a :class:`ModelBundle`: one signed blob, refused unless it checks out.
+
+The artifact is a zip holding ``metadata.json`` (schema, reference statistics,
+metrics, lineage, version) and ``pipeline.skops`` (the fitted pipeline in skops'
+format; never pickle). Its SHA-256 detects corruption, an HMAC-SHA256 with the
+shared signing key proves it came from our trainer. Loading checks, in order:
+size, digest, signature, zip sizes, metadata, version, schema, skops types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import msgspec
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from skops.io.exceptions import UntrustedTypesFoundException
+
+from contracts.exceptions import SettingsError
+from contracts.records import TopicRange
+from contracts.settings import Settings
+from contracts.topics import MODEL_ARTIFACT_MAX_BYTES
+from scorer.bundle import ModelBundle
+from scorer.exceptions import (
+    ArtifactTampered,
+    ArtifactTooLarge,
+    BadSignature,
+    MalformedArtifact,
+    ReplayedVersion,
+    SchemaMismatch,
+    UntrustedTypes,
+    ZipBombSuspected,
+)
+from scorer.feature_schema import FeatureSchema
+from scorer.reference import ReferenceStats
+
+METADATA_ENTRY: Final = "metadata.json"
+PIPELINE_ENTRY: Final = "pipeline.skops"
+MAX_ARTIFACT_BYTES: Final = MODEL_ARTIFACT_MAX_BYTES
+MAX_UNCOMPRESSED_BYTES: Final = 4 * MODEL_ARTIFACT_MAX_BYTES
+MAX_ZIP_ENTRIES: Final = 10_000
+# Model arrays compress well, but not a thousandfold; a ratio beyond this on a
+# large entry is the signature of a decompression bomb.
+MAX_COMPRESSION_RATIO: Final = 100
+RATIO_CHECK_MIN_BYTES: Final = 1024 * 1024
+
+# Beyond skops' defaults, exactly what our pipelines hold. TreePredictor is listed
+# as unsafe for files of unknown origin (unchecked node indices); it is trusted
+# here only because loading reaches skops after the HMAC proved the file is ours.
+TRUSTED_TYPES: Final = (
+    "numpy.dtype",
+    "scorer.preprocessing.QuantileClipper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
+class ArtifactMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything in the bundle but the fitted pipeline, stored as JSON in the artifact."""
+
+    format: Literal[1] = 1
+    model: str
+    version: int
+    created_at: datetime
+    threshold: float
+    schema: FeatureSchema
+    reference: ReferenceStats
+    metrics: dict[str, float]
+    lineage: tuple[TopicRange, ...]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedArtifact:
+    """Artifact bytes with their hex SHA-256 and HMAC-SHA256, and the metadata inside."""
+
+    data: bytes
+    sha256: str
+    signature: str
+    metadata: ArtifactMetadata
+
+
+def signing_key(settings: Settings) -> bytes:
+    """The HMAC key from the settings, or a :class:`SettingsError` saying how to set it."""
+    secret = settings.model_signing_key
+    if secret is None or not secret.reveal():
+        raise SettingsError(
+            "no model signing key: set STREAMML_MODEL_SIGNING_KEY to a long random secret "
+            "shared by the trainer and the scorer"
+        )
+    return secret.reveal().encode()
+
+
+def digest(data: bytes, key: bytes) -> tuple[str, str]:
+    """Hex SHA-256 of ``data`` and hex HMAC-SHA256 of ``data`` under ``key``.
+
+    >>> [d[:8] for d in digest(b"model", b"key")]
+    ['9372c470', '1f97d6df']
+    """
+    return hashlib.sha256(data).hexdigest(), hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def metadata_of(bundle: ModelBundle) -> ArtifactMetadata:
+    return ArtifactMetadata(
+        model=bundle.model, version=bundle.version, created_at=bundle.created_at,
+        threshold=bundle.threshold, schema=bundle.schema, reference=bundle.reference,
+        metrics=dict(bundle.metrics), lineage=tuple(bundle.lineage), params=dict(bundle.params),
+    )
+
+
+def dump_bundle(bundle: ModelBundle) -> bytes:
+    """The artifact bytes (unsigned) of ``bundle``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as container:
+        # Fixed timestamps keep the outer bytes a function of the content.
+        for name, payload in (
+            (METADATA_ENTRY, msgspec.json.encode(metadata_of(bundle))),
+            (PIPELINE_ENTRY, sio.dumps(bundle.pipeline)),
+        ):
+            container.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), payload,
+                               compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def sign_bundle(bundle: ModelBundle, key: bytes) -> SignedArtifact:
+    """Serialise and sign ``bundle``; refuse one too large to publish."""
+    data = dump_bundle(bundle)
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactTooLarge(
+            f"the artifact is {len(data)} bytes; at most {MAX_ARTIFACT_BYTES} can be published"
+        )
+    sha256, signature = digest(data, key)
+    return SignedArtifact(
+        data=data, sha256=sha256, signature=signature, metadata=metadata_of(bundle)
+    )
+
+
+def load_artifact(
+    data: bytes,
+    sha256: str,
+    signature: str,
+    key: bytes,
+    *,
+    serving_version: int | None = None,
+    expected_features: Mapping[str, str] | None = None,
+) -> ModelBundle:
+    """The bundle in ``data``, or an :class:`ArtifactRejected` subclass saying why not.
+
+    Nothing in ``data`` is deserialised before its digest and signature check out,
+    and then only by skops with the types in :data:`TRUSTED_TYPES`.
+
+    Parameters
+    ----------
+    data, sha256, signature
+        The artifact and its hex digests as published.
+    key
+        The HMAC key (:func:`signing_key`).
+    serving_version
+        Refuse a version not newer than this one (a replay).
+    expected_features
+        Feature name to kind (``numeric``/``categorical``) of what the events carry;
+        refuse a model they cannot feed.
+
+    Examples
+    --------
+    >>> junk = b"\\x80\\x04 a pickle, say"
+    >>> try:
+    ...     load_artifact(junk, *digest(junk, b"key"), b"key")
+    ... except MalformedArtifact as exc:
+    ...     print(exc.code)
+    malformed
+    """
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactTooLarge(
+            f"the artifact is {len(data)} bytes; at most {MAX_ARTIFACT_BYTES} are loaded"
+        )
+    actual_sha, actual_signature = digest(data, key)
+    # Compared as bytes: compare_digest refuses non-ASCII text, which a forged record may hold.
+    if not hmac.compare_digest(actual_sha.encode(), sha256.lower().encode()):
+        raise ArtifactTampered(
+            f"the artifact's SHA-256 is {actual_sha[:12]}..., the record says {sha256[:12]}...; "
+            "the bytes were changed after publishing"
+        )
+    if not hmac.compare_digest(actual_signature.encode(), signature.lower().encode()):
+        raise BadSignature(
+            "the artifact's signature does not match: it was not signed with this "
+            "STREAMML_MODEL_SIGNING_KEY"
+        )
+    metadata, pipeline_bytes = _read_container(data)
+    if serving_version is not None and metadata.version <= serving_version:
+        raise ReplayedVersion(
+            f"version {metadata.version} of {metadata.model} is not newer than version "
+            f"{serving_version}, which is serving; an old artifact is not loaded again"
+        )
+    if expected_features is not None and (problems := metadata.schema.feed_problems(
+        expected_features
+    )):
+        raise SchemaMismatch(
+            f"version {metadata.version} of {metadata.model} cannot be fed: " + "; ".join(problems)
+        )
+    pipeline = _load_pipeline(pipeline_bytes)
+    try:
+        return ModelBundle(
+            pipeline=pipeline, schema=metadata.schema, reference=metadata.reference,
+            metrics=metadata.metrics, lineage=metadata.lineage, model=metadata.model,
+            version=metadata.version, created_at=metadata.created_at,
+            threshold=metadata.threshold, params=metadata.params,
+        )
+    except ValueError as exc:
+        raise MalformedArtifact(f"the artifact holds an unusable model: {exc}") from None
+
+
+def _read_container(data: bytes) -> tuple[ArtifactMetadata, bytes]:
+    entries = _open_checked(data, "artifact")
+    if set(entries) != {METADATA_ENTRY, PIPELINE_ENTRY}:
+        raise MalformedArtifact(
+            f"the artifact holds {sorted(entries)}; expected {METADATA_ENTRY} and {PIPELINE_ENTRY}"
+        )
+    try:
+        metadata = msgspec.json.decode(entries[METADATA_ENTRY], type=ArtifactMetadata)
+    except msgspec.DecodeError as exc:
+        raise MalformedArtifact(f"the artifact's {METADATA_ENTRY} is not valid: {exc}") from None
+    _open_checked(entries[PIPELINE_ENTRY], PIPELINE_ENTRY, read=False)
+    return metadata, entries[PIPELINE_ENTRY]
+
+
+def _open_checked(data: bytes, what: str, *, read: bool = True) -> dict[str, bytes]:
+    """Entries of the zip ``data``, after checking their declared sizes.
+
+    zipfile never inflates an entry past its declared size, so bounding the
+    declared sizes bounds the memory any later read can take.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            _check_sizes(infos, what)
+            return {i.filename: archive.read(i) for i in infos} if read else {}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise MalformedArtifact(f"the {what} is not a readable zip file: {exc}") from None
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], what: str) -> None:
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise ZipBombSuspected(f"the {what} has {len(infos)} entries; at most {MAX_ZIP_ENTRIES}")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise ZipBombSuspected(
+            f"the {what} would inflate to {total} bytes; at most {MAX_UNCOMPRESSED_BYTES} are read"
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise ZipBombSuspected(
+                f"entry {info.filename!r} of the {what} inflates {ratio:.0f}-fold "
+                f"({info.compress_size} to {info.file_size} bytes); "
+                f"at most {MAX_COMPRESSION_RATIO}-fold is accepted"
+            )
+
+
+def _load_pipeline(data: bytes) -> Pipeline:
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises many kinds on a malformed schema
+        raise MalformedArtifact(f"the pipeline cannot be read by skops: {exc}") from None
+    unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unknown:
+        raise UntrustedTypes(
+            f"the pipeline holds types that are not trusted: {', '.join(unknown)}", types=unknown
+        )
+    try:
+        pipeline = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        raise UntrustedTypes(f"skops refused the pipeline: {exc}", types=[]) from None
+    except Exception as exc:
+        raise MalformedArtifact(f"the pipeline cannot be loaded: {exc}") from None
+    if not isinstance(pipeline, Pipeline) or not hasattr(pipeline, "predict_proba"):
+        raise MalformedArtifact(
+            f"the artifact holds a {type(pipeline).__name__}; expected a fitted Pipeline"
+        )
+    return pipeline
+
+
+__all__ = [
+    "MAX_ARTIFACT_BYTES",
+    "TRUSTED_TYPES",
+    "ArtifactMetadata",
+    "SignedArtifact",
+    "digest",
+    "dump_bundle",
+    "load_artifact",
+    "sign_bundle",
+    "signing_key",
+]

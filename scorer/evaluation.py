@@ -1,0 +1,49 @@
+"""Held-out evaluation of a binary classifier's scores."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+
+
+def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 (at ``threshold``), ROC AUC, log loss and Brier score.
+
+    ROC AUC is left out when ``y_true`` holds a single class, where it is undefined:
+    metrics travel as JSON numbers, and NaN is not one.
+
+    Examples
+    --------
+    >>> m = evaluate(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
+    >>> m["accuracy"], m["roc_auc"], round(m["brier"], 3)
+    (0.5, 0.75, 0.185)
+    """
+    y = np.asarray(y_true)
+    p = np.asarray(scores, dtype=np.float64)
+    decided = (p >= threshold).astype(int)
+    metrics = {
+        "accuracy": float(accuracy_score(y, decided)),
+        "precision": float(precision_score(y, decided, zero_division=0)),
+        "recall": float(recall_score(y, decided, zero_division=0)),
+        "f1": float(f1_score(y, decided, zero_division=0)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+    }
+    if np.unique(y).size == 2:
+        metrics["roc_auc"] = float(roc_auc_score(y, p))
+    return {name: metrics[name] for name in METRICS if name in metrics}
+
+
+__all__ = ["METRICS", "evaluate"]

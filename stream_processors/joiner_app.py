@@ -1,0 +1,141 @@
+"""The label joiner: ``user-events``, ``predictions`` and ``labels`` in; ``labeled-events`` out.
+
+One agent reads the three topics as one stream. They share key (user_id) and
+partition count, and faust's assignor gives co-subscribed topics with equal partition
+counts the same partition numbers, so every piece of a join reaches the same worker.
+The agent runs with concurrency 1 (faust-streaming #606), and a timer gives up on
+waiting labels when nothing arrives to do it.
+
+The join's stores live in memory: a restart forgets events and labels still waiting
+(their offsets were committed), so labels for them are neither joined nor
+dead-lettered. The stores are bounded by count and age either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from contracts.settings import Settings
+from contracts.topics import Topics
+from stream_processors.faust_app import as_record, build_faust_app, raw_topic
+from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
+from stream_processors.label_join import LabelJoin
+from stream_processors.metrics import JoinerMetrics, joiner_metrics
+from stream_processors.scoring_step import dead_letter
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+BATCH_WITHIN_SECONDS = 0.1
+DEFAULT_LABEL_WAIT_SECONDS = 120.0
+DEFAULT_TTL_SECONDS = 3600.0
+DEFAULT_CAPACITY = 200_000
+
+
+def build_joiner_app(
+    settings: Settings,
+    *,
+    web_port: int,
+    datadir: Path,
+    label_wait_seconds: float = DEFAULT_LABEL_WAIT_SECONDS,
+    ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    capacity: int = DEFAULT_CAPACITY,
+) -> faust.App:
+    metrics = joiner_metrics()
+    join = LabelJoin(capacity=capacity, ttl_seconds=ttl_seconds,
+                     label_wait_seconds=label_wait_seconds)
+    topics = Topics(settings.topic_prefix)
+    app = build_faust_app("joiner", settings, web_port=web_port, datadir=datadir)
+    sources = app.topic(topics.user_events, topics.predictions, topics.labels,
+                        key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw")
+    labeled_events = raw_topic(app, topics.labeled_events)
+    dead_letters = raw_topic(app, topics.dead_letters)
+
+    async def send(result: JoinStepResult) -> None:
+        for key, value in result.labeled_events:
+            await labeled_events.send(key=key, value=value)
+        for original_key, letter in result.dead_letters:
+            await dead_letters.send(key=original_key, value=letter)
+
+    @app.agent(sources, concurrency=1)
+    async def join_labels(stream: Any) -> None:
+        async for batch in stream.take_events(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
+            began = time.perf_counter()
+            try:
+                result = join_messages([as_record(e) for e in batch], join, topics)
+            except Exception as exc:
+                # An exception escaping the agent would ack (lose) the batch: dead-letter it.
+                logger.exception("joining failed for a batch of %d", len(batch))
+                result = _whole_batch_failed(batch, exc)
+            await send(result)
+            _count(metrics, join, result)
+            metrics.batch_size.observe(len(batch))
+            metrics.join_seconds.observe(time.perf_counter() - began)
+
+    @app.timer(_expiry_interval(label_wait_seconds))  # type: ignore[untyped-decorator]
+    async def expire_labels() -> None:
+        try:
+            result = expire_waiting(join)
+            await send(result)
+            _count(metrics, join, result)
+        except Exception:
+            logger.exception("expiring waiting labels failed; retrying at the next tick")
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        # aiohttp refuses a charset inside ``content_type``; as a header it passes intact.
+        return web.bytes(generate_latest(metrics.registry),
+                         headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "waiting_labels": len(join.waiting_labels),
+                         "pending_events": len(join.events)})
+
+    logger.info("joiner label_wait_seconds=%g ttl_seconds=%g capacity=%d",
+                label_wait_seconds, ttl_seconds, capacity)
+    return app
+
+
+def _expiry_interval(label_wait_seconds: float) -> float:
+    return max(0.2, min(5.0, label_wait_seconds / 4))
+
+
+def _whole_batch_failed(batch: Sequence[EventT[Any]], exc: Exception) -> JoinStepResult:
+    now = datetime.now(UTC)
+    result = JoinStepResult()
+    for event in batch:
+        record = as_record(event)
+        result.skipped[("batch", "internal-error")] += 1
+        result.dead_letters.append(
+            (record.key, dead_letter(record, "internal-error", repr(exc), STAGE, now))
+        )
+    return result
+
+
+def _count(metrics: JoinerMetrics, join: LabelJoin, result: JoinStepResult) -> None:
+    for topic, n in result.records_in.items():
+        metrics.records_in.labels(topic=topic).inc(n)
+    for (topic, reason), n in result.skipped.items():
+        metrics.skipped.labels(topic=topic, reason=reason).inc(n)
+    metrics.labeled_out.inc(len(result.labeled_events))
+    for reason, n in result.unmatched.items():
+        metrics.unmatched_labels.labels(reason=reason).inc(n)
+    for kind, n in result.duplicates.items():
+        metrics.duplicates.labels(kind=kind).inc(n)
+    for reason, n in result.events_dropped.items():
+        metrics.events_dropped.labels(reason=reason).inc(n)
+    for delay in result.label_delays:
+        metrics.label_delay_seconds.observe(delay)
+    metrics.waiting_labels.set(len(join.waiting_labels))
+    metrics.pending_events.set(len(join.events))

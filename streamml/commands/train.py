@@ -1,0 +1,112 @@
+"""``streamml train``: train a model on a file, evaluate it, sign it, optionally publish it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from contracts.settings import Settings
+
+if TYPE_CHECKING:
+    from scorer.artifact import SignedArtifact
+    from scorer.training import TrainingReport
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train, evaluate and sign a model from a CSV or JSONL file",
+        description=(
+            "Train on FILE (CSV with flat columns, or JSONL user events with nested "
+            "`features`), print the held-out evaluation, and write the signed artifact "
+            "and its metrics to --out. Rows with a `ts` are split in time order. "
+            "Needs STREAMML_MODEL_SIGNING_KEY."
+        ),
+    )
+    parser.add_argument("--data", required=True, type=Path, metavar="FILE")
+    parser.add_argument("--label", required=True, metavar="COLUMN", help="the 0/1 label")
+    parser.add_argument("--model", choices=("logistic", "hgb"), default="logistic",
+                        help="estimator: logistic regression or histogram gradient boosting")
+    parser.add_argument("--drop", action="append", default=[], metavar="COLUMN",
+                        help="a column the model must not see (repeatable)")
+    parser.add_argument("--time-column", default="ts", metavar="COLUMN",
+                        help="timestamps ordering the rows (default: ts)")
+    parser.add_argument("--publish", action="store_true",
+                        help="publish as the next version on model-versions and make it champion")
+    parser.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
+                        help="where the artifact and metrics go (default: ./artifacts)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from scorer.artifact import sign_bundle, signing_key
+    from scorer.datasets import load_rows
+    from scorer.publishing import publish_as_champion
+    from scorer.registry import read_registry
+    from scorer.training import TrainingConfig, train
+
+    key = signing_key(settings)  # before the work: without it nothing can be saved
+    console = Console()
+    rows = load_rows(args.data, label=args.label, time_column=args.time_column)
+    version = read_registry(settings).next_version if args.publish else 1
+    config = TrainingConfig(estimator=args.model, drop=tuple(args.drop))
+    with console.status(f"training {args.model} on {len(rows)} rows"):
+        bundle, report = train(rows, model=settings.model_name, version=version, config=config)
+    signed = sign_bundle(bundle, key)
+    artifact_path, metrics_path = _save(args.out, signed, report)
+    _print_report(console, signed, report)
+    console.print(f"artifact: {artifact_path}\nmetrics:  {metrics_path}")
+    if args.publish:
+        deployment = publish_as_champion(
+            settings, signed, decided_by="streamml train",
+            reason=f"trained on {args.data.name} ({len(rows)} rows)",
+        )
+        console.print(
+            f"published {deployment.model} version {deployment.champion} "
+            "and made it the champion"
+        )
+    return 0
+
+
+def _save(out: Path, signed: SignedArtifact, report: TrainingReport) -> tuple[Path, Path]:
+    meta = signed.metadata
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{meta.model}-v{meta.version}"
+    artifact_path = out / f"{stem}.artifact"
+    artifact_path.write_bytes(signed.data)
+    metrics_path = out / f"{stem}.json"
+    metrics_path.write_text(json.dumps({
+        "model": meta.model,
+        "version": meta.version,
+        "created_at": meta.created_at.isoformat(),
+        "artifact": artifact_path.name,
+        "sha256": signed.sha256,
+        "signature": signed.signature,
+        **report.to_dict(),
+    }, indent=2) + "\n")
+    return artifact_path, metrics_path
+
+
+def _print_report(console: Any, signed: SignedArtifact, report: TrainingReport) -> None:
+    from rich.table import Table
+
+    meta = signed.metadata
+    split = (f"time-ordered, test from {report.test_from:%Y-%m-%d %H:%M}"
+             if report.test_from else "stratified random")
+    title = f"{meta.model} v{meta.version} ({meta.params.get('estimator')}): held-out evaluation"
+    table = Table(title=title, min_width=len(title))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in report.metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    console.print(table)
+    params = ", ".join(f"{k}={v}" for k, v in report.best_params.items())
+    console.print(
+        f"rows: {report.train_rows} train / {report.test_rows} test ({split}); "
+        f"best {params} (cv {report.scoring} {report.cv_score:.4f}); "
+        f"{report.seconds:.1f}s"
+    )

@@ -1,0 +1,242 @@
+"""The scoring processor on a real broker: every event answered once, hot swaps, refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contracts.records import Alert, DeadLetter, Prediction
+from contracts.settings import Secret, Settings
+from contracts.topics import Topics
+from scorer.publishing import model_version_record
+from streamml.local_broker import free_port
+from tests.integration.processes import (
+    http_get,
+    http_post,
+    settings_env,
+    streamml_child,
+    wait_for_health,
+)
+from tests.integration.scoring_fixtures import (
+    SIGNING_KEY,
+    publish_champion,
+    publish_record,
+    send_events,
+    signed,
+    tampered,
+    trained_bundle,
+)
+from tests.integration.topic_reader import read_topic
+
+PREDICTION = msgspec.json.Decoder(Prediction)
+DEAD_LETTER = msgspec.json.Decoder(DeadLetter)
+ALERT = msgspec.json.Decoder(Alert)
+
+
+@pytest.fixture(scope="module")
+def bundles():
+    return {1: trained_bundle(1, seed=1), 2: trained_bundle(2, seed=2)}
+
+
+@pytest.fixture
+def settings(kafka_settings: Settings) -> Settings:
+    return kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+
+
+@pytest.fixture
+def processor(settings: Settings, tmp_path: Path):
+    port = free_port()
+    env = settings_env(settings, STREAMML_SCORING_PORT=str(port))
+    with streamml_child(["process", "--data-dir", str(tmp_path / "w")], env,
+                        tmp_path / "process.log") as child:
+        wait_for_health(child, port)
+        child.port = port  # type: ignore[attr-defined]
+        yield child
+
+
+def predictions_of(settings: Settings, expected: int, timeout: float = 120.0) -> list[Prediction]:
+    records = read_topic(settings, Topics(settings.topic_prefix).predictions,
+                         until=lambda r: len(r) >= expected, timeout=timeout)
+    return [PREDICTION.decode(r.value) for r in records]
+
+
+def metric(port: int, name: str) -> float:
+    _, body = http_get(f"http://127.0.0.1:{port}/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_nothing_is_consumed_before_a_model_then_every_event_is_scored(
+    settings, processor, bundles
+):
+    health = json.loads(http_get(f"http://127.0.0.1:{processor.port}/health")[1])
+    assert health["model_ready"] is False
+    assert metric(processor.port, "streamml_model_ready") == 0
+    sent = send_events(settings, 300)
+    time.sleep(3)
+    assert metric(processor.port, "streamml_events_in_total") == 0
+
+    publish_champion(settings, signed(bundles[1]))
+    predictions = predictions_of(settings, len(sent))
+    assert sorted(p.event_id for p in predictions) == sorted(i.event.event_id for i in sent)
+    assert {p.version for p in predictions} == {1}
+    assert "not consuming user-events until one is published" in processor.output()
+
+
+def test_50000_events_one_prediction_each_in_order_with_a_hot_swap(
+    settings, processor, bundles
+):
+    publish_champion(settings, signed(bundles[1]))
+    sent = send_events(settings, 25_000, prefix="a")
+    first = predictions_of(settings, 25_000)
+    swapped_at = time.time()
+    publish_champion(settings, signed(bundles[2]))
+    sent += send_events(settings, 25_000, seed=8, prefix="b")
+    predictions = predictions_of(settings, 50_000, timeout=180)
+
+    counts = Counter(p.event_id for p in predictions)
+    duplicates = sum(c - 1 for c in counts.values())
+    print(f"sent={len(sent)} predicted={len(counts)} duplicates={duplicates}")
+    assert set(counts) == {i.event.event_id for i in sent}
+    assert duplicates == 0
+    assert all(p.model == "conversion" and p.version in (1, 2) for p in predictions)
+    assert len(first) == 25_000
+
+    by_user: dict[str, list[str]] = defaultdict(list)
+    for p in predictions:
+        by_user[p.user_id].append(p.event_id)
+    sent_order = {i.event.event_id: n for n, i in enumerate(sent)}
+    for user, ids in by_user.items():
+        positions = [sent_order[e] for e in ids]
+        assert positions == sorted(positions), f"order of {user} not kept"
+
+    late = [p for p in predictions if p.scored_at.timestamp() > swapped_at + 2.0]
+    assert late, "events scored after the swap"
+    assert {p.version for p in late} == {2}, "the new version serves within 2 s"
+
+
+def test_refused_artifacts_raise_alerts_and_the_champion_keeps_serving(
+    settings, processor, bundles
+):
+    publish_champion(settings, signed(bundles[1]))
+    good_v2 = model_version_record(signed(bundles[2]))
+    wrong_key_v2 = model_version_record(signed(bundles[2], key="another-key"))
+    unfed = trained_bundle(3, seed=3, extra_feature="loyalty_points")
+    cases = {
+        "tampered": tampered(good_v2),
+        "bad-signature": wrong_key_v2,
+        "replayed-version": model_version_record(signed(bundles[1])),
+        "schema-mismatch": model_version_record(signed(unfed)),
+    }
+    for record in cases.values():
+        publish_record(settings, record, None)
+
+    alerts = read_topic(settings, Topics(settings.topic_prefix).alerts,
+                        until=lambda r: len(r) >= len(cases), timeout=60)
+    reasons = {json.loads(bytes(ALERT.decode(a.value).details["reason"])) for a in alerts}
+    assert reasons == set(cases)
+    for reason in cases:
+        assert metric(processor.port, f'streamml_model_refusals_total{{reason="{reason}"}}') == 1
+    status, body = http_post(f"http://127.0.0.1:{processor.port}/predict",
+                             b'{"features": {"cart_value": 10}}')
+    assert status == 200 and json.loads(body)["version"] == 1
+    assert "refused reason=tampered" in processor.output()
+
+
+def test_malformed_input_from_kcat_is_dead_lettered_and_valid_events_around_it_scored(
+    settings, processor, bundles
+):
+    publish_champion(settings, signed(bundles[1]))
+    topic = Topics(settings.topic_prefix).user_events
+    valid = (b'{"schema_version":1,"event_id":"ok-%d","user_id":"u%d",'
+             b'"ts":"%s","features":{"cart_value":12.5,"device":"mobile"}}')
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()
+    catalogue = {
+        "not-utf8": b"\xff\xfe\x00garbage",
+        "not-json": b"{this is not json",
+        "not-an-object": b"[1, 2, 3]",
+        "missing-field": b'{"schema_version":1,"user_id":"u","ts":"%s","features":{}}' % now,
+        "unknown-field": (b'{"schema_version":1,"event_id":"x1","user_id":"u","ts":"%s",'
+                          b'"features":{},"extra":1}' % now),
+        "wrong-type": (b'{"schema_version":1,"event_id":"x2","user_id":"u","ts":"%s",'
+                       b'"features":{"cart_value":[1]}}' % now),
+        "non-finite-number": (b'{"schema_version":1,"event_id":"x3","user_id":"u","ts":"%s",'
+                              b'"features":{"cart_value":NaN}}' % now),
+        "bad-schema-version": (b'{"schema_version":9,"event_id":"x4","user_id":"u","ts":"%s",'
+                               b'"features":{}}' % now),
+        "empty-value": b'{"schema_version":1,"event_id":"","user_id":"u","ts":"%s","features":{}}'
+                       % now,
+        "oversize-value": (b'{"schema_version":1,"event_id":"x5","user_id":"u","ts":"%s",'
+                           b'"features":{"device":"%s"}}' % (now, b"m" * 5000)),
+        "bad-timestamp": (b'{"schema_version":1,"event_id":"x6","user_id":"u",'
+                          b'"ts":"2999-01-01T00:00:00Z","features":{}}'),
+        "bad-feature-value": (b'{"schema_version":1,"event_id":"x7","user_id":"u","ts":"%s",'
+                              b'"features":{"cart_value":"lots"}}' % now),
+        "duplicate-event-id": valid.replace(b"ok-%d", b"ok-0").replace(b"u%d", b"u0")
+                              .replace(b"%s", now),
+    }
+    # Each valid event's user has a bad message before it, under the same key, so a
+    # bad record never holds back a good one behind it in its partition.
+    lines = [b"u0\x1f" + valid % (0, 0, now)]
+    for n, bad in enumerate(catalogue.values(), start=1):
+        lines += [b"u%d\x1f" % n + bad, b"u%d\x1f" % n + valid % (n, n, now)]
+    subprocess.run(["kcat", "-b", settings.bootstrap_servers, "-P", "-t", topic,
+                    "-D", "\x1e", "-K", "\x1f"], input=b"\x1e".join(lines), check=True,
+                   timeout=30)
+
+    letters = read_topic(settings, Topics(settings.topic_prefix).dead_letters,
+                         until=lambda r: len(r) >= len(catalogue), timeout=60)
+    by_reason = {DEAD_LETTER.decode(r.value).reason: DEAD_LETTER.decode(r.value)
+                 for r in letters}
+    assert set(by_reason) == set(catalogue)
+    for reason, raw in catalogue.items():
+        assert by_reason[reason].original == raw, reason
+        assert by_reason[reason].source_topic == topic
+        assert by_reason[reason].error
+    predictions = predictions_of(settings, len(catalogue) + 1)
+    assert sorted(p.event_id for p in predictions) == sorted(
+        f"ok-{n}" for n in range(len(catalogue) + 1))
+    assert processor.process.poll() is None
+
+
+def test_predict_matches_the_stream_and_metrics_pass_promtool(settings, processor, bundles):
+    publish_champion(settings, signed(bundles[1]))
+    sent = send_events(settings, 50)
+    predictions = {p.event_id: p for p in predictions_of(settings, 50)}
+    for item in sent[:10]:
+        body = msgspec.json.encode({"features": item.event.features})
+        status, answer = http_post(f"http://127.0.0.1:{processor.port}/predict", body)
+        assert status == 200
+        assert abs(json.loads(answer)["score"] - predictions[item.event.event_id].score) < 1e-9
+    status, answer = http_post(f"http://127.0.0.1:{processor.port}/predict", b'{"feat": 1}')
+    assert status == 400 and b"features" in answer
+
+    _, exposition = http_get(f"http://127.0.0.1:{processor.port}/metrics")
+    check = subprocess.run(["promtool", "check", "metrics"], input=exposition,
+                           capture_output=True, timeout=30, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_canary_at_20_percent_takes_a_sticky_fifth_of_users(settings, processor, bundles):
+    publish_champion(settings, signed(bundles[1]))
+    publish_champion(settings, signed(bundles[2]), champion=1, canary=2, canary_fraction=0.2)
+    time.sleep(1)
+    sent = send_events(settings, 30_000, n_users=10_000)
+    predictions = predictions_of(settings, len(sent), timeout=180)
+    routes: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for p in predictions:
+        routes[p.user_id].add((p.route, p.version))
+    assert all(len(r) == 1 for r in routes.values()), "a user sticks to one version"
+    canary_users = sum(1 for r in routes.values() if r == {("canary", 2)})
+    share = canary_users / len(routes)
+    print(f"users={len(routes)} canary share={share:.3f}")
+    assert 0.18 <= share <= 0.22

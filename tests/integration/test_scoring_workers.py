@@ -1,0 +1,65 @@
+"""Two scoring workers share the partitions; one leaving mid-stream loses nothing."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from contracts.settings import Secret, Settings
+from contracts.topics import Topics
+from streamml.local_broker import free_port
+from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
+from tests.integration.scoring_fixtures import (
+    SIGNING_KEY,
+    publish_champion,
+    send_events,
+    signed,
+    trained_bundle,
+)
+from tests.integration.test_scoring import PREDICTION, metric
+from tests.integration.topic_reader import read_topic
+
+
+def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
+    kafka_settings: Settings, tmp_path: Path
+):
+    settings = kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    publish_champion(settings, signed(trained_bundle(1)))
+    ports = [free_port(), free_port()]
+    with (
+        streamml_child(["process", "--data-dir", str(tmp_path / "a")],
+                       settings_env(settings, STREAMML_SCORING_PORT=str(ports[0])),
+                       tmp_path / "a.log") as first,
+        streamml_child(["process", "--data-dir", str(tmp_path / "b")],
+                       settings_env(settings, STREAMML_SCORING_PORT=str(ports[1])),
+                       tmp_path / "b.log") as second,
+    ):
+        wait_for_health(first, ports[0])
+        wait_for_health(second, ports[1])
+        sent = send_events(settings, 10_000, prefix="r1")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = [metric(p, "streamml_events_in_total") for p in ports]
+            if sum(done) >= 10_000:
+                break
+            time.sleep(0.5)
+        assert all(d > 0 for d in done), f"both workers take a share: {done}"
+
+        sent += send_events(settings, 10_000, seed=9, prefix="r2")
+        second.stop()
+        assert second.process.returncode == 0, second.output()[-2000:]
+        sent += send_events(settings, 10_000, seed=10, prefix="r3")
+
+        records = read_topic(settings, Topics(settings.topic_prefix).predictions,
+                             until=lambda r: len({PREDICTION.decode(x.value).event_id
+                                                  for x in r[-100:]}) and len(r) >= 30_000,
+                             timeout=180)
+        status, _ = http_get(f"http://127.0.0.1:{ports[0]}/health")
+        assert status == 200
+    counts = Counter(PREDICTION.decode(r.value).event_id for r in records)
+    lost = {i.event.event_id for i in sent} - set(counts)
+    duplicates = sum(c - 1 for c in counts.values())
+    print(f"sent={len(sent)} predicted={len(counts)} lost={len(lost)} duplicates={duplicates}")
+    assert not lost
+    assert duplicates <= 1_000, "redelivery after a rebalance is bounded by uncommitted work"

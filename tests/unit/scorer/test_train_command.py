@@ -1,0 +1,79 @@
+"""``streamml train`` without --publish: needs no broker."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scorer.artifact import load_artifact
+from scorer.datasets import TrainingRow
+from streamml.cli import main
+
+RowMaker = Callable[..., list[TrainingRow]]
+
+
+@pytest.fixture
+def data_file(tmp_path: Path, rows_maker: RowMaker) -> Path:
+    path = tmp_path / "events.csv"
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["user_id", "ts", "cart_value", "pages", "device", "country", "converted"])
+        for i, row in enumerate(rows_maker(300)):
+            f = row.features
+            writer.writerow([f"u{i}", row.ts.isoformat() if row.ts else "", f["cart_value"] or "",
+                             f["pages"], f["device"] or "", f["country"], row.label])
+    return path
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STREAMML_MODEL_SIGNING_KEY", "STREAMML_SETTINGS_FILE", "STREAMML_MODEL_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_a_signing_key_one_line_says_what_to_set(
+    data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["train", "--data", str(data_file), "--label", "converted",
+                 "--out", str(tmp_path / "out")])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "set STREAMML_MODEL_SIGNING_KEY" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_prints_the_evaluation_and_saves_a_loadable_signed_artifact(
+    data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMML_MODEL_SIGNING_KEY", "cli-test-key")
+    out = tmp_path / "out"
+
+    code = main(["train", "--data", str(data_file), "--label", "converted", "--out", str(out)])
+
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "roc_auc" in printed and "time-ordered" in printed
+    metrics = json.loads((out / "conversion-v1.json").read_text())
+    assert set(metrics["metrics"]) >= {"accuracy", "precision", "recall", "f1", "roc_auc",
+                                       "log_loss", "brier"}
+    data = (out / metrics["artifact"]).read_bytes()
+    bundle = load_artifact(data, metrics["sha256"], metrics["signature"], b"cli-test-key")
+    assert "user_id" not in bundle.schema.names
+
+
+def test_a_bad_label_column_is_named(
+    data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMML_MODEL_SIGNING_KEY", "cli-test-key")
+
+    code = main(["train", "--data", str(data_file), "--label", "bought", "--out", str(tmp_path)])
+
+    assert code == 2
+    assert "events.csv has no column `bought`" in capsys.readouterr().err

@@ -1,0 +1,54 @@
+"""In-memory stand-ins for the scoring tests: a model whose score is a known function."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from contracts.kafka_clients import KafkaRecord
+from contracts.records import Deployment
+from scorer.exceptions import FeatureValueError
+
+
+class FakeModel:
+    """Scores ``cart_value / 100`` (clipped), decides at 0.5; text in cart_value is refused."""
+
+    def __init__(self, version: int, model: str = "conversion") -> None:
+        self.version = version
+        self.model = model
+        self.batches: list[int] = []
+
+    def score_batch(
+        self, features: Sequence[dict[str, float | str | None]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self.batches.append(len(features))
+        values = []
+        for row, f in enumerate(features):
+            value = f.get("cart_value")
+            if isinstance(value, str):
+                raise FeatureValueError(f"feature `cart_value` of row {row} is text",
+                                        row=row, feature="cart_value")
+            values.append(0.0 if value is None else min(max(value / 100.0, 0.0), 1.0))
+        scores = np.asarray(values, dtype=float)
+        return scores, (scores >= 0.5).astype(np.int8)
+
+
+def deployment(champion: int = 1, **changes: object) -> Deployment:
+    return Deployment(model="conversion", champion=champion, decided_by="test", reason="test",
+                      decided_at=datetime(2026, 1, 1, tzinfo=UTC), **changes)  # type: ignore[arg-type]
+
+
+def event_bytes(event_id: str, user_id: str = "u1", cart_value: object = 50.0) -> bytes:
+    import json
+
+    return json.dumps({
+        "schema_version": 1, "event_id": event_id, "user_id": user_id,
+        "ts": "2026-06-01T12:00:00Z", "features": {"cart_value": cart_value, "device": "mobile"},
+    }).encode()
+
+
+def record(value: bytes | None, offset: int = 0, key: bytes | None = b"u1") -> KafkaRecord:
+    return KafkaRecord(topic="user-events", partition=0, offset=offset, key=key, value=value,
+                       timestamp_ms=0)

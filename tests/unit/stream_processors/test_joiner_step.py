@@ -1,0 +1,162 @@
+"""One batch from the three topics in; encoded labeled events and dead letters out."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from contracts.kafka_clients import KafkaRecord
+from contracts.records import DeadLetter, Label, LabeledEvent, Prediction, Route, UserEvent
+from contracts.topics import Topics
+from stream_processors.joiner_step import expire_waiting, join_messages
+from stream_processors.label_join import LabelJoin
+
+TOPICS = Topics("t.")
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+T0 = NOW - timedelta(minutes=10)
+_offsets = itertools.count()
+
+
+def message(topic: str, value: bytes, key: bytes = b"u1") -> KafkaRecord:
+    return KafkaRecord(topic=topic, partition=1, offset=next(_offsets), key=key, value=value,
+                       timestamp_ms=0)
+
+
+def event_msg(event_id: str, user_id: str = "u1") -> KafkaRecord:
+    record = UserEvent(event_id=event_id, user_id=user_id, ts=T0, features={"x": 1.5})
+    return message(TOPICS.user_events, msgspec.json.encode(record), user_id.encode())
+
+
+def prediction_msg(event_id: str, *, route: Route = "champion", score: float = 0.25,
+                   user_id: str = "u1") -> KafkaRecord:
+    record = Prediction(event_id=event_id, user_id=user_id, ts=T0, model="conversion",
+                        version=2, route=route, score=score, decision=0, scored_at=T0)
+    return message(TOPICS.predictions, msgspec.json.encode(record), user_id.encode())
+
+
+def label_msg(event_id: str, value: int = 1, user_id: str = "u1") -> KafkaRecord:
+    record = Label(event_id=event_id, user_id=user_id, ts=T0 + timedelta(seconds=30),
+                   label=value)
+    return message(TOPICS.labels, msgspec.json.encode(record), user_id.encode())
+
+
+def labeled(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, LabeledEvent]]:
+    return [(key, msgspec.json.decode(value, type=LabeledEvent)) for key, value in pairs]
+
+
+def dead(pairs: list[tuple[bytes | None, bytes]]) -> list[DeadLetter]:
+    return [msgspec.json.decode(value, type=DeadLetter) for _, value in pairs]
+
+
+def test_a_batch_from_three_topics_yields_encoded_labeled_events() -> None:
+    join = LabelJoin()
+    batch = [label_msg("e1"), event_msg("e1", "u1"), event_msg("e2", "u2"),
+             prediction_msg("e2", user_id="u2", score=0.9), prediction_msg("e1"),
+             label_msg("e2", 0, "u2")]
+
+    result = join_messages(batch, join, TOPICS, now=NOW)
+
+    got = labeled(result.labeled_events)
+    assert [(k, e.event_id, e.label, e.score, e.version, e.features) for k, e in got] == [
+        (b"u1", "e1", 1, 0.25, 2, {"x": 1.5}),
+        (b"u2", "e2", 0, 0.9, 2, {"x": 1.5}),
+    ]
+    assert result.records_in == {"user-events": 2, "predictions": 2, "labels": 2}
+    assert result.label_delays == [30.0, 30.0]
+    assert result.dead_letters == []
+
+
+def test_pieces_of_a_join_can_span_batches() -> None:
+    join = LabelJoin()
+
+    first = join_messages([label_msg("e1")], join, TOPICS, now=NOW)
+    second = join_messages([prediction_msg("e1")], join, TOPICS, now=NOW + timedelta(seconds=1))
+    third = join_messages([event_msg("e1")], join, TOPICS, now=NOW + timedelta(seconds=2))
+
+    assert first.labeled_events == second.labeled_events == []
+    assert [e.event_id for _, e in labeled(third.labeled_events)] == ["e1"]
+
+
+def test_duplicates_and_shadow_scores_give_one_labeled_event() -> None:
+    join = LabelJoin()
+    batch = [event_msg("e1"), prediction_msg("e1", route="shadow", score=0.99),
+             prediction_msg("e1"), label_msg("e1"), label_msg("e1"), event_msg("e1"),
+             prediction_msg("e1")]
+
+    result = join_messages(batch, join, TOPICS, now=NOW)
+
+    assert [e.score for _, e in labeled(result.labeled_events)] == [0.25]
+    assert result.duplicates == {"label": 1, "event": 1, "prediction": 1}
+
+
+def test_bad_label_bytes_are_dead_lettered_with_the_reason() -> None:
+    bad = message(TOPICS.labels, b'{"event_id": "e1"', key=b"u9")
+
+    result = join_messages([bad], LabelJoin(), TOPICS, now=NOW)
+
+    [(key, _)] = result.dead_letters
+    [letter] = dead(result.dead_letters)
+    assert key == b"u9"
+    assert (letter.reason, letter.stage, letter.original) == ("not-json", "join", bad.value)
+    assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
+        TOPICS.labels, 1, bad.offset)
+    assert result.skipped == {("labels", "not-json"): 1}
+
+
+def test_a_label_out_of_range_names_the_field() -> None:
+    value = msgspec.json.encode(Label(event_id="e1", user_id="u1", ts=T0, label=1))
+    bad = message(TOPICS.labels, value.replace(b'"label":1', b'"label":2'))
+
+    [letter] = dead(join_messages([bad], LabelJoin(), TOPICS, now=NOW).dead_letters)
+
+    assert letter.reason == "out-of-range" and "label" in letter.error
+
+
+def test_bad_events_and_predictions_are_counted_not_dead_lettered() -> None:
+    batch = [message(TOPICS.user_events, b"nope"), message(TOPICS.predictions, b"[]")]
+
+    result = join_messages(batch, LabelJoin(), TOPICS, now=NOW)
+
+    assert result.dead_letters == []
+    assert result.skipped == {("user-events", "not-json"): 1,
+                              ("predictions", "not-an-object"): 1}
+
+
+def test_unmatched_labels_are_dead_lettered_after_the_wait() -> None:
+    join = LabelJoin(label_wait_seconds=5)
+    lost = label_msg("nobody")
+    join_messages([lost, event_msg("e1"), label_msg("e1")], join, TOPICS, now=NOW)
+
+    early = expire_waiting(join, now=NOW + timedelta(seconds=4))
+    late = expire_waiting(join, now=NOW + timedelta(seconds=6))
+
+    assert early.dead_letters == []
+    letters = dead(late.dead_letters)
+    assert [(d.reason, d.stage, d.source_topic, d.source_offset) for d in letters] == [
+        ("no-scored-event", "join", TOPICS.labels, lost.offset),
+        ("no-scored-event", "join", TOPICS.labels, lost.offset + 2),
+    ]
+    assert letters[0].original == lost.value
+    assert "no event `nobody`" in letters[0].error
+    assert "no champion or canary prediction" in letters[1].error
+    assert [key for key, _ in late.dead_letters] == [b"u1", b"u1"]
+    assert late.unmatched == {"no-scored-event": 2}
+
+
+def test_labels_pushed_out_of_a_full_store_are_dead_lettered() -> None:
+    join = LabelJoin(capacity=2)
+
+    result = join_messages([label_msg(f"e{i}") for i in range(3)], join, TOPICS, now=NOW)
+
+    assert [d.reason for d in dead(result.dead_letters)] == ["label-store-full"]
+    assert result.unmatched == {"label-store-full": 1}
+
+
+def test_a_record_from_another_topic_is_counted_and_skipped() -> None:
+    result = join_messages([message("t.alerts", b"{}")], LabelJoin(), TOPICS, now=NOW)
+
+    assert result.records_in == {"unexpected-topic": 1}
+    assert result.skipped == {("unexpected-topic", "unexpected-topic"): 1}
+    assert result.dead_letters == []

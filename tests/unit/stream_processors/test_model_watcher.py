@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from contracts.records import ModelVersion
+from contracts.settings import Settings
+from scorer.exceptions import BadSignature, ReplayedVersion
+from stream_processors.metrics import scoring_metrics
+from stream_processors.model_watcher import ModelWatcher
+from stream_processors.serving_state import ServingState
+from tests.unit.stream_processors.fakes import FakeModel, deployment
+
+
+def version_record(version: int) -> bytes:
+    return msgspec.json.encode(ModelVersion(
+        model="conversion", version=version, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        artifact=b"x", sha256="0" * 64, signature="0" * 64, feature_schema={}, metrics={},
+        lineage=[]))
+
+
+def loader(record: ModelVersion, state: ServingState) -> FakeModel:
+    if record.version <= state.newest_version:
+        raise ReplayedVersion(f"version {record.version} is not newer")
+    if record.version == 13:
+        raise BadSignature("unlucky")
+    return FakeModel(record.version)
+
+
+@pytest.fixture
+def watcher() -> ModelWatcher:
+    return ModelWatcher(Settings(), loader, scoring_metrics())
+
+
+def test_a_version_then_its_deployment_makes_the_processor_ready(watcher):
+    assert watcher.apply(b"conversion/1", version_record(1)) is None
+    assert not watcher.ready.is_set()
+    assert watcher.apply(b"conversion/deployment", msgspec.json.encode(deployment(1))) is None
+    assert watcher.ready.is_set() and watcher.state.champion().version == 1
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [
+    (b"conversion/13", version_record(13), "bad-signature"),
+    (b"conversion/7", b"{garbage", "malformed-record"),
+])
+def test_a_refused_record_raises_an_alert_and_the_champion_stays(watcher, key, value, reason):
+    watcher.apply(b"conversion/1", version_record(1))
+    watcher.apply(b"conversion/deployment", msgspec.json.encode(deployment(1)))
+    alert = watcher.apply(key, value)
+    assert alert is not None and alert.status == "firing" and alert.kind == "model-refused"
+    assert msgspec.json.decode(alert.details["reason"]) == reason
+    assert watcher.state.champion().version == 1
+    refused = watcher._metrics.model_refusals.labels(reason=reason)._value.get()
+    assert refused == 1
+
+
+def test_a_replayed_old_version_is_refused(watcher):
+    watcher.apply(b"conversion/2", version_record(2))
+    alert = watcher.apply(b"conversion/1", version_record(1))
+    assert alert is not None and msgspec.json.decode(alert.details["reason"]) == "replayed-version"
+
+
+def test_a_deployment_naming_an_unloaded_version_is_refused(watcher):
+    watcher.apply(b"conversion/1", version_record(1))
+    watcher.apply(b"conversion/deployment", msgspec.json.encode(deployment(1)))
+    alert = watcher.apply(b"conversion/deployment", msgspec.json.encode(deployment(5)))
+    assert alert is not None
+    assert watcher.state.champion().version == 1
+
+
+def test_records_of_other_models_and_tombstones_are_ignored(watcher):
+    assert watcher.apply(b"other/1", version_record(1).replace(b"conversion", b"other")) is None
+    assert watcher.apply(b"conversion/1", None) is None
+    assert watcher.state.models == {}

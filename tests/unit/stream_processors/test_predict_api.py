@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import json
+
+from stream_processors.predict_api import predict_response
+from stream_processors.serving_state import ServingState
+from tests.unit.stream_processors.fakes import FakeModel, deployment
+
+STATE = ServingState().with_model(FakeModel(1)).with_model(FakeModel(2)).with_deployment(
+    deployment(1, canary=2, canary_fraction=1.0))
+
+
+def test_scores_features_with_the_champion():
+    status, body = predict_response(b'{"features": {"cart_value": 80}}', STATE)
+    assert status == 200
+    assert json.loads(body) == {"model": "conversion", "version": 1, "route": "champion",
+                                "score": 0.8, "decision": 1}
+
+
+def test_a_user_id_follows_the_canary_route_like_the_stream():
+    status, body = predict_response(b'{"features": {}, "user_id": "u9"}', STATE)
+    assert status == 200 and json.loads(body)["route"] == "canary"
+
+
+def test_bad_bodies_get_400_with_the_reason():
+    for body in (b"not json", b"[]", b'{"features": {"x": [1]}}', b'{"other": 1}',
+                 b'{"features": {"cart_value": "lots"}}'):
+        status, answer = predict_response(body, STATE)
+        assert status == 400, body
+        assert json.loads(answer)["error"]
+
+
+def test_503_before_any_model():
+    assert predict_response(b'{"features": {}}', ServingState())[0] == 503

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from contracts.records import DeadLetter, Prediction
+from stream_processors.recent_ids import RecentIds
+from stream_processors.scoring_step import score_messages
+from stream_processors.serving_state import ServingState
+from tests.unit.stream_processors.fakes import FakeModel, deployment, event_bytes, record
+
+NOW = datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC)
+
+
+def ready_state(**changes: object) -> ServingState:
+    state = ServingState().with_model(FakeModel(1)).with_model(FakeModel(2))
+    return state.with_deployment(deployment(1, **changes))
+
+
+def predictions(result) -> list[Prediction]:
+    return [msgspec.json.decode(v, type=Prediction) for _, v in result.predictions]
+
+
+def test_every_valid_event_gets_one_prediction_keyed_by_user():
+    messages = [record(event_bytes(f"e{i}", f"u{i}"), offset=i) for i in range(5)]
+    result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
+    out = predictions(result)
+    assert [p.event_id for p in out] == [f"e{i}" for i in range(5)]
+    assert [k for k, _ in result.predictions] == [f"u{i}".encode() for i in range(5)]
+    assert {(p.model, p.version, p.route) for p in out} == {("conversion", 1, "champion")}
+    assert out[0].score == 0.5 and out[0].decision == 1
+    assert result.event_lag_seconds == [5.0] * 5
+
+
+def test_bad_bytes_become_dead_letters_with_origin_and_the_rest_is_scored():
+    messages = [record(event_bytes("e1")), record(b"{nope", offset=7), record(event_bytes("e2"))]
+    result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
+    assert [p.event_id for p in predictions(result)] == ["e1", "e2"]
+    (key, raw), = result.dead_letters
+    letter = msgspec.json.decode(raw, type=DeadLetter)
+    assert (key, letter.reason, letter.original, letter.source_offset) == (
+        b"u1", "not-json", b"{nope", 7)
+    assert result.rejected == {"not-json": 1}
+
+
+def test_a_feature_value_the_model_refuses_dead_letters_only_that_event():
+    messages = [record(event_bytes(f"e{i}", cart_value="lots" if i == 2 else 10.0), offset=i)
+                for i in range(5)]
+    result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
+    assert [p.event_id for p in predictions(result)] == ["e0", "e1", "e3", "e4"]
+    assert result.rejected == {"bad-feature-value": 1}
+
+
+def test_a_repeated_event_id_is_dead_lettered_not_scored_twice():
+    seen = RecentIds()
+    score_messages([record(event_bytes("e1"))], ready_state(), seen, now=NOW)
+    result = score_messages([record(event_bytes("e1"))], ready_state(), seen, now=NOW)
+    assert result.predictions == []
+    assert result.rejected == {"duplicate-event-id": 1}
+
+
+def test_canary_and_shadow_routes_score_with_their_versions():
+    state = ready_state(canary=2, canary_fraction=1.0, shadow=2)
+    messages = [record(event_bytes(f"e{i}", f"u{i}")) for i in range(4)]
+    out = predictions(score_messages(messages, state, RecentIds(), now=NOW))
+    assert {(p.route, p.version) for p in out} == {("canary", 2)}
+
+    state = ready_state(shadow=2)
+    out = predictions(score_messages(messages, state, RecentIds(), now=NOW))
+    assert sorted((p.route, p.version) for p in out) == [("champion", 1)] * 4 + [("shadow", 2)] * 4
+
+
+def test_each_version_scores_its_events_in_one_batch():
+    state = ready_state()
+    model = state.models[1]
+    score_messages([record(event_bytes(f"e{i}", f"u{i}")) for i in range(100)], state,
+                   RecentIds(), now=NOW)
+    assert model.batches == [100]  # type: ignore[attr-defined]
