@@ -28,7 +28,8 @@ class FeatureSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
     ``categories`` (categorical) and ``minimum``/``maximum`` (numeric) are what the
     training data held; values outside them are still scored (unknown categories
-    encode as all zeros, numbers are clipped by the pipeline).
+    encode as all zeros, numbers are clipped by the pipeline), except a negative value
+    of a feature that was never negative, which is refused as broken data.
     """
 
     name: str

@@ -161,11 +161,15 @@ def vectorise(schema: FeatureSchema, rows: Sequence[Features]) -> np.ndarray:
     for j, spec in enumerate(schema.features):
         name = spec.name
         column = [row.get(name) for row in rows]
-        X[:, j] = _numbers(column, name) if spec.kind == "numeric" else _texts(column)
+        if spec.kind == "numeric":
+            never_negative = spec.minimum is not None and spec.minimum >= 0.0
+            X[:, j] = _numbers(column, name, never_negative=never_negative)
+        else:
+            X[:, j] = _texts(column)
     return X
 
 
-def _numbers(column: list[FeatureValue], name: str) -> np.ndarray:
+def _numbers(column: list[FeatureValue], name: str, *, never_negative: bool) -> np.ndarray:
     try:
         # numpy turns None into NaN itself, in C.
         values = np.array(column, dtype=np.float64)
@@ -173,6 +177,15 @@ def _numbers(column: list[FeatureValue], name: str) -> np.ndarray:
         values = None
     if values is None or np.isinf(values).any():
         raise _first_bad_number(column, name)
+    # A feature never negative in training is a count or an amount: a negative value
+    # is broken data, not drift, and a clipped score for it would hide the fault.
+    if never_negative and (values < 0.0).any():
+        row = int(np.argmax(values < 0.0))
+        raise FeatureValueError(
+            f"row {row}: feature `{name}` is {values[row]:g}, but it was never negative in "
+            "training (a count or an amount); send a value >= 0 or null",
+            row=row, feature=name,
+        )
     return values
 
 

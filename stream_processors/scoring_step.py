@@ -70,6 +70,11 @@ def score_messages(
         decoded = decode_event(message.value, now=epoch)
         if isinstance(decoded, Rejection):
             _reject(result, message, decoded.code, decoded.message, "decode", now)
+        elif message.key != decoded.user_id.encode():
+            # Joins and per-user order rely on the key: a wrong key is a producer bug.
+            error = (f"the message key must be the user_id `{decoded.user_id}`, "
+                     f"got {message.key!r}; key events by user_id")
+            _reject(result, message, "key-not-user-id", error, "decode", now)
         elif not seen.add(decoded.event_id):
             error = f"event_id `{decoded.event_id}` was already scored; send each event once"
             _reject(result, message, "duplicate-event-id", error, "decode", now)

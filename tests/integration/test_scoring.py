@@ -14,6 +14,7 @@ import pytest
 from contracts.records import Alert, DeadLetter, Prediction
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
+from producers.sdk import EventProducer
 from scorer.publishing import model_version_record
 from streamml.local_broker import free_port
 from tests.integration.processes import (
@@ -152,59 +153,82 @@ def test_refused_artifacts_raise_alerts_and_the_champion_keeps_serving(
     assert "refused reason=tampered" in processor.output()
 
 
-def test_malformed_input_from_kcat_is_dead_lettered_and_valid_events_around_it_scored(
+def _event(event_id: str, user_id: str, ts: str, **features: object) -> bytes:
+    return json.dumps({"schema_version": 1, "event_id": event_id, "user_id": user_id,
+                       "ts": ts, "features": features or {"cart_value": 12.5}}).encode()
+
+
+def kcat_catalogue(now: str) -> list[tuple[str, bytes, bytes]]:
+    """(expected reason, key, value) of malformed messages a non-Python client can send."""
+    def bad(n: int, **fields: object) -> bytes:
+        body = {"schema_version": 1, "event_id": f"bad-{n}", "user_id": f"k{n}", "ts": now,
+                "features": {"cart_value": 1.0}}
+        body.update(fields)
+        return json.dumps(body).encode()
+
+    return [
+        ("not-utf8", b"k1", b"\xff\xfe\x00garbage"),
+        ("not-json", b"k2", b"{this is not json"),
+        ("not-an-object", b"k3", b"[1, 2, 3]"),
+        ("not-an-object", b"k4", b'"just a string"'),
+        ("missing-field", b"k5", b'{"schema_version":1,"user_id":"k5","ts":"%s","features":{}}'
+         % now.encode()),
+        ("unknown-field", b"k6", bad(6, extra=1)),
+        ("wrong-type", b"k7", bad(7, features={"cart_value": [1]})),
+        ("non-finite-number", b"k8", bad(8).replace(b"1.0", b"NaN")),
+        ("non-finite-number", b"k9", bad(9).replace(b"1.0", b"-Infinity")),
+        ("bad-schema-version", b"k10", bad(10, schema_version=9)),
+        ("empty-value", b"k11", bad(11, event_id="")),
+        ("oversize-value", b"k12", bad(12, features={"device": "m" * 5000})),
+        ("bad-timestamp", b"k13", bad(13, ts="2999-01-01T00:00:00Z")),
+        ("bad-timestamp", b"k14", bad(14, ts="1970-01-01T00:00:00Z")),
+        ("bad-timestamp", b"k15", bad(15, ts="2026-01-01T00:00:00")),
+        ("oversize-message", b"k16", bad(16, features={f"f{i}": "x" * 250 for i in range(255)})),
+        ("key-not-user-id", b"", bad(17)),
+    ]
+
+
+def test_malformed_input_from_kcat_and_the_sdk_is_dead_lettered_and_valid_events_scored(
     settings, processor, bundles
 ):
     publish_champion(settings, signed(bundles[1]))
-    topic = Topics(settings.topic_prefix).user_events
-    valid = (b'{"schema_version":1,"event_id":"ok-%d","user_id":"u%d",'
-             b'"ts":"%s","features":{"cart_value":12.5,"device":"mobile"}}')
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()
-    catalogue = {
-        "not-utf8": b"\xff\xfe\x00garbage",
-        "not-json": b"{this is not json",
-        "not-an-object": b"[1, 2, 3]",
-        "missing-field": b'{"schema_version":1,"user_id":"u","ts":"%s","features":{}}' % now,
-        "unknown-field": (b'{"schema_version":1,"event_id":"x1","user_id":"u","ts":"%s",'
-                          b'"features":{},"extra":1}' % now),
-        "wrong-type": (b'{"schema_version":1,"event_id":"x2","user_id":"u","ts":"%s",'
-                       b'"features":{"cart_value":[1]}}' % now),
-        "non-finite-number": (b'{"schema_version":1,"event_id":"x3","user_id":"u","ts":"%s",'
-                              b'"features":{"cart_value":NaN}}' % now),
-        "bad-schema-version": (b'{"schema_version":9,"event_id":"x4","user_id":"u","ts":"%s",'
-                               b'"features":{}}' % now),
-        "empty-value": b'{"schema_version":1,"event_id":"","user_id":"u","ts":"%s","features":{}}'
-                       % now,
-        "oversize-value": (b'{"schema_version":1,"event_id":"x5","user_id":"u","ts":"%s",'
-                           b'"features":{"device":"%s"}}' % (now, b"m" * 5000)),
-        "bad-timestamp": (b'{"schema_version":1,"event_id":"x6","user_id":"u",'
-                          b'"ts":"2999-01-01T00:00:00Z","features":{}}'),
-        "bad-feature-value": (b'{"schema_version":1,"event_id":"x7","user_id":"u","ts":"%s",'
-                              b'"features":{"cart_value":"lots"}}' % now),
-        "duplicate-event-id": valid.replace(b"ok-%d", b"ok-0").replace(b"u%d", b"u0")
-                              .replace(b"%s", now),
-    }
-    # Each valid event's user has a bad message before it, under the same key, so a
-    # bad record never holds back a good one behind it in its partition.
-    lines = [b"u0\x1f" + valid % (0, 0, now)]
-    for n, bad in enumerate(catalogue.values(), start=1):
-        lines += [b"u%d\x1f" % n + bad, b"u%d\x1f" % n + valid % (n, n, now)]
-    subprocess.run(["kcat", "-b", settings.bootstrap_servers, "-P", "-t", topic,
+    topics = Topics(settings.topic_prefix)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    catalogue = kcat_catalogue(now)
+    # Each bad message is followed by a valid event of the same key, so a bad record
+    # must not hold back a good one behind it in its partition.
+    lines = []
+    for n, (_, key, value) in enumerate(catalogue):
+        user = key.decode() or "k0"
+        lines += [key + b"\x1f" + value,
+                  user.encode() + b"\x1f" + _event(f"ok-{n}", user, now)]
+    subprocess.run(["kcat", "-b", settings.bootstrap_servers, "-P", "-t", topics.user_events,
                     "-D", "\x1e", "-K", "\x1f"], input=b"\x1e".join(lines), check=True,
                    timeout=30)
+    # What the contract allows but the model refuses, sent through our own SDK.
+    with EventProducer(settings) as sdk:
+        sdk.send(event_id="sdk-text", user_id="s1", features={"cart_value": "lots"})
+        sdk.send(event_id="sdk-negative", user_id="s2", features={"pages_viewed": -3.0})
+        sdk.send(event_id="ok-0", user_id="k0", features={"cart_value": 3.0})
+        sdk.send(event_id="sdk-new-category", user_id="s3", features={"device": "smart-tv"})
+    expected = [(reason, value) for reason, _, value in catalogue]
+    expected_sdk = {"sdk-text": "bad-feature-value", "sdk-negative": "bad-feature-value",
+                    "ok-0": "duplicate-event-id"}
 
-    letters = read_topic(settings, Topics(settings.topic_prefix).dead_letters,
-                         until=lambda r: len(r) >= len(catalogue), timeout=60)
-    by_reason = {DEAD_LETTER.decode(r.value).reason: DEAD_LETTER.decode(r.value)
-                 for r in letters}
-    assert set(by_reason) == set(catalogue)
-    for reason, raw in catalogue.items():
-        assert by_reason[reason].original == raw, reason
-        assert by_reason[reason].source_topic == topic
-        assert by_reason[reason].error
+    letters = [DEAD_LETTER.decode(r.value) for r in read_topic(
+        settings, topics.dead_letters, until=lambda r: len(r) >= len(catalogue) + 3, timeout=60)]
+    kcat_originals = {value for _, value in expected}
+    from_kcat = [(d.reason, d.original) for d in letters if d.original in kcat_originals]
+    assert sorted(from_kcat) == sorted(expected)
+    sdk_letters = {json.loads(d.original)["event_id"]: d.reason for d in letters
+                   if d.original not in kcat_originals}
+    assert sdk_letters == expected_sdk
+    assert all(d.error and d.source_topic == topics.user_events for d in letters)
+    print(f"dead-lettered={len(letters)} kinds={len({d.reason for d in letters})}")
+
     predictions = predictions_of(settings, len(catalogue) + 1)
     assert sorted(p.event_id for p in predictions) == sorted(
-        f"ok-{n}" for n in range(len(catalogue) + 1))
+        [f"ok-{n}" for n in range(len(catalogue))] + ["sdk-new-category"])
     assert processor.process.poll() is None
 
 

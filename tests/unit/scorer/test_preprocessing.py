@@ -120,3 +120,11 @@ def test_pipeline_handles_only_numeric_features() -> None:
 def test_an_unknown_estimator_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="logistic, hgb"):
         make_estimator("forest")  # type: ignore[arg-type]
+
+
+def test_a_negative_value_of_a_never_negative_feature_is_refused_with_its_row():
+    schema = infer_schema([{"pages": 3.0, "delta": -1.0}, {"pages": 0.0, "delta": 2.0}])
+    assert vectorise(schema, [{"pages": 1.0, "delta": -50.0}]).shape == (1, 2)
+    with pytest.raises(FeatureValueError, match="`pages` is -3") as caught:
+        vectorise(schema, [{"pages": 1.0}, {"pages": -3.0}])
+    assert (caught.value.row, caught.value.feature) == (1, "pages")

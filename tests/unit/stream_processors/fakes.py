@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -41,14 +42,18 @@ def deployment(champion: int = 1, **changes: object) -> Deployment:
 
 
 def event_bytes(event_id: str, user_id: str = "u1", cart_value: object = 50.0) -> bytes:
-    import json
-
     return json.dumps({
         "schema_version": 1, "event_id": event_id, "user_id": user_id,
         "ts": "2026-06-01T12:00:00Z", "features": {"cart_value": cart_value, "device": "mobile"},
     }).encode()
 
 
-def record(value: bytes | None, offset: int = 0, key: bytes | None = b"u1") -> KafkaRecord:
+def record(value: bytes | None, offset: int = 0, key: bytes | None = None) -> KafkaRecord:
+    """A message as the processor reads it, keyed by its user_id unless told otherwise."""
+    if key is None:
+        try:
+            key = json.loads(value or b"")["user_id"].encode()
+        except (ValueError, KeyError, TypeError):
+            key = b"u1"
     return KafkaRecord(topic="user-events", partition=0, offset=offset, key=key, value=value,
                        timestamp_ms=0)

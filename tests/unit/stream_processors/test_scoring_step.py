@@ -77,3 +77,11 @@ def test_each_version_scores_its_events_in_one_batch():
     score_messages([record(event_bytes(f"e{i}", f"u{i}")) for i in range(100)], state,
                    RecentIds(), now=NOW)
     assert model.batches == [100]  # type: ignore[attr-defined]
+
+
+def test_an_event_not_keyed_by_its_user_id_is_dead_lettered():
+    messages = [record(event_bytes("e1", "u1"), key=b""), record(event_bytes("e2", "u2"),
+                                                                 key=b"u3")]
+    result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
+    assert result.predictions == []
+    assert result.rejected == {"key-not-user-id": 2}
