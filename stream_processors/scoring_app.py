@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.settings import Settings
 from contracts.topics import Topics
+from stream_processors.batch_output import BatchOutput
 from stream_processors.faust_app import as_record, build_faust_app, raw_topic
 from stream_processors.metrics import ScoringMetrics, scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # aiohttp takes the charset apart from the media type.
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset=")[0]
-MAX_BATCH = 500
+MAX_BATCH = 2000
 BATCH_WITHIN_SECONDS = 0.05
 
 
@@ -40,8 +41,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     topics = Topics(settings.topic_prefix)
     app = build_faust_app("scoring", settings, web_port=web_port, datadir=datadir)
     events = raw_topic(app, topics.user_events)
-    predictions = raw_topic(app, topics.predictions)
-    dead_letters = raw_topic(app, topics.dead_letters)
+    output = BatchOutput(settings)
     seen = RecentIds()
 
     @app.task  # type: ignore[misc]
@@ -51,6 +51,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     @app.on_before_shutdown.connect  # type: ignore[misc]
     def stop_watcher(app: faust.App, **_: Any) -> None:
         watcher.stop()
+        output.close()
 
     @app.agent(events, concurrency=1)  # type: ignore[misc]
     async def score(stream: Any) -> None:
@@ -63,10 +64,10 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("scoring failed for a batch of %d", len(batch))
                 result = _whole_batch_failed(batch, exc)
-            for key, value in result.predictions:
-                await predictions.send(key=key, value=value)
-            for key, value in result.dead_letters:
-                await dead_letters.send(key=key, value=value)
+            await output.deliver(
+                [(topics.predictions, k, v) for k, v in result.predictions]
+                + [(topics.dead_letters, k, v) for k, v in result.dead_letters]
+            )
             _count(metrics, len(batch), result, time.perf_counter() - began)
 
     @app.page("/metrics")  # type: ignore[misc]
@@ -77,7 +78,9 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     async def health(web: Any, request: Any) -> Any:
         state = watcher.state
         body = {"status": "ok", "model_ready": state.ready,
-                "champion": state.deployment.champion if state.deployment else None}
+                "champion": state.deployment.champion if state.deployment else None,
+                "partitions": sorted(tp.partition for tp in app.consumer.assignment()
+                                     if tp.topic == topics.user_events)}
         return web.json(body)
 
     @app.page("/predict")  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,17 @@ from tests.integration.test_scoring import PREDICTION, metric
 from tests.integration.topic_reader import read_topic
 
 
+def wait_until_partitions_are_shared(ports: list[int], partitions: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        held = [json.loads(http_get(f"http://127.0.0.1:{p}/health")[1])["partitions"]
+                for p in ports]
+        if all(held) and sum(len(h) for h in held) == partitions:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the workers never shared the partitions: {held}")
+
+
 def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     kafka_settings: Settings, tmp_path: Path
 ):
@@ -37,6 +49,7 @@ def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     ):
         wait_for_health(first, ports[0])
         wait_for_health(second, ports[1])
+        wait_until_partitions_are_shared(ports, kafka_settings.partitions)
         sent = send_events(settings, 10_000, prefix="r1")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
