@@ -62,18 +62,25 @@ def main(argv: Sequence[str]) -> int:
         bundle, _ = train(training_rows(), model="conversion")
         signed = sign_bundle(bundle, KEY.encode())
         rows = [
+            measure(base, "kafka-ceiling", args.events, signed),
             measure(base, "streamml", args.events, signed),
+            measure(base, "streamml-kafka", args.events, signed),
             measure(base, "naive", args.naive_events, signed),
         ]
-    print(f"{'runner':<10}{'events':>9}{'events/s':>12}{'CPU s/100k':>12}{'peak RSS MiB':>14}")
+    print(f"{'runner':<16}{'events':>9}{'events/s':>12}{'CPU s/100k':>12}{'peak RSS MiB':>14}")
     for r in rows:
-        print(f"{r.runner:<10}{r.events:>9,}{r.events_per_second:>12,.0f}"
+        print(f"{r.runner:<16}{r.events:>9,}{r.events_per_second:>12,.0f}"
               f"{r.cpu_seconds_per_100k:>12.1f}{r.peak_rss_mib:>14.0f}")
-    ratio = rows[0].events_per_second / rows[1].events_per_second
-    print(f"streamml / naive: {ratio:.1f}x")
+    rate = {r.runner: r.events_per_second for r in rows}
+    ratios = {"streamml / naive": rate["streamml"] / rate["naive"],
+              "streamml / kafka-ceiling": rate["streamml"] / rate["kafka-ceiling"],
+              "streamml-kafka / naive": rate["streamml-kafka"] / rate["naive"],
+              "streamml-kafka / kafka-ceiling": rate["streamml-kafka"] / rate["kafka-ceiling"]}
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows],
-                                         "streamml_over_naive": ratio}, indent=2))
+        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "ratios": ratios},
+                                        indent=2))
     return 0
 
 
@@ -111,9 +118,12 @@ def measure(base: Settings, runner: str, events: int, signed: object) -> Figures
            "STREAMML_MODEL_SIGNING_KEY": KEY, "STREAMML_LOG_LEVEL": "WARNING",
            "STREAMML_SCORING_PORT": str(local_broker.free_port())}
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{runner}-"))
-    if runner == "streamml":
+    if runner.startswith("streamml"):
         publish_as_champion(settings, signed, decided_by="benchmark", reason="benchmark")  # type: ignore[arg-type]
-        command = [sys.executable, "-m", "streamml", "process", "--data-dir", str(workdir)]
+        command = [sys.executable, "-m", "streamml", "process", "--data-dir", str(workdir),
+                   "--runner", "kafka" if runner == "streamml-kafka" else "faust"]
+    elif runner == "kafka-ceiling":
+        command = [sys.executable, "-m", "benchmarks.kafka_ceiling"]
     else:
         artifact = workdir / "model.skops.zip"
         artifact.write_bytes(signed.data)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,15 +37,20 @@ class BatchOutput:
         self._failed: list[Output] = []
 
     async def deliver(self, records: Iterable[Output]) -> None:
+        """:meth:`deliver_blocking` off the event loop."""
+        await asyncio.to_thread(self.deliver_blocking, list(records))
+
+    def deliver_blocking(self, records: Iterable[Output]) -> None:
+        """Return once every record is acknowledged, sending refused ones again."""
         pending = list(records)
         backoff = 0.1
         while pending:
-            await asyncio.to_thread(self._produce_and_flush, pending)
+            self._produce_and_flush(pending)
             pending, self._failed = self._failed, []
             if pending:
                 logger.error("%d output records were refused by the broker; sending again "
                              "in %.1f s", len(pending), backoff)
-                await asyncio.sleep(backoff)
+                time.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
 
     def _produce_and_flush(self, records: list[Output]) -> None:

@@ -18,6 +18,9 @@ def register(subparsers: Any) -> None:
                              "(default: STREAMML_SCORING_PORT)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="worker folder (default: a folder per port in the cache)")
+    parser.add_argument("--runner", choices=("faust", "kafka"), default=None,
+                        help="event loop: faust-streaming, or a plain confluent-kafka "
+                             "consumer (default: STREAMML_SCORING_RUNNER)")
     parser.set_defaults(handler=run)
 
 
@@ -29,8 +32,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamml.broker_install import cache_root
 
     port = args.web_port or settings.scoring_port
+    loader = artifact_loader(signing_key(settings))
+    if (args.runner or settings.scoring_runner) == "kafka":
+        from stream_processors.kafka_scoring import KafkaScoringWorker, run_until_signalled
+
+        run_until_signalled(KafkaScoringWorker(settings, loader, web_port=port))
+        return 0
     datadir = args.data_dir or cache_root() / f"scoring-{port}"
-    app, _ = build_scoring_app(settings, artifact_loader(signing_key(settings)),
-                               web_port=port, datadir=datadir)
+    app, _ = build_scoring_app(settings, loader, web_port=port, datadir=datadir)
     run_worker(app, settings.log_level)
     return 0

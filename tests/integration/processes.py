@@ -24,6 +24,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STREAMML_GROUP_PREFIX": settings.group_prefix,
         "STREAMML_PARTITIONS": str(settings.partitions),
         "STREAMML_MODEL_NAME": settings.model_name,
+        "STREAMML_SCORING_RUNNER": settings.scoring_runner,
     }
     if settings.model_signing_key:
         env["STREAMML_MODEL_SIGNING_KEY"] = settings.model_signing_key.reveal()

@@ -50,10 +50,12 @@ def settings(kafka_settings: Settings) -> Settings:
     return kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
 
 
-@pytest.fixture
-def processor(settings: Settings, tmp_path: Path):
+@pytest.fixture(params=["faust", "kafka"])
+def processor(request, settings: Settings, tmp_path: Path):
+    """A scoring worker on each runner: every test holds for both."""
     port = free_port()
-    env = settings_env(settings, STREAMML_SCORING_PORT=str(port))
+    env = settings_env(settings, STREAMML_SCORING_PORT=str(port),
+                       STREAMML_SCORING_RUNNER=request.param)
     with streamml_child(["process", "--data-dir", str(tmp_path / "w")], env,
                         tmp_path / "process.log") as child:
         wait_for_health(child, port)

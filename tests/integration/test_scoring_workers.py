@@ -7,6 +7,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
 from streamml.local_broker import free_port
@@ -33,10 +35,12 @@ def wait_until_partitions_are_shared(ports: list[int], partitions: int) -> None:
     raise AssertionError(f"the workers never shared the partitions: {held}")
 
 
+@pytest.mark.parametrize("runner", ["faust", "kafka"])
 def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
-    kafka_settings: Settings, tmp_path: Path
+    kafka_settings: Settings, tmp_path: Path, runner: str
 ):
-    settings = kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    settings = kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY),
+                                             scoring_runner=runner)
     publish_champion(settings, signed(trained_bundle(1)))
     ports = [free_port(), free_port()]
     with (
@@ -64,9 +68,10 @@ def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
         assert second.process.returncode == 0, second.output()[-2000:]
         sent += send_events(settings, 10_000, seed=10, prefix="r3")
 
+        wanted = {i.event.event_id for i in sent}
         records = read_topic(settings, Topics(settings.topic_prefix).predictions,
-                             until=lambda r: len({PREDICTION.decode(x.value).event_id
-                                                  for x in r[-100:]}) and len(r) >= 30_000,
+                             until=lambda r: len(r) >= len(wanted) and wanted <= {
+                                 PREDICTION.decode(x.value).event_id for x in r},
                              timeout=180)
         status, _ = http_get(f"http://127.0.0.1:{ports[0]}/health")
         assert status == 200

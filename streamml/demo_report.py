@@ -1,0 +1,101 @@
+"""The demo's HTML report: figures over time as inline SVG, with the drift, the alerts and
+the version switches marked. One self-contained file, no external assets."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WIDTH, HEIGHT, PAD = 720, 200, 36
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: Sequence[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Marker:
+    at: float
+    label: str
+    kind: str  # drift, alert or version
+
+
+@dataclass
+class Chart:
+    title: str
+    unit: str
+    series: list[Series] = field(default_factory=list)
+
+
+def svg_chart(chart: Chart, markers: Sequence[Marker], t_end: float) -> str:
+    """One line chart; x is seconds since the start.
+
+    >>> svg = svg_chart(Chart("loss", "", [Series("v1", [(0, 1.0), (10, 2.0)])]),
+    ...                 [Marker(5, "drift", "drift")], 10)
+    >>> svg.startswith("<svg") and "drift" in svg
+    True
+    """
+    values = [v for s in chart.series for _, v in s.points]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    span = max(t_end, 1e-9)
+
+    def x(t: float) -> float:
+        return PAD + (WIDTH - 2 * PAD) * t / span
+
+    def y(v: float) -> float:
+        return HEIGHT - PAD + (2 * PAD - HEIGHT) * (v - low) / (high - low)
+
+    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+             f'aria-label="{html.escape(chart.title)}">',
+             f'<text x="{PAD}" y="16" font-size="13">{html.escape(chart.title)}</text>',
+             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
+             'stroke="#999"/>',
+             f'<text x="2" y="{y(high) + 4:.0f}" font-size="10">{high:.3g}{chart.unit}</text>',
+             f'<text x="2" y="{y(low) + 4:.0f}" font-size="10">{low:.3g}{chart.unit}</text>',
+             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
+             f'{t_end:.0f} s</text>']
+    for n, marker in enumerate(markers):
+        colour = {"drift": "#ff7f0e", "alert": "#d62728"}.get(marker.kind, "#2ca02c")
+        parts.append(f'<line x1="{x(marker.at):.1f}" y1="{PAD - 8}" x2="{x(marker.at):.1f}" '
+                     f'y2="{HEIGHT - PAD}" stroke="{colour}" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{x(marker.at) + 3:.1f}" y="{PAD + 2 + 11 * (n % 4)}" '
+                     f'font-size="10" fill="{colour}">{html.escape(marker.label)}</text>')
+    for n, series in enumerate(chart.series):
+        if not series.points:
+            continue
+        colour = COLOURS[n % len(COLOURS)]
+        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in series.points)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" '
+                     f'points="{path}"/>')
+        last_t, last_v = series.points[-1]
+        parts.append(f'<text x="{min(x(last_t) + 3, WIDTH - PAD):.1f}" y="{y(last_v):.1f}" '
+                     f'font-size="10" fill="{colour}">{html.escape(series.name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def write_report(path: Path, *, title: str, charts: Sequence[Chart], markers: Sequence[Marker],
+                 summary: Sequence[tuple[str, str]], t_end: float) -> Path:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in summary)
+    events = "".join(f"<li>{m.at:.0f} s: {html.escape(m.label)}</li>"
+                     for m in sorted(markers, key=lambda m: m.at))
+    body = "".join(f"<figure>{svg_chart(c, markers, t_end)}</figure>" for c in charts)
+    path.write_text(
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:1rem;max-width:760px}"
+        "svg{width:100%;height:auto;border:1px solid #eee}figure{margin:1rem 0}"
+        "th{text-align:left;padding-right:1rem}</style>"
+        f"<h1>{html.escape(title)}</h1><table>{rows}</table>{body}"
+        f"<h2>What happened</h2><ul>{events}</ul></html>"
+    )
+    return path
