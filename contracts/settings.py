@@ -8,6 +8,7 @@ the file. Tests build settings from a mapping, never from the process environmen
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +23,10 @@ SETTINGS_FILE_VARIABLE: Final = "STREAMML_SETTINGS_FILE"
 SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+RETRAIN_STRATEGIES: Final = ("BATCH", "ONLINE")
+RETRAIN_ESTIMATORS: Final = ("LOGISTIC", "HGB")
+RETRAIN_METRICS: Final = ("LOG_LOSS", "ROC_AUC")
+RELEASE_MODES: Final = ("CANARY", "SHADOW", "CHAMPION")
 
 
 class Secret:
@@ -86,6 +91,10 @@ class Settings:
     group_prefix: str = _setting("streamml", "prefix of every consumer group id")
     web_host: str = _setting("127.0.0.1", "address the HTTP servers bind to")
     scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
+    scoring_runner: str = _setting(
+        "faust", "event loop of the scoring processor: faust or kafka (plain confluent-kafka)",
+        choices=("faust", "kafka"), lowercase=True,
+    )
     joiner_port: int = _setting(6067, "HTTP port of the label joiner", minimum=1)
     monitor_port: int = _setting(6068, "HTTP port of the monitor", minimum=1)
     model_name: str = _setting("conversion", "name of the served model")
@@ -93,6 +102,95 @@ class Settings:
         None, "key of the HMAC-SHA256 signature on model artifacts", secret=True
     )
     log_level: str = _setting("INFO", "log level", choices=LOG_LEVELS)
+    monitor_rules_file: str | None = _setting(
+        None, "TOML file of the monitor's windows, detectors and alert rules "
+        "(default: the rules shipped in the monitor package)"
+    )
+    monitor_url: str | None = _setting(
+        None, "URL on-call reaches the monitor's page at, for links in alerts "
+        "(default: http://WEB_HOST:MONITOR_PORT)"
+    )
+    monitor_tail_records: int = _setting(
+        20_000, "records per partition the monitor re-reads on start to rebuild its windows",
+        minimum=0,
+    )
+    alertmanager_url: str | None = _setting(
+        None, "Alertmanager base URL the monitor posts alerts to (POST /api/v2/alerts)"
+    )
+    alert_webhook_url: Secret | None = _setting(
+        None, "URL the monitor POSTs every alert record to (secret: such URLs carry tokens)",
+        secret=True,
+    )
+    retrain_strategy: str = _setting(
+        "BATCH", "how the retrainer learns: batch fits on the window, or online (river, "
+        "one labeled event at a time)", choices=RETRAIN_STRATEGIES,
+    )
+    retrain_estimator: str = _setting(
+        "LOGISTIC", "estimator of the batch strategy", choices=RETRAIN_ESTIMATORS
+    )
+    retrain_window_size: int = _setting(
+        20_000, "most labeled events in the retrainer's training window", minimum=50
+    )
+    retrain_window_age_s: int = _setting(
+        7 * 86_400, "oldest labeled event (event time, seconds before the newest) kept "
+        "in the training window", minimum=1,
+    )
+    retrain_min_rows: int = _setting(
+        200, "fewest labeled events in the window before a trigger may train", minimum=20
+    )
+    retrain_every_labels: int = _setting(
+        5_000, "retrain after this many new labeled events (0: never on a count)", minimum=0
+    )
+    retrain_schedule_s: int = _setting(
+        0, "retrain (or publish the online model) every this many seconds (0: no schedule)",
+        minimum=0,
+    )
+    retrain_alert_kinds: str = _setting(
+        "drift,performance", "a firing, non-info alert whose kind contains one of these "
+        "comma-separated words triggers retraining ('none': alerts never do)",
+    )
+    retrain_holdout_fraction: float = _setting(
+        0.2, "most recent share of the window both models are evaluated on", minimum=0.05,
+        maximum=0.5,
+    )
+    retrain_metric: str = _setting(
+        "LOG_LOSS", "metric comparing challenger with champion, and canary with champion",
+        choices=RETRAIN_METRICS,
+    )
+    retrain_margin: float = _setting(
+        0.005, "how much better than the champion a challenger must be to be published",
+        minimum=0.0,
+    )
+    retrain_floor: float | None = _setting(
+        None, "a champion worse than this (log loss above, ROC AUC below) is replaced by "
+        "any better challenger, margin or not",
+    )
+    retrain_min_skill: float = _setting(
+        0.02, "least relative log-loss gain over predicting the base rate a challenger "
+        "needs; below it the window's labels look damaged", minimum=0.0,
+    )
+    release_mode: str = _setting(
+        "CANARY", "how a published version starts: canary, shadow, or straight to champion",
+        choices=RELEASE_MODES,
+    )
+    release_canary_fraction: float = _setting(
+        0.1, "share of users a new canary serves", minimum=0.0, maximum=1.0
+    )
+    release_min_labels: int = _setting(
+        200, "labeled events each arm (canary, champion) needs before the release "
+        "controller decides", minimum=1,
+    )
+    release_margin: float = _setting(
+        0.01, "non-inferiority margin: the canary is promoted unless worse than the "
+        "champion by more than this", minimum=0.0,
+    )
+    release_guard_error_rate: float = _setting(
+        0.1, "a canary whose error rate exceeds the champion's by more than this is "
+        "rolled back at once", minimum=0.0, maximum=1.0,
+    )
+    release_guard_min_labels: int = _setting(
+        50, "labeled events each arm needs before the error-rate guard applies", minimum=1
+    )
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> Settings:
@@ -114,6 +212,10 @@ class Settings:
             source = next((n for n in names if environ.get(n) not in (None, "")), variable)
             if raw is None and f.name in file_values:
                 raw, source = str(file_values[f.name]), f"{file_name}: {f.name}"
+            if raw is None and f.metadata.get("secret") and environ.get(variable + "_FILE"):
+                # Docker and Kubernetes secrets arrive as files, never as image layers.
+                source = variable + "_FILE"
+                raw = _read_secret_file(source, environ[source])
             if raw is not None:
                 values[f.name] = _parse(f.name, source, raw.strip(), f.type, f.metadata)
         settings = cls(**values)
@@ -150,6 +252,15 @@ def describe() -> list[tuple[str, str, str]]:
     return rows
 
 
+def _read_secret_file(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"{variable}={path}: cannot read the secret file ({exc.strerror})"
+        ) from None
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:
@@ -180,10 +291,27 @@ def _parse(name: str, source: str, raw: str, kind: Any, meta: Mapping[str, Any])
         if minimum is not None and value < minimum:
             raise SettingsError(f"{source}={shown}: expected a whole number >= {minimum}")
         return value
+    if kind in ("float", "float | None"):
+        return _parse_float(source, shown, raw, meta)
     choices = meta.get("choices")
     if choices is not None:
-        value = raw.upper()
+        value = raw.lower() if meta.get("lowercase") else raw.upper()
         if value not in choices:
             raise SettingsError(f"{source}={shown}: expected one of {', '.join(choices)}")
         return value
     return _PARSERS[kind](raw)
+
+
+def _parse_float(source: str, shown: str, raw: str, meta: Mapping[str, Any]) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{source}={shown}: expected a number") from None
+    low, high = meta.get("minimum"), meta.get("maximum")
+    if not math.isfinite(value) or (low is not None and value < low) or (
+        high is not None and value > high
+    ):
+        bounds = f" within [{low}, {high}]" if low is not None and high is not None else (
+            f" >= {low}" if low is not None else "")
+        raise SettingsError(f"{source}={shown}: expected a finite number{bounds}")
+    return value

@@ -241,3 +241,13 @@ def test_describe_lists_every_variable_with_its_choices() -> None:
     assert "STREAMML_BOOTSTRAP_SERVERS" in rows
     assert "STREAMML_SASL_PASSWORD" in rows
     assert all(level in rows["STREAMML_LOG_LEVEL"] for level in LOG_LEVELS)
+
+
+def test_a_secret_can_come_from_a_file_named_by_its_FILE_variable(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("s3cret\n")
+    settings = Settings.from_mapping({"STREAMML_MODEL_SIGNING_KEY_FILE": str(key)})
+    assert settings.model_signing_key is not None
+    assert settings.model_signing_key.reveal() == "s3cret"
+    with pytest.raises(SettingsError, match="STREAMML_MODEL_SIGNING_KEY_FILE=.*cannot read"):
+        Settings.from_mapping({"STREAMML_MODEL_SIGNING_KEY_FILE": str(tmp_path / "missing")})
