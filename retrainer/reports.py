@@ -1,0 +1,95 @@
+"""Plain-text tables of the registry for ``streamml models``: versions, one version, history."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from contracts.records import Deployment, ModelVersion
+from retrainer.lifecycle import describe, statuses
+from scorer.artifact import METADATA_ENTRY, ArtifactMetadata
+from scorer.registry import RegistryState
+
+KEY_METRICS: Final = ("log_loss", "roc_auc", "accuracy")
+MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
+
+
+def _when(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def version_lines(state: RegistryState, history: Sequence[Deployment]) -> list[str]:
+    """One line per version: number, created, status, key metrics, trigger.
+
+    >>> version_lines(RegistryState(model="m", versions={}, deployment=None), [])
+    ['no versions of m yet']
+    """
+    if not state.versions:
+        return [f"no versions of {state.model} yet"]
+    status = statuses(state.versions, state.deployment, history)
+    lines = [f"{'version':>7}  {'created (UTC)':<19}  {'status':<9}  "
+             f"{'log_loss':>8}  {'roc_auc':>7}  {'accuracy':>8}  trigger"]
+    for number, record in sorted(state.versions.items()):
+        figures = "  ".join(f"{record.metrics[m]:>{len(m)}.4f}" if m in record.metrics
+                            else f"{'-':>{len(m)}}" for m in KEY_METRICS)
+        lines.append(f"{number:>7}  {_when(record.created_at):<19}  {status[number]:<9}  "
+                     f"{figures}  {record.trigger}")
+    return lines
+
+
+def artifact_metadata(record: ModelVersion) -> ArtifactMetadata | None:
+    """The JSON metadata inside an artifact, read without loading the model (None if unreadable)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(record.artifact)) as archive:
+            info = archive.getinfo(METADATA_ENTRY)
+            if info.file_size > MAX_METADATA_BYTES:
+                return None
+            return msgspec.json.decode(archive.read(info), type=ArtifactMetadata)
+    except (zipfile.BadZipFile, KeyError, msgspec.DecodeError):
+        return None
+
+
+def show_lines(record: ModelVersion, status: str) -> list[str]:
+    """Everything the registry knows of one version, lineage and decision included."""
+    lines = [f"{record.model} version {record.version} ({status})",
+             f"created:   {record.created_at.isoformat()}",
+             f"trigger:   {record.trigger}",
+             f"sha256:    {record.sha256}",
+             "metrics:   " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(record.metrics.items())),
+             "lineage:   " + ("; ".join(f"{r.topic}[{r.partition}] offsets {r.first}-{r.last}"
+                                        for r in record.lineage) or "none (trained on a file)")]
+    meta = artifact_metadata(record) if record.artifact else None
+    if meta is not None:
+        lines.append("features:  " + ", ".join(f.name for f in meta.schema.features))
+        for name in ("strategy", "estimator", "decision", "window", "evaluations"):
+            if name in meta.params:
+                lines.append(f"{name + ':':<10} {msgspec.json.encode(meta.params[name]).decode()}")
+    return lines
+
+
+def history_lines(history: Sequence[Deployment]) -> list[str]:
+    """Each deployment change, oldest first: when, what changed, who decided, why.
+
+    >>> from datetime import UTC, datetime
+    >>> d = Deployment(model="m", champion=1, decided_by="me", reason="first",
+    ...                decided_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> history_lines([d])[1]
+    '2026-01-01 00:00:00  champion v1  | by me | first'
+    """
+    if not history:
+        return ["no deployment changes recorded"]
+    lines = ["when (UTC)           change  | decided by | reason"]
+    previous: Deployment | None = None
+    for deployment in history:
+        lines.append(f"{_when(deployment.decided_at)}  {describe(previous, deployment)}  "
+                     f"| by {deployment.decided_by} | {deployment.reason}")
+        previous = deployment
+    return lines
+
+
+__all__ = ["artifact_metadata", "history_lines", "show_lines", "version_lines"]

@@ -1,0 +1,180 @@
+"""One retraining round, pure: split the window, build a challenger, judge it against the champion.
+
+The newest part of the window (by event time) is the holdout both models are
+scored on. The batch strategy trains on the part before it; the online strategy
+has learned every event once, test-then-train, so its holdout scores are the ones
+it gave each event before learning it. The bundle that comes out carries its
+lineage, the window, the trigger and both evaluations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from contracts.records import TopicRange
+from retrainer.challenge import (
+    ChallengePolicy,
+    Decision,
+    base_rate_log_loss,
+    decide,
+    holdout_metrics,
+)
+from retrainer.online import OnlineLearner
+from retrainer.triggers import Trigger
+from retrainer.window import WindowSnapshot
+from scorer.bundle import ModelBundle
+from scorer.exceptions import ScorerError, TrainingDataError
+from scorer.feature_schema import infer_schema
+from scorer.reference import reference_stats
+from scorer.training import TrainingConfig, train
+
+logger = logging.getLogger(__name__)
+
+
+class Strategy(Protocol):
+    """How a challenger is made from the window."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def learns_holdout(self) -> bool:
+        """Whether it learned the holdout too (its holdout scores are then prequential)."""
+        ...
+
+    def candidate(self, train_part: WindowSnapshot, holdout: WindowSnapshot, *, model: str,
+                  version: int, lineage: Sequence[TopicRange],
+                  now: datetime) -> tuple[ModelBundle, np.ndarray]:
+        """The challenger bundle and its scores on ``holdout``."""
+        ...
+
+
+@dataclass(frozen=True)
+class BatchStrategy:
+    """``streamml train``'s recipe (cleaning, encoding, scaling, estimator, search)."""
+
+    config: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    name: str = "batch"
+    learns_holdout: bool = False
+
+    def candidate(self, train_part: WindowSnapshot, holdout: WindowSnapshot, *, model: str,
+                  version: int, lineage: Sequence[TopicRange],
+                  now: datetime) -> tuple[ModelBundle, np.ndarray]:
+        bundle, _ = train(train_part.rows(), model=model, version=version, config=self.config,
+                          lineage=lineage, now=now)
+        scores, _ = bundle.score_batch([e.event.features for e in holdout.entries])
+        return bundle, scores
+
+
+@dataclass(frozen=True)
+class OnlineStrategy:
+    """A frozen copy of the online learner, written into a scikit-learn pipeline."""
+
+    learner: OnlineLearner
+    name: str = "online"
+    learns_holdout: bool = True
+
+    def candidate(self, train_part: WindowSnapshot, holdout: WindowSnapshot, *, model: str,
+                  version: int, lineage: Sequence[TopicRange],
+                  now: datetime) -> tuple[ModelBundle, np.ndarray]:
+        features = [e.event.features for e in (*train_part.entries, *holdout.entries)]
+        schema = infer_schema(features)
+        pipeline = self.learner.to_pipeline(schema)
+        prequential = self.learner.prequential
+        scores = np.array([
+            prequential[e.event.event_id] if e.event.event_id in prequential
+            else self.learner.predict_one(e.event.features) for e in holdout.entries
+        ])
+        bundle = ModelBundle(
+            pipeline=pipeline, schema=schema,
+            reference=reference_stats(schema, features, scores), metrics={},
+            lineage=tuple(lineage), model=model, version=version, created_at=now,
+            params={"estimator": "river-logistic", "learned": self.learner.learned,
+                    "learning_rate": self.learner.learning_rate},
+        )
+        return bundle, scores
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What a round decided; ``bundle`` is set only when it is to be published."""
+
+    decision: Decision
+    bundle: ModelBundle | None
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    trigger: Trigger
+    lineage: tuple[TopicRange, ...]
+    window_rows: int
+
+
+def run_round(snapshot: WindowSnapshot, strategy: Strategy, champion: ModelBundle | None, *,
+              policy: ChallengePolicy, holdout_fraction: float, model: str, version: int,
+              trigger: Trigger, now: datetime) -> RoundResult:
+    """Train (or freeze) a challenger, evaluate both on the newest slice, decide."""
+    train_part, holdout = snapshot.split(holdout_fraction)
+    lineage = tuple(snapshot.lineage() if strategy.learns_holdout else train_part.lineage())
+    y_holdout = np.array([e.event.label for e in holdout.entries])
+    try:
+        bundle, scores = strategy.candidate(train_part, holdout, model=model, version=version,
+                                            lineage=lineage, now=now)
+    except TrainingDataError as exc:
+        return RoundResult(Decision(False, f"not published: cannot train on the window: {exc}"),
+                           None, {}, None, trigger, lineage, len(snapshot))
+    challenger = holdout_metrics(y_holdout, scores, threshold=bundle.threshold)
+    champion_metrics = _champion_metrics(champion, holdout, y_holdout)
+    baseline = base_rate_log_loss(np.array([e.event.label for e in train_part.entries]),
+                                  y_holdout)
+    decision = decide(challenger, champion_metrics, baseline, policy)
+    logger.info("round version=%d trigger=%r decision=%r", version, str(trigger),
+                decision.reason)
+    published = _annotated(bundle, decision, challenger, champion_metrics, champion, baseline,
+                           trigger, snapshot, len(holdout), strategy.name)
+    return RoundResult(decision, published if decision.publish else None, challenger,
+                       champion_metrics, trigger, lineage, len(snapshot))
+
+
+def _champion_metrics(champion: ModelBundle | None, holdout: WindowSnapshot,
+                      labels: np.ndarray) -> dict[str, float] | None:
+    if champion is None:
+        return None
+    try:
+        scores, _ = champion.score_batch([e.event.features for e in holdout.entries])
+    except ScorerError as exc:
+        logger.warning("the champion cannot score the holdout: %s", exc)
+        return None
+    return holdout_metrics(labels, scores, threshold=champion.threshold)
+
+
+def _annotated(bundle: ModelBundle, decision: Decision, challenger: dict[str, float],
+               champion_metrics: dict[str, float] | None, champion: ModelBundle | None,
+               baseline: float, trigger: Trigger, snapshot: WindowSnapshot, holdout_rows: int,
+               strategy: str) -> ModelBundle:
+    span = snapshot.span
+    window: dict[str, Any] = {
+        "rows": len(snapshot), "holdout_rows": holdout_rows,
+        "from": span[0].isoformat() if span else None,
+        "to": span[1].isoformat() if span else None,
+    }
+    metrics = {**challenger, "baseline_log_loss": baseline, "window_rows": float(len(snapshot)),
+               "holdout_rows": float(holdout_rows)}
+    if span:
+        metrics |= {"window_from": span[0].timestamp(), "window_to": span[1].timestamp()}
+    if champion is not None and champion_metrics is not None:
+        metrics |= {f"champion_{k}": v for k, v in champion_metrics.items()}
+        metrics["champion_version"] = float(champion.version)
+    params = {**bundle.params, "strategy": strategy, "trigger": str(trigger),
+              "decision": decision.reason, "window": window,
+              "evaluations": {"challenger": challenger, "champion": champion_metrics,
+                              "champion_version": champion.version if champion else None}}
+    return dataclasses.replace(bundle, metrics=metrics, params=params)
+
+
+__all__ = ["BatchStrategy", "OnlineStrategy", "RoundResult", "Strategy", "run_round"]

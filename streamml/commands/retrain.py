@@ -1,0 +1,45 @@
+"""``streamml retrain``: retrain continuously from labeled-events and release what is better."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from typing import Any
+
+from contracts.exceptions import SettingsError
+from contracts.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "retrain",
+        help="retrain from labeled-events on alerts, label counts or a schedule; "
+             "publish better versions as canaries and promote or roll them back",
+        description=(
+            "Keeps a window of recent labeled events, trains a challenger when a drift or "
+            "performance alert fires, every STREAMML_RETRAIN_EVERY_LABELS new labels or every "
+            "STREAMML_RETRAIN_SCHEDULE_S seconds, and publishes it only when it beats the "
+            "champion on the newest events. Released as STREAMML_RELEASE_MODE says; a release "
+            "controller then promotes or rolls back the canary. Needs "
+            "STREAMML_MODEL_SIGNING_KEY. Run one per model."
+        ),
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from retrainer.config import RetrainerConfig
+    from retrainer.service import RetrainerService
+    from scorer.artifact import signing_key
+
+    key = signing_key(settings)
+    try:
+        config = RetrainerConfig.from_settings(settings)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    RetrainerService(settings, config, key).run(stop)
+    return 0
