@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 BENCHMARKS: dict[str, str] = {
+    "monitor_memory": "the monitor's RSS after 200k and 1M events, and its CPU per event",
     "decode": "decode and validate user-events messages (contracts.decoding)",
     "scoring_throughput": "one scoring worker's events/s beside a per-event faust agent",
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system programs the tests use (Java 17, Maven, kcat, promtool) when they are
+# Installs the system programs the tests use (Java 17, Maven, kcat, Prometheus and promtool,
+# Alertmanager, headless Chromium for the monitor's ops page) when they are
 # missing, through apt-get when run as root on Debian or Ubuntu; otherwise says what
 # to install. Python packages come from pyproject.toml, never from here.
 set -euo pipefail
@@ -9,9 +10,12 @@ declare -A package_of=(
   [mvn]=maven
   [kcat]=kcat
   [promtool]=prometheus
+  [prometheus]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [chromium]=chromium
 )
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(java mvn kcat promtool)
+[ ${#wanted[@]} -gt 0 ] || wanted=(java mvn kcat promtool prometheus prometheus-alertmanager chromium)
 
 missing=()
 for cmd in "${wanted[@]}"; do

@@ -1,26 +1,71 @@
-"""The demo: a broker, the topics, simulated events sent and read back, a summary."""
+"""The demo: the whole loop on a local broker, from one command.
+
+A broker (started if none answers), fresh topics, version 1 trained on simulated
+history, two scoring workers, the joiner, the monitor and the retrainer as child
+processes, then simulated events with a drift in the middle. The drift should be
+detected, version 2 published as a canary, promoted, and served.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 import uuid
-from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from rich.live import Live
 
-from contracts.decoding import decode_event
 from contracts.kafka_clients import make_admin
 from contracts.records import UserEvent
-from contracts.settings import Settings
+from contracts.settings import Secret, Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
-from producers.sdk import EventProducer
-from producers.simulator import Simulator
+from producers.sdk import EventProducer, LabelProducer
+from producers.sending import Pacer
+from producers.simulator import Simulator, with_labels
+from scorer.artifact import sign_bundle
+from scorer.datasets import TrainingRow
+from scorer.publishing import publish_as_champion
+from scorer.training import train
 from streamml import local_broker
+from streamml.demo_observer import Observer
+from streamml.demo_summary import finish
+from streamml.demo_timeline import Timeline
+from streamml.demo_view import render
+from streamml.supervisor import Supervisor
 
 console = Console()
+HISTORY_EVENTS = 20_000
+PROMOTION_WAIT_SECONDS = 120.0
+# Tuned for a short run: the retrainer reacts to alerts only, on a recent window, and
+# the canary is judged on a few hundred labels per arm.
+DEMO_TUNING = {
+    "STREAMML_RETRAIN_EVERY_LABELS": "0",
+    "STREAMML_RETRAIN_WINDOW_SIZE": "4000",
+    "STREAMML_RETRAIN_MIN_ROWS": "1000",
+    "STREAMML_RELEASE_CANARY_FRACTION": "0.3",
+    "STREAMML_RELEASE_MIN_LABELS": "300",
+    "STREAMML_LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class Run:
+    settings: Settings
+    events: int
+    scenario: str
+    rate: float
+    out_dir: Path
+    started: float = field(default_factory=time.time)
+    drift_sent_at: float | None = None
+    sent_events: int = 0
+    sent_labels: int = 0
+    interrupted: bool = False
+    failed: bool = False
 
 
 def ensure_broker(settings: Settings) -> str:
@@ -40,64 +85,162 @@ def ensure_broker(settings: Settings) -> str:
     return state.bootstrap
 
 
-def run_demo(settings: Settings, *, events: int, scenario: str, rate: float) -> int:
-    settings = settings.with_overrides(bootstrap_servers=ensure_broker(settings))
-    topics = Topics(settings.topic_prefix)
-    report = ensure_topics(
-        make_admin(settings),
-        topics.specs(partitions=settings.partitions,
-                     replication_factor=settings.replication_factor),
+def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
+             out_dir: Path = Path("demo-output")) -> int:
+    run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    settings = settings.with_overrides(
+        bootstrap_servers=ensure_broker(settings),
+        topic_prefix=f"demo-{run_id}.", group_prefix=f"demo-{run_id}",
+        model_signing_key=settings.model_signing_key or Secret(secrets.token_hex(32)),
     )
-    console.print(f"[green]topics[/] created {len(report.created)}, "
-                  f"already there {len(report.unchanged)}")
-
-    run_id = uuid.uuid4().hex[:8]
-    simulator = Simulator(seed=int(time.time()), scenario=scenario, drift_at=events // 2,
-                          start=datetime.now(UTC), id_prefix=f"demo-{run_id}-")
-    began = time.monotonic()
-    with EventProducer(settings) as producer:
-        for n, item in enumerate(simulator.events(events), start=1):
-            producer.send_record(item.event)
-            if rate > 0:
-                time.sleep(max(0.0, n / rate - (time.monotonic() - began)))
-    sent_seconds = time.monotonic() - began
-    console.print(f"[green]sent[/] {events} events in {sent_seconds:.1f} s")
-
-    read_back, partitions = _read_back(settings, topics.user_events, f"demo-{run_id}-", events)
-    table = Table(title="streamml demo")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("broker", settings.bootstrap_servers)
-    table.add_row("events sent", f"{events:,}")
-    table.add_row("events read back (valid)", f"{read_back:,}")
-    table.add_row("events/s sent", f"{events / max(sent_seconds, 1e-9):,.0f}")
-    for partition, count in sorted(partitions.items()):
-        table.add_row(f"partition {partition}", f"{count:,}")
-    console.print(table)
-    return 0 if read_back == events else 1
-
-
-def _read_back(settings: Settings, topic: str, prefix: str, expected: int,
-               timeout: float = 60.0) -> tuple[int, Counter[int]]:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    from contracts.kafka_clients import consumer_config
-
-    consumer = Consumer(consumer_config(settings, f"demo-reader-{uuid.uuid4().hex[:6]}"))
-    partitions_meta = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_meta])
-    found = 0
-    per_partition: Counter[int] = Counter()
-    deadline = time.monotonic() + timeout
+    run = Run(settings, events, scenario, rate, out_dir / run_id)
+    console.print(f"[green]run[/] {run_id}: topics {settings.topic_prefix}*, "
+                  f"logs in {run.out_dir / 'logs'}")
+    _fresh_topics(settings)
+    _publish_first_version(settings, rate)
+    supervisor = Supervisor(run.out_dir / "logs", _child_env(settings))
+    timeline = Timeline(start=run.started)
+    observer = Observer(settings, timeline)
+    observer.start()
     try:
-        while found < expected and time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.5):
-                if message.error():
-                    continue
-                event = decode_event(message.value())
-                if isinstance(event, UserEvent) and event.event_id.startswith(prefix):
-                    found += 1
-                    per_partition[message.partition()] += 1
+        ports = _start_children(supervisor)
+        _wait_ready(supervisor, ports)
+        with Live(console=console, refresh_per_second=4) as live:
+            _stream(run, supervisor, observer, live)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        console.print("[yellow]interrupted: stopping every child[/]")
+    except ChildFailed as exc:
+        run.failed = True
+        console.print(f"[red]{exc}[/]")
     finally:
-        consumer.close()
-    return found, per_partition
+        try:
+            observer.stop()
+        finally:
+            supervisor.stop_all()
+    return finish(run, timeline, supervisor, console)
+
+
+def _fresh_topics(settings: Settings) -> None:
+    admin = make_admin(settings)
+    # Earlier demo runs' topics go, so runs never see each other's records.
+    old = [t for t in admin.list_topics(timeout=10).topics
+           if t.startswith("demo-") and not t.startswith(settings.topic_prefix)]
+    if old:
+        admin.delete_topics(old, operation_timeout=30)
+    ensure_topics(admin, Topics(settings.topic_prefix).specs(
+        partitions=settings.partitions, replication_factor=settings.replication_factor))
+
+
+def _publish_first_version(settings: Settings, rate: float) -> None:
+    with console.status("training version 1 on simulated history"):
+        start = datetime.now(UTC) - timedelta(days=1)
+        history = Simulator(seed=11, start=start).events(HISTORY_EVENTS)
+        rows = [TrainingRow(i.event.features, i.label, i.event.ts) for i in history]
+        bundle, report = train(rows, model=settings.model_name, version=1)
+        key = settings.model_signing_key
+        assert key is not None  # noqa: S101 - set by run_demo just above
+        publish_as_champion(settings, sign_bundle(bundle, key.reveal().encode()),
+                            decided_by="demo", reason="version 1 trained on history")
+    console.print(f"[green]version 1[/] published (ROC AUC {report.metrics['roc_auc']:.3f}, "
+                  f"log loss {report.metrics['log_loss']:.3f})")
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, **DEMO_TUNING,
+           "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
+           "STREAMML_GROUP_PREFIX": settings.group_prefix,
+           "STREAMML_PARTITIONS": str(settings.partitions)}
+    if settings.model_signing_key is not None:
+        env["STREAMML_MODEL_SIGNING_KEY"] = settings.model_signing_key.reveal()
+    return env
+
+
+def _start_children(supervisor: Supervisor) -> dict[str, int]:
+    ports = {name: local_broker.free_port()
+             for name in ("scoring-1", "scoring-2", "joiner", "monitor")}
+    supervisor.start("scoring-1", ["process", "--web-port", str(ports["scoring-1"])])
+    supervisor.start("scoring-2", ["process", "--web-port", str(ports["scoring-2"])])
+    supervisor.start("joiner", ["join", "--web-port", str(ports["joiner"]),
+                                "--label-wait", "60"])
+    supervisor.start("monitor", ["monitor", "--web-port", str(ports["monitor"])])
+    supervisor.start("retrainer", ["retrain"])
+    return ports
+
+
+def _wait_ready(supervisor: Supervisor, ports: dict[str, int], timeout: float = 120.0) -> None:
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    pending = set(ports)
+    with console.status("starting scoring ×2, joiner, monitor and retrainer"):
+        while pending and time.monotonic() < deadline:
+            _check_children(supervisor)
+            for name in list(pending):
+                try:
+                    url = f"http://127.0.0.1:{ports[name]}/health"
+                    with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310
+                        health = json.loads(answer.read())
+                except OSError:
+                    continue
+                if not name.startswith("scoring") or health.get("partitions"):
+                    pending.discard(name)
+            time.sleep(0.5)
+    if pending:
+        raise ChildFailed(f"{', '.join(sorted(pending))} did not become ready in {timeout:.0f} s")
+    console.print("[green]children[/] ready: scoring ×2, joiner, monitor, retrainer")
+
+
+class ChildFailed(Exception):
+    """A child process died or never became ready."""
+
+
+def _check_children(supervisor: Supervisor) -> None:
+    dead = supervisor.dead()
+    if dead:
+        raise ChildFailed(", ".join(f"{c.name} exited with {c.process.returncode}"
+                                    for c in dead))
+
+
+def _stream(run: Run, supervisor: Supervisor, observer: Observer, live: Live) -> None:
+    """Send ``run.events`` events (labels as they fall due); with a drift scenario, go on
+    with the drifted stream until version 2 is promoted, for at most two minutes more:
+    the canary is judged on live labels, so it needs traffic to be judged."""
+    drift_at = run.events // 2
+    simulator = Simulator(seed=int(run.started), scenario=run.scenario, drift_at=drift_at,
+                          start=datetime.now(UTC), events_per_second=max(run.rate, 1.0),
+                          label_delay_s=2.0, id_prefix=f"d{int(run.started)}")
+    pacer = Pacer(run.rate)
+    next_view = 0.0
+    overtime_until: float | None = None
+    with EventProducer(run.settings) as events, LabelProducer(run.settings) as labels:
+        for record in with_labels(simulator.events(run.events * 4), drain=False):
+            if isinstance(record, UserEvent):
+                if run.sent_events >= run.events:
+                    overtime_until = overtime_until or time.monotonic() + PROMOTION_WAIT_SECONDS
+                    if run.scenario == "stable" or _promoted(observer) \
+                            or time.monotonic() > overtime_until:
+                        break
+                pacer.wait()
+                events.send_record(record)
+                run.sent_events += 1
+                if run.sent_events == drift_at:
+                    run.drift_sent_at = time.time()
+            else:
+                labels.send_record(record)
+                run.sent_labels += 1
+            if time.monotonic() >= next_view:
+                _check_children(supervisor)
+                with observer.lock:
+                    live.update(render(run, observer.timeline))
+                next_view = time.monotonic() + 0.25
+    with observer.lock:
+        live.update(render(run, observer.timeline))
+
+
+def _promoted(observer: Observer) -> bool:
+    with observer.lock:
+        deployment = observer.timeline.deployment
+    return deployment is not None and deployment.champion >= 2 and deployment.canary is None

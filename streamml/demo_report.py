@@ -65,7 +65,7 @@ def svg_chart(chart: Chart, markers: Sequence[Marker], t_end: float) -> str:
         colour = {"drift": "#ff7f0e", "alert": "#d62728"}.get(marker.kind, "#2ca02c")
         parts.append(f'<line x1="{x(marker.at):.1f}" y1="{PAD - 8}" x2="{x(marker.at):.1f}" '
                      f'y2="{HEIGHT - PAD}" stroke="{colour}" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{x(marker.at) + 3:.1f}" y="{PAD + 2 + 11 * (n % 4)}" '
+        parts.append(f'<text x="{x(marker.at) + 3:.1f}" y="{PAD + 2 + 11 * (n % 6)}" '
                      f'font-size="10" fill="{colour}">{html.escape(marker.label)}</text>')
     for n, series in enumerate(chart.series):
         if not series.points:
@@ -82,12 +82,14 @@ def svg_chart(chart: Chart, markers: Sequence[Marker], t_end: float) -> str:
 
 
 def write_report(path: Path, *, title: str, charts: Sequence[Chart], markers: Sequence[Marker],
-                 summary: Sequence[tuple[str, str]], t_end: float) -> Path:
+                 chart_markers: Sequence[Marker], summary: Sequence[tuple[str, str]],
+                 t_end: float) -> Path:
+    """Write the report; ``chart_markers`` are drawn on the charts, every marker is listed."""
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                    for k, v in summary)
     events = "".join(f"<li>{m.at:.0f} s: {html.escape(m.label)}</li>"
                      for m in sorted(markers, key=lambda m: m.at))
-    body = "".join(f"<figure>{svg_chart(c, markers, t_end)}</figure>" for c in charts)
+    body = "".join(f"<figure>{svg_chart(c, chart_markers, t_end)}</figure>" for c in charts)
     path.write_text(
         "<!doctype html><html lang=en><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'

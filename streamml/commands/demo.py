@@ -12,10 +12,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo", help="start a local broker if none answers, create topics, stream simulated events"
     )
-    parser.add_argument("--events", type=int, default=5_000, help="events to stream")
-    parser.add_argument("--scenario", default="stable", help="simulator scenario")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="events per second (0: as fast as the broker takes them)")
+    parser.add_argument("--events", type=int, default=30_000, help="events to stream")
+    parser.add_argument("--scenario", default="concept-drift",
+                        help="simulator scenario (default: concept-drift)")
+    parser.add_argument("--rate", type=float, default=300.0,
+                        help="events per second (default: 300)")
     parser.set_defaults(handler=run)
 
 

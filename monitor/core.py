@@ -1,0 +1,240 @@
+"""The monitor's pure core: records in, closed-window reports out. No Kafka, no clock.
+
+Records are decoded with the contract's decoders, counted once per id (bounded
+memory of ids, so a redelivery is not counted twice) and routed to the scope of
+their model version and route. Scopes are bounded in number; the least recently
+fed goes first, and is handed to the caller in ``retired`` so its alerts resolve.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from contracts.decoding import RecordDecoder, Rejection
+from contracts.kafka_clients import KafkaRecord
+from contracts.records import LabeledEvent, Prediction, Record, UserEvent
+from contracts.topics import Topics
+from monitor.concept import make_detector
+from monitor.config import WindowConfig
+from monitor.dedup import SeenIds
+from monitor.features import FeatureWindow, columns
+from monitor.performance import LabeledScope
+from monitor.predictions import PredictionScope
+from monitor.records import LabeledOutcome
+from monitor.reference import Registry
+from monitor.report import Scope, WindowReport
+from monitor.sketches import BinnedCounts
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Record)
+S = TypeVar("S", PredictionScope, LabeledScope)
+
+
+class Monitor:
+    """Figures per model version and route from ``predictions``, ``labeled-events`` and
+    ``user-events``, against the references on ``model-versions``.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from monitor.config import WindowConfig
+    >>> m = Monitor(model="m", windows=WindowConfig(prediction_events=2, min_events=1))
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> p = [Prediction(event_id=f"e{i}", user_id="u", ts=t0, model="m", version=1,
+    ...                 route="champion", score=0.9, decision=1,
+    ...                 scored_at=t0 + timedelta(seconds=0.02)) for i in (1, 1, 2)]
+    >>> [(r.kind, r.n, r.figures["positive_rate"]) for r in m.add_predictions(p)]
+    [('predictions', 2, 1.0)]
+    >>> m.counts[("predictions", "duplicate")]
+    1
+    """
+
+    def __init__(self, *, model: str, windows: WindowConfig, topics: Topics | None = None,
+                 detectors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.model = model
+        self.windows = windows
+        self.detectors = dict(detectors if detectors is not None else {"adwin": {},
+                                                                     "page_hinkley": {}})
+        names = topics or Topics()
+        self.kinds = {names.predictions: "predictions", names.labeled_events: "labeled",
+                      names.user_events: "events"}
+        self.registry = Registry(model)
+        self.seen = {k: SeenIds(capacity=windows.dedup_capacity) for k in self.kinds.values()}
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.predictions: OrderedDict[Scope, PredictionScope] = OrderedDict()
+        self.labeled: OrderedDict[Scope, LabeledScope] = OrderedDict()
+        self.features: dict[Scope, FeatureWindow] = {}
+        self.retired: list[Scope] = []
+        self.latest_prediction_ts = -math.inf
+        self._routes: dict[int, str] = {}
+        self._decoders: dict[str, RecordDecoder[Any]] = {
+            "predictions": RecordDecoder(Prediction), "labeled": RecordDecoder(LabeledOutcome),
+            "events": RecordDecoder(UserEvent)}
+
+    # -- registry -----------------------------------------------------------------
+    def apply_registry(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one ``model-versions`` record; start or stop watching served versions."""
+        if not self.registry.apply(key, value):
+            return
+        served = {Scope(self.model, v, route) for route, v in self.registry.served().items()
+                  if self.registry.reference(v) is not None}
+        for scope in set(self.features) - served:
+            del self.features[scope]
+            self.retired.append(scope)
+        w = self.windows
+        for scope in served - set(self.features):
+            reference = self.registry.reference(scope.version)
+            assert reference is not None  # noqa: S101 - filtered above
+            self.features[scope] = FeatureWindow(scope, reference, max_events=w.feature_events,
+                                                 max_seconds=w.max_seconds,
+                                                 min_events=w.min_events)
+            logger.info("watching features of version=%d route=%s", scope.version, scope.route)
+        for route, version in self.registry.served().items():
+            self._routes[version] = route
+
+    # -- records ------------------------------------------------------------------
+    def ingest(self, records: Sequence[KafkaRecord], *, now: float | None = None) \
+            -> list[WindowReport]:
+        """Decode a batch of records of the three topics and add them."""
+        now = time.time() if now is None else now
+        batches: dict[str, list[bytes | None]] = {"predictions": [], "labeled": [], "events": []}
+        for record in records:
+            kind = self.kinds.get(record.topic)
+            if kind is not None:
+                batches[kind].append(record.value)
+        # Labels first: they answer predictions of earlier batches, and counting them
+        # before this batch's predictions close a window keeps label coverage honest.
+        reports = self.add_labeled(self._decode("labeled", batches["labeled"], now))
+        reports += self.add_predictions(self._decode("predictions", batches["predictions"], now))
+        reports += self.add_events(self._decode("events", batches["events"], now))
+        return reports
+
+    def _decode(self, kind: str, values: list[bytes | None], now: float) -> list[Any]:
+        decode = self._decoders[kind].decode
+        out = []
+        for value in values:
+            record = decode(value, now=now)
+            if isinstance(record, Rejection):
+                self.counts[(kind, record.code)] += 1
+            else:
+                out.append(record)
+        return out
+
+    def _first_time(self, kind: str, records: Sequence[R], key: Any) -> list[R]:
+        seen = self.seen[kind].first_time
+        fresh = [r for r in records if seen(key(r))]
+        self.counts[(kind, "counted")] += len(fresh)
+        self.counts[(kind, "duplicate")] += len(records) - len(fresh)
+        return fresh
+
+    def add_predictions(self, records: Sequence[Prediction]) -> list[WindowReport]:
+        mine = [p for p in records if p.model == self.model]
+        self.counts[("predictions", "other-model")] += len(records) - len(mine)
+        fresh = self._first_time("predictions", mine, lambda p: f"{p.event_id}|{p.route}")
+        reports: list[WindowReport] = []
+        for scope, group in self._grouped(fresh, lambda p: (p.version, p.route)):
+            self._routes[scope.version] = scope.route
+            ts = np.fromiter((p.ts.timestamp() for p in group), np.float64, len(group))
+            scored = np.fromiter((p.scored_at.timestamp() for p in group), np.float64, len(group))
+            self.latest_prediction_ts = max(self.latest_prediction_ts, float(ts.max()))
+            reports += self._prediction_scope(scope).add(
+                ts, np.fromiter((p.score for p in group), np.float64, len(group)),
+                np.fromiter((p.decision for p in group), np.int64, len(group)),
+                np.maximum(scored - ts, 0.0))
+        return reports
+
+    def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome]) \
+            -> list[WindowReport]:
+        fresh = self._first_time("labeled", records, lambda e: e.event_id)
+        reports: list[WindowReport] = []
+        route_of = self._routes.get
+        for scope, group in self._grouped(
+                fresh, lambda e: (e.version, route_of(e.version, "champion"))):
+            ts = np.fromiter((e.ts.timestamp() for e in group), np.float64, len(group))
+            labeled = self._labeled_scope(scope)
+            reports += labeled.add(
+                ts, np.fromiter((e.label for e in group), np.int64, len(group)),
+                np.fromiter((e.score for e in group), np.float64, len(group)),
+                np.maximum(self.latest_prediction_ts - ts, 0.0))
+            predictions = self._prediction_scope(scope)
+            predictions.labeled += len(group)
+            predictions.calibration = labeled.last_calibration
+        return reports
+
+    def add_events(self, records: Sequence[UserEvent]) -> list[WindowReport]:
+        fresh = self._first_time("events", records, lambda e: e.event_id)
+        if not fresh or not self.features:
+            return []
+        numeric = {n for w in self.features.values() for n in w.numeric}
+        categorical = {n for w in self.features.values() for n in w.categorical}
+        cols = columns(fresh, sorted(numeric), sorted(categorical))
+        return [r for w in self.features.values() for r in w.add(cols)]
+
+    # -- scopes -------------------------------------------------------------------
+    def _prediction_scope(self, scope: Scope) -> PredictionScope:
+        found = self.predictions.get(scope)
+        reference = self.registry.reference(scope.version)
+        if found is None:
+            w = self.windows
+            found = PredictionScope(
+                scope, max_events=w.prediction_events, max_seconds=w.max_seconds,
+                min_events=w.min_events, reference_scores=reference.scores if reference else None,
+                reference_metrics=self.registry.metrics(scope.version))
+            return self._keep(self.predictions, scope, found)
+        if found.scores is None and reference is not None:  # the version arrived late
+            found.scores = BinnedCounts(reference.scores)
+            found.reference_metrics = self.registry.metrics(scope.version)
+        self.predictions.move_to_end(scope)
+        return found
+
+    def _labeled_scope(self, scope: Scope) -> LabeledScope:
+        found = self.labeled.get(scope)
+        if found is None:
+            w = self.windows
+            found = LabeledScope(
+                scope, window_size=w.labeled_events, max_seconds=w.max_seconds,
+                min_events=w.min_events, threshold=w.decision_threshold,
+                detectors={n: make_detector(n, p) for n, p in self.detectors.items()},
+                reference_metrics=self.registry.metrics(scope.version),
+                baseline_events=w.baseline_events)
+            return self._keep(self.labeled, scope, found)
+        if not found.reference_metrics:
+            found.reference_metrics = self.registry.metrics(scope.version)
+        self.labeled.move_to_end(scope)
+        return found
+
+    def _keep(self, scopes: OrderedDict[Scope, S], scope: Scope, value: S) -> S:
+        scopes[scope] = value
+        while len(scopes) > self.windows.max_scopes:
+            old, _ = scopes.popitem(last=False)
+            self.retired.append(old)
+            logger.info("stopped watching version=%d route=%s (too many scopes)",
+                        old.version, old.route)
+        return value
+
+    def take_retired(self) -> list[Scope]:
+        """Scopes dropped since the last call (their alerts should resolve)."""
+        retired, self.retired = self.retired, []
+        return retired
+
+    def _grouped(self, records: Sequence[R], key: Any) -> list[tuple[Scope, list[R]]]:
+        """Records by (version, route), in arrival order within each."""
+        groups: dict[tuple[int, str], list[R]] = {}
+        for r in records:
+            k = key(r)
+            group = groups.get(k)
+            if group is None:
+                group = groups[k] = []
+            group.append(r)
+        return [(Scope(self.model, v, route), g) for (v, route), g in groups.items()]
+
+
+__all__ = ["Monitor"]

@@ -1,0 +1,152 @@
+"""Hysteresis: rule verdicts, window after window, become firing and resolved transitions.
+
+State is kept per (rule, scope). A restart restores the alerts that were firing (read
+from the ``alerts`` topic) so it neither fires them again nor forgets to resolve them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from monitor.report import Scope, WindowReport
+from monitor.rules import Rule, Verdict, judge
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RuleState:
+    """Where one rule stands for one scope."""
+
+    breaches: int = 0
+    cleans: int = 0
+    firing: bool = False
+    started_at: datetime | None = None
+    cause: Verdict | None = None  # the verdict that fired it, kept for the resolved record
+    latest: Verdict | None = None
+    window: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A rule started or stopped firing for a scope, on the window ``report``."""
+
+    status: Literal["firing", "resolved"]
+    rule: Rule
+    scope: Scope
+    verdict: Verdict | None
+    cause: Verdict | None
+    window: str
+    started_at: datetime
+    window_end: float | None = None  # event time the deciding window ended
+
+
+class RuleEngine:
+    """Evaluates every rule on every closed window and says when alerts change.
+
+    Examples
+    --------
+    >>> from monitor.rules import parse_rule
+    >>> rule = parse_rule({"name": "low-auc", "metric": "roc_auc", "below": 0.7,
+    ...                    "for_windows": 2, "clear_windows": 1})
+    >>> engine = RuleEngine([rule])
+    >>> def window(auc): return WindowReport("labels", Scope("m", 1, "champion"), 0, 1, 900,
+    ...                                      {"roc_auc": auc})
+    >>> [[t.status for t in engine.evaluate(window(a))] for a in (0.6, 0.6, 0.5, 0.8)]
+    [[], ['firing'], [], ['resolved']]
+    """
+
+    def __init__(self, rules: Sequence[Rule], *, now: Callable[[], datetime] = utc_now,
+                 max_states: int = 1000) -> None:
+        self.rules = list(rules)
+        self.now = now
+        self.max_states = max_states
+        self._states: OrderedDict[tuple[str, Scope], RuleState] = OrderedDict()
+
+    def evaluate(self, report: WindowReport) -> list[Transition]:
+        out = []
+        for rule in self.rules:
+            verdict = judge(rule, report)
+            if verdict is not None:
+                transition = self._step(rule, report, verdict)
+                if transition is not None:
+                    out.append(transition)
+        return out
+
+    def _step(self, rule: Rule, report: WindowReport, verdict: Verdict) -> Transition | None:
+        state = self._state(rule.name, report.scope)
+        state.latest = verdict
+        window = report.describe()
+        if verdict.breaching:
+            state.breaches, state.cleans = state.breaches + 1, 0
+            if state.firing or state.breaches < rule.for_windows:
+                return None
+            state.firing, state.started_at, state.cause, state.window = \
+                True, self.now(), verdict, window
+            return Transition("firing", rule, report.scope, verdict, verdict, window,
+                              state.started_at, report.end)
+        state.cleans, state.breaches = state.cleans + 1, 0
+        if not state.firing or state.cleans < rule.clear_windows:
+            return None
+        state.firing = False
+        started = state.started_at or self.now()
+        return Transition("resolved", rule, report.scope, verdict, state.cause, window, started,
+                          report.end)
+
+    def _state(self, rule: str, scope: Scope) -> RuleState:
+        key = (rule, scope)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = RuleState()
+            self._trim()
+        else:
+            self._states.move_to_end(key)
+        return state
+
+    def _trim(self) -> None:
+        # Quiet states go first; firing ones are kept so they can still resolve.
+        for key in [k for k, s in self._states.items() if not s.firing]:
+            if len(self._states) <= self.max_states:
+                return
+            del self._states[key]
+
+    def restore(self, rule_name: str, scope: Scope, started_at: datetime,
+                window: str = "") -> bool:
+        """Mark a rule as already firing (after a restart); False for an unknown rule."""
+        rule = next((r for r in self.rules if r.name == rule_name), None)
+        if rule is None:
+            return False
+        state = self._state(rule_name, scope)
+        state.firing, state.started_at, state.breaches, state.window = \
+            True, started_at, rule.for_windows, window
+        return True
+
+    def retire(self, scope: Scope) -> list[Transition]:
+        """Forget a scope no longer watched, resolving what was firing for it."""
+        out = []
+        for (name, s), state in list(self._states.items()):
+            if s != scope:
+                continue
+            del self._states[(name, s)]
+            rule = next((r for r in self.rules if r.name == name), None)
+            if state.firing and rule is not None:
+                out.append(Transition("resolved", rule, scope, None, state.cause,
+                                      "scope no longer watched", state.started_at or self.now()))
+        return out
+
+    def states(self) -> list[tuple[Rule, Scope, RuleState]]:
+        """Every (rule, scope) state, for the ops page and the metrics."""
+        rules = {r.name: r for r in self.rules}
+        return [(rules[n], s, st) for (n, s), st in self._states.items() if n in rules]
+
+    def firing(self) -> list[tuple[Rule, Scope, RuleState]]:
+        return [(r, s, st) for r, s, st in self.states() if st.firing]
+
+
+__all__ = ["RuleEngine", "RuleState", "Transition", "utc_now"]

@@ -1,0 +1,140 @@
+"""A label-free estimate of performance from the scores, in the manner of NannyML's CBPE.
+
+If scores are calibrated, an event scored ``p`` is a positive with probability ``p``,
+so the expected confusion matrix and ROC AUC of a window follow from its scores
+alone, long before its labels arrive. Scores are counted on a fixed grid (constant
+memory). Calibration is checked on the last labeled window: when its expected
+calibration error exceeds a tolerance, scores are first mapped through that window's
+observed positive rate per score band.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+SCORE_BINS: Final = 100  # the grid of the estimate
+CALIBRATION_BINS: Final = 10  # bands of the calibration check (enough events in each)
+# Pseudo-counts pulling a band's observed rate towards its mean score when it is thin.
+CALIBRATION_PRIOR: Final = 20.0
+
+Floats = NDArray[np.float64]
+
+
+def score_bins(scores: Floats, bins: int = SCORE_BINS) -> NDArray[np.int64]:
+    """Index of each score's bin on a uniform grid over [0, 1].
+
+    >>> score_bins(np.array([0.0, 0.5, 1.0]), 10).tolist()
+    [0, 5, 9]
+    """
+    return np.minimum((scores * bins).astype(np.int64), bins - 1)
+
+
+@dataclass
+class Calibration:
+    """Scores and labels of one labeled window counted in score bands.
+
+    >>> c = Calibration(); c.add(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 0, 1, 1]))
+    >>> round(c.error(), 2)
+    0.1
+    """
+
+    counts: Floats = field(default_factory=lambda: np.zeros(CALIBRATION_BINS))
+    scores: Floats = field(default_factory=lambda: np.zeros(CALIBRATION_BINS))
+    labels: Floats = field(default_factory=lambda: np.zeros(CALIBRATION_BINS))
+
+    def add(self, scores: Floats, labels: NDArray[np.int64]) -> None:
+        band = score_bins(scores, CALIBRATION_BINS)
+        self.counts += np.bincount(band, minlength=CALIBRATION_BINS)
+        self.scores += np.bincount(band, weights=scores, minlength=CALIBRATION_BINS)
+        self.labels += np.bincount(band, weights=labels, minlength=CALIBRATION_BINS)
+
+    def error(self) -> float:
+        """Expected calibration error: the count-weighted gap between mean score and rate."""
+        n = self.counts.sum()
+        if n == 0:
+            return math.nan
+        return float(np.abs(self.scores - self.labels).sum() / n)
+
+    def ratios(self) -> Floats:
+        """Per band, observed rate over mean score, pulled towards 1 where bands are thin."""
+        mean = self.scores / np.maximum(self.counts, 1)
+        prior = CALIBRATION_PRIOR * mean
+        ratio = (self.labels + prior) / np.maximum(self.scores + prior, 1e-12)
+        return np.where(self.counts > 0, ratio, 1.0)
+
+    def reset(self) -> None:
+        for a in (self.counts, self.scores, self.labels):
+            a[:] = 0
+
+
+class ScoreTable:
+    """Counts and score sums of a window's predictions, by decision and score bin.
+
+    >>> t = ScoreTable(); t.add(np.array([0.2, 0.8]), np.array([0, 1]))
+    >>> estimate(t)["estimated_accuracy"]
+    0.8
+    """
+
+    def __init__(self) -> None:
+        self.counts = np.zeros((2, SCORE_BINS))
+        self.sums = np.zeros((2, SCORE_BINS))
+
+    def add(self, scores: Floats, decisions: NDArray[np.int64]) -> None:
+        cell = decisions * SCORE_BINS + score_bins(scores)
+        self.counts += np.bincount(cell, minlength=2 * SCORE_BINS).reshape(2, SCORE_BINS)
+        self.sums += np.bincount(cell, weights=scores,
+                                 minlength=2 * SCORE_BINS).reshape(2, SCORE_BINS)
+
+    def reset(self) -> None:
+        self.counts[:] = 0
+        self.sums[:] = 0
+
+
+def estimate(table: ScoreTable, calibration: Calibration | None = None,
+             *, tolerance: float = 0.05) -> dict[str, float]:
+    """Expected accuracy, precision, recall, F1 and ROC AUC of a window from its scores.
+
+    Scores are used as they are unless ``calibration`` (the last labeled window) shows an
+    error above ``tolerance``; then each is rescaled by its band's observed ratio.
+    ``estimate_calibrated`` says which was done (1: rescaled).
+    """
+    positives = table.sums.copy()
+    rescale = calibration is not None and calibration.counts.sum() > 0 \
+        and calibration.error() > tolerance
+    if rescale and calibration is not None:
+        band = np.arange(SCORE_BINS) * CALIBRATION_BINS // SCORE_BINS
+        positives = np.minimum(positives * calibration.ratios()[band], table.counts)
+    negatives = table.counts - positives
+    tp, fp = positives[1].sum(), negatives[1].sum()
+    fn, tn = positives[0].sum(), negatives[0].sum()
+    n = tp + fp + fn + tn
+    if n == 0:
+        return {}
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "estimated_accuracy": float((tp + tn) / n),
+        "estimated_precision": float(precision),
+        "estimated_recall": float(recall),
+        "estimated_f1": float(f1),
+        "estimated_roc_auc": _expected_auc(positives.sum(axis=0), negatives.sum(axis=0)),
+        "estimate_calibrated": 1.0 if rescale else 0.0,
+    }
+
+
+def _expected_auc(pos: Floats, neg: Floats) -> float:
+    """Chance a positive outranks a negative, ties in a bin counting half."""
+    p, n = pos.sum(), neg.sum()
+    if p <= 0 or n <= 0:
+        return math.nan
+    above = np.cumsum(pos[::-1])[::-1] - pos  # positive mass in higher bins
+    return float(np.sum(neg * (above + 0.5 * pos)) / (p * n))
+
+
+__all__ = ["Calibration", "ScoreTable", "estimate", "score_bins"]

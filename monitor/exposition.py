@@ -1,0 +1,154 @@
+"""Every figure of the monitor on ``/metrics``, read from its state at scrape time.
+
+A collector, rather than gauges set event by event, costs nothing per event and keeps
+labels bounded by construction: version and route (a few scopes at most), feature
+(the reference's features), rule and severity (the rules file), sink and topic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from monitor.dispatch import Dispatcher
+from monitor.pipeline import MonitorPipeline
+from monitor.predictions import LATENCY_BUCKETS
+from monitor.report import LABEL_METRICS, PREDICTION_METRICS
+
+PREFIX = "streamml_monitor_"
+FEATURE_FIGURES = ("psi", "ks", "wasserstein", "missing_rate", "unseen_rate")
+_COUNTS = ("predictions", "labeled")  # window sizes, in window_records
+
+
+@dataclass
+class Progress:
+    """What the service loop did, for the metrics."""
+
+    processing_seconds: float = 0.0
+    batches: int = 0
+    replaying: bool = True
+
+
+class MonitorCollector:
+    """Yields the monitor's metric families (the caller holds the state's lock)."""
+
+    def __init__(self, pipeline: MonitorPipeline, dispatcher: Dispatcher,
+                 progress: Progress) -> None:
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self.progress = progress
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._counts()
+        yield from self._scopes()
+        yield from self._features()
+        yield from self._alerts()
+
+    def _counts(self) -> Iterator[Metric]:
+        records = CounterMetricFamily(PREFIX + "records", "Records read, by topic and outcome",
+                                      labels=["topic", "outcome"])
+        for (topic, outcome), n in sorted(self.pipeline.monitor.counts.items()):
+            records.add_metric([topic, outcome], n)
+        yield records
+        yield CounterMetricFamily(PREFIX + "windows", "Windows closed and judged",
+                                  value=self.pipeline.windows_closed)
+        yield CounterMetricFamily(PREFIX + "processing_seconds",
+                                  "CPU-bound time spent on records (divide by records for "
+                                  "the cost per record)", value=self.progress.processing_seconds)
+        yield GaugeMetricFamily(PREFIX + "replaying",
+                                "1 while the monitor rebuilds its state from the topics' tail",
+                                value=1.0 if self.progress.replaying else 0.0)
+
+    def _scopes(self) -> Iterator[Metric]:
+        monitor = self.pipeline.monitor
+        labels = ["version", "route"]
+        predictions = CounterMetricFamily(PREFIX + "predictions", "Predictions counted",
+                                          labels=labels)
+        labeled = CounterMetricFamily(PREFIX + "labeled_events", "Labeled events counted",
+                                      labels=labels)
+        latency = HistogramMetricFamily(PREFIX + "latency_seconds",
+                                        "Event time to prediction time", labels=labels)
+        for scope, p in monitor.predictions.items():
+            values = [str(scope.version), scope.route]
+            predictions.add_metric(values, p.total)
+            cumulative = p.total_latency.cumsum().tolist()
+            buckets = [(str(b), float(c)) for b, c in zip(LATENCY_BUCKETS, cumulative,
+                                                           strict=False)]
+            latency.add_metric(values, buckets + [("+Inf", float(cumulative[-1]))],
+                               p.latency_sum)
+        for scope, lab in monitor.labeled.items():
+            labeled.add_metric([str(scope.version), scope.route], lab.total)
+        yield from (predictions, labeled, latency)
+        families = {name: GaugeMetricFamily(PREFIX + name, _help(name), labels=labels)
+                    for name in (*PREDICTION_METRICS, *LABEL_METRICS) if name not in _COUNTS}
+        records = GaugeMetricFamily(PREFIX + "window_records", "Records in the last closed "
+                                    "window", labels=[*labels, "kind"])
+        for (scope, kind), report in self.pipeline.history.latest.items():
+            records.add_metric([str(scope.version), scope.route, kind], report.n)
+            for name, value in report.figures.items():
+                family = families.get(name)
+                if family is not None and not math.isnan(value):
+                    family.add_metric([str(scope.version), scope.route], value)
+        yield records
+        yield from families.values()
+
+    def _features(self) -> Iterator[Metric]:
+        labels = ["version", "route", "feature"]
+        families = {f: GaugeMetricFamily(PREFIX + "feature_" + f, f"Per feature {f} of the "
+                                         "last data window against the training reference",
+                                         labels=labels) for f in FEATURE_FIGURES}
+        for (scope, kind), report in self.pipeline.history.latest.items():
+            if kind != "features":
+                continue
+            for feature, figures in report.features.items():
+                for name, family in families.items():
+                    value = getattr(figures, name, None)
+                    if value is not None and math.isfinite(value):
+                        family.add_metric([str(scope.version), scope.route, feature], value)
+        yield from families.values()
+
+    def _alerts(self) -> Iterator[Metric]:
+        d = self.dispatcher
+        firing = GaugeMetricFamily(PREFIX + "alerts_firing", "Alerts firing now",
+                                   labels=["kind", "severity"])
+        counts: dict[tuple[str, str], int] = {}
+        for alert in d.firing.values():
+            counts[(alert.kind, alert.severity)] = counts.get((alert.kind, alert.severity), 0) + 1
+        for key, n in sorted(counts.items()):
+            firing.add_metric(list(key), n)
+        yield firing
+        sent = CounterMetricFamily(PREFIX + "alerts_sent", "Alert changes sent, by sink",
+                                   labels=["sink", "status"])
+        for (sink, status), n in sorted(d.sent.items()):
+            sent.add_metric([sink, status], n)
+        yield sent
+        failures = CounterMetricFamily(PREFIX + "alert_failures",
+                                       "Alerts a sink gave up on", labels=["sink"])
+        for sink, n in sorted(d.failures.items()):
+            failures.add_metric([sink], n)
+        yield failures
+        yield CounterMetricFamily(PREFIX + "alert_duplicates",
+                                  "Alert changes dropped as already sent", value=d.duplicates)
+
+
+def _help(name: str) -> str:
+    return f"{name.replace('_', ' ')} of the last closed window"
+
+
+def monitor_registry(collector: MonitorCollector) -> CollectorRegistry:
+    """A registry holding only the monitor's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+__all__ = ["MonitorCollector", "Progress", "monitor_registry"]

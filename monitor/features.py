@@ -1,0 +1,120 @@
+"""Data drift: every feature of one served version against its training reference."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from contracts.records import UserEvent
+from monitor.reference import Reference
+from monitor.report import FeatureFigures, Scope, WindowReport
+from monitor.sketches import CategoricalSketch, NumericSketch
+from monitor.windows import WindowClock
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A batch of events as one array (or list) per feature, built once per batch."""
+
+    ts: NDArray[np.float64]
+    numeric: dict[str, NDArray[np.float64]]
+    categorical: dict[str, list[str | None]]
+
+
+def columns(events: Sequence[UserEvent], numeric: Iterable[str],
+            categorical: Iterable[str]) -> Columns:
+    """Feature columns of ``events``; absent features and text in numeric ones are missing.
+
+    >>> from datetime import UTC, datetime
+    >>> e = UserEvent(event_id="e", user_id="u", ts=datetime(2026, 1, 1, tzinfo=UTC),
+    ...               features={"x": 2.0, "c": 3.0})
+    >>> c = columns([e], ["x", "y"], ["c"])
+    >>> c.numeric["x"].tolist(), math.isnan(c.numeric["y"][0]), c.categorical["c"]
+    ([2.0], True, ['3'])
+    """
+    feats = [e.features for e in events]
+    ts = np.fromiter((e.ts.timestamp() for e in events), np.float64, len(events))
+    return Columns(
+        ts,
+        {name: _numbers([f.get(name) for f in feats]) for name in numeric},
+        {name: [_category(f.get(name)) for f in feats] for name in categorical},
+    )
+
+
+def _numbers(values: list[float | str | None]) -> NDArray[np.float64]:
+    try:
+        return np.array(values, dtype=np.float64)  # None becomes NaN
+    except ValueError:  # text where a number belongs counts as missing
+        return np.array([v if isinstance(v, float | int) else math.nan for v in values],
+                        dtype=np.float64)
+
+
+def _category(value: float | str | None) -> str | None:
+    """As ``scorer.feature_schema.category_text``: integral numbers read without ``.0``."""
+    if value is None or isinstance(value, str):
+        return value
+    if math.isnan(value):
+        return None
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+class FeatureWindow:
+    """Tumbling windows of events, each feature sketched against one version's reference.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> ref = Reference.from_json(b'{"rows": 4, "numeric": {}, "categorical": {"c": '
+    ...     b'{"frequencies": {"a": 1.0}, "missing_rate": 0.0}}, '
+    ...     b'"scores": {"edges": [], "frequencies": [1.0]}}')
+    >>> w = FeatureWindow(Scope("m", 1, "champion"), ref, max_events=3, max_seconds=60,
+    ...                   min_events=1)
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> events = [UserEvent(event_id=str(i), user_id="u", ts=t0 + timedelta(seconds=i),
+    ...                     features={"c": "ab"[i % 2]}) for i in range(3)]
+    >>> [round(r.features["c"].unseen_rate, 3) for r in w.add(w.columns(events))]
+    [0.333]
+    """
+
+    def __init__(self, scope: Scope, reference: Reference, *, max_events: int,
+                 max_seconds: float, min_events: int) -> None:
+        self.scope = scope
+        self.reference = reference
+        self.min_events = min_events
+        self.clock = WindowClock(max_events=max_events, max_seconds=max_seconds)
+        self.numeric = {n: NumericSketch(r) for n, r in reference.numeric.items()}
+        self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
+
+    def columns(self, events: Sequence[UserEvent]) -> Columns:
+        return columns(events, self.numeric, self.categorical)
+
+    def add(self, cols: Columns) -> list[WindowReport]:
+        reports = []
+        for seg in self.clock.segments(cols.ts):
+            part = slice(seg.lo, seg.hi)
+            for name, sketch in self.numeric.items():
+                sketch.add(cols.numeric[name][part])
+            for name, cat in self.categorical.items():
+                cat.add(cols.categorical[name][part])
+            if seg.closes:
+                reports.append(self._close(seg.start, seg.end, seg.count))
+        return reports
+
+    def _close(self, start: float, end: float, count: int) -> WindowReport:
+        features: dict[str, FeatureFigures] = {n: s.figures() for n, s in self.numeric.items()}
+        features.update({n: s.figures() for n, s in self.categorical.items()})
+        for numeric in self.numeric.values():
+            numeric.reset()
+        for categorical in self.categorical.values():
+            categorical.reset()
+        psis = [f.psi for f in features.values() if math.isfinite(f.psi)]
+        figures = {"events": float(count), "max_psi": max(psis, default=math.nan)}
+        return WindowReport("features", self.scope, start, end, count, figures, features,
+                            judged=count >= self.min_events)
+
+
+__all__ = ["Columns", "FeatureWindow", "columns"]

@@ -1,0 +1,184 @@
+"""The ops page at ``/``: served versions, current figures with charts, drift per feature,
+firing and recent alerts. Plain HTML and inline SVG, no scripts or external assets,
+one column on a phone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+
+from contracts.records import Alert
+from monitor.alerts import detail
+from monitor.charts import sparkline
+from monitor.dispatch import Dispatcher
+from monitor.pipeline import MonitorPipeline
+from monitor.report import FEATURE_METRICS, Scope, WindowKind, WindowReport
+from monitor.rules import Rule
+
+STYLE = """
+body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:60em;padding:.5em;color:#222}
+h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.4em;border-bottom:1px solid #ddd}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}
+td,th{padding:.25em .4em;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
+.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}
+.critical{background:#fdd}.warning{background:#ffe9c2}.info{background:#e6f0ff}
+.bad{color:#b00;font-weight:600}.ok{color:#070}
+.card{padding:.4em .6em;margin:.4em 0;border-radius:4px;overflow-wrap:anywhere}
+"""
+SHOWN: dict[WindowKind, tuple[str, ...]] = {
+    "predictions": ("throughput", "latency_p95", "positive_rate", "score_mean", "score_psi",
+                    "label_coverage"),
+    "labels": ("log_loss", "brier", "calibration_error", "label_delay_p50", "roc_auc_drop",
+               "concept_drift"),
+}
+# Estimate (from scores, at once) beside the realised figure (from labels, later).
+PAIRS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool = False) -> str:
+    """The whole page as HTML text."""
+    registry = pipeline.monitor.registry
+    served = registry.served()
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<meta name=viewport content="width=device-width,initial-scale=1">',
+        f"<title>streamml monitor: {escape(registry.model)}</title><style>{STYLE}</style>",
+        f"</head><body><h1>streamml monitor: {escape(registry.model)}</h1>",
+        f'<p class=muted>{datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")}'
+        f'{" · rebuilding from the topics&#39; tail" if replaying else ""}</p>',
+        "<h2>Versions and routes</h2><p>",
+        ", ".join(f"{escape(route)}: v{v}" for route, v in served.items()) or
+        "no version published yet", "</p>",
+        _alerts(dispatcher),
+    ]
+    scopes = sorted({scope for scope, _ in pipeline.history.latest})
+    for scope in scopes:
+        parts.append(_scope(pipeline, scope))
+    if not scopes:
+        parts.append("<p class=muted>no window closed yet</p>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _alerts(d: Dispatcher) -> str:
+    cards = [_card(a) for a in sorted(d.firing.values(), key=lambda a: a.started_at)]
+    recent = "".join(
+        f"<tr><td>{escape(a.status)}</td><td>{escape(_name(a))} v{a.version}</td>"
+        f"<td class=muted>{escape(a.window)}</td></tr>" for a in list(d.recent)[:15])
+    return (f"<h2>Firing alerts ({len(cards)})</h2>"
+            f"{''.join(cards) or '<p class=ok>none</p>'}"
+            "<h2>Recent alert changes</h2><div class=scroll><table>"
+            f"{recent or '<tr><td class=muted>none</td></tr>'}</table></div>")
+
+
+def _card(a: Alert) -> str:
+    """One firing alert: what, where, since when, and its cause."""
+    runbook = f' · <a href="{escape(a.runbook)}">runbook</a>' if a.runbook else ""
+    route = escape(str(detail(a, "route") or ""))
+    rule = detail(a, "rule")
+    bound = next((f"{k} {v}" for k, v in rule.items() if k in ("above", "below")), "") \
+        if isinstance(rule, dict) else ""
+    causes = detail(a, "features")
+    if isinstance(causes, list) and causes:
+        named = ", ".join(f"<b>{escape(str(c['feature']))}</b> {_fmt(c.get(a.metric))}"
+                          f" <span class=muted>(median {_fmt(c.get('median'))}, "
+                          f"was {_fmt(c.get('reference_median'))})</span>"
+                          if "median" in c else
+                          f"<b>{escape(str(c['feature']))}</b> {_fmt(c.get(a.metric))}"
+                          for c in causes)
+        cause = f"{escape(a.metric)} {escape(bound)} · drifted: {named}"
+    else:
+        cause = f"{escape(a.metric)} {_fmt(a.value)} ({escape(bound)})"
+    return (f'<div class="card {a.severity}"><b>{a.severity}</b> '
+            f"{escape(_name(a))} · v{a.version} {route} · since "
+            f"{a.started_at.strftime('%H:%M:%SZ')}{runbook}<br>{cause}"
+            f"<div class=muted>{escape(a.window)}</div></div>")
+
+
+def _name(a: Alert) -> str:
+    rule = detail(a, "rule")
+    return str(rule.get("name")) if isinstance(rule, dict) else a.metric
+
+
+def _scope(pipeline: MonitorPipeline, scope: Scope) -> str:
+    latest = pipeline.history.latest
+    parts = [f"<h2>v{scope.version} · {escape(scope.route)}</h2>"]
+    rows = []
+    for kind, names in SHOWN.items():
+        report = latest.get((scope, kind))
+        if report is not None:
+            rows += [_row(pipeline, scope, kind, n, report) for n in names]
+    predictions, labels = latest.get((scope, "predictions")), latest.get((scope, "labels"))
+    for name in PAIRS:
+        estimate = predictions.figures.get(f"estimated_{name}") if predictions else None
+        realised = labels.figures.get(name) if labels else None
+        rows.append(f"<tr><td>{name}</td><td class=num>{_fmt(realised)}"
+                    f" <span class=muted>(est. {_fmt(estimate)})</span></td><td>"
+                    f"{sparkline(pipeline.history.line(scope, 'labels', name))}</td></tr>")
+    parts.append("<div class=scroll><table><tr><th>figure</th><th>now</th>"
+                 f"<th>last windows</th></tr>{''.join(rows)}</table></div>")
+    features = latest.get((scope, "features"))
+    if features is not None:
+        parts.append(_features(pipeline, scope, features))
+    return "".join(parts)
+
+
+def _row(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str,
+         report: WindowReport) -> str:
+    threshold = next((r.threshold for r in pipeline.engine.rules if r.metric == name), None)
+    line = sparkline(pipeline.history.line(scope, kind, name), threshold=threshold)
+    return (f"<tr><td>{name}</td><td class=num>{_fmt(report.figures.get(name))}</td>"
+            f"<td>{line}</td></tr>")
+
+
+def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport) -> str:
+    rules = [r for r in pipeline.engine.rules if r.per_feature]
+    rows = []
+    for name, f in sorted(report.features.items(), key=lambda kv: -_num(kv[1].psi)):
+        broken = _broken(rules, name, f)
+        status = (f'<span class="bad">drifted ({escape(", ".join(broken))})</span>'
+                  if broken else '<span class=ok>ok</span>')
+        extra = f"missing {_pct(f.missing_rate)}"
+        unseen = getattr(f, "unseen_rate", None)
+        if unseen is not None:
+            extra += f" · unseen {_pct(unseen)}"
+        rows.append(
+            f"<tr><td>{escape(name)}<br><small class=muted>{extra}</small></td><td>{status}"
+            f"</td><td class=num>{_fmt(f.psi)}</td>"
+            f"<td class=num>{_fmt(getattr(f, 'ks', None))}</td><td>"
+            f"{sparkline(pipeline.history.line(scope, 'features', 'psi:' + name), width=60)}"
+            "</td></tr>")
+    return (f"<h3>Drift per feature</h3><p class=muted>{escape(report.describe())}</p>"
+            "<div class=scroll><table><tr><th>feature</th><th>status</th><th>PSI</th>"
+            "<th>KS</th><th>PSI trend</th></tr>"
+            f"{''.join(rows)}</table></div>")
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}" if math.isfinite(value) else "–"
+
+
+def _broken(rules: Iterable[Rule], feature: str, figures: object) -> list[str]:
+    out = []
+    for rule in rules:
+        value = getattr(figures, FEATURE_METRICS[rule.metric], None)
+        if feature not in rule.ignore_features and value is not None and math.isfinite(value) \
+                and rule.breaches(value, rule.threshold_for(feature)):
+            out.append(rule.metric.removeprefix("feature_"))
+    return out
+
+
+def _num(value: float) -> float:
+    return value if math.isfinite(value) else -1.0
+
+
+def _fmt(value: object) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+__all__ = ["render"]

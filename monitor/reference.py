@@ -1,0 +1,156 @@
+"""The served versions and their training reference, read from ``model-versions``.
+
+The reference statistics travel as JSON inside each version record. They are decoded
+here into the monitor's own structs, with the same field names as
+``scorer.reference`` (a test holds the two together), so the monitor compares
+traffic with them without importing the scorer and its scikit-learn stack. Unknown
+fields are ignored: a scorer that adds a statistic does not break the monitor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+
+from contracts.records import Deployment, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+# A registry holds every version ever published; only the newest few can be served.
+MAX_VERSIONS_KEPT: Final = 16
+
+
+class Histogram(msgspec.Struct, frozen=True, kw_only=True):
+    """Frequencies of ``len(edges) + 1`` bins; bin ``i`` is ``numpy.searchsorted(edges, v)``."""
+
+    edges: tuple[float, ...]
+    frequencies: tuple[float, ...]
+
+
+class NumericReference(msgspec.Struct, frozen=True, kw_only=True):
+    """A numeric feature at training time: histogram, quantiles at every percent, missing rate."""
+
+    histogram: Histogram
+    quantiles: tuple[float, ...]
+    missing_rate: float
+
+
+class CategoricalReference(msgspec.Struct, frozen=True, kw_only=True):
+    """A categorical feature at training time: frequency of each category, missing rate."""
+
+    frequencies: dict[str, float]
+    missing_rate: float
+
+
+class Reference(msgspec.Struct, frozen=True, kw_only=True):
+    """Training distributions of every feature and the histogram of validation scores.
+
+    Examples
+    --------
+    >>> ref = Reference.from_json(b'{"rows": 10, "numeric": {}, "categorical": {}, '
+    ...     b'"scores": {"edges": [0.5], "frequencies": [0.6, 0.4]}}')
+    >>> ref.scores.frequencies
+    (0.6, 0.4)
+    """
+
+    rows: int
+    numeric: dict[str, NumericReference]
+    categorical: dict[str, CategoricalReference]
+    scores: Histogram
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Reference:
+        return msgspec.json.decode(data, type=cls)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """What the monitor needs of one version: its reference and held-out metrics."""
+
+    model: str
+    version: int
+    reference: Reference | None
+    metrics: dict[str, float]
+
+
+_VERSION: Final = msgspec.json.Decoder(ModelVersion)
+_DEPLOYMENT: Final = msgspec.json.Decoder(Deployment)
+
+
+def version_info(record: ModelVersion) -> VersionInfo:
+    """The reference and metrics of a ``model-versions`` record (reference None if unreadable)."""
+    raw = record.feature_schema.get("reference")
+    reference = None
+    if raw is not None:
+        try:
+            reference = Reference.from_json(bytes(raw))
+        except msgspec.DecodeError as exc:
+            logger.warning("version=%d has an unreadable reference: %s", record.version, exc)
+    return VersionInfo(record.model, record.version, reference, dict(record.metrics))
+
+
+@dataclass
+class Registry:
+    """Versions and deployment of one model, folded from ``model-versions`` records in order.
+
+    Examples
+    --------
+    >>> reg = Registry(model="m")
+    >>> reg.apply(b"other/1", b"{}"), reg.served()
+    (False, {})
+    """
+
+    model: str
+    versions: dict[int, VersionInfo] = field(default_factory=dict)
+    deployment: Deployment | None = None
+
+    def apply(self, key: bytes | None, value: bytes | None) -> bool:
+        """Fold one record; True when it concerned this model. Bad records are logged."""
+        name, _, suffix = (key or b"").decode(errors="replace").rpartition("/")
+        if name != self.model:
+            return False
+        try:
+            if suffix == "deployment":
+                self.deployment = _DEPLOYMENT.decode(value) if value else None
+            elif suffix.isdigit() and not value:  # a tombstone deletes the version
+                self.versions.pop(int(suffix), None)
+            elif suffix.isdigit() and value:
+                self._keep(version_info(_VERSION.decode(value)))
+        except msgspec.DecodeError as exc:
+            logger.warning("skipped model-versions record key=%s: %s", key, exc)
+        return True
+
+    def _keep(self, info: VersionInfo) -> None:
+        self.versions[info.version] = info
+        while len(self.versions) > MAX_VERSIONS_KEPT:
+            del self.versions[min(self.versions)]
+
+    def served(self) -> dict[str, int]:
+        """Route -> version now served; the newest version stands in before a deployment."""
+        d = self.deployment
+        if d is None:
+            return {"champion": max(self.versions)} if self.versions else {}
+        routes = {"champion": d.champion, "canary": d.canary, "shadow": d.shadow}
+        return {route: v for route, v in routes.items() if v is not None}
+
+    def reference(self, version: int) -> Reference | None:
+        info = self.versions.get(version)
+        return info.reference if info else None
+
+    def metrics(self, version: int) -> dict[str, float]:
+        info = self.versions.get(version)
+        return info.metrics if info else {}
+
+
+__all__ = [
+    "CategoricalReference",
+    "Histogram",
+    "NumericReference",
+    "Reference",
+    "Registry",
+    "VersionInfo",
+    "version_info",
+]

@@ -1,0 +1,106 @@
+"""What a closed window says: the figures of one scope over one stretch of the stream."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from monitor.sketches import CategoricalFigures, NumericFigures
+
+WindowKind = Literal["features", "predictions", "labels"]
+
+# The figures each kind of window reports; alert rules name them.
+FEATURE_METRICS: Final = {
+    "feature_psi": "psi",
+    "feature_ks": "ks",
+    "feature_wasserstein": "wasserstein",
+    "feature_missing_delta": "missing_delta",
+    "feature_unseen_rate": "unseen_rate",
+}
+PREDICTION_METRICS: Final = (
+    "predictions", "throughput", "latency_p50", "latency_p95", "positive_rate", "score_mean",
+    "score_psi", "label_coverage", "estimated_accuracy", "estimated_precision",
+    "estimated_recall", "estimated_f1", "estimated_roc_auc", "estimated_roc_auc_drop",
+    "estimate_calibrated",
+)
+LABEL_METRICS: Final = (
+    "labeled", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier",
+    "expected_log_loss", "excess_log_loss", "calibration_error", "label_delay_p50",
+    "roc_auc_drop", "brier_increase", "concept_drift",
+)
+
+
+def kind_of(metric: str) -> WindowKind | None:
+    """Which window reports ``metric`` (None: no such figure).
+
+    >>> kind_of("feature_psi"), kind_of("roc_auc"), kind_of("nope")
+    ('features', 'labels', None)
+    """
+    if metric in FEATURE_METRICS:
+        return "features"
+    if metric in PREDICTION_METRICS:
+        return "predictions"
+    if metric in LABEL_METRICS:
+        return "labels"
+    return None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Scope:
+    """One model version on one route: the unit every figure is kept for."""
+
+    model: str
+    version: int
+    route: str
+
+    def labels(self) -> dict[str, str]:
+        return {"model": self.model, "version": str(self.version), "route": self.route}
+
+
+FeatureFigures = NumericFigures | CategoricalFigures
+
+
+@dataclass(frozen=True, slots=True)
+class WindowReport:
+    """The figures of one closed window; ``judged`` is False when it held too few records."""
+
+    kind: WindowKind
+    scope: Scope
+    start: float
+    end: float
+    n: int
+    figures: Mapping[str, float]
+    features: Mapping[str, FeatureFigures] = field(default_factory=dict)
+    detail: Mapping[str, object] = field(default_factory=dict)
+    judged: bool = True
+
+    def describe(self) -> str:
+        """The window as alerts name it.
+
+        >>> WindowReport("labels", Scope("m", 1, "champion"), 0.0, 60.0, 500, {}).describe()
+        'labels: 500 records, 1970-01-01T00:00:00Z to 1970-01-01T00:01:00Z'
+        """
+        return f"{self.kind}: {self.n} records, {iso(self.start)} to {iso(self.end)}"
+
+
+def iso(ts: float) -> str:
+    """An epoch time as RFC 3339 UTC to the second."""
+    if not math.isfinite(ts):
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = [
+    "FEATURE_METRICS",
+    "LABEL_METRICS",
+    "PREDICTION_METRICS",
+    "FeatureFigures",
+    "Scope",
+    "WindowKind",
+    "WindowReport",
+    "iso",
+    "kind_of",
+]

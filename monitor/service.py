@@ -1,0 +1,284 @@
+"""``streamml monitor``: Kafka and HTTP around :class:`monitor.pipeline.MonitorPipeline`.
+
+confluent-kafka rather than faust: the monitor observes, it does not transform, so it
+reads every partition of the three data topics itself (assigned, no consumer group,
+no rebalances, no commits) from a bounded tail, and takes records in batches for
+vectorised work. On start it reads ``model-versions`` to its end (references),
+the tail of ``alerts`` (what is firing: not fired again, resolved when clean), then
+the tail of the data topics to rebuild its windows, sending only the net changes of
+that replay. The HTTP server is the standard library's, in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from prometheus_client import generate_latest
+
+from contracts.decoding import RecordDecoder, Rejection
+from contracts.kafka_clients import KafkaRecord, make_consumer, make_producer
+from contracts.records import Alert
+from contracts.settings import Settings
+from contracts.topics import Topics
+from monitor.config import MonitorConfig, load_config, with_runbook_base
+from monitor.dispatch import Dispatcher, latest_by_fingerprint
+from monitor.exceptions import MonitorError
+from monitor.exposition import MonitorCollector, Progress, monitor_registry
+from monitor.http_sinks import AlertmanagerSink, WebhookSink, checked_url
+from monitor.page import render
+from monitor.pipeline import MonitorPipeline, collapse
+from monitor.sinks import AlertSink, BackgroundSink, KafkaSink
+from monitor.web import METRICS_CONTENT_TYPE, WebServer, json_page, runbooks_page
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2000
+ALERTS_TAIL = 2000  # alert records per partition read back on start
+STARTUP_TIMEOUT = 60.0
+
+
+class MonitorService:
+    """The running monitor: consumers, sinks, web server, and the loop between them."""
+
+    def __init__(self, settings: Settings, config: MonitorConfig | None = None, *,
+                 web_port: int | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        port = settings.monitor_port if web_port is None else web_port
+        self.base_url = settings.monitor_url or f"http://{settings.web_host}:{port}/"
+        config = with_runbook_base(config or load_config(settings.monitor_rules_file),
+                                   self.base_url)
+        self.pipeline = MonitorPipeline(config, model=settings.model_name, topics=self.topics)
+        self.dispatcher = Dispatcher([])
+        self.dispatcher.sinks = build_sinks(settings, self.topics, self.base_url,
+                                            self.dispatcher)
+        self.progress = Progress()
+        self.lock = threading.Lock()
+        self.metrics = monitor_registry(MonitorCollector(self.pipeline, self.dispatcher,
+                                                         self.progress))
+        self.web_port = port
+        self.web: WebServer | None = None
+        self.consumer: Consumer | None = None
+        self._pending: dict[tuple[str, int], int] = {}
+        self._replayed: list[Alert] = []
+
+    # -- start --------------------------------------------------------------------
+    def start(self) -> None:
+        registry_end = self._read_registry()
+        self._restore_alerts()
+        self.web = WebServer(self.settings.web_host, self.web_port, self._pages())
+        self.web_port = self.web.port
+        self.consumer = make_consumer(self.settings, "monitor")
+        tail = self.settings.monitor_tail_records
+        assignment = [TopicPartition(self.topics.model_versions, p, o)
+                      for p, o in registry_end.items()]
+        for topic in (self.topics.predictions, self.topics.labeled_events,
+                      self.topics.user_events):
+            for tp, high in tail_offsets(self.consumer, topic, tail):
+                assignment.append(tp)
+                if tp.offset < high:
+                    self._pending[(topic, tp.partition)] = high
+        self.consumer.assign(assignment)
+        logger.info("monitor started port=%d replaying=%d partitions tail=%d url=%s",
+                    self.web_port, len(self._pending), tail, self.base_url)
+        self._finish_replay_if_done()
+
+    def _read_registry(self) -> dict[int, int]:
+        consumer = make_consumer(self.settings, "monitor-registry",
+                                 **{"enable.partition.eof": True})
+        try:
+            starts = [TopicPartition(self.topics.model_versions, p, OFFSET_BEGINNING)
+                      for p in partitions(consumer, self.topics.model_versions)]
+            ends = {tp.partition: 0 for tp in starts}
+            for m in read_to_end(consumer, starts):
+                self.pipeline.apply_registry(m.key(), m.value())
+                ends[m.partition() or 0] = (m.offset() or 0) + 1
+        finally:
+            consumer.close()
+        logger.info("registry read served=%s versions=%s",
+                    self.pipeline.monitor.registry.served(),
+                    sorted(self.pipeline.monitor.registry.versions))
+        return ends
+
+    def _restore_alerts(self) -> None:
+        decoder = RecordDecoder(Alert)
+        consumer = make_consumer(self.settings, "monitor-alerts",
+                                 **{"enable.partition.eof": True})
+        alerts = []
+        try:
+            starts = [tp for tp, _ in tail_offsets(consumer, self.topics.alerts, ALERTS_TAIL)]
+            for m in read_to_end(consumer, starts):
+                alert = decoder.decode(m.value())
+                if not isinstance(alert, Rejection) and self.pipeline.owns(alert):
+                    alerts.append(alert)
+        finally:
+            consumer.close()
+        latest = latest_by_fingerprint(alerts)
+        self.dispatcher.seed(latest.values())
+        restored = self.pipeline.restore(latest.values())
+        logger.info("alerts read=%d firing_restored=%d", len(alerts), restored)
+
+    # -- loop ---------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        assert self.consumer is not None, "start() first"  # noqa: S101
+        while not stop.is_set():
+            self.step(self.consumer.consume(BATCH, 0.5))
+
+    def step(self, messages: list[Message]) -> None:
+        """Process one batch of messages: figures, rules, alerts."""
+        registry, data = [], []
+        for m in messages:
+            error = m.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consume error: %s", error)
+                continue
+            if m.topic() == self.topics.model_versions:
+                registry.append(m)
+            else:
+                data.append(as_record(m))
+        began = time.thread_time()
+        with self.lock:
+            alerts = [a for m in registry for a in self.pipeline.apply_registry(m.key(), m.value())]
+            alerts += self.pipeline.process(data)
+            self.progress.processing_seconds += time.thread_time() - began
+            self.progress.batches += 1
+        self._mark_replayed(data)
+        if self.progress.replaying:
+            self._replayed += alerts
+            self._finish_replay_if_done()
+        else:
+            self._deliver(alerts)
+
+    def _deliver(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            with self.lock:
+                self.dispatcher.publish(alert)
+
+    def _mark_replayed(self, data: list[KafkaRecord]) -> None:
+        pending = self._pending
+        for r in data:
+            high = pending.get((r.topic, r.partition))
+            if high is not None and r.offset + 1 >= high:
+                del pending[(r.topic, r.partition)]
+        if pending and self.consumer is not None:  # skipped offsets (markers) end a replay too
+            positions = self.consumer.position([TopicPartition(t, p) for t, p in pending])
+            for tp in positions:
+                if tp.offset >= pending[(tp.topic, tp.partition)]:
+                    del pending[(tp.topic, tp.partition)]
+
+    def _finish_replay_if_done(self) -> None:
+        if self._pending or not self.progress.replaying:
+            return
+        self.progress.replaying = False
+        net = collapse(self._replayed)
+        self._replayed = []
+        logger.info("replay done; alert changes to send=%d", len(net))
+        self._deliver(net)
+
+    # -- web ----------------------------------------------------------------------
+    def _pages(self) -> dict[str, Any]:
+        def page() -> tuple[int, str, bytes]:
+            with self.lock:
+                text = render(self.pipeline, self.dispatcher, replaying=self.progress.replaying)
+            return 200, "text/html; charset=utf-8", text.encode()
+
+        def metrics() -> tuple[int, str, bytes]:
+            with self.lock:
+                return 200, METRICS_CONTENT_TYPE, generate_latest(self.metrics)
+
+        def health() -> tuple[int, dict[str, object]]:
+            with self.lock:
+                counts = self.pipeline.monitor.counts
+                return 200, {
+                    "status": "replaying" if self.progress.replaying else "ok",
+                    "model": self.settings.model_name,
+                    "served": self.pipeline.monitor.registry.served(),
+                    "records": sum(n for (_, o), n in counts.items() if o == "counted"),
+                    "windows": self.pipeline.windows_closed,
+                    "firing": len(self.dispatcher.firing),
+                }
+
+        return {"/": page, "/metrics": metrics, "/health": json_page(health),
+                "/runbooks": runbooks_page}
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close()
+        self.dispatcher.close()
+        if self.web is not None:
+            self.web.close()
+
+
+def build_sinks(settings: Settings, topics: Topics, base_url: str,
+                dispatcher: Dispatcher) -> list[AlertSink]:
+    """The ``alerts`` topic always; Alertmanager and a webhook when configured."""
+    sinks: list[AlertSink] = [KafkaSink(make_producer(settings), topics.alerts)]
+    if settings.alertmanager_url:
+        url = checked_url(settings.alertmanager_url, "STREAMML_ALERTMANAGER_URL")
+        sinks.append(BackgroundSink(AlertmanagerSink(url, generator_url=base_url),
+                                    on_failure=dispatcher.failed))
+    if settings.alert_webhook_url:
+        url = checked_url(settings.alert_webhook_url.reveal(), "STREAMML_ALERT_WEBHOOK_URL")
+        sinks.append(BackgroundSink(WebhookSink(url), on_failure=dispatcher.failed))
+    return sinks
+
+
+def partitions(consumer: Consumer, topic: str) -> list[int]:
+    found = consumer.list_topics(topic, timeout=15).topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise MonitorError(f"topic {topic} does not exist; create the project's topics first "
+                           "(streamml topics create)")
+    return sorted(found.partitions)
+
+
+def tail_offsets(consumer: Consumer, topic: str, tail: int) -> list[tuple[TopicPartition, int]]:
+    """Each partition of ``topic`` from ``tail`` records before its end, with that end."""
+    out = []
+    for p in partitions(consumer, topic):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+        out.append((TopicPartition(topic, p, max(low, high - tail)), high))
+    return out
+
+
+def read_to_end(consumer: Consumer, starts: list[TopicPartition]) -> Iterator[Message]:
+    """Every message from ``starts`` to the end of each partition (partition EOF)."""
+    consumer.assign(starts)
+    pending = {tp.partition for tp in starts}
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while pending and time.monotonic() < deadline:
+        for m in consumer.consume(500, 0.5):
+            error = m.error()
+            if error is None:
+                yield m
+            elif error.code() == KafkaError._PARTITION_EOF:
+                pending.discard(m.partition())
+            else:
+                logger.warning("reading %s: %s", m.topic(), error)
+    if pending:
+        logger.warning("gave up reading partitions %s to their end", sorted(pending))
+
+
+def as_record(m: Message) -> KafkaRecord:
+    return KafkaRecord(topic=m.topic() or "", partition=m.partition() or 0,
+                       offset=m.offset() or 0, key=m.key(), value=m.value(),
+                       timestamp_ms=m.timestamp()[1])
+
+
+def run(settings: Settings, stop: threading.Event, *, web_port: int | None = None) -> int:
+    """Start the monitor and run until ``stop`` is set."""
+    service = MonitorService(settings, web_port=web_port)
+    try:
+        service.start()
+        service.run(stop)
+    finally:
+        service.close()
+    return 0
+
+
+__all__ = ["MonitorService", "build_sinks", "read_to_end", "run", "tail_offsets"]

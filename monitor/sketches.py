@@ -1,0 +1,275 @@
+"""Constant-memory summaries of one feature's values, and their distance to the reference.
+
+A sketch holds counts over the reference's fixed bins, never the values, so its
+size depends on the reference alone, whatever the traffic. Values are added a batch
+at a time (one ``numpy.searchsorted`` per batch) to keep the cost per event small.
+
+Distances are effect sizes, not p-values: PSI (population stability index) on the
+reference histogram; on the reference's percentile grid the KS distance (largest gap
+between the two CDFs) and the Wasserstein-1 distance in units of the reference's
+5th-95th percentile spread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.reference import CategoricalReference, Histogram, NumericReference
+
+# Frequencies are floored before the logarithm so an empty bin gives a large but
+# finite PSI; with identical histograms both sides are equal and the PSI is zero.
+FREQUENCY_FLOOR: Final = 1e-4
+MAX_UNSEEN_NAMES: Final = 10
+
+Floats = NDArray[np.float64]
+
+
+def psi(counts: NDArray[np.float64] | NDArray[np.int64], expected: Sequence[float]) -> float:
+    """Population stability index of observed ``counts`` against ``expected`` frequencies.
+
+    >>> psi(np.array([25, 25, 50]), [0.25, 0.25, 0.5])
+    0.0
+    >>> round(psi(np.array([50, 25, 25]), [0.25, 0.25, 0.5]), 3)
+    0.347
+    """
+    n = float(np.sum(counts))
+    if n <= 0:
+        return math.nan
+    actual = np.maximum(np.asarray(counts, dtype=np.float64) / n, FREQUENCY_FLOOR)
+    reference = np.maximum(np.asarray(expected, dtype=np.float64), FREQUENCY_FLOOR)
+    return float(np.sum((actual - reference) * np.log(actual / reference)))
+
+
+class BinnedCounts:
+    """Counts of values over fixed inner cut points (the reference's binning rule).
+
+    >>> b = BinnedCounts(Histogram(edges=(0.5,), frequencies=(0.5, 0.5)))
+    >>> b.add(np.array([0.1, 0.5, 0.9, 0.7])); b.counts.tolist(), b.psi()
+    ([2, 2], 0.0)
+    """
+
+    def __init__(self, reference: Histogram) -> None:
+        self.reference = reference
+        self.edges = np.asarray(reference.edges, dtype=np.float64)
+        self.counts = np.zeros(self.edges.size + 1, dtype=np.int64)
+
+    def add(self, values: Floats) -> None:
+        self.counts += np.bincount(np.searchsorted(self.edges, values),
+                                   minlength=self.counts.size)
+
+    def psi(self) -> float:
+        return psi(self.counts, self.reference.frequencies)
+
+    def reset(self) -> None:
+        self.counts[:] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NumericFigures:
+    """One numeric feature over one window, beside its reference."""
+
+    n: int
+    psi: float
+    ks: float
+    wasserstein: float
+    missing_rate: float
+    reference_missing_rate: float
+    median: float
+    reference_median: float
+    mean: float
+
+    @property
+    def missing_delta(self) -> float:
+        return self.missing_rate - self.reference_missing_rate
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: _rounded(v) for k, v in asdict(self).items()}
+
+
+class NumericSketch:
+    """Histogram counts of one numeric feature on the reference's bins and percentile grid.
+
+    Examples
+    --------
+    >>> q = tuple(float(i) for i in range(101))
+    >>> ref = NumericReference(histogram=Histogram(edges=(49.0,), frequencies=(0.5, 0.5)),
+    ...                        quantiles=q, missing_rate=0.0)
+    >>> s = NumericSketch(ref)
+    >>> s.add(np.arange(0.0, 100.0)); f = s.figures()
+    >>> f.psi, round(f.ks, 3), f.missing_rate
+    (0.0, 0.01, 0.0)
+    >>> s.reset(); s.add(np.arange(0.0, 100.0) + 50.0); round(s.figures().ks, 2)
+    0.49
+    """
+
+    def __init__(self, reference: NumericReference) -> None:
+        self.reference = reference
+        self.coarse = BinnedCounts(reference.histogram)
+        quantiles = np.asarray(reference.quantiles, dtype=np.float64)
+        self.grid = np.unique(quantiles)
+        # The reference CDF at each grid value: the highest percentile level holding it
+        # (ties in counts and flags repeat a value over many levels).
+        levels = np.linspace(0.0, 1.0, quantiles.size) if quantiles.size else np.zeros(0)
+        self.reference_cdf = np.array(
+            [levels[quantiles == u].max() for u in self.grid], dtype=np.float64)
+        self.spread = _spread(quantiles)
+        self.fine = np.zeros(self.grid.size + 1, dtype=np.int64)
+        self.missing = 0
+        self.total = 0.0
+
+    def add(self, values: Floats) -> None:
+        present = values[~np.isnan(values)]
+        self.missing += values.size - present.size
+        self.coarse.add(present)
+        self.fine += np.bincount(np.searchsorted(self.grid, present), minlength=self.fine.size)
+        self.total += float(present.sum())
+
+    @property
+    def present(self) -> int:
+        return int(self.coarse.counts.sum())
+
+    def figures(self) -> NumericFigures:
+        n = self.present
+        ref = self.reference
+        ref_median = float(np.median(ref.quantiles)) if ref.quantiles else math.nan
+        if n == 0:
+            return NumericFigures(self.missing, math.nan, math.nan, math.nan,
+                                  _rate(self.missing, self.missing), ref.missing_rate,
+                                  math.nan, ref_median, math.nan)
+        live_cdf = np.cumsum(self.fine[:-1]) / n
+        gaps = np.abs(live_cdf - self.reference_cdf)
+        widths = np.diff(self.grid)
+        median_at = int(np.searchsorted(live_cdf, 0.5))
+        median = float(self.grid[median_at]) if median_at < self.grid.size else math.inf
+        return NumericFigures(
+            n=n + self.missing,
+            psi=self.coarse.psi(),
+            ks=float(gaps.max()) if gaps.size else 0.0,
+            wasserstein=float(np.sum(gaps[:-1] * widths) / self.spread) if widths.size else 0.0,
+            missing_rate=_rate(self.missing, n + self.missing),
+            reference_missing_rate=ref.missing_rate,
+            median=median, reference_median=ref_median, mean=self.total / n,
+        )
+
+    def reset(self) -> None:
+        self.coarse.reset()
+        self.fine[:] = 0
+        self.missing = 0
+        self.total = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalFigures:
+    """One categorical feature over one window, beside its reference."""
+
+    n: int
+    psi: float
+    unseen_rate: float
+    missing_rate: float
+    reference_missing_rate: float
+    shifts: dict[str, tuple[float, float]]  # category -> (current, reference), largest moves
+    unseen: dict[str, int]  # a few unseen categories and their counts
+
+    @property
+    def missing_delta(self) -> float:
+        return self.missing_rate - self.reference_missing_rate
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {k: _rounded(v) for k, v in asdict(self).items()
+                                  if isinstance(v, float | int)}
+        out["shifts"] = {c: [_rounded(a), _rounded(b)] for c, (a, b) in self.shifts.items()}
+        out["unseen"] = dict(self.unseen)
+        return out
+
+
+class CategoricalSketch:
+    """Counts of each reference category, of unseen categories and of missing values.
+
+    >>> ref = CategoricalReference(frequencies={"a": 0.5, "b": 0.5}, missing_rate=0.0)
+    >>> s = CategoricalSketch(ref)
+    >>> s.add(["a", "b", "a", "b", "z", None]); f = s.figures()
+    >>> f.psi, f.unseen_rate, round(f.missing_rate, 3), f.unseen
+    (0.0, 0.2, 0.167, {'z': 1})
+    """
+
+    def __init__(self, reference: CategoricalReference) -> None:
+        self.reference = reference
+        self.categories = list(reference.frequencies)
+        self.index = {c: i for i, c in enumerate(self.categories)}
+        self.expected = [reference.frequencies[c] for c in self.categories]
+        self.counts = np.zeros(len(self.categories), dtype=np.int64)
+        self.missing = 0
+        self.unseen_total = 0
+        self.unseen: dict[str, int] = {}
+
+    def add(self, values: Sequence[str | None]) -> None:
+        unknown = len(self.categories)
+        index = self.index
+        codes = [index.get(v, unknown) if v is not None else -1 for v in values]
+        counted = np.bincount(np.asarray(codes, dtype=np.int64) + 1, minlength=unknown + 2)
+        self.missing += int(counted[0])
+        self.counts += counted[1:-1]
+        if counted[-1]:
+            self.unseen_total += int(counted[-1])
+            for v in values:
+                if v is not None and v not in index:
+                    self._remember_unseen(v)
+
+    def _remember_unseen(self, value: str) -> None:
+        if value in self.unseen or len(self.unseen) < MAX_UNSEEN_NAMES:
+            self.unseen[value] = self.unseen.get(value, 0) + 1
+
+    def figures(self) -> CategoricalFigures:
+        known = int(self.counts.sum())
+        present = known + self.unseen_total
+        live = self.counts / known if known else np.zeros(len(self.categories))
+        moves = sorted(range(len(self.categories)),
+                       key=lambda i: -abs(live[i] - self.expected[i]))[:3]
+        return CategoricalFigures(
+            n=present + self.missing,
+            psi=psi(self.counts, self.expected) if known else math.nan,
+            unseen_rate=_rate(self.unseen_total, present),
+            missing_rate=_rate(self.missing, present + self.missing),
+            reference_missing_rate=self.reference.missing_rate,
+            shifts={self.categories[i]: (float(live[i]), self.expected[i]) for i in moves},
+            unseen=dict(self.unseen),
+        )
+
+    def reset(self) -> None:
+        self.counts[:] = 0
+        self.missing = self.unseen_total = 0
+        self.unseen.clear()
+
+
+def _spread(quantiles: Floats) -> float:
+    """The 5th-95th percentile spread, else the range, else 1: the unit of Wasserstein."""
+    if quantiles.size == 101:
+        spread = float(quantiles[95] - quantiles[5])
+        if spread > 0:
+            return spread
+    full = float(quantiles[-1] - quantiles[0]) if quantiles.size else 0.0
+    return full if full > 0 else 1.0
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _rounded(value: float | int) -> float | int:
+    return round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
+
+
+__all__ = [
+    "BinnedCounts",
+    "CategoricalFigures",
+    "CategoricalSketch",
+    "NumericFigures",
+    "NumericSketch",
+    "psi",
+]

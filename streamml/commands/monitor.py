@@ -1,0 +1,47 @@
+"""``streamml monitor``: rolling metrics, drift, alerts, ``/metrics`` and the ops page."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from contracts.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "monitor", help="watch predictions, labels and features: drift, performance, alerts"
+    )
+    parser.add_argument("--web-port", type=int, default=None,
+                        help="HTTP port of the ops page, /metrics and /health "
+                             "(default: STREAMML_MONITOR_PORT)")
+    parser.add_argument("--rules", type=Path, default=None,
+                        help="rules file (default: STREAMML_MONITOR_RULES_FILE, else the "
+                             "rules shipped with streamml)")
+    parser.add_argument("--check-rules", action="store_true",
+                        help="check the rules file, print its rules and exit")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.config import load_config
+
+    if args.rules is not None:
+        settings = settings.with_overrides(monitor_rules_file=str(args.rules))
+    config = load_config(settings.monitor_rules_file)
+    if args.check_rules:
+        print(f"{config.source}: {len(config.rules)} rules")
+        for rule in config.rules:
+            print(f"  {rule.name}: {rule.metric} {rule.direction} {rule.threshold:g} "
+                  f"for {rule.for_windows}, clear {rule.clear_windows} ({rule.severity})")
+        return 0
+
+    from monitor.service import run as run_monitor
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return run_monitor(settings, stop, web_port=args.web_port)

@@ -1,0 +1,72 @@
+"""`streamml demo`, the README's main command, run as a newcomer would, end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def demo(tmp_path: Path, bootstrap: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamml", "demo", *args], cwd=tmp_path, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "COLUMNS": "120"},
+    )
+
+
+def processes_of_run(run_id: str) -> list[int]:
+    """Processes whose environment names the demo run's topics."""
+    found = []
+    marker = f"STREAMML_TOPIC_PREFIX=demo-{run_id}.".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_the_demo_detects_the_drift_and_ends_with_version_2_serving(
+    kafka_bootstrap: str, tmp_path: Path
+):
+    began = time.monotonic()
+    run = demo(tmp_path, kafka_bootstrap, "--events", "12000", "--rate", "400")
+    output, _ = run.communicate(timeout=600)
+    print(output[-3000:])
+    assert run.returncode == 0, output[-3000:]
+    assert re.search(r"serving at the end\s*│\s*champion v2", output)
+    assert "drift → first alert" in output
+    report = Path(re.search(r"report: (\S+report\.html)", output.replace("\n", "")).group(1))
+    html = report.read_text()
+    assert "<svg" in html and "drift begins" in html and "champion v2" in html
+    print(f"demo took {time.monotonic() - began:.0f} s")
+
+
+def test_ctrl_c_stops_every_child_and_a_second_run_works(kafka_bootstrap: str, tmp_path: Path):
+    run = demo(tmp_path, kafka_bootstrap, "--events", "100000", "--rate", "200")
+    lines: list[str] = []
+    assert run.stdout is not None
+    for line in run.stdout:
+        lines.append(line)
+        if "children ready" in line:
+            break
+    run_id = re.search(r"run (\S+):", "".join(lines)).group(1)
+    time.sleep(3)
+    assert processes_of_run(run_id), "the children run"
+    run.send_signal(signal.SIGINT)
+    output = "".join(lines) + run.communicate(timeout=120)[0]
+    assert run.returncode == 1
+    assert "interrupted: stopping every child" in output
+    assert processes_of_run(run_id) == [], "no child outlives the demo"
+    assert "Traceback" not in output
+
+    second = demo(tmp_path, kafka_bootstrap, "--events", "2000", "--rate", "0",
+                  "--scenario", "stable")
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output[-3000:]

@@ -1,0 +1,151 @@
+"""docker-compose.yml, the Dockerfile and the Kubernetes manifests speak of real things:
+commands the CLI has, settings that exist, and the ports the settings use."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from contracts.settings import PREFIX, Settings, describe
+from streamml.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULTS = Settings()
+PORT_OF_COMMAND = {"process": DEFAULTS.scoring_port, "join": DEFAULTS.joiner_port,
+                   "monitor": DEFAULTS.monitor_port}
+
+
+def known_variables() -> set[str]:
+    names = {variable for variable, _, _ in describe()}
+    secrets = {f"{PREFIX}{n.upper()}_FILE" for n in ("model_signing_key", "sasl_password",
+                                                     "ssl_key_password")}
+    return names | secrets | {"KAFKA_BOOTSTRAP_SERVERS"}
+
+
+def assert_real_command(args: list[str], where: str) -> None:
+    try:
+        build_parser().parse_args(args)
+    except SystemExit:
+        pytest.fail(f"{where}: `streamml {' '.join(args)}` is not a command streamml has")
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def streamml_services() -> dict[str, dict]:
+    return {name: s for name, s in compose()["services"].items()
+            if s.get("image", "").startswith("streamml")}
+
+
+def k8s_documents() -> list[tuple[str, dict]]:
+    return [(path.name, doc) for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_every_compose_service_runs_a_real_command_with_real_settings():
+    services = streamml_services()
+    assert {"topic-init", "scoring", "joiner", "monitor", "retrainer", "simulator"} <= set(services)
+    for name, service in services.items():
+        assert_real_command(service["command"], f"docker-compose.yml service {name}")
+        unknown = set(service.get("environment", {})) - known_variables()
+        assert not unknown, f"service {name} sets variables no setting reads: {unknown}"
+
+
+def test_compose_ports_are_the_ports_the_settings_use():
+    for name, service in streamml_services().items():
+        port = PORT_OF_COMMAND.get(service["command"][0])
+        published = [str(p).split(":")[-1] for p in service.get("expose", [])
+                     + service.get("ports", [])]
+        if port is not None and published:
+            assert published == [str(port)], f"service {name} exposes {published}, not {port}"
+
+
+def test_the_signing_key_is_a_secret_not_baked_into_the_image():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "SIGNING_KEY" not in dockerfile
+    env = compose()["x-streamml"]["environment"]
+    assert "STREAMML_MODEL_SIGNING_KEY" not in env
+    assert env["STREAMML_MODEL_SIGNING_KEY_FILE"].startswith("/run/secrets/")
+
+
+def test_the_dockerfile_is_multi_stage_pinned_and_runs_as_a_user():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert len(bases) >= 2
+    assert all(re.search(r":\d+\.\d+\.\d+", base) for base in bases), bases
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert 'ENTRYPOINT ["streamml"]' in dockerfile
+
+
+def test_every_manifest_runs_a_real_command_with_real_settings_and_ports():
+    config = next(doc for _, doc in k8s_documents() if doc["kind"] == "ConfigMap")
+    unknown = set(config["data"]) - known_variables()
+    assert not unknown, f"the ConfigMap sets variables no setting reads: {unknown}"
+    deployments = [(f, d) for f, d in k8s_documents() if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for _, d in deployments} >= {
+        "streamml-scoring", "streamml-joiner", "streamml-monitor", "streamml-retrainer"}
+    for file, deployment in deployments:
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert_real_command(container["args"], f"deploy/k8s/{file}")
+            ports = [p["containerPort"] for p in container.get("ports", [])]
+            expected = PORT_OF_COMMAND.get(container["args"][0])
+            if expected is not None:
+                assert ports == [expected], f"{file}: ports {ports}, settings use {expected}"
+                assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+            assert container["resources"]["limits"] and container["resources"]["requests"]
+
+
+def test_the_processor_runs_three_replicas_with_an_autoscaler():
+    docs = dict(((d["kind"], d["metadata"]["name"]), d) for _, d in k8s_documents())
+    assert docs[("Deployment", "streamml-scoring")]["spec"]["replicas"] == 3
+    hpa = docs[("HorizontalPodAutoscaler", "streamml-scoring")]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "streamml-scoring"
+
+
+def exported_series() -> set[str]:
+    """Every series name the processor, the joiner and the monitor expose on /metrics."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from monitor.config import load_config
+    from monitor.dispatch import Dispatcher
+    from monitor.exposition import MonitorCollector, Progress, monitor_registry
+    from monitor.pipeline import MonitorPipeline
+    from monitor.sinks import MemorySink
+    from stream_processors.metrics import joiner_metrics, scoring_metrics
+
+    monitor = MonitorCollector(MonitorPipeline(load_config(), model="conversion"),
+                               Dispatcher([MemorySink()]), Progress())
+    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count"),
+                "gauge": ("",)}
+    names = set()
+    for registry in (scoring_metrics().registry, joiner_metrics().registry,
+                     monitor_registry(monitor)):
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            names.update(family.name + s for s in suffixes.get(family.type, ("",)))
+    return names
+
+
+def queried_metrics(text: str) -> set[str]:
+    return set(re.findall(r"\bstreamml_[a-z0-9_]+\b", text))
+
+
+def test_every_dashboard_query_reads_a_metric_the_code_exports():
+    import json
+
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/streamml.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    unknown = queried_metrics(" ".join(exprs)) - exported_series()
+    assert not unknown, f"the dashboard queries metrics nothing exports: {unknown}"
+
+
+def test_every_shipped_prometheus_rule_reads_a_metric_the_code_exports():
+    rules = (ROOT / "deploy/prometheus/streamml-rules.yml").read_text()
+    unknown = queried_metrics(rules) - exported_series()
+    assert not unknown, f"the rules read metrics nothing exports: {unknown}"

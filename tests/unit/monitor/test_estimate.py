@@ -1,0 +1,52 @@
+"""The label-free estimate: close to the realised figures when scores are calibrated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from monitor.estimate import Calibration, ScoreTable, estimate
+
+
+def calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    scores = rng.beta(1.2, 4, n)
+    return scores, (rng.random(n) < scores).astype(np.int64)
+
+
+def test_estimate_matches_the_realised_figures_for_calibrated_scores() -> None:
+    scores, labels = calibrated(20_000, 0)
+    decisions = (scores >= 0.3).astype(np.int64)
+    table = ScoreTable()
+    table.add(scores, decisions)
+
+    e = estimate(table)
+
+    assert e["estimated_accuracy"] == pytest.approx(accuracy_score(labels, decisions), abs=0.01)
+    assert e["estimated_f1"] == pytest.approx(f1_score(labels, decisions), abs=0.02)
+    assert e["estimated_roc_auc"] == pytest.approx(roc_auc_score(labels, scores), abs=0.01)
+    assert e["estimate_calibrated"] == 0.0
+
+
+def test_overconfident_scores_are_rescaled_with_the_last_labeled_window() -> None:
+    scores, labels = calibrated(20_000, 1)
+    inflated = np.clip(scores * 1.8, 0, 1)  # the model now says 1.8 times the true rate
+    check = Calibration()
+    check.add(inflated[:5000], labels[:5000])
+    table = ScoreTable()
+    table.add(inflated[5000:], (inflated[5000:] >= 0.5).astype(np.int64))
+    decisions = (inflated[5000:] >= 0.5).astype(int)
+    realised = accuracy_score(labels[5000:], decisions)
+
+    naive, rescaled = estimate(table), estimate(table, check)
+
+    assert check.error() > 0.05
+    assert rescaled["estimate_calibrated"] == 1.0
+    assert abs(rescaled["estimated_accuracy"] - realised) < abs(
+        naive["estimated_accuracy"] - realised)
+    assert rescaled["estimated_accuracy"] == pytest.approx(realised, abs=0.02)
+
+
+def test_an_empty_window_estimates_nothing() -> None:
+    assert estimate(ScoreTable()) == {}

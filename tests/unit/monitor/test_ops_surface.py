@@ -1,0 +1,110 @@
+"""What on-call sees: the ops page, /metrics, /health; and restart safety of the pipeline."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.dispatch import Dispatcher
+from monitor.exposition import MonitorCollector, Progress, monitor_registry
+from monitor.page import render
+from monitor.pipeline import MonitorPipeline, collapse
+from monitor.sinks import MemorySink
+from monitor.web import WebServer, runbooks_page
+from scorer.bundle import ModelBundle
+from tests.unit.monitor.conftest import make_pipeline, play, simulator
+
+
+@pytest.fixture(scope="module")
+def shifted(bundle: ModelBundle) -> tuple[MonitorPipeline, Dispatcher]:
+    pipeline = make_pipeline(bundle)
+    dispatcher = Dispatcher([MemorySink()])
+    for alert in play(pipeline, bundle, simulator("covariate-shift", drift_at=4000),
+                      9000).alerts:
+        dispatcher.publish(alert)
+    return pipeline, dispatcher
+
+
+def test_the_page_shows_versions_drifted_features_and_firing_alerts(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    html = render(*shifted)
+
+    assert "champion: v1" in html
+    assert re.search(r"Firing alerts \([1-9]", html)
+    assert "feature-drift · v1 champion" in html and "runbook" in html
+    assert "drifted: <b>session_length_s</b>" in html
+    row = re.search(r"<tr><td>session_length_s<br>.*?</td><td>(.*?)</td>", html)
+    assert row is not None and "drifted" in row.group(1)
+    assert re.search(r"<tr><td>country<br>.*?</td><td><span class=ok>ok", html)
+    assert "<svg" in html and "(est. " in html
+
+
+def test_the_page_is_self_contained_and_fits_a_phone(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    html = render(*shifted)
+
+    assert 'name=viewport content="width=device-width' in html
+    assert "<script" not in html and "<link" not in html and "src=" not in html
+    assert "@import" not in html and "url(" not in html
+
+
+def test_every_figure_is_on_metrics_with_few_bounded_labels(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    pipeline, dispatcher = shifted
+    text = generate_latest(monitor_registry(MonitorCollector(pipeline, dispatcher,
+                                                             Progress()))).decode()
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("roc_auc", "estimated_roc_auc", "log_loss", "brier", "calibration_error",
+                 "score_psi", "throughput", "label_coverage", "concept_drift", "feature_psi",
+                 "feature_ks", "alerts_firing", "latency_seconds", "records"):
+        assert f"streamml_monitor_{name}" in families, name
+    labels = {k for f in families.values() for s in f.samples for k in s.labels}
+    assert labels <= {"version", "route", "feature", "kind", "severity", "topic", "outcome",
+                      "sink", "status", "le"}
+    psi = families["streamml_monitor_feature_psi"].samples
+    assert {s.labels["feature"] for s in psi} >= {"session_length_s", "device"}
+
+
+def test_the_web_server_serves_pages_and_survives_a_broken_one() -> None:
+    def broken() -> tuple[int, str, bytes]:
+        raise RuntimeError("boom")
+
+    server = WebServer("127.0.0.1", 0, {"/runbooks": runbooks_page, "/broken": broken})
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        with urllib.request.urlopen(base + "/runbooks") as r:  # noqa: S310
+            assert b'id="feature-drift"' in r.read()
+        for path, status in (("/broken", 500), ("/nope", 404)):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(base + path)  # noqa: S310
+            assert caught.value.code == status
+    finally:
+        server.close()
+
+
+def test_a_restarted_pipeline_does_not_fire_again_and_still_resolves(
+        bundle: ModelBundle, shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    _, before = shifted
+    firing = list(before.firing.values())
+    sink = MemorySink()
+    after = Dispatcher([sink])
+    after.seed(before.recent)
+    pipeline = make_pipeline(bundle)
+
+    assert pipeline.restore(firing) == len(firing) > 0
+    replayed = play(pipeline, bundle, simulator("covariate-shift", drift_at=0), 5000).alerts
+    for alert in collapse(replayed):
+        after.publish(alert)
+    assert sink.alerts == []  # still drifted: nothing new to say
+
+    calm = play(pipeline, bundle, simulator("stable", id_prefix="calm"), 6000).alerts
+    for alert in collapse(calm):
+        after.publish(alert)
+    assert sink.alerts
+    assert {a.status for a in sink.alerts} == {"resolved"}, [a.metric for a in sink.alerts]
+    assert {a.fingerprint for a in sink.alerts} <= {a.fingerprint for a in firing}

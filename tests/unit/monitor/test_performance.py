@@ -1,0 +1,105 @@
+"""Realised performance from labeled events: river's figures match scikit-learn's."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from monitor.concept import make_detector
+from monitor.performance import LabeledScope
+from monitor.report import Scope
+
+SCOPE = Scope("m", 1, "champion")
+
+
+def stream(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    scores = rng.beta(1, 5, n)
+    return (rng.random(n) < scores).astype(np.int64), scores
+
+
+def scope(**kwargs: object) -> LabeledScope:
+    options: dict[str, object] = dict(window_size=1000, max_seconds=1e9, min_events=100)
+    options.update(kwargs)
+    return LabeledScope(SCOPE, **options)  # type: ignore[arg-type]
+
+
+def test_window_figures_equal_scikit_learns_on_the_same_events() -> None:
+    y, p = stream(2500)
+    s = scope(threshold=0.3)
+
+    reports = s.add(np.arange(2500.0), y, p, np.zeros(2500))
+
+    assert [r.n for r in reports] == [1000, 1000]
+    f = reports[-1].figures
+    yw, pw, dw = y[1000:2000], p[1000:2000], (p[1000:2000] >= 0.3).astype(int)
+    assert f["accuracy"] == pytest.approx(accuracy_score(yw, dw))
+    assert f["precision"] == pytest.approx(precision_score(yw, dw))
+    assert f["recall"] == pytest.approx(recall_score(yw, dw))
+    assert f["f1"] == pytest.approx(f1_score(yw, dw))
+    assert f["roc_auc"] == pytest.approx(roc_auc_score(yw, pw))
+    assert f["log_loss"] == pytest.approx(log_loss(yw, pw))
+    assert f["brier"] == pytest.approx(brier_score_loss(yw, pw))
+    assert f["calibration_error"] < 0.06  # the scores are calibrated by construction
+
+
+def test_rolling_figures_cover_only_the_last_window_of_event_time() -> None:
+    y, p = stream(600)
+    s = scope(max_seconds=100.0)
+
+    s.add(np.arange(600.0), y, p, np.zeros(600))
+
+    assert s.rolling.__len__() == 100
+    assert s.current()["brier"] == pytest.approx(np.mean((y[-100:] - p[-100:]) ** 2))
+
+
+def test_roc_auc_is_undefined_while_the_window_holds_one_class() -> None:
+    s = scope()
+
+    s.add(np.arange(10.0), np.zeros(10, dtype=np.int64), np.full(10, 0.2), np.zeros(10))
+
+    assert math.isnan(s.current()["roc_auc"])
+
+
+def test_drops_are_measured_from_the_better_of_held_out_and_early_figures() -> None:
+    y, p = stream(5000)
+    held_out = scope(reference_metrics={"roc_auc": 0.99, "brier": 0.5}, baseline_events=2000)
+
+    reports = held_out.add(np.arange(5000.0), y, p, np.zeros(5000))
+
+    baseline = reports[-1].detail["baseline"]
+    assert baseline["roc_auc"] == 0.99  # type: ignore[index]
+    assert baseline["brier"] == pytest.approx(held_out.baseline["brier"])  # type: ignore[index]
+    assert reports[-1].figures["roc_auc_drop"] > 0.1
+
+
+def test_concept_drift_is_the_loss_rise_once_a_detector_fires() -> None:
+    y, p = stream(12_000, seed=3)
+    flipped = np.where(np.arange(12_000) >= 6000, 1 - y, y)  # the labels' meaning turns
+    s = scope(detectors={"adwin": make_detector("adwin")})
+
+    reports = s.add(np.arange(12_000.0), flipped, p, np.zeros(12_000))
+
+    effects = [r.figures["concept_drift"] for r in reports]
+    assert effects[:6] == [0.0] * 6
+    assert max(effects[6:9]) > 1.0
+    assert any(r.detail["detectors"] for r in reports[6:9])
+
+
+def test_label_delay_is_reported_from_its_buckets() -> None:
+    y, p = stream(1000)
+
+    [report] = scope().add(np.arange(1000.0), y, p, np.full(1000, 250.0))
+
+    assert report.figures["label_delay_p50"] == 300.0

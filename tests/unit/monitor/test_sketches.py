@@ -1,0 +1,127 @@
+"""Constant-memory feature summaries: PSI, KS and Wasserstein on the reference's bins."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from monitor.reference import CategoricalReference, Histogram, NumericReference
+from monitor.sketches import BinnedCounts, CategoricalSketch, NumericSketch, psi
+
+
+def numeric_reference(values: np.ndarray) -> NumericReference:
+    from scorer.reference import histogram
+
+    h = histogram(values)
+    return NumericReference(
+        histogram=Histogram(edges=h.edges, frequencies=h.frequencies),
+        quantiles=tuple(np.quantile(values, np.linspace(0, 1, 101)).tolist()),
+        missing_rate=0.0)
+
+
+def test_psi_is_zero_for_identical_histograms() -> None:
+    expected = [0.1, 0.2, 0.3, 0.4]
+
+    assert psi(np.array([10, 20, 30, 40]), expected) == 0.0
+    assert psi(np.array([1000, 2000, 3000, 4000]), expected) == 0.0
+
+
+def test_psi_grows_with_the_shift_and_is_symmetric_in_effect() -> None:
+    expected = [0.25, 0.25, 0.25, 0.25]
+    small = psi(np.array([30, 25, 25, 20]), expected)
+    large = psi(np.array([70, 10, 10, 10]), expected)
+
+    assert 0 < small < 0.05 < 0.2 < large
+
+
+def test_psi_of_an_empty_window_is_undefined_and_an_empty_bin_is_finite() -> None:
+    assert math.isnan(psi(np.zeros(3), [0.3, 0.3, 0.4]))
+    assert math.isfinite(psi(np.array([0, 50, 50]), [0.3, 0.3, 0.4]))
+
+
+def test_numeric_sketch_sees_no_drift_in_a_sample_of_the_reference_population() -> None:
+    rng = np.random.default_rng(0)
+    sketch = NumericSketch(numeric_reference(rng.lognormal(5, 0.8, 20_000)))
+
+    sketch.add(rng.lognormal(5, 0.8, 2000))
+    f = sketch.figures()
+
+    assert f.psi < 0.02 and f.ks < 0.05 and f.wasserstein < 0.03
+    assert f.median == pytest.approx(math.exp(5), rel=0.1)
+
+
+def test_numeric_sketch_measures_a_shift_as_effect_sizes() -> None:
+    rng = np.random.default_rng(0)
+    sketch = NumericSketch(numeric_reference(rng.normal(0, 1, 20_000)))
+
+    sketch.add(rng.normal(1, 1, 2000))  # one standard deviation
+    f = sketch.figures()
+
+    assert f.psi > 0.5
+    assert f.ks == pytest.approx(0.38, abs=0.04)  # 2 Phi(0.5) - 1
+    assert f.wasserstein == pytest.approx(1 / 3.29, abs=0.05)  # in 5-95% spreads
+    assert f.median == pytest.approx(1.0, abs=0.15)
+
+
+def test_numeric_sketch_counts_missing_values_apart() -> None:
+    sketch = NumericSketch(numeric_reference(np.arange(100.0)))
+
+    sketch.add(np.array([1.0, np.nan, 3.0, np.nan]))
+
+    assert sketch.figures().missing_rate == 0.5
+    assert sketch.figures().missing_delta == 0.5
+
+
+def test_sketch_memory_does_not_grow_with_traffic() -> None:
+    rng = np.random.default_rng(1)
+    sketch = NumericSketch(numeric_reference(rng.normal(size=5000)))
+    sizes = (sketch.coarse.counts.nbytes, sketch.fine.nbytes)
+
+    for _ in range(100):
+        sketch.add(rng.normal(size=10_000))
+
+    assert (sketch.coarse.counts.nbytes, sketch.fine.nbytes) == sizes
+    assert sketch.present == 1_000_000
+
+
+def test_categorical_sketch_reports_unseen_and_missing_categories() -> None:
+    sketch = CategoricalSketch(CategoricalReference(frequencies={"a": 0.6, "b": 0.4},
+                                                    missing_rate=0.0))
+
+    sketch.add(["a"] * 60 + ["b"] * 40 + ["new"] * 25 + [None] * 25)
+    f = sketch.figures()
+
+    assert f.psi == 0.0
+    assert f.unseen_rate == pytest.approx(0.2)
+    assert f.missing_rate == pytest.approx(25 / 150)
+    assert f.unseen == {"new": 25}
+
+
+def test_categorical_sketch_keeps_only_a_few_unseen_names() -> None:
+    sketch = CategoricalSketch(CategoricalReference(frequencies={"a": 1.0}, missing_rate=0.0))
+
+    sketch.add([f"id-{i}" for i in range(10_000)])
+
+    assert len(sketch.figures().unseen) == 10
+    assert sketch.figures().unseen_rate == 1.0
+
+
+def test_categorical_psi_flags_a_moved_share() -> None:
+    sketch = CategoricalSketch(CategoricalReference(
+        frequencies={"mobile": 0.55, "desktop": 0.35, "tablet": 0.10}, missing_rate=0.0))
+
+    sketch.add(["mobile"] * 80 + ["desktop"] * 15 + ["tablet"] * 5)
+    f = sketch.figures()
+
+    assert f.psi > 0.2
+    assert f.shifts["mobile"] == pytest.approx((0.8, 0.55))
+
+
+def test_binned_counts_follow_the_reference_binning_rule() -> None:
+    counts = BinnedCounts(Histogram(edges=(1.0, 2.0), frequencies=(0.3, 0.3, 0.4)))
+
+    counts.add(np.array([0.5, 1.0, 1.5, 2.0, 2.5]))  # v <= edge stays in the lower bin
+
+    assert counts.counts.tolist() == [2, 2, 1]
