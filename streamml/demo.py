@@ -8,6 +8,7 @@ detected, version 2 published as a canary, promoted, and served.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -87,6 +88,8 @@ def ensure_broker(settings: Settings) -> str:
 
 def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
              out_dir: Path = Path("demo-output")) -> int:
+    # The live view is the demo's output; the children's logs go to their files.
+    logging.getLogger().setLevel(logging.WARNING)
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     settings = settings.with_overrides(
         bootstrap_servers=ensure_broker(settings),
