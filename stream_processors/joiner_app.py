@@ -6,9 +6,13 @@ counts the same partition numbers, so every piece of a join reaches the same wor
 The agent runs with concurrency 1 (faust-streaming #606), and a timer gives up on
 waiting labels when nothing arrives to do it.
 
-The join's stores live in memory: a restart forgets events and labels still waiting
-(their offsets were committed), so labels for them are neither joined nor
-dead-lettered. The stores are bounded by count and age either way.
+The join's stores live in memory, one per partition number this worker owns, while
+faust commits offsets as it goes. So when a partition is assigned (at start, or when
+another worker left) its state is rebuilt from the tails of its topics before its
+records are joined, and a revoked partition's state is dropped
+(:mod:`stream_processors.join_rebalance`). Several workers can share the partitions,
+restart or crash without forgetting waiting events and labels or joining twice.
+Every store is bounded by count and age.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors.faust_app import as_record, build_faust_app, raw_topic
+from stream_processors.join_rebalance import JoinRebalancer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
-from stream_processors.label_join import LabelJoin
 from stream_processors.metrics import JoinerMetrics, joiner_metrics
+from stream_processors.partitioned_join import PartitionedJoin
 from stream_processors.scoring_step import dead_letter
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,8 @@ BATCH_WITHIN_SECONDS = 0.1
 DEFAULT_LABEL_WAIT_SECONDS = 120.0
 DEFAULT_TTL_SECONDS = 3600.0
 DEFAULT_CAPACITY = 200_000
+DEFAULT_RECOVERY_TIMEOUT_SECONDS = 60.0
+APP_NAME = "joiner"
 
 
 def build_joiner_app(
@@ -49,12 +56,18 @@ def build_joiner_app(
     label_wait_seconds: float = DEFAULT_LABEL_WAIT_SECONDS,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     capacity: int = DEFAULT_CAPACITY,
+    recovery_timeout_seconds: float = DEFAULT_RECOVERY_TIMEOUT_SECONDS,
 ) -> faust.App:
     metrics = joiner_metrics()
-    join = LabelJoin(capacity=capacity, ttl_seconds=ttl_seconds,
-                     label_wait_seconds=label_wait_seconds)
+    joins = PartitionedJoin(partitions=settings.partitions, capacity=capacity,
+                            ttl_seconds=ttl_seconds, label_wait_seconds=label_wait_seconds)
     topics = Topics(settings.topic_prefix)
-    app = build_faust_app("joiner", settings, web_port=web_port, datadir=datadir)
+    app = build_faust_app(APP_NAME, settings, web_port=web_port, datadir=datadir)
+    # The tail reader's consumer carries faust's group id, to read its committed offsets.
+    rebalancer = JoinRebalancer(settings, group=APP_NAME, topics=topics, joins=joins,
+                                registry=metrics.registry,
+                                timeout_seconds=recovery_timeout_seconds)
+    rebalancer.connect(app)
     sources = app.topic(topics.user_events, topics.predictions, topics.labels,
                         key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
@@ -70,24 +83,25 @@ def build_joiner_app(
     @app.agent(sources, concurrency=1)
     async def join_labels(stream: Any) -> None:
         async for batch in stream.take_events(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
+            await rebalancer.ready.wait()  # newly assigned partitions are restored first
             began = time.perf_counter()
             try:
-                result = join_messages([as_record(e) for e in batch], join, topics)
+                result = join_messages([as_record(e) for e in batch], joins, topics)
             except Exception as exc:
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("joining failed for a batch of %d", len(batch))
                 result = _whole_batch_failed(batch, exc)
             await send(result)
-            _count(metrics, join, result)
+            _count(metrics, joins, result)
             metrics.batch_size.observe(len(batch))
             metrics.join_seconds.observe(time.perf_counter() - began)
 
     @app.timer(_expiry_interval(label_wait_seconds))  # type: ignore[untyped-decorator]
     async def expire_labels() -> None:
         try:
-            result = expire_waiting(join)
+            result = expire_waiting(joins)
             await send(result)
-            _count(metrics, join, result)
+            _count(metrics, joins, result)
         except Exception:
             logger.exception("expiring waiting labels failed; retrying at the next tick")
 
@@ -99,11 +113,13 @@ def build_joiner_app(
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "waiting_labels": len(join.waiting_labels),
-                         "pending_events": len(join.events)})
+        return web.json({"status": "ok", "waiting_labels": joins.waiting_labels,
+                         "pending_events": joins.pending_events, "partitions": list(joins),
+                         "ready": rebalancer.ready.is_set()})
 
-    logger.info("joiner label_wait_seconds=%g ttl_seconds=%g capacity=%d",
-                label_wait_seconds, ttl_seconds, capacity)
+    logger.info("joiner label_wait_seconds=%g ttl_seconds=%g capacity=%d "
+                "per_partition_capacity=%d", label_wait_seconds, ttl_seconds, capacity,
+                joins.share)
     return app
 
 
@@ -123,7 +139,7 @@ def _whole_batch_failed(batch: Sequence[EventT[Any]], exc: Exception) -> JoinSte
     return result
 
 
-def _count(metrics: JoinerMetrics, join: LabelJoin, result: JoinStepResult) -> None:
+def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResult) -> None:
     for topic, n in result.records_in.items():
         metrics.records_in.labels(topic=topic).inc(n)
     for (topic, reason), n in result.skipped.items():
@@ -137,5 +153,5 @@ def _count(metrics: JoinerMetrics, join: LabelJoin, result: JoinStepResult) -> N
         metrics.events_dropped.labels(reason=reason).inc(n)
     for delay in result.label_delays:
         metrics.label_delay_seconds.observe(delay)
-    metrics.waiting_labels.set(len(join.waiting_labels))
-    metrics.pending_events.set(len(join.events))
+    metrics.waiting_labels.set(joins.waiting_labels)
+    metrics.pending_events.set(joins.pending_events)

@@ -1,7 +1,10 @@
 """One micro-batch from ``user-events``, ``predictions`` and ``labels`` in; labeled events out.
 
 Pure: no Kafka, no faust. The app module feeds it what the consumer read (the three
-topics arrive interleaved in one stream) and sends what it returns.
+topics arrive interleaved in one stream) and sends what it returns. Each record goes
+to the join of its partition number; a record of a partition this worker does not
+own (any more) is skipped, since its new owner reads it again from the committed
+offset.
 
 A bad label is dead-lettered here, since nothing else reads ``labels``. A bad event
 or prediction is only counted and skipped: the scoring processor already
@@ -23,9 +26,11 @@ from contracts.kafka_clients import KafkaRecord
 from contracts.records import Label, Prediction, UserEvent
 from contracts.topics import LABELS, PREDICTIONS, USER_EVENTS, Topics
 from stream_processors.label_join import JoinOutput, LabelJoin
+from stream_processors.partitioned_join import PartitionedJoin
 from stream_processors.scoring_step import dead_letter
 
 STAGE: Final = "join"
+NOT_ASSIGNED: Final = "not-assigned"
 
 _ENCODER = msgspec.json.Encoder()
 _EVENTS = RecordDecoder(UserEvent)
@@ -49,7 +54,7 @@ class JoinStepResult:
 
 def join_messages(
     messages: Sequence[KafkaRecord],
-    join: LabelJoin,
+    joins: PartitionedJoin,
     topics: Topics,
     *,
     now: datetime | None = None,
@@ -57,9 +62,11 @@ def join_messages(
     """Decode each message by its topic, feed the join, expire, and encode what came out.
 
     >>> from contracts.topics import Topics
+    >>> joins = PartitionedJoin(partitions=1)
+    >>> _ = joins.assign({0})
     >>> bad = KafkaRecord(topic="labels", partition=0, offset=7, key=b"u1", value=b"{",
     ...                   timestamp_ms=0)
-    >>> result = join_messages([bad], LabelJoin(), Topics())
+    >>> result = join_messages([bad], joins, Topics())
     >>> result.records_in["labels"], dict(result.skipped), len(result.dead_letters)
     (1, {('labels', 'not-json'): 1}, 1)
     """
@@ -72,6 +79,11 @@ def join_messages(
     for message in messages:
         kind = kinds.get(message.topic, "unexpected-topic")
         result.records_in[kind] += 1
+        join = joins.get(message.partition)
+        if join is None:
+            result.skipped[(kind, NOT_ASSIGNED)] += 1
+            continue
+        joins.fed(message.topic, message.partition, message.offset)
         rejection = _feed(message, kind, join, out, epoch)
         if rejection is None:
             continue
@@ -80,17 +92,17 @@ def join_messages(
             result.dead_letters.append(
                 (message.key, dead_letter(message, rejection.code, rejection.message, STAGE, now))
             )
-    join.expire(epoch, out)
+    joins.expire(epoch, out)
     _collect(result, out, now)
     return result
 
 
-def expire_waiting(join: LabelJoin, *, now: datetime | None = None) -> JoinStepResult:
+def expire_waiting(joins: PartitionedJoin, *, now: datetime | None = None) -> JoinStepResult:
     """Dead-letter labels that waited too long, for when no records arrive to do it."""
     now = now or datetime.now(UTC)
     result = JoinStepResult()
     out = JoinOutput()
-    join.expire(now.timestamp(), out)
+    joins.expire(now.timestamp(), out)
     _collect(result, out, now)
     return result
 

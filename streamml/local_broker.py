@@ -184,7 +184,9 @@ def start(
 
 
 def _format_storage(java: str, classpath: str, config: Path, data_dir: Path) -> None:
-    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster = "-"
+    while cluster.startswith("-"):  # the storage tool would read a leading dash as an option
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
         [
             java,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -11,12 +12,21 @@ from contracts.kafka_clients import KafkaRecord
 from contracts.records import DeadLetter, Label, LabeledEvent, Prediction, Route, UserEvent
 from contracts.topics import Topics
 from stream_processors.joiner_step import expire_waiting, join_messages
-from stream_processors.label_join import LabelJoin
+from stream_processors.partitioned_join import PartitionedJoin
 
 TOPICS = Topics("t.")
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 T0 = NOW - timedelta(minutes=10)
 _offsets = itertools.count()
+
+
+def owning(*partitions: int, capacity: int = 1000, label_wait_seconds: float = 30.0
+           ) -> PartitionedJoin:
+    """Join state that owns ``partitions`` (partition 1, where messages land, by default)."""
+    joins = PartitionedJoin(partitions=2, capacity=capacity,
+                            label_wait_seconds=label_wait_seconds)
+    joins.assign(partitions or {1})
+    return joins
 
 
 def message(topic: str, value: bytes, key: bytes = b"u1") -> KafkaRecord:
@@ -51,7 +61,7 @@ def dead(pairs: list[tuple[bytes | None, bytes]]) -> list[DeadLetter]:
 
 
 def test_a_batch_from_three_topics_yields_encoded_labeled_events() -> None:
-    join = LabelJoin()
+    join = owning()
     batch = [label_msg("e1"), event_msg("e1", "u1"), event_msg("e2", "u2"),
              prediction_msg("e2", user_id="u2", score=0.9), prediction_msg("e1"),
              label_msg("e2", 0, "u2")]
@@ -68,8 +78,18 @@ def test_a_batch_from_three_topics_yields_encoded_labeled_events() -> None:
     assert result.dead_letters == []
 
 
+def test_the_offset_after_each_record_fed_is_remembered() -> None:
+    joins = owning()
+    batch = [event_msg("e1"), message(TOPICS.labels, b"{"), event_msg("e2")]
+
+    join_messages(batch, joins, TOPICS, now=NOW)
+
+    assert joins.next_offsets() == {(TOPICS.user_events, 1): batch[2].offset + 1,
+                                    (TOPICS.labels, 1): batch[1].offset + 1}
+
+
 def test_pieces_of_a_join_can_span_batches() -> None:
-    join = LabelJoin()
+    join = owning()
 
     first = join_messages([label_msg("e1")], join, TOPICS, now=NOW)
     second = join_messages([prediction_msg("e1")], join, TOPICS, now=NOW + timedelta(seconds=1))
@@ -80,7 +100,7 @@ def test_pieces_of_a_join_can_span_batches() -> None:
 
 
 def test_duplicates_and_shadow_scores_give_one_labeled_event() -> None:
-    join = LabelJoin()
+    join = owning()
     batch = [event_msg("e1"), prediction_msg("e1", route="shadow", score=0.99),
              prediction_msg("e1"), label_msg("e1"), label_msg("e1"), event_msg("e1"),
              prediction_msg("e1")]
@@ -94,7 +114,7 @@ def test_duplicates_and_shadow_scores_give_one_labeled_event() -> None:
 def test_bad_label_bytes_are_dead_lettered_with_the_reason() -> None:
     bad = message(TOPICS.labels, b'{"event_id": "e1"', key=b"u9")
 
-    result = join_messages([bad], LabelJoin(), TOPICS, now=NOW)
+    result = join_messages([bad], owning(), TOPICS, now=NOW)
 
     [(key, _)] = result.dead_letters
     [letter] = dead(result.dead_letters)
@@ -109,7 +129,7 @@ def test_a_label_out_of_range_names_the_field() -> None:
     value = msgspec.json.encode(Label(event_id="e1", user_id="u1", ts=T0, label=1))
     bad = message(TOPICS.labels, value.replace(b'"label":1', b'"label":2'))
 
-    [letter] = dead(join_messages([bad], LabelJoin(), TOPICS, now=NOW).dead_letters)
+    [letter] = dead(join_messages([bad], owning(), TOPICS, now=NOW).dead_letters)
 
     assert letter.reason == "out-of-range" and "label" in letter.error
 
@@ -117,7 +137,7 @@ def test_a_label_out_of_range_names_the_field() -> None:
 def test_bad_events_and_predictions_are_counted_not_dead_lettered() -> None:
     batch = [message(TOPICS.user_events, b"nope"), message(TOPICS.predictions, b"[]")]
 
-    result = join_messages(batch, LabelJoin(), TOPICS, now=NOW)
+    result = join_messages(batch, owning(), TOPICS, now=NOW)
 
     assert result.dead_letters == []
     assert result.skipped == {("user-events", "not-json"): 1,
@@ -125,7 +145,7 @@ def test_bad_events_and_predictions_are_counted_not_dead_lettered() -> None:
 
 
 def test_unmatched_labels_are_dead_lettered_after_the_wait() -> None:
-    join = LabelJoin(label_wait_seconds=5)
+    join = owning(label_wait_seconds=5)
     lost = label_msg("nobody")
     join_messages([lost, event_msg("e1"), label_msg("e1")], join, TOPICS, now=NOW)
 
@@ -146,7 +166,7 @@ def test_unmatched_labels_are_dead_lettered_after_the_wait() -> None:
 
 
 def test_labels_pushed_out_of_a_full_store_are_dead_lettered() -> None:
-    join = LabelJoin(capacity=2)
+    join = owning(capacity=4)
 
     result = join_messages([label_msg(f"e{i}") for i in range(3)], join, TOPICS, now=NOW)
 
@@ -155,8 +175,32 @@ def test_labels_pushed_out_of_a_full_store_are_dead_lettered() -> None:
 
 
 def test_a_record_from_another_topic_is_counted_and_skipped() -> None:
-    result = join_messages([message("t.alerts", b"{}")], LabelJoin(), TOPICS, now=NOW)
+    result = join_messages([message("t.alerts", b"{}")], owning(), TOPICS, now=NOW)
 
     assert result.records_in == {"unexpected-topic": 1}
     assert result.skipped == {("unexpected-topic", "unexpected-topic"): 1}
     assert result.dead_letters == []
+
+
+def test_records_of_a_partition_not_owned_are_skipped_not_joined() -> None:
+    joins = owning(0)
+    batch = [event_msg("e1"), prediction_msg("e1"), label_msg("e1")]  # all on partition 1
+
+    result = join_messages(batch, joins, TOPICS, now=NOW)
+
+    assert result.labeled_events == [] and result.dead_letters == []
+    assert joins.next_offsets() == {}
+    assert result.skipped == {("user-events", "not-assigned"): 1,
+                              ("predictions", "not-assigned"): 1,
+                              ("labels", "not-assigned"): 1}
+    assert joins.pending_events == joins.waiting_labels == 0
+
+
+def test_each_partition_joins_its_own_records() -> None:
+    joins = owning(0, 1)
+    moved = [replace(m, partition=0) for m in (prediction_msg("e1"), label_msg("e1"))]
+
+    result = join_messages([event_msg("e1"), *moved], joins, TOPICS, now=NOW)
+
+    assert result.labeled_events == []
+    assert (joins.pending_events, joins.waiting_labels) == (2, 1)
