@@ -1,0 +1,167 @@
+"""Untrusted artifacts published on ``model-versions`` to a running processor.
+
+Issue 8, item 9. Each record below is refused: none is loaded, the pickle's marker
+file is never created, version 1 keeps serving, and every refusal is logged,
+counted (``streamml_model_refusals_total{reason}``) and alerted on ``alerts``.
+Artifacts that only the signing key could have produced are signed with it, so the
+checks after the signature (container, skops types, zip sizes) are what refuses them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+import skops.io as sio
+from confluent_kafka import Producer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from contracts.kafka_clients import producer_config
+from contracts.records import Alert, ModelVersion, Prediction
+from contracts.settings import Settings
+from contracts.topics import Topics
+from scorer.artifact import MAX_ARTIFACT_BYTES, METADATA_ENTRY, PIPELINE_ENTRY, digest, dump_bundle
+from scorer.bundle import ModelBundle
+from scorer.publishing import deployment_record, model_version_record, version_key
+from tests.faults.workers import Worker
+from tests.integration.processes import http_post
+from tests.integration.scoring_fixtures import (
+    SIGNING_KEY,
+    publish_champion,
+    send_events,
+    signed,
+    tampered,
+    trained_bundle,
+)
+from tests.integration.test_scoring import metric
+from tests.integration.topic_reader import read_topic
+
+ALERT = msgspec.json.Decoder(Alert)
+PREDICTION = msgspec.json.Decoder(Prediction)
+KEY = SIGNING_KEY.encode()
+
+
+class Marker:
+    """A pickle payload that creates a file when unpickled."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
+def container(entries: dict[str, bytes], *, level: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as z:
+        for name, payload in entries.items():
+            z.writestr(name, payload)
+    return buffer.getvalue()
+
+
+def metadata(bundle: ModelBundle) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(dump_bundle(bundle))) as z:
+        return z.read(METADATA_ENTRY)
+
+
+def carrying(bundle: ModelBundle, data: bytes, key: bytes = KEY) -> ModelVersion:
+    """The record of ``bundle``'s version with ``data`` as its artifact, signed with ``key``."""
+    sha256, signature = digest(data, key)
+    return msgspec.structs.replace(model_version_record(signed(bundle)), artifact=data,
+                                   sha256=sha256, signature=signature)
+
+
+def untrusted_records(champion: ModelBundle, marker: Path) \
+        -> list[tuple[str, str, bytes, bytes]]:
+    """(case, expected reason, key, value) of every record the processor must refuse."""
+    v = champion.with_version
+    payload = pickle.dumps(Marker(marker))
+    evil = sio.dumps(Pipeline([("run", FunctionTransformer(os.system))]))
+    unsigned = msgspec.json.decode(msgspec.json.encode(model_version_record(signed(v(7)))))
+    del unsigned["signature"]
+    wide = trained_bundle(11, seed=3, extra_feature="loyalty_points")
+    records: list[tuple[str, str, ModelVersion | bytes]] = [
+        ("a pickle, signed", "malformed", carrying(v(2), payload)),
+        ("a pickle in the container, signed", "malformed", carrying(v(3), container(
+            {METADATA_ENTRY: metadata(v(3)), PIPELINE_ENTRY: payload}))),
+        ("a skops type outside the trusted list", "untrusted-type", carrying(v(4), container(
+            {METADATA_ENTRY: metadata(v(4)), PIPELINE_ENTRY: evil}))),
+        ("one byte flipped", "tampered", tampered(model_version_record(signed(v(5))))),
+        ("a foreign signature", "bad-signature", model_version_record(
+            signed(v(6), key="someone-else's key"))),
+        ("no signature", "malformed-record", msgspec.json.encode(unsigned)),
+        ("an old version replayed", "replayed-version", model_version_record(signed(champion))),
+        ("oversize", "oversize", carrying(v(9), bytes(MAX_ARTIFACT_BYTES + 1))),
+        ("a zip bomb", "zip-bomb", carrying(v(10), container(
+            {METADATA_ENTRY: metadata(v(10)), PIPELINE_ENTRY: bytes(8 * 1024 * 1024)}, level=1))),
+        ("the wrong feature count", "schema-mismatch", model_version_record(signed(wide))),
+    ]
+    out = []
+    for case, reason, record in records:
+        if isinstance(record, bytes):
+            out.append((case, reason, b"conversion/7", record))
+        else:
+            out.append((case, reason, version_key(record.model, record.version),
+                        msgspec.json.encode(record)))
+    # A deployment naming a refused version is refused too; the old one stays.
+    deployment = deployment_record("conversion", 4, decided_by="test", reason="fault test")
+    out.append(("a deployment of a refused version", "rejected", b"conversion/deployment",
+                msgspec.json.encode(deployment)))
+    return out
+
+
+def test_untrusted_artifacts_are_refused_logged_counted_and_alerted_and_v1_keeps_serving(
+    settings: Settings, champion: ModelBundle, tmp_path: Path
+) -> None:
+    topics = Topics(settings.topic_prefix)
+    marker = tmp_path / "marker"
+    cases = untrusted_records(champion, marker)
+    publish_champion(settings, signed(champion))
+    worker = Worker(settings, tmp_path, "w").start()
+    try:
+        worker.wait_healthy()
+        send_events(settings, 100, prefix="before")
+        # Large enough for the oversize record: it must reach the processor to be refused.
+        producer = Producer(producer_config(settings,
+                                            **{"message.max.bytes": 4 * MAX_ARTIFACT_BYTES}))
+        began = time.monotonic()
+        for _, _, key, value in cases:
+            producer.produce(topics.model_versions, key=key, value=value)
+        assert producer.flush(60) == 0
+        alerts = [ALERT.decode(a.value or b"") for a in read_topic(
+            settings, topics.alerts, until=lambda r: len(r) >= len(cases), timeout=120)]
+        refused_in = time.monotonic() - began
+        send_events(settings, 100, prefix="after")
+        predictions = [PREDICTION.decode(p.value or b"") for p in read_topic(
+            settings, topics.predictions, until=lambda r: len(r) >= 200, timeout=60)]
+        status, body = http_post(f"http://127.0.0.1:{worker.port}/predict",
+                                 b'{"features": {"cart_value": 10}}')
+        counted = {r: metric(worker.port, f'streamml_model_refusals_total{{reason="{r}"}}')
+                   for r in {reason for _, reason, _, _ in cases}}
+        log = worker.output()
+        assert worker.alive() and worker.starts == 1
+    finally:
+        worker.stop()
+
+    expected = Counter(reason for _, reason, _, _ in cases)
+    print(f"\n[untrusted artifacts] published={len(cases)} refused={len(alerts)} "
+          f"loaded=0 refused-within-s={refused_in:.1f} marker={marker.exists()} "
+          f"serving-version={json.loads(body)['version']} "
+          f"predictions-after={sum(p.event_id.startswith('after') for p in predictions)} "
+          f"recovery-s=0 (no restart)")
+    assert not marker.exists(), "the pickle ran"
+    assert Counter(json.loads(bytes(a.details["reason"])) for a in alerts) == expected
+    assert all(a.kind == "model-refused" and a.status == "firing" for a in alerts)
+    assert counted == {reason: float(n) for reason, n in expected.items()}
+    for reason in expected:
+        assert f"refused reason={reason}" in log
+    assert status == 200 and json.loads(body)["version"] == 1
+    assert len(predictions) == 200 and {p.version for p in predictions} == {1}
