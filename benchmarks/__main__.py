@@ -1,4 +1,6 @@
-"""Run the benchmarks: ``python -m benchmarks`` runs all, ``python -m benchmarks NAME [ARGS]`` one.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--json PATH]`` runs the suite (one
+table: every row side by side, the pipeline, issue 7's targets); ``python -m benchmarks
+NAME [ARGS]`` runs one benchmark on its own.
 
 A benchmark is a module here with ``main(argv) -> int``; register it in ``BENCHMARKS``.
 Modules are imported only when run, so one benchmark's dependencies never slow another.
@@ -11,9 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 BENCHMARKS: dict[str, str] = {
-    "monitor_memory": "the monitor's RSS after 200k and 1M events, and its CPU per event",
+    "suite": "every row side by side, the pipeline and the targets (the default)",
     "decode": "decode and validate user-events messages (contracts.decoding)",
-    "scoring_throughput": "one scoring worker's events/s beside a per-event faust agent",
+    "monitor_memory": "the monitor's RSS after 200k and 1M events, and its CPU per event",
 }
 
 
@@ -23,26 +25,23 @@ def load(name: str) -> Callable[[Sequence[str]], int]:
 
 
 def usage() -> str:
-    names = "\n".join(f"  {name:<12}{what}" for name, what in BENCHMARKS.items())
+    names = "\n".join(f"  {name:<16}{what}" for name, what in BENCHMARKS.items())
     return (
-        "usage: python -m benchmarks [NAME [ARGS...]]\n\n"
-        f"With no NAME, runs every benchmark with its defaults. Benchmarks:\n{names}\n"
-        "Each takes --help, e.g. python -m benchmarks decode --help"
+        "usage: python -m benchmarks [--quick] [--json PATH] [--rows ...] [--skip ...]\n"
+        "       python -m benchmarks NAME [ARGS...]\n\n"
+        f"Benchmarks:\n{names}\n"
+        "Each takes --help, e.g. python -m benchmarks suite --help"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        codes = []
-        for name in BENCHMARKS:
-            print(f"== {name}", flush=True)
-            codes.append(load(name)([]))
-        return max(codes, default=0)
-    name, rest = args[0], args[1:]
-    if name in ("-h", "--help"):
+    if args and args[0] in ("-h", "--help"):
         print(usage())
         return 0
+    if not args or args[0].startswith("-"):
+        return load("suite")(args)
+    name, rest = args[0], args[1:]
     if name not in BENCHMARKS:
         print(f"unknown benchmark {name!r}\n\n{usage()}", file=sys.stderr)
         return 2

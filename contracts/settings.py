@@ -92,7 +92,7 @@ class Settings:
     web_host: str = _setting("127.0.0.1", "address the HTTP servers bind to")
     scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
     scoring_runner: str = _setting(
-        "faust", "event loop of the scoring processor: faust-streaming, or kafka (a plain "
+        "kafka", "event loop of the scoring processor: faust-streaming, or kafka (a plain "
         "confluent-kafka consumer)",
         choices=("faust", "kafka"), lowercase=True,
     )

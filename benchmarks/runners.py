@@ -1,0 +1,58 @@
+"""The processes compared, each started as a child on its own topics: the ceilings, the
+naive agent and the scoring processor on either runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+from contracts.settings import Settings
+from scorer.artifact import SignedArtifact
+from streamml import local_broker
+
+KEY: Final = "benchmark-signing-key"
+ROWS: Final = ("kafka-ceiling", "faust-ceiling", "naive", "streamml-faust", "streamml-kafka")
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
+            "STREAMML_GROUP_PREFIX": settings.group_prefix,
+            "STREAMML_MODEL_SIGNING_KEY": KEY, "STREAMML_LOG_LEVEL": "WARNING",
+            "STREAMML_SCORING_PORT": str(local_broker.free_port()),
+            "STREAMML_JOINER_PORT": str(local_broker.free_port()),
+            "STREAMML_MONITOR_PORT": str(local_broker.free_port())}
+
+
+def command(row: str, workdir: Path, signed: SignedArtifact) -> list[str]:
+    python = sys.executable
+    if row.startswith("streamml-"):
+        return [python, "-m", "streamml", "process", "--data-dir", str(workdir),
+                "--runner", row.removeprefix("streamml-")]
+    if row == "naive":
+        artifact = workdir / "model.skops.zip"
+        artifact.write_bytes(signed.data)
+        return [python, "-m", "benchmarks.naive_agent", str(artifact), KEY]
+    if row in ("kafka-ceiling", "faust-ceiling"):
+        return [python, "-m", f"benchmarks.{row.replace('-', '_')}"]
+    raise ValueError(f"unknown row {row!r}; expected one of {', '.join(ROWS)}")
+
+
+def start(args: list[str], settings: Settings, workdir: Path,
+          extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a child with its output in ``workdir/runner.log``."""
+    env = {**environment(settings), **(extra_env or {})}
+    with (workdir / "runner.log").open("ab") as log:
+        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def stop(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(10)

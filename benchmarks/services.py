@@ -1,0 +1,137 @@
+"""The rest of the pipeline on a backlog: the label joiner and the monitor as the CLI
+runs them, retraining on labeled rows, and the monitor's memory over a long stream.
+
+The joiner gets ``user-events``, ``predictions`` and ``labels`` of simulated traffic
+(every event labeled); the monitor then reads the joiner's ``labeled-events`` beside
+the events and predictions, replaying its tail like after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+
+from benchmarks import runners, workload
+from benchmarks.report import MemoryFigures, ServiceFigures
+from contracts.kafka_clients import make_producer
+from contracts.records import Prediction
+from contracts.settings import Settings
+from contracts.topics import Topics
+from producers.simulator import Simulator
+from scorer.artifact import SignedArtifact
+from scorer.bundle import ModelBundle
+from scorer.datasets import TrainingRow
+from scorer.publishing import publish_as_champion
+from scorer.training import train
+
+ENCODE = msgspec.json.encode
+
+
+def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBundle,
+                            n: int) -> None:
+    """``n`` events with their predictions (scored by ``bundle``) and labels."""
+    start = datetime.now(UTC) - timedelta(seconds=n / 5 + 900)
+    items = list(Simulator(seed=21, start=start, id_prefix="j").events(n))
+    scores, decisions = bundle.score_batch([i.event.features for i in items])
+    producer = make_producer(settings, **{"linger.ms": 20, "queue.buffering.max.messages":
+                                          1_000_000})
+    for item, score, decision in zip(items, scores.tolist(), decisions.tolist(), strict=True):
+        e = item.event
+        key = e.user_id.encode()
+        producer.produce(topics.user_events, key=key, value=ENCODE(e))
+        producer.produce(topics.predictions, key=key, value=ENCODE(Prediction(
+            event_id=e.event_id, user_id=e.user_id, ts=e.ts, model=bundle.model,
+            version=bundle.version, route="champion", score=score, decision=decision,
+            scored_at=e.ts + timedelta(milliseconds=40))))
+        producer.produce(topics.labels, key=key, value=ENCODE(item.label_record()))
+        producer.poll(0)
+    if producer.flush(120) > 0:
+        raise RuntimeError("the joiner's backlog did not reach the broker")
+
+
+def joiner(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
+    """``streamml join`` on the backlog: labeled events out per second, CPU per event."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-joiner-"))
+    child = runners.start([sys.executable, "-m", "streamml", "join", "--data-dir",
+                           str(workdir)], settings, workdir)
+    reader = workload.Reader(settings, topics.labeled_events)
+    try:
+        result = workload.time_backlog(reader, n, child.pid)
+    finally:
+        reader.close()
+        runners.stop(child)
+    return ServiceFigures(n, result.events / result.seconds,
+                          result.cpu_seconds / result.events * 1e6)
+
+
+def monitor(settings: Settings, signed: SignedArtifact, n: int,
+            timeout: float = 600.0) -> ServiceFigures:
+    """``streamml monitor`` replaying a backlog of ``n`` events (each: event, prediction,
+    labeled event); timed from its first counted record until the replay is done."""
+    publish_as_champion(settings, signed, decided_by="benchmark", reason="benchmark")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
+    env = runners.environment(settings)
+    port = int(env["STREAMML_MONITOR_PORT"])
+    child = runners.start([sys.executable, "-m", "streamml", "monitor"], settings, workdir,
+                          {"STREAMML_MONITOR_TAIL_RECORDS": str(n),
+                           "STREAMML_MONITOR_PORT": str(port)})
+    first: tuple[float, float, int] | None = None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            health = _health(port)
+            now = time.monotonic()
+            if health is None:
+                time.sleep(0.2)
+                continue
+            records = int(health.get("records", 0))  # type: ignore[call-overload]
+            if first is None and records > 0:
+                first = (now, workload.cpu_seconds(child.pid), records)
+            elif first is not None and health.get("status") == "ok":
+                counted = (records - first[2]) / 3
+                seconds = now - first[0]
+                cpu = workload.cpu_seconds(child.pid) - first[1]
+                return ServiceFigures(n, counted / seconds, cpu / counted * 1e6,
+                                      note="records/3 per event")
+            time.sleep(0.05)
+    finally:
+        runners.stop(child)
+    raise RuntimeError(f"the monitor did not finish replaying {n:,} events; see {workdir}")
+
+
+def _health(port: int) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:  # noqa: S310
+            body: dict[str, object] = json.loads(reply.read())
+            return body
+    except OSError:
+        return None
+
+
+def retraining(n: int) -> float:
+    """Seconds :func:`scorer.training.train` takes on ``n`` simulated labeled rows."""
+    rows = [TrainingRow(i.event.features, i.label, i.event.ts)
+            for i in Simulator(seed=31).events(n)]
+    began = time.perf_counter()
+    train(rows, model="conversion")
+    return time.perf_counter() - began
+
+
+def monitor_memory(n: int, first: int) -> tuple[MemoryFigures, float]:
+    """RSS of the monitor's pipeline after ``first`` and ``n`` events, in a process of its
+    own (``benchmarks.monitor_memory``), and its CPU µs per event there."""
+    out = Path(tempfile.mkdtemp(prefix="bench-monitor-memory-")) / "figures.json"
+    subprocess.run([sys.executable, "-m", "benchmarks", "monitor_memory",  # noqa: S603
+                    "--events", str(n), "--first", str(first), "--json", str(out)],
+                   check=False, stdout=subprocess.DEVNULL)
+    r = json.loads(out.read_text())
+    return (MemoryFigures(first, n, r["rss_first_mib"], r["rss_end_mib"]),
+            r["monitor_us_per_event"])

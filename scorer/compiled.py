@@ -1,0 +1,232 @@
+"""A fitted preprocessing + logistic regression pipeline compiled into plain numpy arrays.
+
+The fitted pipeline is linear after its preprocessing, so its decision is a sum of
+one term per feature: for a number, impute the median, clip to the learned
+quantiles, and multiply by a weight with the scaler folded in; for a category, one
+dictionary lookup (one-hot as an index: unseen categories add nothing, missing ones
+add their imputed category's term). Scoring a batch then costs a few numpy
+operations per numeric column and one lookup per category value, instead of
+scikit-learn's validation and column transformer (3 ms a call).
+
+Only the exact pipeline :func:`scorer.preprocessing.build_pipeline` builds with the
+``logistic`` estimator compiles, and a compiled model checks its own scores against
+the pipeline's on probe rows before it is used; anything else scores with
+scikit-learn as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from scipy.special import expit
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from scorer.feature_schema import Features, FeatureSchema, category_text
+from scorer.preprocessing import QuantileClipper, _numbers, vectorise
+
+logger = logging.getLogger(__name__)
+
+TOLERANCE: Final = 1e-9
+UNSEEN: Final = "\x00unseen category\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class NumericTerm:
+    name: str
+    never_negative: bool
+    fill: float  # the imputer's median
+    lower: float
+    upper: float
+    weight: float  # coefficient / scale
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryTerm:
+    name: str
+    terms: Mapping[str | None, float]  # None: the imputed category's term
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLinear:
+    """Scores equal to the pipeline's ``predict_proba(...)[:, 1]`` (within 1e-9).
+
+    >>> from scorer.feature_schema import infer_schema
+    >>> from scorer.preprocessing import build_pipeline, vectorise
+    >>> rows = [{"x": float(i), "c": "ab"[i % 2]} for i in range(20)]
+    >>> schema = infer_schema(rows)
+    >>> pipeline = build_pipeline(schema).fit(vectorise(schema, rows), [i >= 10 for i in range(20)])
+    >>> fast = compile_pipeline(pipeline, schema)
+    >>> events = [{"x": 3.0, "c": "b"}, {"c": "new"}]
+    >>> expected = pipeline.predict_proba(vectorise(schema, events))[:, 1]
+    >>> bool(np.allclose(fast.scores(events), expected, rtol=0, atol=1e-12))
+    True
+    """
+
+    intercept: float
+    numeric: tuple[NumericTerm, ...]
+    categorical: tuple[CategoryTerm, ...]
+
+    def scores(self, rows: Sequence[Features]) -> np.ndarray:
+        """Probability of label 1 per row; a :class:`FeatureValueError` like ``vectorise``'s."""
+        decision = np.full(len(rows), self.intercept)
+        for term in self.numeric:  # in schema order, so the first bad value is the same
+            x = _numbers([row.get(term.name) for row in rows], term.name,
+                         never_negative=term.never_negative)
+            x[np.isnan(x)] = term.fill
+            np.clip(x, term.lower, term.upper, out=x)
+            x *= term.weight
+            decision += x
+        for cat in self.categorical:
+            get, name = cat.terms.get, cat.name
+            decision += np.fromiter(
+                (get(v if v.__class__ is str or v is None else category_text(v), 0.0)
+                 for v in (row.get(name) for row in rows)),
+                dtype=np.float64, count=len(rows),
+            )
+        result: np.ndarray = expit(decision)
+        return result
+
+
+def compile_pipeline(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear | None:
+    """The pipeline as arrays, or None when it is not one this module can compile exactly."""
+    try:
+        compiled = _compile(pipeline, schema)
+    except _NotCompilable as exc:
+        logger.debug("scoring with scikit-learn: %s", exc)
+        return None
+    error = _probe_error(compiled, pipeline, schema)
+    if not error <= TOLERANCE:
+        logger.warning("the compiled model differs from the pipeline by %.3g on probe rows; "
+                       "scoring with scikit-learn", error)
+        return None
+    return compiled
+
+
+class _NotCompilable(Exception):
+    pass
+
+
+def _step(owner: Any, name: str, kind: type) -> Any:
+    steps = getattr(owner, "named_steps", {})
+    if name not in steps or type(steps[name]) is not kind:
+        raise _NotCompilable(f"step {name!r} is not a {kind.__name__}")
+    return steps[name]
+
+
+def _compile(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear:
+    if [n for n, _ in pipeline.steps] != ["columns", "model"]:
+        raise _NotCompilable("not the columns → model pipeline")
+    columns = _step(pipeline, "columns", ColumnTransformer)
+    model = _step(pipeline, "model", LogisticRegression)
+    if model.coef_.shape[0] != 1 or list(model.classes_) != [0, 1]:
+        raise _NotCompilable("not a binary logistic regression")
+    coef = model.coef_[0]
+    intercept = float(model.intercept_[0])
+    numeric: list[NumericTerm] = []
+    categorical: list[CategoryTerm] = []
+    at = 0
+    for name, branch, indices in columns.transformers_:
+        if branch == "drop" or len(indices) == 0:
+            continue
+        specs = [schema.features[i] for i in indices]
+        if name == "numeric" and all(s.kind == "numeric" for s in specs):
+            numbers, intercept = _numeric(branch, specs, coef[at:at + len(specs)], intercept)
+            numeric += numbers
+            at += len(specs)
+        elif name == "categorical" and all(s.kind == "categorical" for s in specs):
+            categories, width = _categorical(branch, specs, coef[at:])
+            categorical += categories
+            at += width
+        else:
+            raise _NotCompilable(f"unexpected branch {name!r}")
+    if at != len(coef):
+        raise _NotCompilable(f"the branches give {at} columns, the model reads {len(coef)}")
+    order = {spec.name: i for i, spec in enumerate(schema.features)}
+    numeric.sort(key=lambda t: order[t.name])
+    return CompiledLinear(intercept, tuple(numeric), tuple(categorical))
+
+
+def _numeric(branch: Any, specs: list[Any], coef: np.ndarray,
+             intercept: float) -> tuple[list[NumericTerm], float]:
+    impute = _step(branch, "impute", SimpleImputer)
+    clip = _step(branch, "clip", QuantileClipper)
+    scale = _step(branch, "scale", StandardScaler)
+    if [n for n, _ in branch.steps] != ["impute", "clip", "scale"] or impute.strategy != "median":
+        raise _NotCompilable("not the impute → clip → scale numeric branch")
+    mean = scale.mean_ if scale.with_mean else np.zeros(len(specs))
+    std = scale.scale_ if scale.with_std else np.ones(len(specs))
+    if len(impute.statistics_) != len(specs):
+        raise _NotCompilable("the imputer dropped a column")
+    terms = []
+    for k, spec in enumerate(specs):
+        weight = float(coef[k] / std[k])
+        intercept -= weight * float(mean[k])
+        terms.append(NumericTerm(
+            name=spec.name, never_negative=spec.minimum is not None and spec.minimum >= 0.0,
+            fill=float(impute.statistics_[k]), lower=float(clip.lower_bounds_[k]),
+            upper=float(clip.upper_bounds_[k]), weight=weight,
+        ))
+    return terms, intercept
+
+
+def _categorical(branch: Any, specs: list[Any],
+                 coef: np.ndarray) -> tuple[list[CategoryTerm], int]:
+    impute = _step(branch, "impute", SimpleImputer)
+    onehot = _step(branch, "onehot", OneHotEncoder)
+    if [n for n, _ in branch.steps] != ["impute", "onehot"] or impute.strategy != "most_frequent" \
+            or onehot.drop is not None or onehot.handle_unknown != "ignore":
+        raise _NotCompilable("not the impute → one-hot categorical branch")
+    infrequent = getattr(onehot, "infrequent_categories_", None) or [None] * len(specs)
+    terms, at = [], 0
+    for k, spec in enumerate(specs):
+        rare = set() if infrequent[k] is None else {c for c in infrequent[k]}
+        frequent = [c for c in onehot.categories_[k] if c not in rare]
+        # Frequent categories in order, then one column for all infrequent ones.
+        table: dict[str | None, float] = {c: float(coef[at + i]) for i, c in enumerate(frequent)}
+        width = len(frequent)
+        if rare:
+            table.update({c: float(coef[at + width]) for c in rare})
+            width += 1
+        table[None] = table.get(impute.statistics_[k], 0.0)
+        terms.append(CategoryTerm(spec.name, table))
+        at += width
+    return terms, at
+
+
+def probe_rows(schema: FeatureSchema, n: int = 64, seed: int = 0) -> list[dict[str, Any]]:
+    """Rows touching every known category, an unseen one, gaps and numbers across the range."""
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for spec in schema.features:
+        if spec.kind == "numeric":
+            low = spec.minimum if spec.minimum is not None else -10.0
+            high = spec.maximum if spec.maximum is not None else 10.0
+            span = max(high - low, 1.0)
+            values: list[Any] = rng.uniform(low - 0.1 * span, high + 0.1 * span, n).tolist()
+            if spec.minimum is not None and spec.minimum >= 0.0:
+                values = [max(v, 0.0) for v in values]
+        else:
+            choices = [*spec.categories, UNSEEN, None]
+            values = [choices[i % len(choices)] for i in range(n)]
+        for row, value in zip(rows, values, strict=True):
+            if not (isinstance(value, float) and math.isnan(value)) and rng.random() > 0.1:
+                row[spec.name] = value
+    return rows
+
+
+def _probe_error(compiled: CompiledLinear, pipeline: Pipeline, schema: FeatureSchema) -> float:
+    rows = probe_rows(schema)
+    expected = pipeline.predict_proba(vectorise(schema, rows))[:, 1]
+    return float(np.max(np.abs(compiled.scores(rows) - expected)))
+
+
+__all__ = ["CompiledLinear", "compile_pipeline", "probe_rows"]
