@@ -28,7 +28,7 @@ def main() -> int:
     events = raw_topic(app, topics.user_events)
     outputs = raw_topic(app, topics.predictions)
 
-    @app.agent(events, concurrency=1)  # type: ignore[misc]
+    @app.agent(events, concurrency=1)
     async def forward(stream: Any) -> None:
         quiet_garbage_collector()
         async for event in stream.events():

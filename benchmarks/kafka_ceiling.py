@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from types import FrameType
+from typing import Any
 
 from confluent_kafka import TopicPartition
 
@@ -47,7 +48,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     consumer.subscribe([topics.user_events])
     quiet_garbage_collector()
-    uncommitted: dict[tuple[str, int], int] = {}
+    uncommitted: dict[tuple[Any, Any], int] = {}
     last_commit, since = time.monotonic(), 0
     try:
         while running:
@@ -57,7 +58,7 @@ def main() -> int:
                 if isinstance(decode_event(message.value()), UserEvent):
                     producer.produce(topics.predictions, key=message.key(),
                                      value=message.value())
-                uncommitted[(message.topic(), message.partition())] = message.offset() + 1
+                uncommitted[(message.topic(), message.partition())] = (message.offset() or 0) + 1
             now = time.monotonic()
             if uncommitted and (not batch or since >= COMMIT_EVENTS
                                 or now - last_commit >= COMMIT_SECONDS):

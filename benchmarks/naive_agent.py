@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     predictions = raw_topic(app, topics.predictions)
     encoder = msgspec.json.Encoder()
 
-    @app.agent(events, concurrency=1)  # type: ignore[misc]
+    @app.agent(events, concurrency=1)
     async def score(stream: Any) -> None:
         async for raw in stream:
             event = decode_event(raw)

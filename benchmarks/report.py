@@ -177,7 +177,7 @@ def table(f: Figures) -> str:
         status = {True: "PASS", False: "MISS", None: "n/a"}[t.holds]
         lines.append(f"{t.name:<52}{t.measured:>26}{t.target:>12}{status:>10}")
     lines += [f"note: {n}" for n in f.notes]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _row_note(r: RowFigures) -> str:

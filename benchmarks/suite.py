@@ -75,7 +75,7 @@ class Context:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="smaller backlogs and shorter phases (~4 min instead of ~15; "
+                        help="smaller backlogs and shorter phases (~2 min instead of ~5; "
                              "fewer than the 200,000 events per row issue 7 asks for)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     parser.add_argument("--rows", default=",".join(runners.ROWS),

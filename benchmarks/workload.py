@@ -135,7 +135,7 @@ class Reader:
         """One batch of messages (errors dropped); decoded outputs when ``decode``."""
         batch = [m for m in self.consumer.consume(2000, timeout) if not m.error()]
         if decode:
-            return [_OUTPUT.decode(m.value()) for m in batch]
+            return [_OUTPUT.decode(m.value() or b"") for m in batch]
         return batch
 
     def close(self) -> None:

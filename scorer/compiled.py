@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
-from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -92,7 +91,8 @@ class CompiledLinear:
                  for v in (row.get(name) for row in rows)),
                 dtype=np.float64, count=len(rows),
             )
-        result: np.ndarray = expit(decision)
+        with np.errstate(over="ignore"):  # exp(-d) of a very negative d is inf: score 0
+            result: np.ndarray = 1.0 / (1.0 + np.exp(-decision))
         return result
 
 

@@ -55,19 +55,16 @@ class BatchOutput:
     def send(self, records: Iterable[Output]) -> None:
         """Hand records to the producer; :meth:`wait_blocking` waits for them."""
         for topic, key, value in records:
-            self.send_to(topic, ((key, value),))
+            self._produce(topic, key, value, self._callback_for(topic))
 
     def send_to(self, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
         """:meth:`send` for records of one topic, given as (key, value)."""
-        produce = self._producer.produce
-        callback = self._callbacks.get(topic)
-        if callback is None:
-            callback = self._callbacks[topic] = self._callback(topic)
+        produce, callback = self._producer.produce, self._callback_for(topic)
         for key, value in records:
             try:
                 produce(topic, value=value, key=key, on_delivery=callback)
             except BufferError:
-                self._produce_when_room(topic, key, value, callback)
+                self._produce(topic, key, value, callback)
 
     def wait_blocking(self) -> None:
         """Return once every record sent so far is acknowledged, sending refused ones again."""
@@ -84,15 +81,19 @@ class BatchOutput:
             backoff = min(backoff * 2, self._max_backoff)
             self.send(refused)
 
-    def _produce_when_room(self, topic: str, key: bytes | None, value: bytes,
-                           callback: Any) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes, callback: Any) -> None:
         while True:
-            self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=callback)
                 return
             except BufferError:
-                continue
+                self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
+
+    def _callback_for(self, topic: str) -> Any:
+        callback = self._callbacks.get(topic)
+        if callback is None:
+            callback = self._callbacks[topic] = self._callback(topic)
+        return callback
 
     def _callback(self, topic: str) -> Any:
         def delivered(error: Any, message: Any) -> None:

@@ -35,7 +35,7 @@ def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Pa
     )
 
 
-class QuietMonitor(Monitor):  # type: ignore[misc]
+class QuietMonitor(Monitor):
     """faust's statistics sensor without its per-message bookkeeping.
 
     faust calls its sensors several times per message; the stock monitor keeps
