@@ -21,14 +21,14 @@ from monitor.report import Scope, WindowReport
 from monitor.rules import Rule, Verdict, judge, parse_rule
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink, MemorySink
 from monitor.sketches import CategoricalSketch, NumericSketch, psi
-from monitor.windows import BoundedRolling, WindowClock
+from monitor.windows import RecentWindow, WindowClock
 
 __all__ = [
     "DETECTORS",
     "AlertSink",
     "AlertmanagerSink",
     "BackgroundSink",
-    "BoundedRolling",
+    "RecentWindow",
     "Calibration",
     "CategoricalSketch",
     "Dispatcher",

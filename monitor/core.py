@@ -118,19 +118,17 @@ class Monitor:
         return reports
 
     def _decode(self, kind: str, values: list[bytes | None], now: float) -> list[Any]:
-        decode = self._decoders[kind].decode
         out = []
-        for value in values:
-            record = decode(value, now=now)
+        for record in self._decoders[kind].decode_many(values, now=now):
             if isinstance(record, Rejection):
                 self.counts[(kind, record.code)] += 1
             else:
                 out.append(record)
         return out
 
-    def _first_time(self, kind: str, records: Sequence[R], key: Any) -> list[R]:
-        seen = self.seen[kind].first_time
-        fresh = [r for r in records if seen(key(r))]
+    def _first_time(self, kind: str, records: Sequence[R], keys: list[str]) -> list[R]:
+        fresh = [r for r, new in zip(records, self.seen[kind].first_times(keys), strict=True)
+                 if new]
         self.counts[(kind, "counted")] += len(fresh)
         self.counts[(kind, "duplicate")] += len(records) - len(fresh)
         return fresh
@@ -138,7 +136,7 @@ class Monitor:
     def add_predictions(self, records: Sequence[Prediction]) -> list[WindowReport]:
         mine = [p for p in records if p.model == self.model]
         self.counts[("predictions", "other-model")] += len(records) - len(mine)
-        fresh = self._first_time("predictions", mine, lambda p: f"{p.event_id}|{p.route}")
+        fresh = self._first_time("predictions", mine, [f"{p.event_id}|{p.route}" for p in mine])
         reports: list[WindowReport] = []
         for scope, group in self._grouped(fresh, lambda p: (p.version, p.route)):
             self._routes[scope.version] = scope.route
@@ -153,7 +151,7 @@ class Monitor:
 
     def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome]) \
             -> list[WindowReport]:
-        fresh = self._first_time("labeled", records, lambda e: e.event_id)
+        fresh = self._first_time("labeled", records, [e.event_id for e in records])
         reports: list[WindowReport] = []
         route_of = self._routes.get
         for scope, group in self._grouped(
@@ -170,7 +168,7 @@ class Monitor:
         return reports
 
     def add_events(self, records: Sequence[UserEvent]) -> list[WindowReport]:
-        fresh = self._first_time("events", records, lambda e: e.event_id)
+        fresh = self._first_time("events", records, [e.event_id for e in records])
         if not fresh or not self.features:
             return []
         numeric = {n for w in self.features.values() for n in w.numeric}

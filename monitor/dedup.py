@@ -38,6 +38,26 @@ class SeenIds:
             self._set.discard(self._order.popleft())
         return True
 
+    def first_times(self, items: list[str]) -> list[bool]:
+        """:meth:`first_time` of each item in turn, in one call for a whole batch.
+
+        >>> SeenIds(capacity=5).first_times(["a", "b", "a"])
+        [True, True, False]
+        """
+        known, order, capacity = self._set, self._order, self.capacity
+        out = []
+        for item in items:
+            h = hash(item)
+            if h in known:
+                out.append(False)
+                continue
+            known.add(h)
+            order.append(h)
+            if len(order) > capacity:
+                known.discard(order.popleft())
+            out.append(True)
+        return out
+
     def __len__(self) -> int:
         return len(self._order)
 

@@ -1,11 +1,10 @@
 """Realised performance of one version on one route, from labeled events as they arrive.
 
-Accuracy, precision, recall and F1 share one river ``ConfusionMatrix``; ROC AUC is
-river's exact ``RollingROCAUC``; log loss and Brier score are river ``stats.Mean`` s
-of each event's loss, computed for a whole batch with numpy (river's ``LogLoss`` and
-``MSE`` compute the same one event at a time, at ten times the cost). All are kept
-over the last ``window_size`` labeled events no older than ``max_seconds``
-(:class:`monitor.windows.BoundedRolling`). The
+Accuracy, precision, recall, F1, exact ROC AUC, log loss and Brier score are computed
+with numpy over the last ``window_size`` labeled events no older than ``max_seconds``
+(:class:`monitor.windows.RecentWindow`) when a window closes: one vectorised pass per
+window instead of river's update and revert per event, which cost the monitor more
+than decoding the event. The
 calibration error, label delay and concept drift (:mod:`monitor.concept`) are read
 at each tumbling window of the same size.
 
@@ -27,32 +26,29 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
-from river import metrics as river_metrics
-from river import stats as river_stats
 
 from monitor.concept import DriftDetector, ErrorWatch
 from monitor.estimate import Calibration
 from monitor.predictions import bucket_quantile
 from monitor.report import Scope, WindowReport
-from monitor.windows import BoundedRolling, WindowClock
+from monitor.windows import RecentWindow, WindowClock
 
 # Upper bounds (seconds of event time) of the label delay buckets.
 DELAY_BUCKETS: Final = np.asarray((1, 10, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600,
                                    12 * 3600, 24 * 3600, 7 * 24 * 3600), dtype=np.float64)
 _BASELINE: Final = ("roc_auc", "log_loss", "brier")
-# river ships no type hints; as Any its calls type-check without a blanket exemption.
-metrics: Any = river_metrics
-stats: Any = river_stats
+ROLLING_FIGURES: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
+                          "brier", "expected_log_loss")
 
 Floats = NDArray[np.float64]
 
 
 class LabeledScope:
-    """Rolling river metrics, calibration and concept drift over one scope's labeled events.
+    """Rolling figures, calibration and concept drift over one scope's labeled events.
 
     Examples
     --------
@@ -77,24 +73,7 @@ class LabeledScope:
         self._early: list[tuple[int, dict[str, float]]] = []
         self._elevated = False
         self.clock = WindowClock(max_events=window_size, max_seconds=max_seconds)
-        self.cm = metrics.ConfusionMatrix()
-        self.metrics = {
-            "accuracy": metrics.Accuracy(cm=self.cm), "precision": metrics.Precision(cm=self.cm),
-            "recall": metrics.Recall(cm=self.cm), "f1": metrics.F1(cm=self.cm),
-        }
-        self.log_loss, self.brier, self.entropy = stats.Mean(), stats.Mean(), stats.Mean()
-        self.roc_auc = metrics.RollingROCAUC(window_size=window_size)
-        cm, ll, sq, h, auc = self.cm, self.log_loss, self.brier, self.entropy, self.roc_auc
-        # Arguments: label, score, decision, log loss, squared error, expected log loss.
-        self.rolling = BoundedRolling(
-            [(lambda y, p, d, e, s, x: cm.update(y, d), lambda y, p, d, e, s, x: cm.revert(y, d)),
-             (lambda y, p, d, e, s, x: ll.update(e), lambda y, p, d, e, s, x: ll.revert(e)),
-             (lambda y, p, d, e, s, x: sq.update(s), lambda y, p, d, e, s, x: sq.revert(s)),
-             (lambda y, p, d, e, s, x: h.update(x), lambda y, p, d, e, s, x: h.revert(x))],
-            extra=[(lambda y, p, d, e, s, x: auc.update(y, p),
-                    lambda y, p, d, e, s, x: auc.revert(y, p))],
-            window_size=window_size, period_s=max_seconds,
-        )
+        self.recent = RecentWindow(size=window_size, period_s=max_seconds, width=2)
         self.watch = ErrorWatch(detectors or {})
         self.calibration = Calibration()
         self.last_calibration: Calibration | None = None
@@ -109,11 +88,7 @@ class LabeledScope:
             part = slice(seg.lo, seg.hi)
             y, p = labels[part], scores[part]
             losses, expected = _log_loss(y, p), _entropy(p)
-            update = self.rolling.update
-            for row in zip(ts[part].tolist(), (y == 1).tolist(), p.tolist(),
-                           (p >= self.threshold).tolist(), losses.tolist(),
-                           ((y - p) ** 2).tolist(), expected.tolist(), strict=True):
-                update(*row)
+            self.recent.extend(ts[part], np.vstack((y, p)))
             self.watch.update_many((losses - expected).tolist())
             self.calibration.add(p, y)
             self.delays += np.bincount(np.searchsorted(DELAY_BUCKETS, delays[part]),
@@ -124,16 +99,8 @@ class LabeledScope:
 
     def current(self) -> dict[str, float]:
         """The rolling figures now."""
-        out = {name: float(m.get()) for name, m in self.metrics.items()}
-        out["log_loss"] = float(self.log_loss.get())
-        out["brier"] = float(self.brier.get())
-        out["expected_log_loss"] = float(self.entropy.get())
-        out["excess_log_loss"] = out["log_loss"] - out["expected_log_loss"]
-        positives = self.cm.sum_row[True] if True in self.cm.classes else 0
-        # An AUC needs both classes in the window.
-        both = 0 < positives < self.cm.n_samples
-        out["roc_auc"] = float(self.roc_auc.get()) if both else math.nan
-        return out
+        labels, scores = self.recent.columns()
+        return rolling_figures(labels, scores, self.threshold)
 
     def _close(self, start: float, end: float, n: int) -> WindowReport:
         figures = self.current()
@@ -191,6 +158,53 @@ class LabeledScope:
         elif rise <= 0:
             self._elevated = False
         return round(rise, 6) if self._elevated else 0.0
+
+
+def rolling_figures(labels: Floats, scores: Floats, threshold: float) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, ROC AUC, log loss, Brier score and expected log
+    loss of some labeled events (NaN where undefined; 0 for a ratio with nothing to count,
+    as scikit-learn's ``zero_division=0``).
+
+    >>> f = rolling_figures(np.array([0.0, 1, 1]), np.array([0.2, 0.9, 0.4]), 0.5)
+    >>> f["accuracy"], f["precision"], f["recall"], f["roc_auc"]
+    (0.6666666666666666, 1.0, 0.5, 1.0)
+    """
+    n = labels.size
+    if n == 0:
+        return dict.fromkeys((*ROLLING_FIGURES, "excess_log_loss"), math.nan)
+    positive, decided = labels == 1, scores >= threshold
+    tp = int(np.count_nonzero(positive & decided))
+    fp = int(np.count_nonzero(decided)) - tp
+    fn = int(np.count_nonzero(positive)) - tp
+    out = {
+        "accuracy": float(np.count_nonzero(positive == decided)) / n,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "roc_auc": _roc_auc(positive, scores),
+        "log_loss": float(_log_loss(labels, scores).mean()),
+        "brier": float(np.mean((labels - scores) ** 2)),
+        "expected_log_loss": float(_entropy(scores).mean()),
+    }
+    out["excess_log_loss"] = out["log_loss"] - out["expected_log_loss"]
+    return out
+
+
+def _roc_auc(positive: NDArray[np.bool_], scores: Floats) -> float:
+    """Exact ROC AUC as the Mann-Whitney statistic, ties sharing their average rank.
+
+    >>> _roc_auc(np.array([False, True, False, True]), np.array([0.1, 0.5, 0.5, 0.9]))
+    0.875
+    """
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:  # an AUC needs both classes
+        return math.nan
+    order = np.argsort(scores, kind="mergesort")
+    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
+    ranks = np.repeat(first + (counts + 1) / 2, counts)
+    rank_sum = float(ranks[positive[order]].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def _log_loss(labels: NDArray[np.int64], scores: Floats) -> Floats:

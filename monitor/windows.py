@@ -2,16 +2,12 @@
 
 :class:`WindowClock` cuts a stream into tumbling windows (a window closes at its
 ``max_events``-th record, or before the first record ``max_seconds`` of event time
-after its start). :class:`BoundedRolling` keeps river metrics over the last
-``window_size`` records no older than ``period_s``: river's ``utils.Rolling`` bounds
-by count only and ``utils.TimeRolling`` by time only (with an unbounded list), so
-this composes the metrics with one deque that bounds both and serves them all.
+after its start). :class:`RecentWindow` keeps the last records of a stream, bounded
+by both count and age, for rolling figures.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,68 +66,55 @@ class WindowClock:
         return out
 
 
-Update = Callable[..., None]
+class RecentWindow:
+    """The last ``size`` records no older than ``period_s`` of event time, as numpy columns.
 
-
-class BoundedRolling:
-    """Feeds every record to some updaters and reverts records that fall out of the window.
-
-    ``updaters`` are ``(update, revert)`` pairs taking the same arguments, e.g. a river
-    metric's methods. ``extra`` objects are only updated: they keep their own window of
-    the same size (river's ``RollingROCAUC``), and are reverted here only when a record
-    expires by age, which keeps both windows the same.
+    Records are written into a ring a batch at a time and read back as columns, so
+    a rolling figure costs one vectorised pass when it is read rather than an update
+    and a revert per record (river's ``utils.Rolling`` bounds by count only and
+    ``utils.TimeRolling`` by time only, with an unbounded list).
 
     Examples
     --------
-    >>> from river import metrics
-    >>> mae = metrics.MAE()
-    >>> r = BoundedRolling([(mae.update, mae.revert)], window_size=2, period_s=10.0)
-    >>> for t, y, p in [(0, 1, 0.0), (1, 1, 1.0), (2, 1, 1.0)]: r.update(t, y, p)
-    >>> mae.get(), len(r)
-    (0.0, 2)
-    >>> r.update(20.0, 0, 0.5); mae.get(), len(r)
-    (0.5, 1)
+    >>> w = RecentWindow(size=3, period_s=10.0, width=1)
+    >>> w.extend(np.array([0.0, 1, 2, 3]), np.array([[5.0, 6, 7, 8]]))
+    >>> w.columns().tolist(), len(w)
+    ([[6.0, 7.0, 8.0]], 3)
+    >>> w.extend(np.array([13.5]), np.array([[9.0]]))
+    >>> w.columns().tolist()
+    [[9.0]]
     """
 
-    def __init__(
-        self,
-        updaters: Sequence[tuple[Update, Update]],
-        *,
-        window_size: int,
-        period_s: float,
-        extra: Sequence[tuple[Update, Update]] = (),
-    ) -> None:
-        self.window_size = window_size
+    def __init__(self, *, size: int, period_s: float, width: int) -> None:
+        if size < 1 or not period_s > 0:
+            raise ValueError("a rolling window needs size >= 1 and period_s > 0")
+        self.size = size
         self.period_s = period_s
-        self._updaters = list(updaters)
-        self._extra = list(extra)
-        self._window: deque[tuple[float, tuple[object, ...]]] = deque()
+        self._ts = np.empty(size)
+        self._values = np.empty((width, size))
+        self._next = 0
+        self._filled = 0
         self.newest = float("-inf")
 
-    def update(self, ts: float, *args: object) -> None:
-        window = self._window
-        if len(window) == self.window_size:
-            old = window.popleft()[1]
-            for _, revert in self._updaters:
-                revert(*old)
-        for update, _ in self._updaters:
-            update(*args)
-        for update, _ in self._extra:
-            update(*args)
-        window.append((ts, args))
-        if ts > self.newest:
-            self.newest = ts
-            self._expire(ts - self.period_s)
+    def extend(self, ts: NDArray[np.float64], values: NDArray[np.float64]) -> None:
+        """Add records: their event times and one row per column (``width`` x ``ts.size``)."""
+        if ts.size == 0:
+            return
+        ts, values = ts[-self.size:], values[:, -self.size:]
+        at = (self._next + np.arange(ts.size)) % self.size
+        self._ts[at] = ts
+        self._values[:, at] = values
+        self._next = int(at[-1]) + 1
+        self._filled = min(self.size, self._filled + ts.size)
+        self.newest = max(self.newest, float(ts.max()))
 
-    def _expire(self, oldest: float) -> None:
-        window = self._window
-        while window and window[0][0] <= oldest:  # as river's TimeRolling: (t - period, t]
-            old = window.popleft()[1]
-            for _, revert in self._updaters + self._extra:
-                revert(*old)
+    def columns(self) -> NDArray[np.float64]:
+        """The kept records' columns (in no particular order), as river's (t - period, t]."""
+        live = self._ts[:self._filled] > self.newest - self.period_s
+        return self._values[:, :self._filled][:, live]
 
     def __len__(self) -> int:
-        return len(self._window)
+        return int(np.count_nonzero(self._ts[:self._filled] > self.newest - self.period_s))
 
 
-__all__ = ["BoundedRolling", "Segment", "WindowClock"]
+__all__ = ["RecentWindow", "Segment", "WindowClock"]

@@ -1,4 +1,4 @@
-"""Realised performance from labeled events: river's figures match scikit-learn's."""
+"""Realised performance from labeled events: the figures match scikit-learn's."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_rolling_figures_cover_only_the_last_window_of_event_time() -> None:
 
     s.add(np.arange(600.0), y, p, np.zeros(600))
 
-    assert s.rolling.__len__() == 100
+    assert len(s.recent) == 100
     assert s.current()["brier"] == pytest.approx(np.mean((y[-100:] - p[-100:]) ** 2))
 
 

@@ -1,13 +1,12 @@
-"""Windows bounded by count and event time; rolling river metrics over them."""
+"""Windows bounded by count and event time, and the rolling window of recent records."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from river import metrics
 
 from monitor.dedup import SeenIds
-from monitor.windows import BoundedRolling, WindowClock
+from monitor.windows import RecentWindow, WindowClock
 
 
 def test_a_window_closes_at_its_count() -> None:
@@ -38,39 +37,31 @@ def test_windows_carry_across_batches() -> None:
     assert closes.count(True) == 2
 
 
-def test_bounded_rolling_equals_the_metric_over_the_last_n_records() -> None:
-    rng = np.random.default_rng(0)
-    y = rng.random(500) < 0.3
-    p = rng.random(500)
-    mae = metrics.MAE()
-    rolling = BoundedRolling([(mae.update, mae.revert)], window_size=100, period_s=1e9)
+def test_recent_window_keeps_the_last_n_records() -> None:
+    window = RecentWindow(size=100, period_s=1e9, width=1)
+    values = np.random.default_rng(0).random(500)
 
-    for t, (yi, pi) in enumerate(zip(y.tolist(), p.tolist(), strict=True)):
-        rolling.update(float(t), yi, pi)
+    for lo in range(0, 500, 37):  # batches that straddle the ring's end
+        window.extend(np.arange(lo, min(lo + 37, 500), dtype=float), values[None, lo:lo + 37])
 
-    assert mae.get() == pytest.approx(np.abs(y[-100:] - p[-100:]).mean())
+    assert sorted(window.columns()[0].tolist()) == sorted(values[-100:].tolist())
 
 
-def test_bounded_rolling_forgets_records_older_than_its_period() -> None:
-    mean = metrics.MAE()
-    rolling = BoundedRolling([(mean.update, mean.revert)], window_size=100, period_s=10.0)
+def test_recent_window_forgets_records_older_than_its_period() -> None:
+    window = RecentWindow(size=100, period_s=10.0, width=1)
 
-    for t in range(20):
-        rolling.update(float(t), 1, 0.0 if t < 15 else 1.0)
+    window.extend(np.arange(20.0), np.arange(20.0)[None, :])
 
-    assert len(rolling) == 10  # t = 10..19
-    assert mean.get() == pytest.approx(0.5)
+    assert len(window) == 10
+    assert sorted(window.columns()[0].tolist()) == [float(t) for t in range(10, 20)]
 
 
-def test_bounded_rolling_keeps_a_self_windowed_metric_in_step() -> None:
-    auc = metrics.RollingROCAUC(window_size=4)
-    rolling = BoundedRolling([], extra=[(auc.update, auc.revert)], window_size=4,
-                             period_s=5.0)
+def test_recent_window_takes_a_batch_larger_than_itself() -> None:
+    window = RecentWindow(size=4, period_s=1e9, width=2)
 
-    for t, (yi, pi) in enumerate([(0, 0.9), (1, 0.1), (0, 0.2), (1, 0.8), (0, 0.3), (1, 0.7)]):
-        rolling.update(float(t), yi, pi)
+    window.extend(np.arange(10.0), np.vstack((np.arange(10.0), -np.arange(10.0))))
 
-    assert auc.get() == pytest.approx(1.0)  # the last four: 0.2, 0.8, 0.3, 0.7
+    assert sorted(window.columns()[0].tolist()) == [6.0, 7.0, 8.0, 9.0]
 
 
 def test_seen_ids_count_a_redelivery_once_and_stay_bounded() -> None:
