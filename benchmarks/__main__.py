@@ -1,5 +1,5 @@
 """Run the benchmarks: ``python -m benchmarks [--quick] [--json PATH]`` runs the suite (one
-table: every row side by side, the pipeline, issue 7's targets); ``python -m benchmarks
+table: every row side by side, the pipeline, the performance targets); ``python -m benchmarks
 NAME [ARGS]`` runs one benchmark on its own.
 
 A benchmark is a module here with ``main(argv) -> int``; register it in ``BENCHMARKS``.

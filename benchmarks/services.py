@@ -18,13 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from benchmarks import runners, workload
 from benchmarks.report import MemoryFigures, ServiceFigures
-from contracts.kafka_clients import make_producer
+from contracts.kafka_clients import make_consumer, make_producer
 from contracts.records import Prediction
 from contracts.settings import Settings
 from contracts.topics import Topics
+from monitor import service as monitor_service
 from producers.simulator import Simulator
 from scorer.artifact import SignedArtifact
 from scorer.bundle import ModelBundle
@@ -105,6 +107,28 @@ def monitor(settings: Settings, signed: SignedArtifact, n: int,
     finally:
         runners.stop(child)
     raise RuntimeError(f"the monitor did not finish replaying {n:,} events; see {workdir}")
+
+
+def consumer_floor(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
+    """A bare consumer reading what the monitor reads (events, predictions and labeled
+    events of ``n`` events) with the monitor's consumer settings and batches, decoding
+    nothing: the CPU any monitor in Python pays before its first figure."""
+    consumer = make_consumer(settings, "benchmark-floor")
+    try:
+        names = (topics.user_events, topics.predictions, topics.labeled_events)
+        starts = [TopicPartition(t, p, OFFSET_BEGINNING)
+                  for t in names for p in monitor_service.partitions(consumer, t)]
+        total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in starts)
+        consumer.assign(starts)
+        seen = 0
+        began, cpu = time.monotonic(), time.process_time()
+        while seen < total and time.monotonic() - began < 600:
+            seen += len(consumer.consume(monitor_service.BATCH, timeout=1.0))
+        seconds, cpu = time.monotonic() - began, time.process_time() - cpu
+    finally:
+        consumer.close()
+    events = seen / 3
+    return ServiceFigures(n, events / seconds, cpu / events * 1e6, note="records/3 per event")
 
 
 def _health(port: int) -> dict[str, object] | None:

@@ -1,5 +1,5 @@
 """Every row side by side on the same events, model and broker, then the rest of the
-pipeline, and issue 7's targets as ratios within the run: ``python -m benchmarks``.
+pipeline, and the performance targets as ratios within the run: ``python -m benchmarks``.
 
 Rows: ``kafka-ceiling`` (bare confluent-kafka consume → decode → produce, no model),
 ``faust-ceiling`` (a faust agent forwarding raw bytes), ``naive`` (a faust agent
@@ -76,7 +76,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="smaller backlogs and shorter phases (~2 min instead of ~5; "
-                             "fewer than the 200,000 events per row issue 7 asks for)")
+                             "fewer than the 200,000 events per row the targets ask for)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     parser.add_argument("--rows", default=",".join(runners.ROWS),
                         help=f"rows to run (default: all of {', '.join(runners.ROWS)})")
@@ -231,6 +231,7 @@ def pipeline(ctx: Context, figures: Figures, skip: set[str]) -> None:
         figures.joiner = services.joiner(settings, topics, n)
         if "monitor" not in skip:
             figures.monitor = services.monitor(settings, ctx.v1, n)
+            figures.monitor_floor = services.consumer_floor(settings, topics, n)
     finally:
         delete_topics(settings, topics)
 

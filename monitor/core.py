@@ -104,12 +104,22 @@ class Monitor:
     def ingest(self, records: Sequence[KafkaRecord], *, now: float | None = None) \
             -> list[WindowReport]:
         """Decode a batch of records of the three topics and add them."""
+        by_topic: dict[str, list[bytes | None]] = {topic: [] for topic in self.kinds}
+        for record in records:
+            values = by_topic.get(record.topic)
+            if values is not None:
+                values.append(record.value)
+        return self.ingest_values(by_topic, now=now)
+
+    def ingest_values(self, by_topic: Mapping[str, list[bytes | None]], *,
+                      now: float | None = None) -> list[WindowReport]:
+        """Decode and add the message values of a batch, listed by topic (others ignored)."""
         now = time.time() if now is None else now
         batches: dict[str, list[bytes | None]] = {"predictions": [], "labeled": [], "events": []}
-        for record in records:
-            kind = self.kinds.get(record.topic)
+        for topic, values in by_topic.items():
+            kind = self.kinds.get(topic)
             if kind is not None:
-                batches[kind].append(record.value)
+                batches[kind] += values
         # Labels first: they answer predictions of earlier batches, and counting them
         # before this batch's predictions close a window keeps label coverage honest.
         reports = self.add_labeled(self._decode("labeled", batches["labeled"], now))

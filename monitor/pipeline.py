@@ -7,7 +7,7 @@ memory benchmark drive it with plain records.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from contracts.kafka_clients import KafkaRecord
@@ -47,6 +47,10 @@ class MonitorPipeline:
     def process(self, records: Sequence[KafkaRecord]) -> list[Alert]:
         """Add a batch of records of the three data topics; the alerts that changed."""
         return self._judge(self.monitor.ingest(records))
+
+    def process_values(self, by_topic: Mapping[str, list[bytes | None]]) -> list[Alert]:
+        """As :meth:`process`, for message values already listed by topic."""
+        return self._judge(self.monitor.ingest_values(by_topic))
 
     def add(self, *, predictions: Sequence[Prediction] = (),
             labeled: Sequence[LabeledEvent | LabeledOutcome] = (),

@@ -37,16 +37,18 @@ MAX_KEPT_FAILURES: Final = 1_000
 class _Sender:
     """Shared send path: produce, serve callbacks, collect failures, flush on close."""
 
+    default_topic: Callable[[Topics], str]
+
     def __init__(
         self,
         settings: Settings,
         *,
-        topic: str,
-        on_error: Callable[[DeliveryFailure], None] | None,
-        config: Mapping[str, Any] | None,
-        client: ProducerClient | None,
+        topic: str | None = None,
+        on_error: Callable[[DeliveryFailure], None] | None = None,
+        config: Mapping[str, Any] | None = None,
+        client: ProducerClient | None = None,
     ) -> None:
-        self.topic = topic
+        self.topic = topic or type(self).default_topic(Topics(settings.topic_prefix))
         self._client: ProducerClient = client if client is not None else make_producer(
             settings, **(config or {})
         )
@@ -162,17 +164,7 @@ class EventProducer(_Sender):
     (b'u1', 1)
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        topic: str | None = None,
-        on_error: Callable[[DeliveryFailure], None] | None = None,
-        config: Mapping[str, Any] | None = None,
-        client: ProducerClient | None = None,
-    ) -> None:
-        super().__init__(settings, topic=topic or Topics(settings.topic_prefix).user_events,
-                         on_error=on_error, config=config, client=client)
+    default_topic = staticmethod(lambda topics: topics.user_events)
 
     def send(
         self,
@@ -208,17 +200,7 @@ class LabelProducer(_Sender):
     1
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        topic: str | None = None,
-        on_error: Callable[[DeliveryFailure], None] | None = None,
-        config: Mapping[str, Any] | None = None,
-        client: ProducerClient | None = None,
-    ) -> None:
-        super().__init__(settings, topic=topic or Topics(settings.topic_prefix).labels,
-                         on_error=on_error, config=config, client=client)
+    default_topic = staticmethod(lambda topics: topics.labels)
 
     def send(
         self, *, event_id: str, user_id: str, label: int | bool, ts: datetime | None = None

@@ -1,6 +1,6 @@
 """Why every faust agent of streamml runs with concurrency 1 (faust-streaming #606).
 
-Issue 8, item 2. One partition holds ``slow`` at offset 0 and four fast events after
+One partition holds ``slow`` at offset 0 and four fast events after
 it. With two actors, the second acknowledges the fast ones while the first still
 holds offset 0, and faust commits offset 5: the commit passes an event in flight,
 so a crash now would lose it for good (a restarted group resumes at 5). With one

@@ -1,6 +1,6 @@
 """Poison pills through kcat, a client we didn't write: refused, kept, and harmless.
 
-Issue 8, item 6: the scoring issue's malformed catalogue plus a seeded fuzz of 10,000
+The processor's malformed catalogue (tests/integration/test_scoring.py) plus a seeded fuzz of 10,000
 messages, one valid event after every ten. Every bad message lands in
 ``dead-letters`` with its original bytes and a reason, every valid event is scored,
 the worker is never restarted, and its memory stays flat between the two halves.

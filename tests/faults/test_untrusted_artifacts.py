@@ -1,6 +1,6 @@
 """Untrusted artifacts published on ``model-versions`` to a running processor.
 
-Issue 8, item 9. Each record below is refused: none is loaded, the pickle's marker
+Each record below is refused: none is loaded, the pickle's marker
 file is never created, version 1 keeps serving, and every refusal is logged,
 counted (``streamml_model_refusals_total{reason}``) and alerted on ``alerts``.
 Artifacts that only the signing key could have produced are signed with it, so the

@@ -1,4 +1,5 @@
-"""Issue 5's "Done when" lines on the pure monitor, with simulated traffic and a real model.
+"""The monitor's promises on drift scenarios, on the pure monitor with simulated traffic
+and a real model.
 
 The 200,000-event stable stream runs here, not through Kafka, to keep the integration
 suite to minutes; the Kafka tests replay shorter versions of the other scenarios.
