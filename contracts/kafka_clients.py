@@ -76,6 +76,16 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def heartbeat_interval_s(session_timeout_s: float) -> float:
+    """A third of the session timeout, at most 3 s (both clients' default), so a
+    short session still survives one lost heartbeat.
+
+    >>> heartbeat_interval_s(45), heartbeat_interval_s(6)
+    (3.0, 2.0)
+    """
+    return min(3.0, session_timeout_s / 3)
+
+
 def consumer_config(settings: Settings, group: str, **overrides: Any) -> dict[str, Any]:
     """A consumer whose offsets move only when the caller commits them after its output landed."""
     return {
@@ -85,6 +95,8 @@ def consumer_config(settings: Settings, group: str, **overrides: Any) -> dict[st
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        "session.timeout.ms": settings.session_timeout_s * 1000,
+        "heartbeat.interval.ms": int(heartbeat_interval_s(settings.session_timeout_s) * 1000),
         **overrides,
     }
 
@@ -150,6 +162,12 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "topic_allow_declare": False,
         "topic_disable_leader": True,
         "web_bind": settings.web_host,
+        # faust's own BROKER_SESSION_TIMEOUT and BROKER_HEARTBEAT_INTERVAL variables,
+        # when set, still win over these.
+        "broker_session_timeout": float(settings.session_timeout_s),
+        "broker_heartbeat_interval": heartbeat_interval_s(settings.session_timeout_s),
+        # faust refuses a session timeout longer than its request timeout (90 s).
+        "broker_request_timeout": max(90.0, settings.session_timeout_s + 30.0),
     }
     context = ssl_context(settings)
     if settings.sasl_mechanism:

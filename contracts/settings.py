@@ -89,6 +89,11 @@ class Settings:
     partitions: int = _setting(3, "partitions of each topic but model-versions", minimum=1)
     replication_factor: int = _setting(1, "replicas of each topic", minimum=1)
     group_prefix: str = _setting("streamml", "prefix of every consumer group id")
+    session_timeout_s: int = _setting(
+        45, "seconds a consumer group waits for a silent member (a crashed worker) before "
+        "giving its partitions to the others (6 to 1800: the bounds a broker allows by "
+        "default, group.min/max.session.timeout.ms)", minimum=6, maximum=1800,
+    )
     web_host: str = _setting("127.0.0.1", "address the HTTP servers bind to")
     scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
     scoring_runner: str = _setting(
@@ -288,9 +293,9 @@ def _parse(name: str, source: str, raw: str, kind: Any, meta: Mapping[str, Any])
             value: Any = int(raw)
         except ValueError:
             raise SettingsError(f"{source}={shown}: expected a whole number") from None
-        minimum = meta.get("minimum")
-        if minimum is not None and value < minimum:
-            raise SettingsError(f"{source}={shown}: expected a whole number >= {minimum}")
+        low, high = meta.get("minimum"), meta.get("maximum")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SettingsError(f"{source}={shown}: expected a whole number{_bounds(low, high)}")
         return value
     if kind in ("float", "float | None"):
         return _parse_float(source, shown, raw, meta)
@@ -312,7 +317,13 @@ def _parse_float(source: str, shown: str, raw: str, meta: Mapping[str, Any]) -> 
     if not math.isfinite(value) or (low is not None and value < low) or (
         high is not None and value > high
     ):
-        bounds = f" within [{low}, {high}]" if low is not None and high is not None else (
-            f" >= {low}" if low is not None else "")
-        raise SettingsError(f"{source}={shown}: expected a finite number{bounds}")
+        raise SettingsError(f"{source}={shown}: expected a finite number{_bounds(low, high)}")
     return value
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f" within [{low}, {high}]"
+    if low is not None:
+        return f" >= {low}"
+    return f" <= {high}" if high is not None else ""

@@ -26,6 +26,18 @@ ALL_TOPICS: Final = (
 MODEL_ARTIFACT_MAX_BYTES: Final = 16 * 1024 * 1024
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """Replicas that must have a write before ``acks=all`` confirms it.
+
+    Two of three or more: a confirmed write survives losing any one broker, and
+    writes go on while one broker is down. Fewer replicas cannot afford both.
+
+    >>> min_insync_replicas(3), min_insync_replicas(1)
+    (2, 1)
+    """
+    return 2 if replication_factor >= 3 else 1
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     """How one topic is laid out on the broker."""
@@ -85,9 +97,16 @@ class Topics:
         ``user-events`` and ``labels`` share their partition count (and key) so the
         label joiner finds a label's event in its own partition. The registry is one
         compacted partition, so every reader sees versions in publication order.
+        With three replicas or more, each topic carries its ``min.insync.replicas``
+        rather than trusting the cluster's default (1 unless someone changed it).
         """
+        durability: tuple[tuple[str, str], ...] = ()
+        if replication_factor >= 3:
+            durability = (
+                ("min.insync.replicas", str(min_insync_replicas(replication_factor))),
+            )
         specs = [
-            TopicSpec(self.name(base), partitions, replication_factor)
+            TopicSpec(self.name(base), partitions, replication_factor, durability)
             for base in ALL_TOPICS
             if base != MODEL_VERSIONS
         ]
@@ -101,6 +120,7 @@ class Topics:
                     ("cleanup.policy", "compact"),
                     ("max.message.bytes", str(MODEL_ARTIFACT_MAX_BYTES)),
                     ("min.compaction.lag.ms", "60000"),
+                    *durability,
                 ),
             ),
         )

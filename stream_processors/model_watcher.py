@@ -3,6 +3,10 @@
 Every worker needs every version, so the registry topic is read by assignment (no
 consumer group) in a background thread: loading and checking an artifact never
 blocks the event loop that scores events.
+
+The processor is ready only once the topic has been read to its end. A restarted
+worker replays every version from the oldest; were it ready at the first deployment,
+it would score with each old version in turn before reaching the current one.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class ModelWatcher:
         self._topics = Topics(settings.topic_prefix)
         self.state = ServingState()
         self.ready = threading.Event()
+        # Offset after the last registry record applied, and whether the end was reached.
+        self._read_to = 0
+        self._at_end = False
+        self._progress = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
 
@@ -52,23 +60,42 @@ class ModelWatcher:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def wait_until_read(self, offset: int, timeout: float) -> bool:
+        """Wait until every registry record before ``offset`` is applied; False on timeout."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._read_to >= offset, timeout)
+
+    def advance(self, offset: int, *, at_end: bool = False) -> None:
+        """Note that every record before ``offset`` is applied (``at_end``: none follows yet)."""
+        with self._progress:
+            self._read_to = max(self._read_to, offset)
+            self._at_end = self._at_end or at_end
+            self._progress.notify_all()
+        self._signal_ready()
+
     def _run(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+        from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
         consumer = make_consumer(self._settings, "model-watcher",
-                                 **{"enable.partition.eof": False})
+                                 **{"enable.partition.eof": True})
         producer = make_producer(self._settings)
         consumer.assign([TopicPartition(self._topics.model_versions, 0, OFFSET_BEGINNING)])
         try:
             while not self._stop.is_set():
                 message = consumer.poll(0.2)
-                if message is None or message.error():
+                if message is None:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        self.advance(message.offset() or 0, at_end=True)
                     continue
                 alert = self.apply(message.key() or b"", message.value())
                 if alert is not None:
                     producer.produce(self._topics.alerts, key=alert.fingerprint.encode(),
                                      value=_ENCODER.encode(alert))
                     producer.poll(0)
+                self.advance((message.offset() or 0) + 1)
         finally:
             producer.flush(10)
             consumer.close()
@@ -121,7 +148,10 @@ class ModelWatcher:
         for route in ("champion", "canary", "shadow"):
             model = self.state.model_for(route)  # type: ignore[arg-type]
             self._metrics.model_info.labels(route=route).set(model.version if model else 0)
-        if self.state.ready:
+        self._signal_ready()
+
+    def _signal_ready(self) -> None:
+        if self._at_end and self.state.ready and not self.ready.is_set():
             self._metrics.model_ready.set(1)
             self.ready.set()
 

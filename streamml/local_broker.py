@@ -2,6 +2,7 @@
 
 The broker's folder holds its configuration, data, log and a ``broker.json`` with the
 pid and address, so ``status`` and ``stop`` find it again from another process.
+:mod:`streamml.local_cluster` runs several such nodes as one cluster.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from contracts.exceptions import StreamMLError
+from contracts.topics import min_insync_replicas
 from streamml.broker_install import broker_classpath, cache_root, java_command
+
+if TYPE_CHECKING:
+    from streamml.broker_security import BrokerSecurity
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9092
+JVM_OPTIONS = ("-Xms256m", "-Xmx1g", "-XX:+UseG1GC")
 STATE_FILE = "broker.json"
 LOG4J_CONFIG = """\
 status = error
@@ -53,28 +60,63 @@ class BrokerState:
         return f"127.0.0.1:{self.port}"
 
 
+@dataclass(frozen=True)
+class ProxiedListener:
+    """A second client listener that sends clients to another port: a proxy in front of it.
+
+    Kafka clients connect wherever the broker's metadata tells them, so only a listener
+    advertising the proxy's port keeps every connection of its clients on the proxy,
+    where a test can cut them, while other clients use the direct listener.
+    """
+
+    port: int
+    advertised_port: int
+
+
 def default_data_dir(port: int) -> Path:
     return cache_root() / f"broker-{port}"
 
 
-def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
+def server_properties(
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    *,
+    node_id: int = 1,
+    voters: dict[int, int] | None = None,
+    proxied: ProxiedListener | None = None,
+) -> str:
+    """One node's configuration; ``voters`` maps every node id of a cluster to its
+    controller port (default: this node alone)."""
+    voters = voters or {node_id: controller_port}
+    # Internal topics get three replicas once there are three nodes, like the project's.
+    replicas = min(3, len(voters))
+    min_isr = str(min_insync_replicas(replicas))
+    listeners = {"PLAINTEXT": port, "CONTROLLER": controller_port}
+    advertised = {"PLAINTEXT": port}
+    if proxied is not None:
+        listeners["PROXIED"] = proxied.port
+        advertised["PROXIED"] = proxied.advertised_port
     lines = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "node.id": str(node_id),
+        "controller.quorum.voters": ",".join(
+            f"{node}@127.0.0.1:{voter_port}" for node, voter_port in sorted(voters.items())
+        ),
+        "listeners": _listener_list(listeners),
+        "advertised.listeners": _listener_list(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(f"{name}:PLAINTEXT" for name in listeners),
         "log.dirs": str(log_dir),
         "num.partitions": "3",
-        "offsets.topic.replication.factor": "1",
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": str(replicas),
         "offsets.topic.num.partitions": "10",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": min_isr,
         # Topics are created by `streamml topics create`, never by a typo in a client.
         "auto.create.topics.enable": "false",
         "group.initial.rebalance.delay.ms": "0",
@@ -82,6 +124,10 @@ def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
         "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
     }
     return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def _listener_list(ports: dict[str, int]) -> str:
+    return ",".join(f"{name}://127.0.0.1:{port}" for name, port in ports.items())
 
 
 def read_state(data_dir: Path) -> BrokerState | None:
@@ -101,8 +147,13 @@ def is_running(state: BrokerState) -> bool:
     return b"kafka.Kafka" in cmdline
 
 
-def answers(bootstrap: str, timeout: float = 2.0) -> bool:
-    """True when a broker at ``bootstrap`` answers a metadata request."""
+def answers(
+    bootstrap: str, timeout: float = 2.0, client_config: Mapping[str, Any] | None = None
+) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request.
+
+    ``client_config`` carries the credentials a secure broker asks for.
+    """
     from confluent_kafka.admin import AdminClient
 
     host, _, port = bootstrap.rpartition(":")
@@ -111,14 +162,14 @@ def answers(bootstrap: str, timeout: float = 2.0) -> bool:
             pass
     except OSError:
         return False
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, **(client_config or {})})
     try:
         return len(admin.list_topics(timeout=timeout).brokers) > 0
     except Exception:  # noqa: BLE001 - any failure to answer means "not ready"
         return False
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -128,77 +179,72 @@ def _port_free(port: int) -> bool:
 
 
 def start(
-    port: int = DEFAULT_PORT, data_dir: Path | None = None, *, wait_seconds: float = 90.0
+    port: int = DEFAULT_PORT,
+    data_dir: Path | None = None,
+    *,
+    wait_seconds: float = 90.0,
+    proxied: ProxiedListener | None = None,
+    security: BrokerSecurity | None = None,
 ) -> BrokerState:
-    """Start the broker in the background (or find it running) and wait until it answers."""
+    """Start the broker in the background (or find it running) and wait until it answers.
+
+    ``proxied`` adds a second client listener that advertises a proxy's port.
+    ``security`` makes every client listener SASL_SSL, with SCRAM users and ACLs
+    (:mod:`streamml.broker_security`); the probe then signs in as its super user.
+    """
     data_dir = data_dir or default_data_dir(port)
+    probe = security.client_config(security.super_user) if security else None
     state = read_state(data_dir)
     if state and is_running(state):
-        if answers(state.bootstrap, timeout=5.0) or _wait(
-            state, wait_seconds, lambda: is_running(state)
+        if answers(state.bootstrap, timeout=5.0, client_config=probe) or _wait(
+            state, wait_seconds, lambda: is_running(state), probe
         ):
             return state
-    if not _port_free(port):
-        raise BrokerError(
-            f"port {port} is taken by another process; choose another with --port "
-            f"or point STREAMML_BOOTSTRAP_SERVERS at the broker listening there"
-        )
-    java = java_command()
-    lib = broker_classpath()
+    for wanted in (port, *([proxied.port] if proxied else [])):
+        if not port_free(wanted):
+            raise BrokerError(
+                f"port {wanted} is taken by another process; choose another with --port "
+                f"or point STREAMML_BOOTSTRAP_SERVERS at the broker listening there"
+            )
     controller_port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "server.properties"
-    config.write_text(server_properties(port, controller_port, data_dir / "data"))
-    (data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
-    classpath = f"{lib}/*"
-    if not (data_dir / "data" / "meta.properties").exists():
-        _format_storage(java, classpath, config, data_dir)
-    log = (data_dir / "broker.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603 - a fixed argument list, no shell
-        [
-            java,
-            "-Xms256m",
-            "-Xmx1g",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
-            "-cp",
-            classpath,
-            "kafka.Kafka",
-            str(config),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    state = BrokerState(process.pid, port, controller_port, str(data_dir))
-    (data_dir / STATE_FILE).write_text(json.dumps(asdict(state)))
-    if not _wait(state, wait_seconds, lambda: process.poll() is None):
-        stop(data_dir)
-        raise BrokerError(
-            f"the broker did not answer at {state.bootstrap} within {wait_seconds:.0f} s; "
-            f"last lines of {data_dir / 'broker.log'}:\n{log_tail(data_dir)}"
-        )
+    properties = server_properties(port, controller_port, data_dir / "data", proxied=proxied)
+    config.write_text(security.server_properties(properties) if security else properties)
+    format_storage(data_dir, new_cluster_id(),
+                   security.format_arguments() if security else ())
+    process, state = launch(data_dir, port, controller_port)
+    await_answer(process, state, wait_seconds, probe)
     return state
 
 
-def _format_storage(java: str, classpath: str, config: Path, data_dir: Path) -> None:
+def new_cluster_id() -> str:
     cluster = "-"
     while cluster.startswith("-"):  # the storage tool would read a leading dash as an option
         cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cluster
+
+
+def format_storage(data_dir: Path, cluster_id: str, extra_arguments: Sequence[str] = ()) -> None:
+    """Format the node's data folder for ``cluster_id``, unless it already holds data.
+
+    ``extra_arguments`` go to the storage tool, such as SCRAM users to create.
+    """
+    if (data_dir / "data" / "meta.properties").exists():
+        return
     result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
         [
-            java,
+            java_command(),
             "-cp",
-            classpath,
+            f"{broker_classpath()}/*",
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            cluster,
+            cluster_id,
             "-c",
-            str(config),
+            str(data_dir / "server.properties"),
             "--ignore-formatted",
+            *extra_arguments,
         ],
         capture_output=True,
         text=True,
@@ -211,12 +257,61 @@ def _format_storage(java: str, classpath: str, config: Path, data_dir: Path) -> 
         )
 
 
-def _wait(state: BrokerState, seconds: float, alive: Callable[[], bool]) -> bool:
+def launch(
+    data_dir: Path, port: int, controller_port: int, *, jvm_options: Sequence[str] = JVM_OPTIONS
+) -> tuple[subprocess.Popen[bytes], BrokerState]:
+    """Run the node configured and formatted in ``data_dir``; record its pid there."""
+    (data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
+    with (data_dir / "broker.log").open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - a fixed argument list, no shell
+            [
+                java_command(),
+                *jvm_options,
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+                "-cp",
+                f"{broker_classpath()}/*",
+                "kafka.Kafka",
+                str(data_dir / "server.properties"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    state = BrokerState(process.pid, port, controller_port, str(data_dir))
+    (data_dir / STATE_FILE).write_text(json.dumps(asdict(state)))
+    return process, state
+
+
+def await_answer(
+    process: subprocess.Popen[bytes],
+    state: BrokerState,
+    wait_seconds: float,
+    client_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Return once the node answers; stop it and raise when it dies or stays silent."""
+    if _wait(state, wait_seconds, lambda: process.poll() is None, client_config):
+        return
+    terminate([state])
+    data_dir = Path(state.data_dir)
+    raise BrokerError(
+        f"the broker did not answer at {state.bootstrap} within {wait_seconds:.0f} s; "
+        f"last lines of {data_dir / 'broker.log'}:\n{log_tail(data_dir)}"
+    )
+
+
+def _wait(
+    state: BrokerState,
+    seconds: float,
+    alive: Callable[[], bool],
+    client_config: Mapping[str, Any] | None = None,
+) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not alive():
             return False
-        if answers(state.bootstrap):
+        if answers(state.bootstrap, client_config=client_config):
             return True
         time.sleep(0.5)
     return False
@@ -234,15 +329,27 @@ def stop(data_dir: Path, *, wait_seconds: float = 30.0) -> bool:
     state = read_state(data_dir)
     if state is None or not is_running(state):
         return False
-    os.kill(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_seconds
-    while is_running(state) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if is_running(state):
-        os.kill(state.pid, signal.SIGKILL)
-        while is_running(state):
-            time.sleep(0.1)
+    terminate([state], wait_seconds=wait_seconds)
     return True
+
+
+def terminate(states: list[BrokerState], *, wait_seconds: float = 30.0) -> None:
+    """SIGTERM every running node at once, SIGKILL what is left after ``wait_seconds``.
+
+    All at once, because a cluster's last nodes stopped one by one would wait for a
+    controller quorum that is already gone.
+    """
+    running = [state for state in states if is_running(state)]
+    for state in running:
+        os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_seconds
+    while any(is_running(state) for state in running) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for state in running:
+        if is_running(state):
+            os.kill(state.pid, signal.SIGKILL)
+    while any(is_running(state) for state in running):
+        time.sleep(0.1)
 
 
 def log_tail(data_dir: Path, lines: int = 20) -> str:

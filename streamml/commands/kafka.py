@@ -1,4 +1,4 @@
-"""``streamml kafka start|status|stop``: the local one-node broker."""
+"""``streamml kafka start|status|stop``: the local broker, one node or a cluster."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from contracts.settings import Settings
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "kafka", help="run a local Apache Kafka broker (KRaft, one node) for a laptop or tests"
+        "kafka",
+        help="run a local Apache Kafka broker (KRaft, one node or a cluster) for a laptop or tests",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb, help_text in (
@@ -22,31 +23,90 @@ def register(subparsers: Any) -> None:
     ):
         sub = verbs.add_parser(verb, help=help_text)
         sub.add_argument("--port", type=int, default=None,
-                         help="client port (default: 9092)")
+                         help="client port; a cluster's nodes take the ports from it up "
+                              "(default: 9092)")
+        sub.add_argument("--brokers", type=_node_count, default=1,
+                         help="nodes, each broker and controller; 3 replicate every topic "
+                              "(default: 1)")
         sub.add_argument("--data-dir", type=Path, default=None,
-                         help="broker folder (default: ~/.cache/streamml/broker-PORT)")
+                         help="broker folder (default: ~/.cache/streamml/broker-PORT, or "
+                              "cluster-PORT for several nodes)")
+        sub.add_argument("--secure", type=Path, default=None, metavar="DIR",
+                         help="one node only: SASL_SSL (SCRAM-SHA-512) and ACLs, from "
+                              "DIR/ca.pem, DIR/broker.pem (key and certificate) and "
+                              "DIR/users.toml")
         sub.set_defaults(handler=run)
 
 
+def _node_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of nodes, 1 or more; "
+                                         f"got {text!r}")
+    return int(text)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streamml import local_broker
+    from streamml import broker_security as secure_broker
+    from streamml import local_broker, local_cluster
 
     port = args.port or local_broker.DEFAULT_PORT
-    data_dir = args.data_dir or local_broker.default_data_dir(port)
+    given = args.data_dir
+    if args.secure and args.brokers > 1:
+        raise secure_broker.BrokerSecurityError("--secure starts one node; leave out --brokers")
+    if args.brokers > 1 or (given and (given / local_cluster.CLUSTER_FILE).exists()):
+        folder = given or local_cluster.default_data_dir(port)
+        return run_cluster(args.verb, list(range(port, port + args.brokers)), folder)
+    data_dir = given or local_broker.default_data_dir(port)
+    security = secure_broker.BrokerSecurity.from_directory(args.secure) if args.secure else None
     if args.verb == "start":
         began = time.monotonic()
-        state = local_broker.start(port, data_dir)
+        state = local_broker.start(port, data_dir, security=security)
         print(f"Kafka broker ready at {state.bootstrap} "
               f"(pid {state.pid}, {time.monotonic() - began:.1f} s, folder {data_dir})")
         print(f"export KAFKA_BOOTSTRAP_SERVERS={state.bootstrap}")
+        if security is not None:
+            print(secure_broker.grant_and_describe(security, settings, state.bootstrap))
         return 0
     if args.verb == "status":
         state = local_broker.read_state(data_dir)
-        if state and local_broker.is_running(state) and local_broker.answers(state.bootstrap):
+        probe = security.client_config(security.super_user) if security else None
+        if state and local_broker.is_running(state) and local_broker.answers(
+                state.bootstrap, client_config=probe):
             print(f"running: {state.bootstrap} (pid {state.pid})")
             return 0
         print(f"not running (folder {data_dir})")
         return 1
     stopped = local_broker.stop(data_dir)
+    print("stopped" if stopped else f"not running (folder {data_dir})")
+    return 0
+
+
+def run_cluster(verb: str, ports: list[int], data_dir: Path) -> int:
+    from streamml import local_broker, local_cluster
+
+    if verb == "start":
+        began = time.monotonic()
+        cluster = local_cluster.start_cluster(ports, data_dir)
+        for node_id, node in enumerate(cluster.nodes, start=1):
+            print(f"node {node_id}: {node.bootstrap} (pid {node.pid})")
+        print(f"Kafka cluster of {len(cluster.nodes)} nodes ready "
+              f"({time.monotonic() - began:.1f} s, folder {data_dir})")
+        print(f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap}")
+        print(f"export STREAMML_REPLICATION_FACTOR={min(3, len(cluster.nodes))}")
+        return 0
+    if verb == "status":
+        found = local_cluster.read_cluster(data_dir)
+        if found is None:
+            print(f"not running (folder {data_dir})")
+            return 1
+        up = 0
+        for node_id, node in enumerate(found.nodes, start=1):
+            serving = local_broker.is_running(node) and local_broker.answers(node.bootstrap)
+            up += serving
+            print(f"node {node_id}: {'running' if serving else 'down'} {node.bootstrap}"
+                  + (f" (pid {node.pid})" if serving else ""))
+        print(f"{up} of {len(found.nodes)} nodes running: {found.bootstrap}")
+        return 0 if up == len(found.nodes) else 1
+    stopped = local_cluster.stop_cluster(data_dir)
     print("stopped" if stopped else f"not running (folder {data_dir})")
     return 0

@@ -19,6 +19,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from contracts.broker_access import check_access
     from contracts.kafka_clients import make_admin
     from contracts.topic_admin import ensure_topics
     from contracts.topics import Topics
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     specs = Topics(settings.topic_prefix).specs(
         partitions=settings.partitions, replication_factor=settings.replication_factor
     )
+    check_access(settings)
     report = ensure_topics(make_admin(settings), specs)
     for spec in specs:
         state = "created" if spec.name in report.created else "exists"

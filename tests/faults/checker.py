@@ -56,10 +56,14 @@ class TopicTail:
         partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
 
-    def drain(self, quiet: float = 0.3) -> int:
-        """Read until nothing arrives for ``quiet`` seconds; the number of new records."""
+    def drain(self, quiet: float = 0.3, *, at_most: float | None = None) -> int:
+        """Read until nothing arrives for ``quiet`` seconds; the number of new records.
+
+        ``at_most`` ends the read after that many seconds, for a topic still being written.
+        """
         new = 0
-        while batch := self._consumer.consume(5000, quiet):
+        deadline = time.monotonic() + at_most if at_most is not None else float("inf")
+        while time.monotonic() < deadline and (batch := self._consumer.consume(5000, quiet)):
             for m in batch:
                 if m.error():
                     continue

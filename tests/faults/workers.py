@@ -1,4 +1,5 @@
-"""Scoring workers the fault tests kill and restart by the pid they started, and probes."""
+"""Scoring workers the fault tests kill and restart by the pid they started, probes, and a
+paced stream of events."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
 from contracts.kafka_clients import common_config
 from contracts.settings import Settings
+from producers.sdk import EventProducer
+from producers.simulator import Simulator
 from streamml.local_broker import free_port
 from tests.integration.processes import Child, http_get, settings_env, wait_for_health
 
@@ -54,9 +59,9 @@ class Worker:
         os.kill(self.child.pid, signal.SIGKILL)
         self.child.process.wait(10)
 
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
+    def stop(self) -> int | None:
+        """SIGTERM to the pid this worker started; its exit status (-9: it had to be killed)."""
+        return self.child.stop() if self.child is not None else None
 
     def alive(self) -> bool:
         return self.child is not None and self.child.process.poll() is None
@@ -109,3 +114,27 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str,
             return time.monotonic() - began
         time.sleep(step)
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def paced_stream(settings: Settings, n: int, rate: int, failures: list[BaseException]) \
+        -> threading.Thread:
+    """Send ``n`` simulated events at ``rate`` per second from a background thread."""
+    items = Simulator(seed=11, start=datetime.now(UTC), id_prefix="k", n_users=5000,
+                      events_per_second=rate).events(n)
+
+    def run() -> None:
+        try:
+            began = time.monotonic()
+            with EventProducer(settings) as producer:
+                for i, item in enumerate(items):
+                    producer.send_record(item.event)
+                    if i % 200 == 199:
+                        ahead = (i + 1) / rate - (time.monotonic() - began)
+                        if ahead > 0:
+                            time.sleep(ahead)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="paced-stream", daemon=True)
+    thread.start()
+    return thread

@@ -28,8 +28,22 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
     if settings.model_signing_key:
         env["STREAMML_MODEL_SIGNING_KEY"] = settings.model_signing_key.reveal()
+    env.update(security_env(settings))
     env.update(extra)
     return env
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """The ``STREAMML_`` variables of the settings' protocol, credentials and CA."""
+    values = {
+        "STREAMML_SECURITY_PROTOCOL": settings.security_protocol,
+        "STREAMML_SASL_MECHANISM": settings.sasl_mechanism,
+        "STREAMML_SASL_USERNAME": settings.sasl_username,
+        "STREAMML_SASL_PASSWORD": (settings.sasl_password.reveal()
+                                   if settings.sasl_password else None),
+        "STREAMML_SSL_CA_LOCATION": settings.ssl_ca_location,
+    }
+    return {name: value for name, value in values.items() if value}
 
 
 class Child:

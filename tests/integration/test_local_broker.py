@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import random
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from contracts.topics import ALL_TOPICS
-from streamml import local_broker
+from streamml import local_broker, local_cluster
 
 
 def streamml(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -85,3 +88,51 @@ def test_bad_setting_is_one_clear_line_without_traceback():
     assert result.returncode == 2
     expected = "streamml topics: STREAMML_PARTITIONS='many': expected a whole number"
     assert result.stderr.strip() == expected
+
+
+def consecutive_free_ports(n: int) -> int:
+    """The first of ``n`` free consecutive loopback ports."""
+    for base in random.sample(range(20000, 60000, n), 200):
+        if all(local_broker.port_free(base + i) for i in range(n)):
+            return base
+    raise AssertionError(f"no {n} consecutive free ports")
+
+
+def test_kafka_start_brokers_3_runs_a_cluster_that_status_and_stop_see_whole(broker_dir: Path):
+    base = consecutive_free_ports(3)
+    folder = ["--port", str(base), "--data-dir", str(broker_dir)]
+    bootstrap = ",".join(f"127.0.0.1:{base + i}" for i in range(3))
+    try:
+        started = streamml("kafka", "start", "--brokers", "3", *folder)
+        assert started.returncode == 0, started.stderr
+        assert f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}" in started.stdout
+        assert "export STREAMML_REPLICATION_FACTOR=3" in started.stdout
+        assert re.search(r"^ 3 brokers:", kcat_metadata(bootstrap), re.M)
+
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAMML_REPLICATION_FACTOR": "3"}
+        created = streamml("topics", "create", env=env)
+        assert created.returncode == 0, created.stderr
+        assert re.search(r"partition 0, leader \d, replicas: \d,\d,\d, isrs: \d,\d,\d",
+                         kcat_metadata(bootstrap))
+
+        node_2 = local_cluster.node_state(broker_dir, 2)
+        os.kill(node_2.pid, signal.SIGKILL)
+        while local_broker.is_running(node_2):
+            time.sleep(0.1)
+        degraded = streamml("kafka", "status", *folder)
+        assert degraded.returncode == 1
+        assert f"node 2: down 127.0.0.1:{base + 1}" in degraded.stdout
+        assert "2 of 3 nodes running" in degraded.stdout
+
+        again = streamml("kafka", "start", "--brokers", "3", *folder)
+        assert again.returncode == 0, again.stderr
+        assert local_cluster.node_state(broker_dir, 2).pid != node_2.pid
+        status = streamml("kafka", "status", *folder)
+        assert status.returncode == 0 and "3 of 3 nodes running" in status.stdout
+
+        stopped = streamml("kafka", "stop", *folder)
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout
+        status = streamml("kafka", "status", *folder)
+        assert status.returncode == 1 and "0 of 3 nodes running" in status.stdout
+    finally:
+        local_cluster.stop_cluster(broker_dir)

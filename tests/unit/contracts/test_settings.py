@@ -168,6 +168,29 @@ def test_bad_choice_names_the_variable_and_lists_the_allowed_values(
         assert choice in str(info.value)
 
 
+def test_session_timeout_is_45_s_unless_its_variable_says_otherwise() -> None:
+    assert Settings.from_mapping({}).session_timeout_s == 45
+    assert Settings.from_mapping({"STREAMML_SESSION_TIMEOUT_S": "8"}).session_timeout_s == 8
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("5", "expected a whole number within [6, 1800]", id="below-broker-min"),
+        pytest.param("1801", "expected a whole number within [6, 1800]", id="above-broker-max"),
+        pytest.param("7.5", "expected a whole number", id="fraction"),
+        pytest.param("8s", "expected a whole number", id="unit-suffix"),
+    ],
+)
+def test_a_session_timeout_the_broker_would_refuse_is_refused_at_start(
+    value: str, expected: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping({"STREAMML_SESSION_TIMEOUT_S": value})
+
+    assert str(info.value) == f"STREAMML_SESSION_TIMEOUT_S={value!r}: {expected}"
+
+
 def test_settings_error_is_also_a_value_error() -> None:
     with pytest.raises(ValueError, match="STREAMML_PARTITIONS"):
         Settings.from_mapping({"STREAMML_PARTITIONS": "x"})

@@ -51,3 +51,16 @@ def test_topic_names_carry_the_prefix() -> None:
         topics.alerts,
         topics.dead_letters,
     ] == [f"demo.{name}" for name in ALL_TOPICS]
+
+
+def test_three_replicas_or_more_need_two_in_sync_on_every_topic() -> None:
+    specs = Topics().specs(partitions=3, replication_factor=3)
+
+    assert all(dict(s.config)["min.insync.replicas"] == "2" for s in specs)
+    assert dict(specs[ALL_TOPICS.index("model-versions")].config)["cleanup.policy"] == "compact"
+
+
+def test_fewer_replicas_leave_min_insync_replicas_to_the_cluster() -> None:
+    specs = Topics().specs(partitions=3, replication_factor=2)
+
+    assert not any("min.insync.replicas" in dict(s.config) for s in specs)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -35,10 +37,34 @@ def watcher() -> ModelWatcher:
 
 
 def test_a_version_then_its_deployment_makes_the_processor_ready(watcher):
+    watcher.advance(0, at_end=True)  # an empty registry, read to its end
     assert watcher.apply(b"conversion/1", version_record(1)) is None
     assert not watcher.ready.is_set()
     assert watcher.apply(b"conversion/deployment", msgspec.json.encode(deployment(1))) is None
     assert watcher.ready.is_set() and watcher.state.champion().version == 1
+
+
+def test_a_restarted_processor_is_ready_only_once_it_has_replayed_every_version(watcher):
+    for offset, version in ((0, 1), (2, 2)):
+        watcher.apply(f"conversion/{version}".encode(), version_record(version))
+        watcher.apply(b"conversion/deployment", msgspec.json.encode(deployment(version)))
+        watcher.advance(offset + 2)
+        # Until the end is reached a newer version may follow: scoring now could serve
+        # an older version after a newer one.
+        assert not watcher.ready.is_set()
+    watcher.advance(4, at_end=True)
+    assert watcher.ready.is_set() and watcher.state.champion().version == 2
+    assert watcher._metrics.model_ready._value.get() == 1
+
+
+def test_waiting_for_an_offset_returns_once_the_records_before_it_are_applied(watcher):
+    watcher.advance(2)
+    assert watcher.wait_until_read(2, timeout=0)
+    assert not watcher.wait_until_read(5, timeout=0.05)
+    threading.Timer(0.1, watcher.advance, args=(5,)).start()
+    began = time.monotonic()
+    assert watcher.wait_until_read(5, timeout=10)
+    assert 0.05 < time.monotonic() - began < 5
 
 
 @pytest.mark.parametrize(("key", "value", "reason"), [

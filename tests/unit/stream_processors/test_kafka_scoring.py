@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from contracts.settings import Settings
+from stream_processors.kafka_scoring import KafkaScoringWorker
+
+
+class RecordingConsumer:
+    """What the rebalance callbacks call on the consumer, recorded."""
+
+    def __init__(self) -> None:
+        self.stored: list[TopicPartition] = []
+        self.commits = 0
+
+    def store_offsets(self, offsets: list[TopicPartition]) -> None:
+        self.stored += offsets
+
+    def commit(self, asynchronous: bool = True) -> None:
+        self.commits += 1
+
+
+@pytest.fixture
+def worker() -> Iterator[KafkaScoringWorker]:
+    built = KafkaScoringWorker(Settings(bootstrap_servers="127.0.0.1:9"), lambda *_: None,
+                               web_port=0)
+    built.assigned = {0, 1, 2}
+    yield built
+    built.output.close()
+
+
+def test_a_revocation_commits_and_is_logged_with_what_the_worker_keeps(
+        worker: KafkaScoringWorker, caplog: pytest.LogCaptureFixture) -> None:
+    consumer = RecordingConsumer()
+    with caplog.at_level(logging.INFO, logger="stream_processors.kafka_scoring"):
+        worker._revoker(consumer)(consumer, [TopicPartition("user-events", 2)])
+
+    assert worker.assigned == {0, 1}
+    assert consumer.commits == 1
+    assert "revoked partitions=[2] kept=[0, 1]" in caplog.text
+
+
+def test_lost_partitions_are_a_warning_that_names_the_likely_causes(
+        worker: KafkaScoringWorker, caplog: pytest.LogCaptureFixture) -> None:
+    worker._uncommitted = {("user-events", 1): 10, ("user-events", 2): 7}
+    with caplog.at_level(logging.WARNING, logger="stream_processors.kafka_scoring"):
+        worker._on_lost(None, [TopicPartition("user-events", 1)])
+
+    assert worker.assigned == {0, 2}
+    assert worker._uncommitted == {("user-events", 2): 7}
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "lost partitions=[1]" in record.getMessage()
+    assert "session timeout" in record.getMessage()
+    assert "max.poll.interval.ms" in record.getMessage()
