@@ -51,7 +51,8 @@ def to_alert(t: Transition) -> Alert:
         "summary": summary(t),
         "route": t.scope.route,
         "rule": {"name": rule.name, "metric": rule.metric, rule.direction: rule.threshold,
-                 "for_windows": rule.for_windows, "clear_windows": rule.clear_windows},
+                 "for_windows": rule.for_windows, "clear_windows": rule.clear_windows,
+                 "clear_seconds": rule.clear_seconds},
     }
     if t.cause is not None and t.cause.causes:
         details["features"] = list(t.cause.causes)

@@ -26,6 +26,7 @@ class RuleState:
 
     breaches: int = 0
     cleans: int = 0
+    clean_since: float | None = None  # event time the current run of clean windows began
     firing: bool = False
     started_at: datetime | None = None
     cause: Verdict | None = None  # the verdict that fired it, kept for the resolved record
@@ -84,7 +85,7 @@ class RuleEngine:
         state.latest = verdict
         window = report.describe()
         if verdict.breaching:
-            state.breaches, state.cleans = state.breaches + 1, 0
+            state.breaches, state.cleans, state.clean_since = state.breaches + 1, 0, None
             if state.firing or state.breaches < rule.for_windows:
                 return None
             state.firing, state.started_at, state.cause, state.window = \
@@ -92,7 +93,10 @@ class RuleEngine:
             return Transition("firing", rule, report.scope, verdict, verdict, window,
                               state.started_at, report.end)
         state.cleans, state.breaches = state.cleans + 1, 0
-        if not state.firing or state.cleans < rule.clear_windows:
+        if state.clean_since is None:
+            state.clean_since = report.start
+        if not state.firing or state.cleans < rule.clear_windows \
+                or report.end - state.clean_since < rule.clear_seconds:
             return None
         state.firing = False
         started = state.started_at or self.now()

@@ -3,7 +3,9 @@
 A rule names one figure (see :mod:`monitor.report`) and a threshold it must stay
 ``above`` or ``below``. It fires after ``for_windows`` consecutive breaching windows
 of a scope and resolves after ``clear_windows`` consecutive clean ones, so one noisy
-window neither pages nor ends a page. Feature rules judge every feature, with
+window neither pages nor ends a page. On a fast stream a few windows pass in a second,
+so ``clear_seconds`` also asks the clean run to span that much event time: a figure
+hovering at its threshold pages once, not every second. Feature rules judge every feature, with
 per-feature thresholds, and name the breaching features as the cause.
 """
 
@@ -19,8 +21,8 @@ from monitor.report import FEATURE_METRICS, FeatureFigures, WindowReport, kind_o
 
 SEVERITIES: Final = ("info", "warning", "critical")
 RULE_KEYS: Final = frozenset({
-    "name", "kind", "metric", "above", "below", "for_windows", "clear_windows", "severity",
-    "runbook", "summary", "features", "ignore_features",
+    "name", "kind", "metric", "above", "below", "for_windows", "clear_windows",
+    "clear_seconds", "severity", "runbook", "summary", "features", "ignore_features",
 })
 MAX_CAUSES: Final = 20  # features named in one alert
 
@@ -44,6 +46,7 @@ class Rule:
     kind: str = "monitor"
     for_windows: int = 2
     clear_windows: int = 3
+    clear_seconds: float = 0.0
     severity: str = "warning"
     runbook: str = ""
     summary: str = ""
@@ -82,6 +85,11 @@ def parse_rule(table: Mapping[str, Any]) -> Rule:
     counts = {k: table.get(k, d) for k, d in (("for_windows", 2), ("clear_windows", 3))}
     if any(not isinstance(v, int) or v < 1 for v in counts.values()):
         raise RulesError(f"{where}: for_windows and clear_windows must be whole numbers >= 1")
+    clear_seconds = table.get("clear_seconds", 0.0)
+    if isinstance(clear_seconds, bool) or not isinstance(clear_seconds, int | float) \
+            or not 0 <= clear_seconds < math.inf:
+        raise RulesError(f"{where}: clear_seconds must be a number of seconds >= 0, "
+                         f"got {clear_seconds!r}")
     features = table.get("features", {})
     if not isinstance(features, Mapping) or not all(
             isinstance(v, int | float) for v in features.values()):
@@ -91,7 +99,8 @@ def parse_rule(table: Mapping[str, Any]) -> Rule:
         kind=str(table.get("kind", "monitor")), severity=severity,
         runbook=str(table.get("runbook", "")), summary=str(table.get("summary", "")),
         features={str(k): float(v) for k, v in features.items()},
-        ignore_features=frozenset(map(str, table.get("ignore_features", ()))), **counts,
+        ignore_features=frozenset(map(str, table.get("ignore_features", ()))),
+        clear_seconds=float(clear_seconds), **counts,
     )
 
 

@@ -170,7 +170,13 @@ def answers(
 
 
 def port_free(port: int) -> bool:
+    """Whether the broker could listen on ``port``.
+
+    Like the JVM's server sockets, the probe sets ``SO_REUSEADDR``: the connections a
+    killed broker leaves in TIME_WAIT do not keep it from listening again.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -36,7 +36,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{config.source}: {len(config.rules)} rules")
         for rule in config.rules:
             print(f"  {rule.name}: {rule.metric} {rule.direction} {rule.threshold:g} "
-                  f"for {rule.for_windows}, clear {rule.clear_windows} ({rule.severity})")
+                  f"for {rule.for_windows}, clear {rule.clear_windows}"
+                  + (f" over {rule.clear_seconds:g} s" if rule.clear_seconds else "")
+                  + f" ({rule.severity})")
         return 0
 
     from monitor.service import run as run_monitor

@@ -12,8 +12,9 @@ The worker's sustainable rate is measured on a burst first; then events come at
 twice that for 30 s (every 2.5 s, twice what it scored in the last 2.5 s, since its
 speed moves with the neighbours' load), then at a tenth of it until the backlog is
 gone. ``streamml monitor`` watches with the shipped slow-predictions rule, its
-threshold scaled from 60 s to 10 s and its windows to 500 predictions. Every event
-is stamped with the time it is sent, so event time to prediction is the time it waited.
+threshold and the event time its clean windows must span scaled from 60 s to 10 s, and
+its windows to 500 predictions. Every event is stamped with the time it is sent, so
+event time to prediction is the time it waited.
 """
 
 from __future__ import annotations
@@ -189,14 +190,17 @@ class Watch:
 
 
 def rules_file(path: Path) -> Path:
-    """The shipped slow-predictions rule, alone, with its threshold and windows scaled."""
+    """The shipped slow-predictions rule, alone, with its threshold, the event time its
+    clean windows must span and its windows scaled."""
     rule = next(r for r in load_config().rules if r.name == RULE)
     assert rule.metric == "latency_p95" and rule.direction == "above"
     path.write_text(
         "[windows]\nprediction_events = 500\n\n[[rules]]\n"
         f'name = "{rule.name}"\nkind = "{rule.kind}"\nsummary = "{rule.summary}"\n'
         f'metric = "{rule.metric}"\nabove = {LATENCY_S}\nfor_windows = {rule.for_windows}\n'
-        f'clear_windows = {rule.clear_windows}\nseverity = "{rule.severity}"\n')
+        f'clear_windows = {rule.clear_windows}\n'
+        f'clear_seconds = {rule.clear_seconds * LATENCY_S / rule.threshold:g}\n'
+        f'severity = "{rule.severity}"\n')
     return path
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
+from stream_processors import kafka_scoring, scoring_app
 from streamml.local_broker import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import (
@@ -80,4 +81,7 @@ def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     duplicates = sum(c - 1 for c in counts.values())
     print(f"sent={len(sent)} predicted={len(counts)} lost={len(lost)} duplicates={duplicates}")
     assert not lost
-    assert duplicates <= 1_000, "redelivery after a rebalance is bounded by uncommitted work"
+    # A worker stopping in the middle of a batch has delivered its predictions but not yet
+    # committed its offsets: whoever takes the partitions scores that batch again.
+    batch = {"faust": scoring_app.MAX_BATCH, "kafka": kafka_scoring.MAX_BATCH}[runner]
+    assert duplicates <= batch, "redelivery is bounded by the one batch in flight"

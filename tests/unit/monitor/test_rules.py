@@ -60,6 +60,28 @@ def test_an_alert_resolves_only_after_its_clean_windows() -> None:
     assert statuses(e, [0.0]) == ["resolved"]
 
 
+def test_a_figure_hovering_at_its_threshold_pages_once_when_clean_windows_must_span_time(
+) -> None:
+    # Windows of ten seconds each: breach, clean runs of three windows (30 s), breach...
+    e = engine(clear_seconds=60)
+    flapping = [0.2, 0.2, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.2]
+    reports = [WindowReport("labels", SCOPE, 10.0 * i, 10.0 * (i + 1), 1000,
+                            {"roc_auc_drop": v}) for i, v in enumerate(flapping)]
+
+    assert [t.status for r in reports for t in e.evaluate(r)] == ["firing"]
+    calm = [WindowReport("labels", SCOPE, 10.0 * i, 10.0 * (i + 1), 1000, {"roc_auc_drop": 0.0})
+            for i in range(10, 16)]
+    when = [(r.end, t.status) for r in calm for t in e.evaluate(r)]
+    assert when == [(160.0, "resolved")]  # six clean windows: 100 s to 160 s
+
+
+def test_without_clear_seconds_the_same_figure_flaps() -> None:
+    e = engine()
+    flapping = [0.2, 0.2, 0.0, 0.0, 0.0, 0.2, 0.2]
+
+    assert statuses(e, flapping) == ["firing", "resolved", "firing"]
+
+
 def test_windows_too_small_to_judge_change_nothing() -> None:
     e = engine()
 
@@ -112,6 +134,8 @@ def test_a_rule_judges_only_windows_of_its_kind() -> None:
     ({"name": "x", "metric": "roc_auc", "below": 0.5, "severity": "page"}, "'critical'"),
     ({"name": "x", "metric": "roc_auc", "below": 0.5, "for_windows": 0}, ">= 1"),
     ({"name": "x", "metric": "roc_auc", "below": 0.5, "colour": "red"}, "unknown key"),
+    ({"name": "x", "metric": "roc_auc", "below": 0.5, "clear_seconds": -1}, "seconds >= 0"),
+    ({"name": "x", "metric": "roc_auc", "below": 0.5, "clear_seconds": "1m"}, "got '1m'"),
 ])
 def test_bad_rules_are_refused_saying_what_is_allowed(table: dict[str, object],
                                                       message: str) -> None:
