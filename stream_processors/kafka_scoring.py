@@ -43,10 +43,6 @@ COMMIT_EVENTS = 10_000
 # librdkafka prefetches up to 64 MiB by default; 16 MiB (~45,000 events) keeps the
 # loop fed, and the worker's memory 45 MiB smaller and flat after its first 400,000.
 PREFETCH_KBYTES = 16 * 1024
-# How long taking over partitions waits for the model watcher to apply every version
-# published so far (only a retrainer's open registry transaction makes it long); past
-# it the worker scores with what it holds, and says so.
-CATCH_UP_SECONDS = 30.0
 
 
 class KafkaScoringWorker:
@@ -144,29 +140,9 @@ class KafkaScoringWorker:
             consumer.commit(asynchronous=True)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        self._catch_up_with_models(consumer)
+        self.watcher.catch_up(consumer)
         self.assigned.update(p.partition for p in partitions)
         logger.info("assigned partitions=%s", sorted(self.assigned))
-
-    def _catch_up_with_models(self, consumer: Any) -> None:
-        """Apply every version published so far before scoring partitions taken over.
-
-        Their previous owner may have served a version that this worker has not applied
-        yet; scoring them with the older one would step their predictions back.
-        """
-        from confluent_kafka import KafkaException, TopicPartition
-
-        registry = TopicPartition(self.topics.model_versions, 0)
-        try:
-            _, end = consumer.get_watermark_offsets(registry, timeout=10)
-        except KafkaException as exc:
-            logger.warning("end of model-versions unknown (%s): scoring with champion=%s",
-                           exc, self.health()["champion"])
-            return
-        if not self.watcher.wait_until_read(end, CATCH_UP_SECONDS):
-            logger.warning("model-versions not applied up to offset %d within %.0f s: "
-                           "scoring with champion=%s", end, CATCH_UP_SECONDS,
-                           self.health()["champion"])
 
     def _revoker(self, consumer: Any) -> Callable[[Any, list[Any]], None]:
         def on_revoke(_consumer: Any, partitions: list[Any]) -> None:

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -30,6 +31,11 @@ from stream_processors.serving_state import ScoringModel, ServingState
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[ModelVersion, ServingState], ScoringModel]
+
+# How long taking over partitions waits for the watcher to apply every version published
+# so far (only a retrainer's open registry transaction makes it long); past it the worker
+# scores with what it holds, and says so.
+CATCH_UP_SECONDS = 30.0
 
 _VERSION = msgspec.json.Decoder(ModelVersion)
 _DEPLOYMENT = msgspec.json.Decoder(Deployment)
@@ -64,6 +70,32 @@ class ModelWatcher:
         """Wait until every registry record before ``offset`` is applied; False on timeout."""
         with self._progress:
             return self._progress.wait_for(lambda: self._read_to >= offset, timeout)
+
+    def catch_up(self, consumer: Any, timeout: float = CATCH_UP_SECONDS) -> bool:
+        """Apply every version published so far, before scoring partitions taken over.
+
+        Their previous owner may have served a version that this worker has not applied
+        yet; scoring them with the older one would step their predictions back.
+        ``consumer`` (any confluent-kafka consumer) is only asked where the registry ends.
+        """
+        from confluent_kafka import KafkaException, TopicPartition
+
+        registry = TopicPartition(self._topics.model_versions, 0)
+        try:
+            _, end = consumer.get_watermark_offsets(registry, timeout=10)
+        except KafkaException as exc:
+            logger.warning("end of model-versions unknown (%s): scoring with champion=%s",
+                           exc, self._champion())
+            return False
+        if not self.wait_until_read(end, timeout):
+            logger.warning("model-versions not applied up to offset %d within %.0f s: "
+                           "scoring with champion=%s", end, timeout, self._champion())
+            return False
+        return True
+
+    def _champion(self) -> int | None:
+        deployment = self.state.deployment
+        return deployment.champion if deployment else None
 
     def advance(self, offset: int, *, at_end: bool = False) -> None:
         """Note that every record before ``offset`` is applied (``at_end``: none follows yet)."""

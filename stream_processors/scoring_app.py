@@ -18,7 +18,7 @@ import faust
 from faust.types import EventT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from contracts.kafka_clients import KafkaRecord
+from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors.batch_output import BatchOutput
@@ -58,16 +58,29 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
         # scored already: a redelivery to score again, not a producer's duplicate.
         seen.clear()
 
+    # Scoring waits for the catch-up begun at the last assignment (see ModelWatcher.catch_up).
+    registry_end = make_consumer(settings, "registry-end")
+    catching_up: list[asyncio.Future[bool]] = []
+
+    @app.on_partitions_assigned.connect  # type: ignore[misc]
+    async def catch_up_with_models(app: faust.App, assigned: Any, **_: Any) -> None:
+        if any(tp.topic == topics.user_events for tp in assigned):
+            catching_up[:] = [asyncio.get_running_loop().run_in_executor(
+                None, watcher.catch_up, registry_end)]
+
     @app.on_before_shutdown.connect  # type: ignore[misc]
     def stop_watcher(app: faust.App, **_: Any) -> None:
         watcher.stop()
         output.close()
+        registry_end.close()
 
     @app.agent(events, concurrency=1)  # type: ignore[misc]
     async def score(stream: Any) -> None:
         await _wait_for_model(watcher)
         quiet_garbage_collector()
         async for batch in stream.take_events(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
+            if catching_up:
+                await catching_up.pop()
             began = time.perf_counter()
             try:
                 result = score_values([e.message.value for e in batch],

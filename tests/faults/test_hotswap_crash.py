@@ -1,6 +1,7 @@
 """kill -9 of a scoring worker in the middle of hot-swaps, 20 versions published under load.
 
-Two workers (the default kafka runner) score a steady stream while versions 2..21 are
+Two workers (the default kafka runner; ``STREAMML_FAULT_RUNNERS``, as in
+tests/faults/runners.py, picks others) score a steady stream while versions 2..21 are
 published one after another, each as its artifact and then its deployment. Four
 times a worker is killed right after a publication, half the time between the
 artifact and its deployment. Twice it is started again at once, so it reads
@@ -35,6 +36,7 @@ from functools import partial
 from pathlib import Path
 
 import msgspec
+import pytest
 from confluent_kafka import Producer
 
 from contracts.kafka_clients import producer_config
@@ -50,8 +52,8 @@ from scorer.publishing import (
     publish,
     send_and_wait,
 )
-from stream_processors.kafka_scoring import COMMIT_EVENTS, MAX_BATCH
 from tests.faults.checker import Checker, event_id_of
+from tests.faults.runners import RUNNER_ENV, RUNNERS, duplicates_bound
 from tests.faults.workers import Worker, paced_stream, wait_until
 from tests.integration.processes import http_get
 from tests.integration.scoring_fixtures import publish_champion, send_events, signed
@@ -63,7 +65,6 @@ EVENTS = int(RATE * (PUBLISH_EVERY_S * (NEWEST - 1) + 10))
 # version -> (where its publication is interrupted by a kill -9, when the worker restarts)
 KILLS = {4: ("after-artifact", "at-once"), 9: ("after-deployment", "at-once"),
          14: ("after-artifact", "after-takeover"), 19: ("after-deployment", "after-takeover")}
-SHORT_SESSION = {"STREAMML_SESSION_TIMEOUT_S": "8"}
 # Events sent once every version is out; they spread over every partition.
 AFTER = 30
 # A worker's start (imports, first model) on a busy machine.
@@ -90,15 +91,18 @@ def backward_steps(versions: list[int]) -> list[tuple[int, int, int]]:
     return steps
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_kill_9s_during_twenty_hot_swaps_never_serve_an_older_version(
-    settings: Settings, champion: ModelBundle, tmp_path: Path
+    settings: Settings, champion: ModelBundle, tmp_path: Path, runner: str
 ) -> None:
+    scoring_runner, env = RUNNER_ENV[runner]
+    settings = settings.with_overrides(scoring_runner=scoring_runner)
     topic = Topics(settings.topic_prefix).model_versions
     publish_champion(settings, signed(champion))
     artifacts = {v: signed(champion.with_version(v)) for v in range(2, NEWEST + 1)}
     producer = Producer(producer_config(settings, **{"message.max.bytes":
                                                      MODEL_ARTIFACT_MAX_BYTES}))
-    workers = [Worker(settings, tmp_path, name, **SHORT_SESSION) for name in ("a", "b")]
+    workers = [Worker(settings, tmp_path, name, **env) for name in ("a", "b")]
     failures: list[BaseException] = []
     kills: list[str] = []
     try:
@@ -145,7 +149,7 @@ def test_kill_9s_during_twenty_hot_swaps_never_serve_an_older_version(
     backwards = {p: backward_steps(v) for p, v in by_partition.items() if backward_steps(v)}
     after_versions = sorted({_PREDICTION.decode(r.value or b"").version for r in predictions
                              if event_id_of(r.value) in after})
-    bound = len(kills) * (COMMIT_EVENTS + MAX_BATCH)
+    bound = duplicates_bound(len(kills), runner, RATE)
     print(f"\n[hot-swap x{NEWEST - 1} under load, kill -9 x{len(kills)}] " + figures.line(
         kills="/".join(kills), duplicate_predictions=figures.duplicate_predictions,
         bound=bound, misplaced=misplaced,

@@ -43,6 +43,7 @@ from tests.integration.scoring_fixtures import (
 )
 from tests.integration.test_scoring import metric
 from tests.integration.topic_reader import read_topic
+from tests.zip_archives import container
 
 ALERT = msgspec.json.Decoder(Alert)
 PREDICTION = msgspec.json.Decoder(Prediction)
@@ -57,14 +58,6 @@ class Marker:
 
     def __reduce__(self) -> tuple[object, tuple[str, str]]:
         return (open, (str(self.path), "w"))
-
-
-def container(entries: dict[str, bytes], *, level: int | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as z:
-        for name, payload in entries.items():
-            z.writestr(name, payload)
-    return buffer.getvalue()
 
 
 def metadata(bundle: ModelBundle) -> bytes:

@@ -16,7 +16,6 @@ transactions.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from scorer.bundle import ModelBundle
-from stream_processors.kafka_scoring import COMMIT_EVENTS, MAX_BATCH
 from tests.faults.checker import Checker
+from tests.faults.runners import RUNNER_ENV, RUNNERS, duplicates_bound
 from tests.faults.workers import GroupOffsets, Worker, paced_stream, wait_until
 from tests.integration.scoring_fixtures import publish_champion, signed
 
@@ -36,34 +35,7 @@ EVENTS = 100_000
 KILLS = 5
 # Kill k once this share of the stream is committed: 20 points more each time.
 PROGRESS_MARKS = [0.1 + 0.2 * k for k in range(KILLS)]
-FAUST_COMMIT_EVERY = 1000  # contracts.kafka_clients.faust_config
-FAUST_COMMIT_INTERVAL_S = 2.8  # faust's default broker_commit_interval
 RATE = 1000
-
-SHORT_SESSION = {"STREAMML_SESSION_TIMEOUT_S": "8"}
-# name -> (STREAMML_SCORING_RUNNER, extra environment of the workers)
-RUNNER_ENV = {
-    "kafka": ("kafka", SHORT_SESSION),
-    "faust": ("faust", SHORT_SESSION),
-    "faust-exactly-once": ("faust", {**SHORT_SESSION, "PROCESSING_GUARANTEE": "exactly_once"}),
-}
-RUNNERS = os.environ.get("STREAMML_FAULT_RUNNERS", "kafka").split(",")
-
-
-def duplicates_bound(kills: int, runner: str, rate: int) -> int:
-    """What a killed worker can have scored but not committed, per kill, times the kills.
-
-    The kafka runner commits after ``COMMIT_EVENTS`` events or ``COMMIT_SECONDS``,
-    whichever comes first; a worker catching up on a backlog reaches the count first,
-    so the count bounds it. The faust runner commits after ``FAUST_COMMIT_EVERY``
-    acknowledged events or every ``FAUST_COMMIT_INTERVAL_S``. Either way one batch of
-    at most ``MAX_BATCH`` may be out when it dies. A survivor re-reading what it scored
-    itself before a rebalance dead-letters it as ``duplicate-event-id``; the same
-    bound covers those answers too.
-    """
-    if runner == "kafka":
-        return kills * (COMMIT_EVENTS + MAX_BATCH)
-    return kills * (FAUST_COMMIT_EVERY + int(rate * FAUST_COMMIT_INTERVAL_S) + MAX_BATCH)
 
 
 @pytest.mark.parametrize("runner", RUNNERS)

@@ -40,14 +40,7 @@ from scorer.exceptions import (
     UntrustedTypes,
     ZipBombSuspected,
 )
-
-
-def container(entries: dict[str, bytes], *, level: int | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as z:
-        for name, payload in entries.items():
-            z.writestr(name, payload)
-    return buffer.getvalue()
+from tests.zip_archives import container
 
 
 def entries_of(data: bytes) -> dict[str, bytes]:

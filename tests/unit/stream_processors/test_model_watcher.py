@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from contracts.records import ModelVersion
 from contracts.settings import Settings
@@ -65,6 +66,35 @@ def test_waiting_for_an_offset_returns_once_the_records_before_it_are_applied(wa
     began = time.monotonic()
     assert watcher.wait_until_read(5, timeout=10)
     assert 0.05 < time.monotonic() - began < 5
+
+
+class RegistryEnd:
+    """Answers where ``model-versions`` ends, as a consumer's watermark query does."""
+
+    def __init__(self, end: int | Exception) -> None:
+        self.end = end
+
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+        assert partition.topic.endswith("model-versions") and partition.partition == 0
+        if isinstance(self.end, Exception):
+            raise self.end
+        return 0, self.end
+
+
+def test_taking_over_partitions_waits_for_every_version_published_so_far(watcher):
+    watcher.advance(3)
+    assert watcher.catch_up(RegistryEnd(3), timeout=0)
+    threading.Timer(0.1, watcher.advance, args=(6,)).start()
+    assert watcher.catch_up(RegistryEnd(6), timeout=10)
+    assert watcher.wait_until_read(6, timeout=0)
+
+
+def test_a_catch_up_that_cannot_finish_says_so_and_lets_scoring_go_on(watcher, caplog):
+    watcher.advance(3)
+    assert not watcher.catch_up(RegistryEnd(9), timeout=0.05)
+    assert "not applied up to offset 9" in caplog.text
+    assert not watcher.catch_up(RegistryEnd(KafkaException(KafkaError(KafkaError._TIMED_OUT))))
+    assert "end of model-versions unknown" in caplog.text
 
 
 @pytest.mark.parametrize(("key", "value", "reason"), [
