@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.sensors import Monitor
 from faust.types import EventT
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Path,
                     **overrides: Any) -> faust.App:
     """A faust app with our broker, credentials and safe defaults; no app at import time."""
-    return faust.App(
+    return CommittingApp(
         f"{settings.group_prefix}.{name}",
         **faust_config(settings),
         monitor=QuietMonitor(),
@@ -33,6 +34,40 @@ def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Pa
         broker_max_poll_records=10000,
         **overrides,
     )
+
+
+async def commit_acknowledged(consumer: Any) -> None:
+    """Commit every offset acknowledged so far.
+
+    faust's commit returns without committing while another commit is running (a
+    periodic one, started before the latest acknowledgements), so a second call follows:
+    by then that one is over, or another began after everything was acknowledged.
+    """
+    await consumer.commit()
+    await consumer.commit()
+
+
+class CommittingApp(faust.App):
+    """A faust app that commits everything it has processed before it stops.
+
+    On the way out faust waits for the events in flight, then commits, but skips that
+    commit while a periodic one is running: a worker stopped under load left up to
+    4,000 scored events uncommitted, for the next owner to score again. Once faust has
+    waited, and before the consumer closes, this commits again.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_before_shutdown.connect(_commit_on_the_way_out)
+
+
+async def _commit_on_the_way_out(app: faust.App, **_: Any) -> None:
+    try:
+        assigned = app.consumer.assignment()
+    except ConsumerNotStarted:
+        return
+    if assigned:
+        await commit_acknowledged(app.consumer)
 
 
 class QuietMonitor(Monitor):

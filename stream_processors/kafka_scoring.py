@@ -65,14 +65,14 @@ class KafkaScoringWorker:
         self._stopping.set()
 
     def health(self) -> dict[str, Any]:
-        state = self.watcher.state
+        state = self.watcher.serving
         return {"status": "ok", "model_ready": state.ready,
                 "champion": state.deployment.champion if state.deployment else None,
                 "partitions": sorted(self.assigned)}
 
     def run(self) -> None:
         server = serve(self.settings.web_host, self.web_port, self.metrics.registry,
-                       lambda: self.watcher.state, self.health)
+                       lambda: self.watcher.serving, self.health)
         self.watcher.start()
         try:
             if self._wait_for_model():

@@ -40,6 +40,7 @@ CATCH_UP_SECONDS = 30.0
 _VERSION = msgspec.json.Decoder(ModelVersion)
 _DEPLOYMENT = msgspec.json.Decoder(Deployment)
 _ENCODER = msgspec.json.Encoder()
+_NOTHING_YET = ServingState()
 
 
 class ModelWatcher:
@@ -70,6 +71,12 @@ class ModelWatcher:
         """Wait until every registry record before ``offset`` is applied; False on timeout."""
         with self._progress:
             return self._progress.wait_for(lambda: self._read_to >= offset, timeout)
+
+    @property
+    def serving(self) -> ServingState:
+        """What ``/predict`` and ``/health`` answer with: nothing until the registry is read
+        to its end, since a version replayed before that may not be the newest."""
+        return self.state if self.ready.is_set() else _NOTHING_YET
 
     def catch_up(self, consumer: Any, timeout: float = CATCH_UP_SECONDS) -> bool:
         """Apply every version published so far, before scoring partitions taken over.

@@ -22,7 +22,12 @@ from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors.batch_output import BatchOutput
-from stream_processors.faust_app import as_record, build_faust_app, raw_topic
+from stream_processors.faust_app import (
+    as_record,
+    build_faust_app,
+    commit_acknowledged,
+    raw_topic,
+)
 from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
@@ -53,7 +58,11 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
         watcher.start()
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]
-    async def forget_seen_ids(app: faust.App, revoked: Any, **_: Any) -> None:
+    async def hand_over(app: faust.App, revoked: Any, **_: Any) -> None:
+        # faust has waited for every event in flight and committed, but it skips its commit
+        # while a periodic one runs: what was scored since would be scored again by the
+        # next owner (thousands of events under load).
+        await commit_acknowledged(app.consumer)
         # After a rebalance this worker may read again, from the last commit, events it
         # scored already: a redelivery to score again, not a producer's duplicate.
         seen.clear()
@@ -102,7 +111,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
 
     @app.page("/health")  # type: ignore[misc]
     async def health(web: Any, request: Any) -> Any:
-        state = watcher.state
+        state = watcher.serving
         body = {"status": "ok", "model_ready": state.ready,
                 "champion": state.deployment.champion if state.deployment else None,
                 "partitions": sorted(tp.partition for tp in app.consumer.assignment()
@@ -112,7 +121,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     @app.page("/predict")  # type: ignore[misc]
     class Predict(faust.web.View):  # type: ignore[misc]
         async def post(self, request: Any) -> Any:
-            status, body = predict_response(await request.read(), watcher.state)
+            status, body = predict_response(await request.read(), watcher.serving)
             return self.bytes(body, content_type="application/json", status=status)
 
     return app, watcher

@@ -81,7 +81,7 @@ def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     duplicates = sum(c - 1 for c in counts.values())
     print(f"sent={len(sent)} predicted={len(counts)} lost={len(lost)} duplicates={duplicates}")
     assert not lost
-    # A worker stopping in the middle of a batch has delivered its predictions but not yet
-    # committed its offsets: whoever takes the partitions scores that batch again.
+    # Both workers commit what they scored when partitions change hands; what may be
+    # scored again is a batch either of them took before the hand-over and scored after.
     batch = {"faust": scoring_app.MAX_BATCH, "kafka": kafka_scoring.MAX_BATCH}[runner]
-    assert duplicates <= batch, "redelivery is bounded by the one batch in flight"
+    assert duplicates <= 2 * batch, "redelivery is bounded by the batches in flight"

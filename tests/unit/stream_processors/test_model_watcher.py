@@ -53,8 +53,10 @@ def test_a_restarted_processor_is_ready_only_once_it_has_replayed_every_version(
         # Until the end is reached a newer version may follow: scoring now could serve
         # an older version after a newer one.
         assert not watcher.ready.is_set()
+        assert watcher.serving.deployment is None  # what /predict and /health answer with
     watcher.advance(4, at_end=True)
     assert watcher.ready.is_set() and watcher.state.champion().version == 2
+    assert watcher.serving.champion().version == 2
     assert watcher._metrics.model_ready._value.get() == 1
 
 
