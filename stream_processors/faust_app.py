@@ -36,38 +36,33 @@ def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Pa
     )
 
 
-async def commit_acknowledged(consumer: Any) -> None:
-    """Commit every offset acknowledged so far.
-
-    faust's commit returns without committing while another commit is running (a
-    periodic one, started before the latest acknowledgements), so a second call follows:
-    by then that one is over, or another began after everything was acknowledged.
-    """
-    await consumer.commit()
-    await consumer.commit()
-
-
 class CommittingApp(faust.App):
-    """A faust app that commits everything it has processed before it stops.
+    """A faust app that commits everything it has processed when partitions change hands.
 
-    On the way out faust waits for the events in flight, then commits, but skips that
-    commit while a periodic one is running: a worker stopped under load left up to
-    4,000 scored events uncommitted, for the next owner to score again. Once faust has
-    waited, and before the consumer closes, this commits again.
+    When partitions are revoked, and on the way out, faust waits for the events in
+    flight, then commits, but skips that commit while a periodic one is running: under
+    load a worker left up to 4,000 scored events uncommitted, for the next owner to
+    score again. Once faust has waited, and before the consumer moves on, this commits
+    again.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.on_before_shutdown.connect(_commit_on_the_way_out)
+        self.on_partitions_revoked.connect(_commit_processed)
+        self.on_before_shutdown.connect(_commit_processed)
 
 
-async def _commit_on_the_way_out(app: faust.App, **_: Any) -> None:
+async def _commit_processed(app: faust.App, *_: Any, **__: Any) -> None:
     try:
         assigned = app.consumer.assignment()
     except ConsumerNotStarted:
         return
     if assigned:
-        await commit_acknowledged(app.consumer)
+        # faust's commit returns at once when another commit is running (a periodic one,
+        # maybe started before the latest acknowledgements); by the second call that one
+        # is over, or another began after everything was acknowledged.
+        await app.consumer.commit()
+        await app.consumer.commit()
 
 
 class QuietMonitor(Monitor):

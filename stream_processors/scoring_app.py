@@ -25,7 +25,6 @@ from stream_processors.batch_output import BatchOutput
 from stream_processors.faust_app import (
     as_record,
     build_faust_app,
-    commit_acknowledged,
     raw_topic,
 )
 from stream_processors.gc_policy import quiet_garbage_collector
@@ -58,11 +57,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
         watcher.start()
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]
-    async def hand_over(app: faust.App, revoked: Any, **_: Any) -> None:
-        # faust has waited for every event in flight and committed, but it skips its commit
-        # while a periodic one runs: what was scored since would be scored again by the
-        # next owner (thousands of events under load).
-        await commit_acknowledged(app.consumer)
+    async def forget_seen_ids(app: faust.App, revoked: Any, **_: Any) -> None:
         # After a rebalance this worker may read again, from the last commit, events it
         # scored already: a redelivery to score again, not a producer's duplicate.
         seen.clear()
