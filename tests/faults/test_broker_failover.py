@@ -6,6 +6,13 @@ at a steady rate with our EventProducer (idempotent, ``acks=all``); one scoring
 worker (the default kafka runner) scores them. Each round kills the node leading
 partition 0 of ``user-events``, by the pid the test started, starts it again, and
 waits until it is back in every in-sync replica set before the next kill.
+
+Every acknowledged event must be in ``user-events``, and once, with one exception the
+client documents: when the idempotent producer has to refuse an event outright (an
+out-of-order sequence after a failover), it starts a new producer epoch and sends again
+what was in flight beside it, and the broker cannot tell those from new events. The
+processor then dead-letters each second copy as ``duplicate-event-id``: scored once.
+Seen once, on a machine so loaded that a failover took 34 s.
 """
 
 from __future__ import annotations
@@ -165,19 +172,25 @@ def test_five_kill_9s_of_a_partition_leader_lose_no_acknowledged_event(
         worker.stop()
 
     acknowledged = stream.acknowledged()
-    not_once = {i: in_topic[i] for i in acknowledged if in_topic[i] != 1}
+    missing = sorted(i for i in acknowledged if in_topic[i] == 0)
+    copies = {i: n - 1 for i, n in in_topic.items() if n > 1}
     print(f"\n[leader kill -9 x{KILLS}, {NODES} nodes] " + figures.line(
-        acknowledged=len(acknowledged), refused=report.failed,
+        acknowledged=len(acknowledged), refused=len(stream.failures),
+        refusals="/".join(sorted({f.code for f in stream.failures})) or "-",
+        second_copies=sum(copies.values()),
         duplicate_predictions=figures.duplicate_predictions,
         bound=duplicates_bound(RATE, rounds),
         failover_s="/".join(f"{r.failover_s:.1f}" for r in rounds),
         restart_s="/".join(f"{r.restart_s:.1f}" for r in rounds),
         recovery_s="/".join(f"{r.progress_s:.1f}" for r in rounds)))
     assert report.pending == 0, report.summary()
-    assert not not_once, f"acknowledged events not in user-events exactly once: " \
-                         f"{list(not_once.items())[:10]}"
+    assert not missing, f"acknowledged events not in user-events: {missing[:10]}"
+    assert not copies or stream.failures, f"written twice with nothing refused: {copies}"
+    # What was in flight beside a refused event: a second of the stream at the most.
+    assert sum(copies.values()) <= RATE * len(stream.failures), copies
     assert set(in_topic) <= set(stream.sent_ids), "user-events holds events nobody sent"
     assert figures.lost == 0, figures.lost_examples
-    assert figures.predicted == figures.sent == len(in_topic) and figures.dead_lettered == 0
+    assert figures.predicted == len(in_topic), "every event in user-events scored once"
+    assert figures.dead_lettered == sum(copies.values()), "each second copy dead-lettered"
     assert figures.unknown_predictions == 0
     assert figures.duplicates <= duplicates_bound(RATE, rounds)
