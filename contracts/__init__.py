@@ -1,5 +1,6 @@
 """The event contract, topic names, settings and Kafka client plumbing every role shares."""
 
+from contracts.change_point import ChangePoint, change_point_details, change_point_of
 from contracts.decoding import REASON_CODES, RecordDecoder, Rejection, decode_event
 from contracts.exceptions import ContractError, SettingsError, StreamMLError, TopicMismatchError
 from contracts.kafka_clients import KafkaRecord
@@ -23,6 +24,7 @@ __all__ = [
     "REASON_CODES",
     "SCHEMA_VERSION",
     "Alert",
+    "ChangePoint",
     "ContractError",
     "DeadLetter",
     "Deployment",
@@ -42,5 +44,7 @@ __all__ = [
     "TopicSpec",
     "Topics",
     "UserEvent",
+    "change_point_details",
+    "change_point_of",
     "decode_event",
 ]
