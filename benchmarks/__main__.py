@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "suite": "every row side by side, the pipeline and the targets (the default)",
     "decode": "decode and validate user-events messages (contracts.decoding)",
     "monitor_memory": "the monitor's RSS after 200k and 1M events, and its CPU per event",
+    "adaptation": "recovery from drift over many seeds: the loop against never, every-N, online",
 }
 
 

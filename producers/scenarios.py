@@ -119,6 +119,19 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "like covariate-shift, then back to the original distributions at return_at",
             _COVARIATE_CHANGES, _BASE, _SHIFTED, returns=True,
         ),
+        Scenario(
+            "covariate-concept-shift",
+            "features move as in covariate-shift and the rule changes as in concept-drift",
+            (*_COVARIATE_CHANGES, "rule"), _BASE,
+            Regime(_SHIFTED.population, _NEW_RULE, BASE_POPULATION),
+        ),
+        Scenario(
+            "concept-drift-return",
+            "like concept-drift, then the original rule comes back at return_at (a "
+            "recurring concept)",
+            ("rule",), _BASE, Regime(BASE_POPULATION, _NEW_RULE, BASE_POPULATION),
+            returns=True,
+        ),
     )
 }
 

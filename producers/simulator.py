@@ -92,7 +92,8 @@ class Simulator:
         Seed of every random draw; the same seed gives the same events.
     scenario : str
         One of :data:`producers.scenarios.SCENARIOS`: ``stable``, ``covariate-shift``,
-        ``concept-drift``, ``label-shift``, ``new-category``, ``covariate-shift-return``.
+        ``concept-drift``, ``label-shift``, ``new-category``, ``covariate-shift-return``,
+        ``covariate-concept-shift``, ``concept-drift-return``.
     drift_at : int
         Index of the first event that may come from the changed regime.
     gradual : int

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # in step with producers.scenarios.SCENARIOS.
 SCENARIO_NAMES: Final = (
     "stable", "covariate-shift", "concept-drift", "label-shift", "new-category",
-    "covariate-shift-return",
+    "covariate-shift-return", "covariate-concept-shift", "concept-drift-return",
 )
 FILE_EVENT_RATE: Final = 5.0
 
