@@ -96,7 +96,11 @@ class TopicRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 
 class ModelVersion(Record, frozen=True, kw_only=True):
-    """A model artifact on ``model-versions``, keyed ``<model>/<version>``."""
+    """A model artifact on ``model-versions``, keyed ``<model>/<version>``.
+
+    ``threshold`` is the decision threshold the version serves with (a score at or above
+    it decides 1); records from before thresholds were chosen lack it and mean 0.5.
+    """
 
     model: Identifier
     version: Annotated[int, msgspec.Meta(ge=1)]
@@ -108,6 +112,7 @@ class ModelVersion(Record, frozen=True, kw_only=True):
     metrics: dict[str, float]
     lineage: list[TopicRange]
     trigger: str = "manual"
+    threshold: Probability = 0.5
 
 
 class Deployment(Record, frozen=True, kw_only=True):

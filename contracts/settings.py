@@ -9,6 +9,7 @@ the file. Tests build settings from a mapping, never from the process environmen
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -27,6 +28,10 @@ RETRAIN_STRATEGIES: Final = ("BATCH", "ONLINE")
 RETRAIN_ESTIMATORS: Final = ("LOGISTIC", "HGB")
 RETRAIN_METRICS: Final = ("LOG_LOSS", "ROC_AUC")
 RELEASE_MODES: Final = ("CANARY", "SHADOW", "CHAMPION")
+THRESHOLD_RULE_FORMS: Final = "f1, positive-rate:R with 0 < R < 1, or cost:C with C > 0"
+THRESHOLD_RULE_PATTERN: Final = (
+    r"f1|positive-rate:0*\.\d*[1-9]\d*|cost:(?=[0-9.]*[1-9])(\d+(\.\d*)?|\.\d+)"
+)
 
 
 class Secret:
@@ -133,6 +138,12 @@ class Settings:
     )
     retrain_estimator: str = _setting(
         "LOGISTIC", "estimator of the batch strategy", choices=RETRAIN_ESTIMATORS
+    )
+    decision_threshold_rule: str = _setting(
+        "f1", "how training (the CLI and the retrainer) chooses the decision threshold on "
+        "validation scores: the F1-maximising one, the one deciding 1 for a share R of "
+        "them, or the one of least expected cost when a false positive costs C false "
+        "negatives", pattern=THRESHOLD_RULE_PATTERN, forms=THRESHOLD_RULE_FORMS,
     )
     retrain_window_size: int = _setting(
         20_000, "most labeled events in the retrainer's training window", minimum=50
@@ -254,6 +265,8 @@ def describe() -> list[tuple[str, str, str]]:
         doc = f.metadata["doc"]
         if "choices" in f.metadata:
             doc += f" ({' | '.join(f.metadata['choices'])})"
+        if "forms" in f.metadata:
+            doc += f" ({f.metadata['forms']})"
         rows.append((PREFIX + f.name.upper(), default, doc))
     return rows
 
@@ -299,6 +312,11 @@ def _parse(name: str, source: str, raw: str, kind: Any, meta: Mapping[str, Any])
         return value
     if kind in ("float", "float | None"):
         return _parse_float(source, shown, raw, meta)
+    pattern = meta.get("pattern")
+    if pattern is not None:
+        if re.fullmatch(pattern, raw.lower()) is None:
+            raise SettingsError(f"{source}={shown}: expected {meta['forms']}")
+        return raw.lower()
     choices = meta.get("choices")
     if choices is not None:
         value = raw.lower() if meta.get("lowercase") else raw.upper()

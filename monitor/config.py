@@ -37,7 +37,7 @@ class WindowConfig:
     max_seconds: float = 3600.0  # event time one window may span
     min_events: int = 200  # a window with fewer records is shown but not judged
     baseline_events: int = 3000  # a version's first labeled events, its performance baseline
-    decision_threshold: float = 0.5  # labeled events carry scores, not decisions
+    decision_threshold: float = 0.5  # until a version's own threshold is read
     calibration_tolerance: float = 0.05  # above it, the estimate recalibrates scores
     max_scopes: int = 8  # (version, route) pairs watched at once; the oldest go first
     dedup_capacity: int = 100_000  # record ids remembered per topic

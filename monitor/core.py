@@ -205,15 +205,21 @@ class Monitor:
 
     def _labeled_scope(self, scope: Scope) -> LabeledScope:
         found = self.labeled.get(scope)
+        # Decisions are the version's own: its threshold from model-versions, the
+        # configured one only until that record is read.
+        threshold = self.registry.threshold(scope.version)
         if found is None:
             w = self.windows
             found = LabeledScope(
                 scope, window_size=w.labeled_events, max_seconds=w.max_seconds,
-                min_events=w.min_events, threshold=w.decision_threshold,
+                min_events=w.min_events,
+                threshold=w.decision_threshold if threshold is None else threshold,
                 detectors={n: make_detector(n, p) for n, p in self.detectors.items()},
                 reference_metrics=self.registry.metrics(scope.version),
                 baseline_events=w.baseline_events)
             return self._keep(self.labeled, scope, found)
+        if threshold is not None:
+            found.threshold = threshold
         if not found.reference_metrics:
             found.reference_metrics = self.registry.metrics(scope.version)
         self.labeled.move_to_end(scope)

@@ -36,6 +36,8 @@ SHOWN: dict[WindowKind, tuple[str, ...]] = {
 }
 # Estimate (from scores, at once) beside the realised figure (from labels, later).
 PAIRS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+# From labels only; the first four of PAIRS decide 1 at the version's threshold.
+REALISED = ("pr_auc", "decision_threshold")
 
 
 def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool = False) -> str:
@@ -118,6 +120,8 @@ def _scope(pipeline: MonitorPipeline, scope: Scope) -> str:
         rows.append(f"<tr><td>{name}</td><td class=num>{_fmt(realised)}"
                     f" <span class=muted>(est. {_fmt(estimate)})</span></td><td>"
                     f"{sparkline(pipeline.history.line(scope, 'labels', name))}</td></tr>")
+    if labels is not None:
+        rows += [_row(pipeline, scope, "labels", name, labels) for name in REALISED]
     parts.append("<div class=scroll><table><tr><th>figure</th><th>now</th>"
                  f"<th>last windows</th></tr>{''.join(rows)}</table></div>")
     features = latest.get((scope, "features"))

@@ -1,7 +1,8 @@
 """Realised performance of one version on one route, from labeled events as they arrive.
 
-Accuracy, precision, recall, F1, exact ROC AUC, log loss and Brier score are computed
-with numpy over the last ``window_size`` labeled events no older than ``max_seconds``
+Accuracy, precision, recall, F1 (at the version's decision threshold), exact ROC AUC and
+PR AUC (average precision), log loss and Brier score are computed with numpy over the
+last ``window_size`` labeled events no older than ``max_seconds``
 (:class:`monitor.windows.RecentWindow`) when a window closes: one vectorised pass per
 window instead of river's update and revert per event, which cost the monitor more
 than decoding the event. The
@@ -41,8 +42,8 @@ from monitor.windows import RecentWindow, WindowClock
 DELAY_BUCKETS: Final = np.asarray((1, 10, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600,
                                    12 * 3600, 24 * 3600, 7 * 24 * 3600), dtype=np.float64)
 _BASELINE: Final = ("roc_auc", "log_loss", "brier")
-ROLLING_FIGURES: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
-                          "brier", "expected_log_loss")
+ROLLING_FIGURES: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+                          "log_loss", "brier", "expected_log_loss")
 
 Floats = NDArray[np.float64]
 
@@ -105,6 +106,7 @@ class LabeledScope:
     def _close(self, start: float, end: float, n: int) -> WindowReport:
         figures = self.current()
         figures["labeled"] = float(n)
+        figures["decision_threshold"] = self.threshold
         figures["calibration_error"] = self.calibration.error()
         figures["label_delay_p50"] = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
         self._learn_baseline(n, figures)
@@ -161,13 +163,13 @@ class LabeledScope:
 
 
 def rolling_figures(labels: Floats, scores: Floats, threshold: float) -> dict[str, float]:
-    """Accuracy, precision, recall, F1, ROC AUC, log loss, Brier score and expected log
-    loss of some labeled events (NaN where undefined; 0 for a ratio with nothing to count,
-    as scikit-learn's ``zero_division=0``).
+    """Accuracy, precision, recall, F1 (deciding 1 at scores >= ``threshold``), ROC AUC,
+    PR AUC, log loss, Brier score and expected log loss of some labeled events (NaN where
+    undefined; 0 for a ratio with nothing to count, as scikit-learn's ``zero_division=0``).
 
     >>> f = rolling_figures(np.array([0.0, 1, 1]), np.array([0.2, 0.9, 0.4]), 0.5)
-    >>> f["accuracy"], f["precision"], f["recall"], f["roc_auc"]
-    (0.6666666666666666, 1.0, 0.5, 1.0)
+    >>> f["accuracy"], f["precision"], f["recall"], f["roc_auc"], f["pr_auc"]
+    (0.6666666666666666, 1.0, 0.5, 1.0, 1.0)
     """
     n = labels.size
     if n == 0:
@@ -182,6 +184,7 @@ def rolling_figures(labels: Floats, scores: Floats, threshold: float) -> dict[st
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
         "roc_auc": _roc_auc(positive, scores),
+        "pr_auc": _pr_auc(positive, scores),
         "log_loss": float(_log_loss(labels, scores).mean()),
         "brier": float(np.mean((labels - scores) ** 2)),
         "expected_log_loss": float(_entropy(scores).mean()),
@@ -205,6 +208,25 @@ def _roc_auc(positive: NDArray[np.bool_], scores: Floats) -> float:
     ranks = np.repeat(first + (counts + 1) / 2, counts)
     rank_sum = float(ranks[positive[order]].sum())
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def _pr_auc(positive: NDArray[np.bool_], scores: Floats) -> float:
+    """Exact average precision, as scikit-learn's: the precision at each distinct score,
+    weighted by the recall it adds (tied scores enter together).
+
+    >>> _pr_auc(np.array([True, False, True, False]), np.array([0.9, 0.8, 0.7, 0.1]))
+    0.8333333333333333
+    """
+    n_pos = int(np.count_nonzero(positive))
+    if n_pos == 0 or n_pos == positive.size:  # undefined, like the ROC AUC, on one class
+        return math.nan
+    order = np.argsort(-scores, kind="mergesort")
+    ranked = scores[order]
+    last = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
+    tp = np.cumsum(positive[order])[last]
+    precision = tp / (last + 1)
+    recall_gain = np.diff(tp, prepend=0) / n_pos
+    return float(np.sum(recall_gain * precision))
 
 
 def _log_loss(labels: NDArray[np.int64], scores: Floats) -> Floats:

@@ -68,12 +68,14 @@ class Reference(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
-    """What the monitor needs of one version: its reference and held-out metrics."""
+    """What the monitor needs of one version: its reference, held-out metrics and the
+    decision threshold it serves with."""
 
     model: str
     version: int
     reference: Reference | None
     metrics: dict[str, float]
+    threshold: float = 0.5
 
 
 _VERSION: Final = msgspec.json.Decoder(ModelVersion)
@@ -89,7 +91,8 @@ def version_info(record: ModelVersion) -> VersionInfo:
             reference = Reference.from_json(bytes(raw))
         except msgspec.DecodeError as exc:
             logger.warning("version=%d has an unreadable reference: %s", record.version, exc)
-    return VersionInfo(record.model, record.version, reference, dict(record.metrics))
+    return VersionInfo(record.model, record.version, reference, dict(record.metrics),
+                       record.threshold)
 
 
 @dataclass
@@ -143,6 +146,11 @@ class Registry:
     def metrics(self, version: int) -> dict[str, float]:
         info = self.versions.get(version)
         return info.metrics if info else {}
+
+    def threshold(self, version: int) -> float | None:
+        """The version's decision threshold (None: its record has not been read)."""
+        info = self.versions.get(version)
+        return info.threshold if info else None
 
 
 __all__ = [

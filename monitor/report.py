@@ -27,9 +27,9 @@ PREDICTION_METRICS: Final = (
     "estimate_calibrated",
 )
 LABEL_METRICS: Final = (
-    "labeled", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier",
+    "labeled", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier",
     "expected_log_loss", "excess_log_loss", "calibration_error", "label_delay_p50",
-    "roc_auc_drop", "brier_increase", "concept_drift",
+    "roc_auc_drop", "brier_increase", "concept_drift", "decision_threshold",
 )
 
 

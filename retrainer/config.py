@@ -11,6 +11,7 @@ from retrainer.challenge import ChallengePolicy, MetricName
 from retrainer.release import ReleasePolicy
 from retrainer.triggers import parse_alert_kinds
 from scorer.preprocessing import EstimatorName
+from scorer.threshold import ThresholdRule
 from scorer.training import TrainingConfig
 
 StrategyName = Literal["batch", "online"]
@@ -58,7 +59,8 @@ class RetrainerConfig:
             model=settings.model_name,
             strategy=cast(StrategyName, settings.retrain_strategy.lower()),
             training=TrainingConfig(
-                estimator=cast(EstimatorName, settings.retrain_estimator.lower())),
+                estimator=cast(EstimatorName, settings.retrain_estimator.lower()),
+                threshold_rule=ThresholdRule.parse(settings.decision_threshold_rule)),
             window_size=settings.retrain_window_size,
             window_age=timedelta(seconds=settings.retrain_window_age_s),
             min_rows=settings.retrain_min_rows,

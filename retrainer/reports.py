@@ -15,7 +15,7 @@ from retrainer.lifecycle import describe, statuses
 from scorer.artifact import METADATA_ENTRY, ArtifactMetadata
 from scorer.registry import RegistryState
 
-KEY_METRICS: Final = ("log_loss", "roc_auc", "accuracy")
+KEY_METRICS: Final = ("log_loss", "roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1")
 MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
 
 
@@ -24,7 +24,8 @@ def _when(t: datetime) -> str:
 
 
 def version_lines(state: RegistryState, history: Sequence[Deployment]) -> list[str]:
-    """One line per version: number, created, status, key metrics, trigger.
+    """One line per version: number, created, status, key metrics, decision threshold
+    (precision, recall, F1 and accuracy are at that threshold), trigger.
 
     >>> version_lines(RegistryState(model="m", versions={}, deployment=None), [])
     ['no versions of m yet']
@@ -32,11 +33,13 @@ def version_lines(state: RegistryState, history: Sequence[Deployment]) -> list[s
     if not state.versions:
         return [f"no versions of {state.model} yet"]
     status = statuses(state.versions, state.deployment, history)
+    widths = {m: max(len(m), 6) for m in (*KEY_METRICS, "threshold")}
     lines = [f"{'version':>7}  {'created (UTC)':<19}  {'status':<9}  "
-             f"{'log_loss':>8}  {'roc_auc':>7}  {'accuracy':>8}  trigger"]
+             + "  ".join(f"{m:>{w}}" for m, w in widths.items()) + "  trigger"]
     for number, record in sorted(state.versions.items()):
-        figures = "  ".join(f"{record.metrics[m]:>{len(m)}.4f}" if m in record.metrics
-                            else f"{'-':>{len(m)}}" for m in KEY_METRICS)
+        values = {**record.metrics, "threshold": record.threshold}
+        figures = "  ".join(f"{values[m]:>{w}.4f}" if m in values else f"{'-':>{w}}"
+                            for m, w in widths.items())
         lines.append(f"{number:>7}  {_when(record.created_at):<19}  {status[number]:<9}  "
                      f"{figures}  {record.trigger}")
     return lines
@@ -61,12 +64,14 @@ def show_lines(record: ModelVersion, status: str) -> list[str]:
              f"trigger:   {record.trigger}",
              f"sha256:    {record.sha256}",
              "metrics:   " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(record.metrics.items())),
+             f"threshold: {record.threshold:.4f} (a score at or above it decides 1)",
              "lineage:   " + ("; ".join(f"{r.topic}[{r.partition}] offsets {r.first}-{r.last}"
                                         for r in record.lineage) or "none (trained on a file)")]
     meta = artifact_metadata(record) if record.artifact else None
     if meta is not None:
         lines.append("features:  " + ", ".join(f.name for f in meta.schema.features))
-        for name in ("strategy", "estimator", "decision", "window", "evaluations"):
+        for name in ("strategy", "estimator", "threshold_rule", "decision", "window",
+                     "evaluations"):
             if name in meta.params:
                 lines.append(f"{name + ':':<10} {msgspec.json.encode(meta.params[name]).decode()}")
     return lines

@@ -44,6 +44,7 @@ from scorer.publishing import (
 from scorer.reference import ReferenceStats, reference_stats
 from scorer.registry import RegistryState, fold_records, read_registry, reference_of, schema_of
 from scorer.routing import Assignment, assign, bucket, group_by_assignment
+from scorer.threshold import ThresholdRule, choose_threshold
 from scorer.training import TrainingConfig, TrainingReport, train
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "SchemaMismatch",
     "ScorerError",
     "SignedArtifact",
+    "ThresholdRule",
     "TrainingConfig",
     "TrainingDataError",
     "TrainingReport",
@@ -76,6 +78,7 @@ __all__ = [
     "assign",
     "bucket",
     "build_pipeline",
+    "choose_threshold",
     "deployment_record",
     "digest",
     "dump_bundle",

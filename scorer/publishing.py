@@ -70,6 +70,7 @@ def model_version_record(artifact: SignedArtifact, *, trigger: str = "manual") -
             "reference": msgspec.Raw(meta.reference.to_json()),
         },
         metrics=dict(meta.metrics), lineage=list(meta.lineage), trigger=trigger,
+        threshold=meta.threshold,
     )
 
 

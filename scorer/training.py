@@ -5,6 +5,10 @@ file, a window of labelled events) so the CLI and a continuous retrainer share i
 When every row has a time the split is chronological (the test set is the most
 recent data) and the search cross-validates forward in time; random splits would
 let the model peek at the future it is evaluated on.
+
+The decision threshold (:mod:`scorer.threshold`) is chosen on the out-of-fold scores of
+that same cross-validation, refitted with the chosen parameters: scores of rows the
+scoring model did not fit on, and never the test rows the metrics are reported on.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import (
     BaseCrossValidator,
     GridSearchCV,
@@ -33,6 +38,7 @@ from scorer.exceptions import TrainingDataError
 from scorer.feature_schema import infer_schema
 from scorer.preprocessing import ESTIMATORS, EstimatorName, build_pipeline, vectorise
 from scorer.reference import reference_stats
+from scorer.threshold import DEFAULT_THRESHOLD, ThresholdRule, choose_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ class TrainingConfig:
     test_fraction: float = 0.2
     cv_splits: int = 3
     clip: tuple[float, float] = (0.01, 0.99)
-    threshold: float = 0.5
+    threshold_rule: ThresholdRule = field(default_factory=ThresholdRule)
     scoring: str = "roc_auc"
     param_grid: Mapping[str, Sequence[Any]] | None = None
     random_state: int = 0
@@ -69,9 +75,16 @@ class TrainingConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingReport:
-    """What happened: held-out metrics, the chosen parameters, the split."""
+    """What happened: held-out metrics, the chosen parameters and threshold, the split.
+
+    ``validation_rows`` counts the out-of-fold scores the threshold was chosen on (0: too
+    few of both labels, the default 0.5 was kept).
+    """
 
     metrics: dict[str, float]
+    threshold: float
+    threshold_rule: str
+    validation_rows: int
     best_params: dict[str, Any]
     cv_score: float
     scoring: str
@@ -107,8 +120,8 @@ def train(
     >>> rows = [({"x": float(i % 7), "c": "ab"[i % 2]}, int(i % 7 > 3), t0 + timedelta(i))
     ...         for i in range(60)]
     >>> bundle, report = train(rows, model="demo")
-    >>> report.time_ordered, report.test_rows, bundle.version
-    (True, 12, 1)
+    >>> report.time_ordered, report.test_rows, bundle.version, report.threshold_rule
+    (True, 12, 1, 'f1')
     """
     started = time.perf_counter()
     config = config or TrainingConfig()
@@ -135,25 +148,32 @@ def train(
             "every cross-validation fold failed; is there enough data of both labels?"
         )
     pipeline = search.best_estimator_
+    y_val, val_scores = _out_of_fold(search.best_estimator_, folds, X_train, y_train)
+    threshold = (choose_threshold(y_val, val_scores, config.threshold_rule)
+                 if y_val.size else DEFAULT_THRESHOLD)
     scores = pipeline.predict_proba(vectorise(schema, [r.features for r in test_rows]))[:, 1]
-    metrics = evaluate(np.array([r.label for r in test_rows]), scores, threshold=config.threshold)
+    metrics = evaluate(np.array([r.label for r in test_rows]), scores, threshold=threshold)
     best_params = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
     bundle = ModelBundle(
         pipeline=pipeline, schema=schema,
         reference=reference_stats(schema, [r.features for r in train_rows], scores),
         metrics=metrics, lineage=tuple(lineage), model=model, version=version,
-        created_at=now or datetime.now(UTC), threshold=config.threshold,
-        params={"estimator": config.estimator, **best_params},
+        created_at=now or datetime.now(UTC), threshold=threshold,
+        params={"estimator": config.estimator, **best_params,
+                "threshold_rule": str(config.threshold_rule)},
     )
     report = TrainingReport(
-        metrics=metrics, best_params=best_params, cv_score=float(search.best_score_),
+        metrics=metrics, threshold=threshold, threshold_rule=str(config.threshold_rule),
+        validation_rows=int(y_val.size), best_params=best_params,
+        cv_score=float(search.best_score_),
         scoring=config.scoring, train_rows=len(train_rows), test_rows=len(test_rows),
         time_ordered=ordered, folds=type(folds).__name__,
         test_from=test_rows[0].ts if ordered else None,
         seconds=time.perf_counter() - started, dropped=schema.dropped,
     )
-    logger.info("trained model=%s version=%d rows=%d seconds=%.1f %s", model, version,
-                len(data), report.seconds, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    logger.info("trained model=%s version=%d rows=%d seconds=%.1f threshold=%.4f (%s) %s",
+                model, version, len(data), report.seconds, threshold, config.threshold_rule,
+                " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return bundle, report
 
 
@@ -187,6 +207,23 @@ def _split(
         np.arange(len(rows)), test_size=n_test, stratify=labels, random_state=config.random_state
     )
     return [rows[i] for i in train_idx], [rows[i] for i in test_idx]
+
+
+def _out_of_fold(estimator: Any, folds: BaseCrossValidator, X: np.ndarray,
+                 y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of every validation fold, each scored by a copy of ``estimator``
+    fitted on its own training folds only (a fold whose training part holds one label is
+    skipped)."""
+    labels, scores = [], []
+    for fit_idx, val_idx in folds.split(X, y):
+        if np.unique(y[fit_idx]).size < 2:
+            continue
+        fitted = clone(estimator).fit(X[fit_idx], y[fit_idx])
+        labels.append(y[val_idx])
+        scores.append(fitted.predict_proba(X[val_idx])[:, 1])
+    if not labels:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    return np.concatenate(labels), np.concatenate(scores)
 
 
 def _folds(config: TrainingConfig, ordered: bool) -> BaseCrossValidator:

@@ -31,7 +31,8 @@ from producers.simulator import Simulator, with_labels
 from scorer.artifact import sign_bundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import publish_as_champion
-from scorer.training import train
+from scorer.threshold import ThresholdRule
+from scorer.training import TrainingConfig, train
 from streamml import local_broker
 from streamml.demo_observer import Observer
 from streamml.demo_summary import finish
@@ -140,13 +141,18 @@ def _publish_first_version(settings: Settings, rate: float) -> None:
         start = datetime.now(UTC) - timedelta(days=1)
         history = Simulator(seed=11, start=start).events(HISTORY_EVENTS)
         rows = [TrainingRow(i.event.features, i.label, i.event.ts) for i in history]
-        bundle, report = train(rows, model=settings.model_name, version=1)
+        config = TrainingConfig(
+            threshold_rule=ThresholdRule.parse(settings.decision_threshold_rule))
+        bundle, report = train(rows, model=settings.model_name, version=1, config=config)
         key = settings.model_signing_key
         assert key is not None  # noqa: S101 - set by run_demo just above
         publish_as_champion(settings, sign_bundle(bundle, key.reveal().encode()),
                             decided_by="demo", reason="version 1 trained on history")
-    console.print(f"[green]version 1[/] published (ROC AUC {report.metrics['roc_auc']:.3f}, "
-                  f"log loss {report.metrics['log_loss']:.3f})")
+    m = report.metrics
+    console.print(f"[green]version 1[/] published (ROC AUC {m['roc_auc']:.3f}, "
+                  f"PR AUC {m['pr_auc']:.3f}, log loss {m['log_loss']:.3f}; at threshold "
+                  f"{report.threshold:.3f}: precision {m['precision']:.3f}, "
+                  f"recall {m['recall']:.3f}, F1 {m['f1']:.3f})")
 
 
 def _child_env(settings: Settings) -> dict[str, str]:

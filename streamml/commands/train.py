@@ -33,6 +33,10 @@ def register(subparsers: Any) -> None:
                         help="a column the model must not see (repeatable)")
     parser.add_argument("--time-column", default="ts", metavar="COLUMN",
                         help="timestamps ordering the rows (default: ts)")
+    parser.add_argument("--threshold-rule", default=None, type=_threshold_rule, metavar="RULE",
+                        help="how the decision threshold is chosen on validation scores: f1, "
+                             "positive-rate:R or cost:C (false-positive cost / false-negative "
+                             "cost); default: STREAMML_DECISION_THRESHOLD_RULE (f1)")
     parser.add_argument("--publish", action="store_true",
                         help="publish as the next version on model-versions and make it champion")
     parser.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
@@ -47,13 +51,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from scorer.datasets import load_rows
     from scorer.publishing import publish_as_champion
     from scorer.registry import read_registry
+    from scorer.threshold import ThresholdRule
     from scorer.training import TrainingConfig, train
 
     key = signing_key(settings)  # before the work: without it nothing can be saved
     console = Console()
     rows = load_rows(args.data, label=args.label, time_column=args.time_column)
     version = read_registry(settings).next_version if args.publish else 1
-    config = TrainingConfig(estimator=args.model, drop=tuple(args.drop))
+    rule = args.threshold_rule or ThresholdRule.parse(settings.decision_threshold_rule)
+    config = TrainingConfig(estimator=args.model, drop=tuple(args.drop), threshold_rule=rule)
     with console.status(f"training {args.model} on {len(rows)} rows"):
         bundle, report = train(rows, model=settings.model_name, version=version, config=config)
     signed = sign_bundle(bundle, key)
@@ -70,6 +76,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "and made it the champion"
         )
     return 0
+
+
+def _threshold_rule(text: str) -> Any:
+    from scorer.threshold import ThresholdRule
+
+    try:
+        return ThresholdRule.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _save(out: Path, signed: SignedArtifact, report: TrainingReport) -> tuple[Path, Path]:
@@ -103,7 +118,13 @@ def _print_report(console: Any, signed: SignedArtifact, report: TrainingReport) 
     table.add_column("value", justify="right")
     for name, value in report.metrics.items():
         table.add_row(name, f"{value:.4f}")
+    table.add_section()
+    table.add_row("threshold", f"{report.threshold:.4f}")
     console.print(table)
+    chosen = (f"on {report.validation_rows} out-of-fold validation scores"
+              if report.validation_rows else "kept at 0.5: too few validation scores")
+    console.print(f"decision threshold {report.threshold:.4f} ({report.threshold_rule}, "
+                  f"{chosen}); accuracy, precision, recall and F1 decide 1 at or above it")
     params = ", ".join(f"{k}={v}" for k, v in report.best_params.items())
     console.print(
         f"rows: {report.train_rows} train / {report.test_rows} test ({split}); "

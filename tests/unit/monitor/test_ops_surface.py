@@ -41,6 +41,15 @@ def test_the_page_shows_versions_drifted_features_and_firing_alerts(
     assert row is not None and "drifted" in row.group(1)
     assert re.search(r"<tr><td>country<br>.*?</td><td><span class=ok>ok", html)
     assert "<svg" in html and "(est. " in html
+    assert "<tr><td>pr_auc</td>" in html
+    assert f"<tr><td>decision_threshold</td><td class=num>{bundle_threshold(shifted):.3g}" \
+        in html
+
+
+def bundle_threshold(shifted: tuple[MonitorPipeline, Dispatcher]) -> float:
+    threshold = shifted[0].monitor.registry.threshold(1)
+    assert threshold is not None and threshold != 0.5
+    return threshold
 
 
 def test_the_page_is_self_contained_and_fits_a_phone(
@@ -59,9 +68,10 @@ def test_every_figure_is_on_metrics_with_few_bounded_labels(
                                                              Progress()))).decode()
 
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    for name in ("roc_auc", "estimated_roc_auc", "log_loss", "brier", "calibration_error",
-                 "score_psi", "throughput", "label_coverage", "concept_drift", "feature_psi",
-                 "feature_ks", "alerts_firing", "latency_seconds", "records"):
+    for name in ("roc_auc", "pr_auc", "decision_threshold", "estimated_roc_auc", "log_loss",
+                 "brier", "calibration_error", "score_psi", "throughput", "label_coverage",
+                 "concept_drift", "feature_psi", "feature_ks", "alerts_firing",
+                 "latency_seconds", "records"):
         assert f"streamml_monitor_{name}" in families, name
     labels = {k for f in families.values() for s in f.samples for k in s.labels}
     assert labels <= {"version", "route", "feature", "kind", "severity", "topic", "outcome",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     brier_score_loss,
     f1_score,
     log_loss,
@@ -17,7 +18,7 @@ from sklearn.metrics import (
 )
 
 from monitor.concept import make_detector
-from monitor.performance import LabeledScope
+from monitor.performance import LabeledScope, rolling_figures
 from monitor.report import Scope
 
 SCOPE = Scope("m", 1, "champion")
@@ -49,6 +50,7 @@ def test_window_figures_equal_scikit_learns_on_the_same_events() -> None:
     assert f["recall"] == pytest.approx(recall_score(yw, dw))
     assert f["f1"] == pytest.approx(f1_score(yw, dw))
     assert f["roc_auc"] == pytest.approx(roc_auc_score(yw, pw))
+    assert f["pr_auc"] == pytest.approx(average_precision_score(yw, pw))
     assert f["log_loss"] == pytest.approx(log_loss(yw, pw))
     assert f["brier"] == pytest.approx(brier_score_loss(yw, pw))
     assert f["calibration_error"] < 0.06  # the scores are calibrated by construction
@@ -69,7 +71,27 @@ def test_roc_auc_is_undefined_while_the_window_holds_one_class() -> None:
 
     s.add(np.arange(10.0), np.zeros(10, dtype=np.int64), np.full(10, 0.2), np.zeros(10))
 
-    assert math.isnan(s.current()["roc_auc"])
+    assert math.isnan(s.current()["roc_auc"]) and math.isnan(s.current()["pr_auc"])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pr_auc_equals_scikit_learns_with_tied_scores(seed: int) -> None:
+    """Seeds 0-4; scores rounded to two decimals so many tie."""
+    y, p = stream(400, seed)
+    p = np.round(p, 2)
+
+    figures = rolling_figures(y.astype(np.float64), p, 0.5)
+
+    assert figures["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+
+
+def test_the_scope_decides_with_the_threshold_it_is_given() -> None:
+    s = scope(threshold=0.25)
+    s.add(np.arange(4.0), np.array([0, 1, 0, 1]), np.array([0.1, 0.3, 0.2, 0.9]), np.zeros(4))
+
+    assert s.current()["recall"] == 1.0 and s.current()["precision"] == 1.0
+    s.threshold = 0.5
+    assert s.current()["recall"] == 0.5
 
 
 def test_drops_are_measured_from_the_better_of_held_out_and_early_figures() -> None:

@@ -11,10 +11,11 @@ import numpy as np
 from contracts.records import LabeledEvent
 from monitor.records import LabeledOutcome
 from monitor.reference import MAX_VERSIONS_KEPT, Reference, Registry
+from monitor.report import Scope
 from scorer.bundle import ModelBundle
 from scorer.feature_schema import infer_schema
 from scorer.reference import reference_stats
-from tests.unit.monitor.conftest import registry_records
+from tests.unit.monitor.conftest import make_pipeline, play, registry_records, simulator
 
 
 def test_the_scorers_reference_decodes_into_the_monitors_structs() -> None:
@@ -36,6 +37,29 @@ def test_registry_folds_versions_and_deployment(bundle: ModelBundle) -> None:
     reference = registry.reference(1)
     assert reference is not None and "cart_value" in reference.numeric
     assert registry.metrics(1)["roc_auc"] > 0.5
+    assert registry.threshold(1) == bundle.threshold != 0.5
+    assert registry.threshold(2) is None
+
+
+def test_a_version_record_without_a_threshold_decides_at_one_half(bundle: ModelBundle) -> None:
+    registry = Registry(model="conversion")
+    key, value = registry_records(bundle)[0]
+    old = msgspec.json.decode(value)
+    del old["threshold"]
+
+    registry.apply(key, msgspec.json.encode(old))
+
+    assert registry.threshold(1) == 0.5
+
+
+def test_labeled_events_are_decided_at_their_versions_threshold(bundle: ModelBundle) -> None:
+    pipeline = make_pipeline(bundle)
+
+    play(pipeline, bundle, simulator(), 4000)
+
+    scope = pipeline.monitor.labeled[Scope("conversion", 1, "champion")]
+    assert scope.threshold == bundle.threshold
+    assert scope.current()["recall"] > 0 and scope.current()["precision"] > 0
 
 
 def test_registry_ignores_other_models_and_bad_records_and_obeys_tombstones() -> None:

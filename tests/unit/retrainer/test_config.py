@@ -9,6 +9,7 @@ import pytest
 from contracts.exceptions import SettingsError
 from contracts.settings import Settings
 from retrainer.config import RetrainerConfig
+from scorer.threshold import ThresholdRule
 
 
 def test_settings_map_onto_the_policies() -> None:
@@ -58,3 +59,11 @@ def test_combinations_that_cannot_work_are_refused() -> None:
         RetrainerConfig.from_settings(Settings(release_canary_fraction=0.0))
     with pytest.raises(ValueError, match="MIN_ROWS"):
         RetrainerConfig.from_settings(Settings(retrain_min_rows=500, retrain_window_size=100))
+
+
+def test_the_decision_threshold_rule_reaches_training() -> None:
+    chosen = Settings.from_mapping({"STREAMML_DECISION_THRESHOLD_RULE": "cost:4"})
+
+    assert RetrainerConfig.from_settings(Settings()).training.threshold_rule == ThresholdRule()
+    assert RetrainerConfig.from_settings(chosen).training.threshold_rule \
+        == ThresholdRule("cost", 4.0)

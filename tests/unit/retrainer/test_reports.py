@@ -31,6 +31,12 @@ def test_the_list_shows_status_metrics_and_trigger(pre_drift_champion: ModelBund
     assert "retired" in by_version[1] and "champion" in by_version[2]
     assert "canary" in by_version[3] and by_version[3].endswith("labels: v3")
     assert f"{pre_drift_champion.metrics['log_loss']:.4f}" in by_version[1]
+    header = lines[0].split()
+    for name in ("roc_auc", "pr_auc", "precision", "recall", "f1"):
+        column = header.index(name)  # "created (UTC)" is two words, as is the time
+        assert by_version[1].split()[column] == f"{pre_drift_champion.metrics[name]:.4f}"
+    assert by_version[1].split()[header.index("threshold")] \
+        == f"{pre_drift_champion.threshold:.4f}"
 
 
 def test_show_prints_lineage_and_the_decision_from_the_artifact(
@@ -41,6 +47,8 @@ def test_show_prints_lineage_and_the_decision_from_the_artifact(
     assert "conversion version 2 (canary)" in text
     assert "le[0] offsets 3-99" in text
     assert 'decision:  "published: beats the champion"' in text
+    assert f"threshold: {pre_drift_champion.threshold:.4f}" in text
+    assert "pr_auc=" in text
     assert artifact_metadata(r) is not None
 
 

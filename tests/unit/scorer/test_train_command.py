@@ -58,13 +58,36 @@ def test_training_prints_the_evaluation_and_saves_a_loadable_signed_artifact(
 
     assert code == 0
     printed = capsys.readouterr().out
-    assert "roc_auc" in printed and "time-ordered" in printed
+    assert "roc_auc" in printed and "pr_auc" in printed and "time-ordered" in printed
     metrics = json.loads((out / "conversion-v1.json").read_text())
     assert set(metrics["metrics"]) >= {"accuracy", "precision", "recall", "f1", "roc_auc",
-                                       "log_loss", "brier"}
+                                       "pr_auc", "log_loss", "brier"}
+    assert metrics["threshold_rule"] == "f1" and metrics["validation_rows"] > 0
+    assert f"decision threshold {metrics['threshold']:.4f} (f1, on" in printed
     data = (out / metrics["artifact"]).read_bytes()
     bundle = load_artifact(data, metrics["sha256"], metrics["signature"], b"cli-test-key")
     assert "user_id" not in bundle.schema.names
+    assert bundle.threshold == metrics["threshold"]
+
+
+def test_the_threshold_rule_comes_from_the_option_or_the_setting(
+    data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMML_MODEL_SIGNING_KEY", "cli-test-key")
+    monkeypatch.setenv("STREAMML_DECISION_THRESHOLD_RULE", "cost:3")
+    base = ["train", "--data", str(data_file), "--label", "converted", "--out", str(tmp_path)]
+
+    assert main(base) == 0
+    assert json.loads((tmp_path / "conversion-v1.json").read_text())["threshold_rule"] == "cost:3"
+    assert main([*base, "--threshold-rule", "positive-rate:0.3"]) == 0
+    saved = json.loads((tmp_path / "conversion-v1.json").read_text())
+    assert saved["threshold_rule"] == "positive-rate:0.3"
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit):
+        main([*base, "--threshold-rule", "precision"])
+    assert "expected f1, positive-rate:R with 0 < R < 1, or cost:C" in capsys.readouterr().err
 
 
 def test_a_bad_label_column_is_named(
