@@ -175,8 +175,24 @@ class Settings:
         choices=RETRAIN_METRICS,
     )
     retrain_margin: float = _setting(
-        0.005, "how much better than the champion a challenger must be to be published",
-        minimum=0.0,
+        0.0, "minimum effect: the lower confidence bound of the challenger's log-loss gain "
+        "over the champion must exceed it (with ROC AUC, the gain itself)", minimum=0.0,
+    )
+    retrain_alpha: float = _setting(
+        0.1, "one-sided error rate of the publish test over all rounds of one alert "
+        "(round k tests at alpha / 2^k)", minimum=0.0001, maximum=0.5,
+    )
+    retrain_retry_labels: int = _setting(
+        500, "while a drift alert about the champion fires, train again after this many "
+        "new post-change labels, doubling after each round (0: one round per alert)",
+        minimum=0,
+    )
+    retrain_max_rounds: int = _setting(
+        4, "most training rounds per drift alert", minimum=1
+    )
+    retrain_min_post_change: int = _setting(
+        1000, "fewest labeled events at or after an alert's change point before training "
+        "on them (at most the window size)", minimum=20,
     )
     retrain_floor: float | None = _setting(
         None, "a champion worse than this (log loss above, ROC AUC below) is replaced by "
@@ -207,6 +223,14 @@ class Settings:
     )
     release_guard_min_labels: int = _setting(
         50, "labeled events each arm needs before the error-rate guard applies", minimum=1
+    )
+    release_deadline_labels: int = _setting(
+        10_000, "a trial still short of its labels after this many labeled events expires: "
+        "the champion stays, a warning alert says so", minimum=1,
+    )
+    release_deadline_s: int = _setting(
+        3600, "a trial still short of its labels after this many seconds expires",
+        minimum=1,
     )
 
     @classmethod

@@ -5,12 +5,21 @@ never trained on. A challenger must first show skill over the plainest model the
 is, predicting the training base rate: a window whose labels were damaged (shuffled,
 say) teaches nothing, and its challenger can still "beat" a champion that is scored
 on the same damaged labels. Only then is it compared with the champion.
+
+With log loss the comparison is a paired test: each holdout row gives the gain
+``champion loss - challenger loss``; the challenger is published when the one-sided
+lower confidence bound of the mean gain, ``mean - z(1 - alpha) * sd / sqrt(n)``,
+exceeds the minimum effect (``margin``). Rounds repeated for one alert spend the
+error rate: round k tests at ``alpha / 2**k``, so all rounds together publish a
+challenger no better than the champion with probability at most ``alpha``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Final, Literal
 
 import numpy as np
@@ -30,25 +39,84 @@ class ChallengePolicy:
     Parameters
     ----------
     metric : {"log_loss", "roc_auc"}
-        The comparison metric.
+        The comparison metric: log loss by the paired test, ROC AUC on the point
+        estimate.
     margin : float
-        How much better than the champion on ``metric`` the challenger must be.
+        Minimum effect: how much better than the champion on ``metric`` the
+        challenger must be (for log loss, its lower confidence bound).
     floor : float or None
         A champion worse than this on ``metric`` is replaced by any better challenger.
     min_skill : float
         Least relative log-loss gain over predicting the training base rate.
+    alpha : float
+        One-sided error rate of the paired test, spent over the rounds of one alert.
     """
 
     metric: MetricName = "log_loss"
-    margin: float = 0.005
+    margin: float = 0.0
     floor: float | None = None
     min_skill: float = 0.02
+    alpha: float = 0.1
 
     def __post_init__(self) -> None:
         if self.metric not in ("log_loss", "roc_auc"):
             raise ValueError(f"metric {self.metric!r}; expected log_loss or roc_auc")
         if self.margin < 0 or self.min_skill < 0:
             raise ValueError("margin and min_skill must be >= 0")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be within (0, 1), got {self.alpha}")
+
+    def spent(self, round_number: int) -> float:
+        """The error rate round ``round_number`` (from 1) of one alert may use.
+
+        >>> ChallengePolicy(alpha=0.1).spent(1), ChallengePolicy(alpha=0.1).spent(3)
+        (0.05, 0.0125)
+        """
+        return self.alpha / 2 ** max(1, round_number)
+
+
+@dataclass(frozen=True, slots=True)
+class PairedGain:
+    """Mean per-row gain of one model over another, and its one-sided lower bound."""
+
+    mean: float
+    lower: float
+    n: int
+    alpha: float
+
+    def __str__(self) -> str:
+        return (f"mean gain {self.mean:.4f}, lower bound {self.lower:.4f} at alpha "
+                f"{self.alpha:.4g} on {self.n} paired rows")
+
+
+def log_losses(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per-row log loss of ``scores`` for 0/1 ``labels``.
+
+    >>> log_losses(np.array([1, 0]), np.array([0.5, 0.5])).round(4).tolist()
+    [0.6931, 0.6931]
+    """
+    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-15, 1 - 1e-15)
+    losses: np.ndarray = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    return losses
+
+
+def paired_gain(worse: np.ndarray, better: np.ndarray, alpha: float) -> PairedGain:
+    """How much lower ``better``'s per-row losses are than ``worse``'s, with a lower bound.
+
+    The bound is the normal one, ``mean - z(1 - alpha) * sd / sqrt(n)``: with hundreds
+    of rows the mean of the differences is close to normal whatever their shape.
+
+    >>> g = paired_gain(np.array([0.5, 0.7, 0.6, 0.9]), np.array([0.4, 0.5, 0.6, 0.5]), 0.05)
+    >>> round(g.mean, 4), round(g.lower, 4), g.n
+    (0.175, 0.0345, 4)
+    """
+    diff = np.asarray(worse, dtype=np.float64) - np.asarray(better, dtype=np.float64)
+    n = len(diff)
+    mean = float(np.mean(diff)) if n else 0.0
+    if n < 2:
+        return PairedGain(mean, -math.inf, n, alpha)
+    z = NormalDist().inv_cdf(1.0 - alpha)
+    return PairedGain(mean, mean - z * float(np.std(diff, ddof=1)) / math.sqrt(n), n, alpha)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +158,14 @@ def decide(
     champion: Mapping[str, float] | None,
     baseline_log_loss: float,
     policy: ChallengePolicy,
+    *,
+    versus_champion: PairedGain | None = None,
+    versus_base: PairedGain | None = None,
 ) -> Decision:
     """Whether to publish the challenger given both evaluations on the same holdout.
+
+    ``versus_champion`` and ``versus_base`` are the challenger's paired gains on the
+    holdout; without them log loss too is judged on the point estimate.
 
     Examples
     --------
@@ -102,7 +176,8 @@ def decide(
     'not published: no skill over the base'
     """
     skill = 1.0 - challenger["log_loss"] / baseline_log_loss if baseline_log_loss > 0 else 0.0
-    if skill < policy.min_skill:
+    if skill < policy.min_skill and not _beats_a_champion_below_the_base_rate(
+            champion, baseline_log_loss, versus_base):
         return Decision(False, (
             f"not published: no skill over the base rate (log loss "
             f"{challenger['log_loss']:.4f} vs {baseline_log_loss:.4f}, skill {skill:.3f} < "
@@ -116,22 +191,42 @@ def decide(
     mine, theirs = challenger[name], champion[name]
     better = gain(name, mine, theirs)
     versus = f"{name} {mine:.4f} vs champion {theirs:.4f}"
-    if better >= policy.margin:
+    if name == "log_loss" and versus_champion is not None:
+        if versus_champion.lower > policy.margin:
+            return Decision(True, f"published: beats the champion, {versus_champion} > "
+                                  f"minimum effect {policy.margin} ({versus})")
+        better = versus_champion.mean
+    elif better >= policy.margin:
         return Decision(True, f"published: beats the champion by {better:.4f} >= margin "
                               f"{policy.margin} ({versus})")
     if policy.floor is not None and gain(name, policy.floor, theirs) > 0 and better > 0:
         return Decision(True, f"published: the champion fell below the floor {policy.floor} "
                               f"and the challenger is better ({versus})")
+    if name == "log_loss" and versus_champion is not None:
+        return Decision(False, f"not published: {versus_champion}, not above the minimum "
+                               f"effect {policy.margin} ({versus})")
     return Decision(False, f"not published: gain {better:.4f} < margin {policy.margin} "
                            f"({versus})")
+
+
+def _beats_a_champion_below_the_base_rate(champion: Mapping[str, float] | None,
+                                          baseline_log_loss: float,
+                                          versus_base: PairedGain | None) -> bool:
+    """Skill too small to count is still skill when the champion is worse than the base
+    rate and the challenger beats the base rate significantly (the same paired test)."""
+    return (champion is not None and champion.get("log_loss", 0.0) > baseline_log_loss
+            and versus_base is not None and versus_base.lower > 0)
 
 
 __all__ = [
     "ChallengePolicy",
     "Decision",
     "MetricName",
+    "PairedGain",
     "base_rate_log_loss",
     "decide",
     "gain",
     "holdout_metrics",
+    "log_losses",
+    "paired_gain",
 ]

@@ -36,6 +36,9 @@ class RetrainerConfig:
     every_labels: int = 5_000
     schedule: timedelta | None = None
     alert_kinds: tuple[str, ...] = ("drift", "performance")
+    retry_labels: int = 500
+    max_rounds: int = 4
+    min_post_change: int = 1000
     holdout_fraction: float = 0.2
     challenge: ChallengePolicy = field(default_factory=ChallengePolicy)
     release_mode: ReleaseMode = "canary"
@@ -68,16 +71,22 @@ class RetrainerConfig:
             schedule=timedelta(seconds=settings.retrain_schedule_s)
             if settings.retrain_schedule_s else None,
             alert_kinds=parse_alert_kinds(settings.retrain_alert_kinds),
+            retry_labels=settings.retrain_retry_labels,
+            max_rounds=settings.retrain_max_rounds,
+            min_post_change=settings.retrain_min_post_change,
             holdout_fraction=settings.retrain_holdout_fraction,
             challenge=ChallengePolicy(metric=metric, margin=settings.retrain_margin,
                                       floor=settings.retrain_floor,
-                                      min_skill=settings.retrain_min_skill),
+                                      min_skill=settings.retrain_min_skill,
+                                      alpha=settings.retrain_alpha),
             release_mode=cast(ReleaseMode, settings.release_mode.lower()),
             canary_fraction=settings.release_canary_fraction,
             release=ReleasePolicy(metric=metric, min_labels=settings.release_min_labels,
                                   margin=settings.release_margin,
                                   guard_min_labels=settings.release_guard_min_labels,
-                                  guard_error_rate=settings.release_guard_error_rate),
+                                  guard_error_rate=settings.release_guard_error_rate,
+                                  deadline_labels=settings.release_deadline_labels,
+                                  deadline=timedelta(seconds=settings.release_deadline_s)),
         )
 
 

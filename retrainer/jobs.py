@@ -19,9 +19,7 @@ from retrainer.config import RetrainerConfig
 from retrainer.lifecycle import promote, start_canary, start_shadow
 from retrainer.notices import decision_alert
 from retrainer.registry_io import RegistryWriter, read_view
-from retrainer.retraining import RoundResult, Strategy, run_round
-from retrainer.triggers import Trigger
-from retrainer.window import WindowSnapshot
+from retrainer.retraining import Round, RoundResult, run_round
 from scorer.artifact import load_artifact, sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.exceptions import ArtifactRejected
@@ -43,18 +41,20 @@ class JobOutcome:
 
 
 def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter, key: bytes,
-            snapshot: WindowSnapshot, strategy: Strategy, trigger: Trigger) -> JobOutcome:
+            due: Round) -> JobOutcome:
     """One round from the registry's current state to a written decision."""
     started = datetime.now(UTC)
     view = read_view(settings, keep_artifacts=True)
     state = view.state
     champion = _champion(state, key)
     version = state.next_version
-    logger.info("training challenger version=%d strategy=%s rows=%d trigger=%r", version,
-                strategy.name, len(snapshot), str(trigger))
-    result = run_round(snapshot, strategy, champion, policy=config.challenge,
+    trigger = due.trigger
+    logger.info("training challenger version=%d strategy=%s rows=%d round=%d alpha=%.4g "
+                "trigger=%r", version, due.strategy.name, len(due.snapshot), due.number,
+                due.alpha, str(trigger))
+    result = run_round(due.snapshot, due.strategy, champion, policy=config.challenge,
                        holdout_fraction=config.holdout_fraction, model=config.model,
-                       version=version, trigger=trigger, now=started)
+                       version=version, trigger=trigger, now=started, alpha=due.alpha)
     seconds = (datetime.now(UTC) - started).total_seconds()
     duplicate = _already_published(state.versions.values(), result)
     if duplicate is not None:
@@ -62,14 +62,14 @@ def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter,
         logger.warning("%s", reason)
         return JobOutcome(None, reason, seconds)
     if result.bundle is None:
-        writer.write(alerts=[_alert(config, None, "retrain-rejected", result, started)])
+        writer.write(alerts=[_alert(config, None, "retrain-rejected", result, due, started)])
         logger.info("challenger rejected reason=%r", result.decision.reason)
         return JobOutcome(None, result.decision.reason, seconds)
     record = model_version_record(sign_bundle(result.bundle, key), trigger=str(trigger))
-    deployment = _release(config, state.deployment, set(state.versions) | {version}, version,
-                          result, started)
+    deployment = release_of(config, state.deployment, set(state.versions) | {version}, version,
+                            result, started)
     writer.write(version=record, deployment=deployment,
-                 alerts=[_alert(config, version, "retrain-published", result, started)])
+                 alerts=[_alert(config, version, "retrain-published", result, due, started)])
     logger.info("published version=%d release=%s seconds=%.1f reason=%r", version,
                 config.release_mode, seconds, result.decision.reason)
     return JobOutcome(version, result.decision.reason, seconds)
@@ -98,8 +98,9 @@ def _already_published(versions: Iterable[ModelVersion], result: RoundResult) ->
     return None
 
 
-def _release(config: RetrainerConfig, current: Deployment | None, versions: set[int],
-             version: int, result: RoundResult, now: datetime) -> Deployment:
+def release_of(config: RetrainerConfig, current: Deployment | None, versions: set[int],
+               version: int, result: RoundResult, now: datetime) -> Deployment:
+    """The deployment that releases a published ``version`` the configured way."""
     reason = f"{result.decision.reason}; trigger {result.trigger}"
     if current is None or config.release_mode == "champion":
         return promote(current, versions, version, model=config.model, decided_by=DECIDED_BY,
@@ -112,15 +113,16 @@ def _release(config: RetrainerConfig, current: Deployment | None, versions: set[
 
 
 def _alert(config: RetrainerConfig, version: int | None, kind: str, result: RoundResult,
-           now: datetime) -> Alert:
+           due: Round, now: datetime) -> Alert:
     metric = config.challenge.metric
     return decision_alert(
         model=config.model, version=version, kind=kind, reason=result.decision.reason,
         metric=metric, value=result.challenger.get(metric), threshold=config.challenge.margin,
         details={"trigger": str(result.trigger), "challenger": result.challenger,
                  "champion": result.champion, "window_rows": result.window_rows,
+                 "round": due.number, "alpha": due.alpha, "alert": due.fingerprint,
                  "lineage": [[r.topic, r.partition, r.first, r.last] for r in result.lineage]},
         now=now)
 
 
-__all__ = ["DECIDED_BY", "JobOutcome", "run_job"]
+__all__ = ["DECIDED_BY", "JobOutcome", "release_of", "run_job"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -15,8 +15,9 @@ RUNBOOK: Final = "README.md#retraining-and-releases"
 
 def decision_alert(*, model: str, version: int | None, kind: str, reason: str,
                    metric: str, value: float | None, threshold: float | None,
-                   details: dict[str, Any], now: datetime) -> Alert:
-    """An info alert for one decision; its fingerprint is unique to the decision.
+                   details: dict[str, Any], now: datetime,
+                   severity: Literal["info", "warning"] = "info") -> Alert:
+    """An alert (info unless people must act) for one decision, unique to the decision.
 
     >>> from datetime import UTC, datetime
     >>> a = decision_alert(model="m", version=2, kind="release-promote", reason="better",
@@ -30,7 +31,7 @@ def decision_alert(*, model: str, version: int | None, kind: str, reason: str,
     fingerprint = hashlib.sha256(
         f"{kind}/{model}/{version}/{now.isoformat()}".encode()).hexdigest()[:32]
     raw = {k: msgspec.Raw(msgspec.json.encode(v)) for k, v in {**details, "reason": reason}.items()}
-    return Alert(fingerprint=fingerprint, kind=kind, severity="info", status="firing",
+    return Alert(fingerprint=fingerprint, kind=kind, severity=severity, status="firing",
                  model=model, version=version, metric=metric, value=value, threshold=threshold,
                  window="decision", details=raw, started_at=now, runbook=RUNBOOK)
 

@@ -13,6 +13,11 @@ Verdict, once every arm has its labels (log loss): the per-event loss difference
 arms hold ten times their minimum. ROC AUC is compared on the point estimate.
 Guards roll back at once: an alert naming the candidate version, or an error rate
 above the champion's by more than the guard.
+
+Every trial ends: once its deadline passes (labeled events seen since it began, or
+time since it began, whichever comes first) a trial whose arms are still short of
+their labels expires, the champion stays and the candidate is withdrawn; one with
+enough labels but no clear verdict is decided on the mean.
 """
 
 from __future__ import annotations
@@ -20,18 +25,17 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import numpy as np
 
 from contracts.records import Alert, Deployment, LabeledEvent, Route
-from retrainer.challenge import MetricName, gain, holdout_metrics
+from retrainer.challenge import MetricName, gain, holdout_metrics, log_losses
 
 MAX_PAIRS: Final = 20_000  # bounds memory; verdicts need hundreds of labels, not millions
 Z_95: Final = 1.645
 WAIT_FACTOR: Final = 10
-EPSILON: Final = 1e-15
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +47,8 @@ class ReleasePolicy:
     margin: float = 0.01
     guard_min_labels: int = 50
     guard_error_rate: float = 0.1
+    deadline_labels: int = 10_000
+    deadline: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +63,9 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseDecision:
-    """Promote the candidate or withdraw it, and why."""
+    """Promote the candidate or withdraw it (rolled back, or its trial expired), and why."""
 
-    action: Literal["promote", "rollback"]
+    action: Literal["promote", "rollback", "expire"]
     version: int
     reason: str
 
@@ -91,17 +97,6 @@ def candidate_of(deployment: Deployment | None) -> Candidate | None:
     return None
 
 
-def log_losses(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Per-event log loss of ``scores`` for 0/1 ``labels``.
-
-    >>> log_losses(np.array([1, 0]), np.array([0.5, 0.5])).round(4).tolist()
-    [0.6931, 0.6931]
-    """
-    p = np.clip(scores, EPSILON, 1 - EPSILON)
-    losses: np.ndarray = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
-    return losses
-
-
 class ReleaseController:
     """Watches one deployment's candidate and returns a verdict when one is due.
 
@@ -127,7 +122,9 @@ class ReleaseController:
         self.candidate: Candidate | None = None
         self.served: Counter[int] = Counter()
         self.pairs = Pairs()
+        self.seen = 0
         self._guard: str | None = None
+        self._ended: str | None = None
         self._decided = False
 
     def watch(self, deployment: Deployment | None) -> None:
@@ -138,7 +135,7 @@ class ReleaseController:
                 == (self.candidate.champion, self.candidate.version, self.candidate.route))
         if not same:
             self.candidate, self.served, self.pairs = found, Counter(), Pairs()
-            self._guard, self._decided = None, False
+            self.seen, self._guard, self._ended, self._decided = 0, None, None, False
 
     def wants(self, event: LabeledEvent) -> bool:
         """Whether ``event`` counts: served by a compared version since the trial began."""
@@ -147,6 +144,16 @@ class ReleaseController:
             return False
         served_by = (c.champion, c.version) if c.route == "canary" else (c.champion,)
         return event.version in served_by
+
+    def count(self, event: LabeledEvent) -> None:
+        """Count any labeled event since the trial began towards its deadline."""
+        if self.candidate is not None and event.ts >= self.candidate.since:
+            self.seen += 1
+
+    def end(self, reason: str) -> None:
+        """Withdraw the candidate at the next verdict (it cannot be compared)."""
+        if self.candidate is not None:
+            self._ended = reason
 
     def observe(self, event: LabeledEvent, *, champion_score: float,
                 candidate_score: float) -> None:
@@ -166,13 +173,36 @@ class ReleaseController:
             self._guard = (f"guard: {alert.kind} alert {alert.fingerprint} names {c.route} "
                            f"version {c.version} ({alert.metric}={alert.value})")
 
-    def verdict(self) -> ReleaseDecision | None:
-        """The decision due now, once per candidate; None while it is too early."""
+    def verdict(self, now: datetime | None = None) -> ReleaseDecision | None:
+        """The decision due at ``now``, once per candidate; None while it is too early.
+
+        Without ``now`` only the label deadline applies.
+        """
         if self.candidate is None or self._decided:
             return None
         decision = self._judge(self.candidate)
+        if decision is None and self._expired(self.candidate, now):
+            decision = self._expire(self.candidate)
         self._decided = decision is not None
         return decision
+
+    def _expired(self, c: Candidate, now: datetime | None) -> bool:
+        late = now is not None and now - c.since >= self.policy.deadline
+        return late or self.seen >= self.policy.deadline_labels
+
+    def _expire(self, c: Candidate) -> ReleaseDecision:
+        arms, p = self._arms(c), self.policy
+        if arms >= p.min_labels and p.metric == "log_loss":
+            y, new, old = self.pairs.arrays()
+            diff = float(np.mean(log_losses(y, new) - log_losses(y, old)))
+            return self._decide(c, diff <= p.margin, f"log loss {c.route} - champion "
+                                f"{diff:+.4f} on {len(y)} paired labels, decided on the mean "
+                                "at the trial's deadline")
+        return ReleaseDecision("expire", c.version, (
+            f"trial expired: {arms} labels of {p.min_labels} per arm for {c.route} version "
+            f"{c.version} after {self.seen} labeled events (deadline {p.deadline_labels} "
+            f"labeled events or {int(p.deadline.total_seconds())}s); the champion "
+            f"version {c.champion} stays"))
 
     def reopen(self) -> None:
         """Decide again (the last verdict could not be written)."""
@@ -185,6 +215,8 @@ class ReleaseController:
         return min(self.served[c.champion], self.served[c.version])
 
     def _judge(self, c: Candidate) -> ReleaseDecision | None:
+        if self._ended is not None:
+            return ReleaseDecision("expire", c.version, f"trial ended: {self._ended}")
         if self._guard is not None:
             return ReleaseDecision("rollback", c.version, f"rolled back at once: {self._guard}")
         p, arms = self.policy, self._arms(c)

@@ -1,10 +1,13 @@
 """One retraining round, pure: split the window, build a challenger, judge it against the champion.
 
 The newest part of the window (by event time) is the holdout both models are
-scored on. The batch strategy trains on the part before it; the online strategy
-has learned every event once, test-then-train, so its holdout scores are the ones
-it gave each event before learning it. The bundle that comes out carries its
-lineage, the window, the trigger and both evaluations.
+scored on. The batch strategy trains on the part before it (its hyperparameters
+chosen by time-ordered cross-validation there); the online strategy has learned
+every event once, test-then-train, so its holdout scores are the ones it gave each
+event before learning it. Once the gate has decided to publish, the batch model is
+refitted with the chosen hyperparameters on the whole window, holdout included: the
+holdout served its purpose and the newest rows are the most telling. The bundle
+that comes out carries its lineage, the window, the trigger and both evaluations.
 """
 
 from __future__ import annotations
@@ -17,14 +20,20 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
+from sklearn.base import clone
 
+from contracts.change_point import ChangePoint
 from contracts.records import TopicRange
 from retrainer.challenge import (
+    EPSILON,
     ChallengePolicy,
     Decision,
+    PairedGain,
     base_rate_log_loss,
     decide,
     holdout_metrics,
+    log_losses,
+    paired_gain,
 )
 from retrainer.online import OnlineLearner
 from retrainer.triggers import Trigger
@@ -32,6 +41,7 @@ from retrainer.window import WindowSnapshot
 from scorer.bundle import ModelBundle
 from scorer.exceptions import ScorerError, TrainingDataError
 from scorer.feature_schema import infer_schema
+from scorer.preprocessing import vectorise
 from scorer.reference import reference_stats
 from scorer.training import TrainingConfig, train
 
@@ -55,6 +65,10 @@ class Strategy(Protocol):
         """The challenger bundle and its scores on ``holdout``."""
         ...
 
+    def refit(self, bundle: ModelBundle, rows: WindowSnapshot) -> ModelBundle:
+        """The challenger as it is published, having learned every row of ``rows``."""
+        ...
+
 
 @dataclass(frozen=True)
 class BatchStrategy:
@@ -71,6 +85,14 @@ class BatchStrategy:
                           lineage=lineage, now=now)
         scores, _ = bundle.score_batch([e.event.features for e in holdout.entries])
         return bundle, scores
+
+    def refit(self, bundle: ModelBundle, rows: WindowSnapshot) -> ModelBundle:
+        features = [e.event.features for e in rows.entries]
+        X = vectorise(bundle.schema, features)
+        pipeline = clone(bundle.pipeline).fit(X, np.array([e.event.label for e in rows.entries]))
+        scores = pipeline.predict_proba(X)[:, 1]
+        return dataclasses.replace(bundle, pipeline=pipeline,
+                                   reference=reference_stats(bundle.schema, features, scores))
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,27 @@ class OnlineStrategy:
         )
         return bundle, scores
 
+    def refit(self, bundle: ModelBundle, rows: WindowSnapshot) -> ModelBundle:
+        return bundle  # it has learned every row already
+
+
+@dataclass(frozen=True)
+class Round:
+    """A round due: why, the rows to learn from, how, and the error rate it may spend.
+
+    ``number`` counts the rounds of one alert (1 for the other triggers);
+    ``fingerprint`` names the alert, ``change`` where its change began.
+    """
+
+    trigger: Trigger
+    snapshot: WindowSnapshot
+    strategy: Strategy
+    alpha: float
+    number: int = 1
+    fingerprint: str | None = None
+    change: ChangePoint | None = None
+    post_change_labels: int = 0
+
 
 @dataclass(frozen=True)
 class RoundResult:
@@ -117,10 +160,14 @@ class RoundResult:
 
 def run_round(snapshot: WindowSnapshot, strategy: Strategy, champion: ModelBundle | None, *,
               policy: ChallengePolicy, holdout_fraction: float, model: str, version: int,
-              trigger: Trigger, now: datetime) -> RoundResult:
-    """Train (or freeze) a challenger, evaluate both on the newest slice, decide."""
+              trigger: Trigger, now: datetime, alpha: float | None = None) -> RoundResult:
+    """Train (or freeze) a challenger, evaluate both on the newest slice, decide.
+
+    ``alpha`` is the error rate this round's paired test may spend (default: that of
+    a first round, ``policy.spent(1)``).
+    """
     train_part, holdout = snapshot.split(holdout_fraction)
-    lineage = tuple(snapshot.lineage() if strategy.learns_holdout else train_part.lineage())
+    lineage = tuple(snapshot.lineage())
     y_holdout = np.array([e.event.label for e in holdout.entries])
     try:
         bundle, scores = strategy.candidate(train_part, holdout, model=model, version=version,
@@ -129,20 +176,34 @@ def run_round(snapshot: WindowSnapshot, strategy: Strategy, champion: ModelBundl
         return RoundResult(Decision(False, f"not published: cannot train on the window: {exc}"),
                            None, {}, None, trigger, lineage, len(snapshot))
     challenger = holdout_metrics(y_holdout, scores, threshold=bundle.threshold)
-    champion_metrics = _champion_metrics(champion, holdout, y_holdout)
-    baseline = base_rate_log_loss(np.array([e.event.label for e in train_part.entries]),
-                                  y_holdout)
-    decision = decide(challenger, champion_metrics, baseline, policy)
+    champion_scores = _champion_scores(champion, holdout)
+    champion_metrics = None if champion is None or champion_scores is None else \
+        holdout_metrics(y_holdout, champion_scores, threshold=champion.threshold)
+    train_labels = np.array([e.event.label for e in train_part.entries])
+    baseline = base_rate_log_loss(train_labels, y_holdout)
+    spent = policy.spent(1) if alpha is None else alpha
+    mine = log_losses(y_holdout, scores)
+    rate = float(np.clip(np.mean(train_labels), EPSILON, 1 - EPSILON)) if len(train_labels) \
+        else 0.5
+    versus_base = paired_gain(log_losses(y_holdout, np.full(len(y_holdout), rate)), mine, spent)
+    versus_champion = None if champion_scores is None else \
+        paired_gain(log_losses(y_holdout, champion_scores), mine, spent)
+    decision = decide(challenger, champion_metrics, baseline, policy,
+                      versus_champion=versus_champion, versus_base=versus_base)
     logger.info("round version=%d trigger=%r decision=%r", version, str(trigger),
                 decision.reason)
-    published = _annotated(bundle, decision, challenger, champion_metrics, champion, baseline,
-                           trigger, snapshot, len(holdout), strategy.name)
-    return RoundResult(decision, published if decision.publish else None, challenger,
-                       champion_metrics, trigger, lineage, len(snapshot))
+    if not decision.publish:
+        return RoundResult(decision, None, challenger, champion_metrics, trigger, lineage,
+                           len(snapshot))
+    published = _annotated(strategy.refit(bundle, snapshot), decision, challenger,
+                           champion_metrics, champion, baseline, versus_champion, trigger,
+                           snapshot, len(holdout), strategy.name)
+    return RoundResult(decision, published, challenger, champion_metrics, trigger, lineage,
+                       len(snapshot))
 
 
-def _champion_metrics(champion: ModelBundle | None, holdout: WindowSnapshot,
-                      labels: np.ndarray) -> dict[str, float] | None:
+def _champion_scores(champion: ModelBundle | None,
+                     holdout: WindowSnapshot) -> np.ndarray | None:
     if champion is None:
         return None
     try:
@@ -150,13 +211,13 @@ def _champion_metrics(champion: ModelBundle | None, holdout: WindowSnapshot,
     except ScorerError as exc:
         logger.warning("the champion cannot score the holdout: %s", exc)
         return None
-    return holdout_metrics(labels, scores, threshold=champion.threshold)
+    return scores
 
 
 def _annotated(bundle: ModelBundle, decision: Decision, challenger: dict[str, float],
                champion_metrics: dict[str, float] | None, champion: ModelBundle | None,
-               baseline: float, trigger: Trigger, snapshot: WindowSnapshot, holdout_rows: int,
-               strategy: str) -> ModelBundle:
+               baseline: float, versus: PairedGain | None, trigger: Trigger,
+               snapshot: WindowSnapshot, holdout_rows: int, strategy: str) -> ModelBundle:
     span = snapshot.span
     window: dict[str, Any] = {
         "rows": len(snapshot), "holdout_rows": holdout_rows,
@@ -170,11 +231,17 @@ def _annotated(bundle: ModelBundle, decision: Decision, challenger: dict[str, fl
     if champion is not None and champion_metrics is not None:
         metrics |= {f"champion_{k}": v for k, v in champion_metrics.items()}
         metrics["champion_version"] = float(champion.version)
+    gate = None
+    if versus is not None:
+        gate = {"mean_gain": versus.mean, "lower_bound": versus.lower, "alpha": versus.alpha,
+                "rows": versus.n}
+        metrics |= {"gain_mean": versus.mean, "gain_lower_bound": versus.lower}
     params = {**bundle.params, "strategy": strategy, "trigger": str(trigger),
-              "decision": decision.reason, "window": window,
+              "decision": decision.reason, "window": window, "fitted_rows": len(snapshot),
+              "gate": gate,
               "evaluations": {"challenger": challenger, "champion": champion_metrics,
                               "champion_version": champion.version if champion else None}}
     return dataclasses.replace(bundle, metrics=metrics, params=params)
 
 
-__all__ = ["BatchStrategy", "OnlineStrategy", "RoundResult", "Strategy", "run_round"]
+__all__ = ["BatchStrategy", "OnlineStrategy", "Round", "RoundResult", "Strategy", "run_round"]

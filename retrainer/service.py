@@ -8,10 +8,11 @@ to where its snapshot was taken: a crash mid-training leaves them uncommitted, s
 the restarted retrainer rebuilds the window, counts those labels again and retrains.
 A window already published is not published twice (see :mod:`retrainer.jobs`).
 
-Triggers and release verdicts wait until every partition has been read to its end
-once, so a restart acts on the whole picture; triggers also wait while a version is
-on trial. Training runs in a daemon thread: the loop keeps polling whatever a fit
-costs.
+Every decision is :class:`retrainer.loop.RetrainLoop`'s; this module only feeds it
+and writes what it decides, with the wall clock as its ``now``. Triggers and release
+verdicts wait until every partition has been read to its end once, so a restart
+acts on the whole picture. Training runs in a daemon thread: the loop keeps polling
+whatever a fit costs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -31,18 +32,15 @@ from contracts.settings import Settings
 from contracts.topics import Topics
 from retrainer.config import RetrainerConfig
 from retrainer.jobs import JobOutcome, run_job
-from retrainer.online import OnlineLearner
+from retrainer.loop import RetrainLoop
 from retrainer.positions import start_plan
 from retrainer.registry_io import RegistryWriter
-from retrainer.releaser import Releaser
-from retrainer.retraining import BatchStrategy, OnlineStrategy, Strategy
-from retrainer.triggers import Trigger, TriggerPolicy
-from retrainer.window import TrainingWindow
+from retrainer.retraining import Round
+from scorer.exceptions import RegistryError
 
 logger = logging.getLogger(__name__)
 
 GROUP: Final = "retrainer"
-RETRY_AFTER: Final = timedelta(seconds=30)
 
 _LABELED = msgspec.json.Decoder(LabeledEvent)
 _ALERT = msgspec.json.Decoder(Alert)
@@ -76,22 +74,15 @@ class RetrainerService:
     def __init__(self, settings: Settings, config: RetrainerConfig, key: bytes) -> None:
         self.settings, self.config, self.key = settings, config, key
         self.topics = Topics(settings.topic_prefix)
-        self.window = TrainingWindow(max_events=config.window_size, max_age=config.window_age)
-        self.policy = TriggerPolicy(model=config.model, every_labels=config.every_labels,
-                                    schedule=config.schedule, alert_kinds=config.alert_kinds,
-                                    last_run=datetime.now(UTC))
-        self.releaser = Releaser(config.release, model=config.model, key=key)
-        self.learner = OnlineLearner(remember=config.window_size) \
-            if config.strategy == "online" else None
-        self.count_from: dict[int, int] = {}
+        self.loop = RetrainLoop(config, key=key, now=datetime.now(UTC))
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.unread: set[tuple[str, int]] = set()
         self.newest_version_at: datetime | None = None
         self.job: Future[JobOutcome] | None = None
         self.job_offsets: dict[tuple[str, int], int] = {}
-        self.job_trigger: Trigger | None = None
-        self.retry: Trigger | None = None
+        self.job_round: Round | None = None
         self.ready = False
+        self._said = ""
 
     def run(self, stop: threading.Event) -> None:
         consumer = make_consumer(self.settings, GROUP, **{"enable.partition.eof": True})
@@ -100,21 +91,21 @@ class RetrainerService:
         try:
             plan = start_plan(consumer, self.topics, window_size=self.config.window_size,
                               window_age=self.config.window_age)
-            self.count_from = plan.count_from
+            self.loop.count_from = dict(plan.count_from)
             self.unread = {(tp.topic, tp.partition) for tp in plan.assignment}
             consumer.assign(plan.assignment)
             logger.info("assigned %s", " ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}"
                                                 for tp in plan.assignment))
             while not stop.is_set():
-                fresh = [e for m in consumer.consume(500, 0.2) if (e := self._handle(m))]
-                self.releaser.on_labeled(fresh)
+                for message in consumer.consume(500, 0.2):
+                    self._handle(message)
                 self._tick(consumer, writer)
         finally:
             consumer.close()
             writer.close()
 
-    def _handle(self, message: Any) -> LabeledEvent | None:
-        """Apply one message; return a labeled event new to the window."""
+    def _handle(self, message: Any) -> bool:
+        """Apply one message; True when it was a labeled event new to the window."""
         from confluent_kafka import KafkaError
 
         error = message.error()
@@ -124,34 +115,20 @@ class RetrainerService:
                 self.unread.discard(where)
             else:
                 logger.warning("consumer error on %s: %s", where, error)
-            return None
+            return False
         self.next_offsets[where] = message.offset() + 1
         try:
             if where[0] == self.topics.labeled_events:
-                return self._labeled(_LABELED.decode(message.value()), *where, message.offset())
+                return self.loop.observe_labeled(_LABELED.decode(message.value()), *where,
+                                                 message.offset())
             if where[0] == self.topics.alerts:
-                self._alert(_ALERT.decode(message.value()))
+                self.loop.observe_alert(_ALERT.decode(message.value()))
             else:
                 self._registry(message.key() or b"", message.value())
         except msgspec.DecodeError as exc:
             logger.warning("skipped a record of %s at offset %d: %s", where, message.offset(),
                            exc)
-        return None
-
-    def _labeled(self, event: LabeledEvent, topic: str, partition: int,
-                 offset: int) -> LabeledEvent | None:
-        if not self.window.add(event, topic, partition, offset):
-            return None
-        if offset >= self.count_from.get(partition, 0):
-            self.policy.observe_labels(1)
-        if self.learner is not None:
-            self.learner.learn_one(event.event_id, event.features, event.label)
-        return event
-
-    def _alert(self, alert: Alert) -> None:
-        if self.policy.observe_alert(alert):
-            logger.info("alert %s (%s) will trigger retraining", alert.fingerprint, alert.kind)
-        self.releaser.on_alert(alert)
+        return False
 
     def _registry(self, key: bytes, value: bytes | None) -> None:
         model = self.config.model.encode()
@@ -159,61 +136,80 @@ class RetrainerService:
         if name != model:
             return  # another model, or an audit record
         if suffix == b"deployment":
-            self.releaser.on_deployment(_DEPLOYMENT.decode(value) if value else None)
+            self.loop.observe_deployment(_DEPLOYMENT.decode(value) if value else None)
         elif value and suffix.isdigit():
-            self.releaser.on_version(int(suffix), value)
+            self.loop.observe_version(int(suffix), value)
             stamp = _STAMP.decode(value).created_at
             self.newest_version_at = max(stamp, self.newest_version_at or stamp)
 
     def _tick(self, consumer: Any, writer: RegistryWriter) -> None:
+        loop = self.loop
         if not self.ready:
             if self.unread:
                 return
             self.ready = True
-            self.policy.last_run = self.newest_version_at or self.policy.last_run
-            d = self.releaser.deployment
+            loop.triggers.last_run = self.newest_version_at or loop.triggers.last_run
+            d = loop.releaser.deployment
             logger.info("retrainer ready window=%d new_labels=%d champion=%s canary=%s "
-                        "shadow=%s", len(self.window), self.policy.new_labels,
+                        "shadow=%s", len(loop.window), loop.triggers.new_labels,
                         d and d.champion, d and d.canary, d and d.shadow)
-        self.releaser.tick(writer, self.config.release.metric, self.config.release.margin)
-        if self.job is not None and self.job.done():
-            self._finish(consumer, self.job)
-            self.job = None
-        # A version on trial is judged before the next one is trained: triggers wait
-        # (and coalesce) rather than replace a canary before its verdict.
-        on_trial = self.releaser.controller.candidate is not None
-        if self.job is None and not on_trial and len(self.window) >= self.config.min_rows:
-            self._maybe_train(writer)
-
-    def _maybe_train(self, writer: RegistryWriter) -> None:
         now = datetime.now(UTC)
-        trigger = self.policy.poll(now)
-        if trigger is None and self.retry is not None and now >= self.retry.at:
-            trigger, self.retry = self.retry, None
-        if trigger is None:
-            return
-        snapshot = self.window.snapshot()
-        strategy: Strategy = OnlineStrategy(self.learner.frozen()) if self.learner \
-            else BatchStrategy(self.config.training)
-        self.job_offsets, self.job_trigger = dict(self.next_offsets), trigger
-        logger.info("trigger %s: training on %d labeled events", trigger, len(snapshot))
-        self.job = run_in_background(lambda: run_job(
-            self.settings, self.config, writer, self.key, snapshot, strategy, trigger))
+        self._release(writer, now)
+        if self.job is not None and self.job.done():
+            self._finish(consumer, self.job, now)
+            self.job = None
+        if self.job is None:
+            self._maybe_train(writer, now)
+        self._notify(writer)
 
-    def _finish(self, consumer: Any, job: Future[JobOutcome]) -> None:
+    def _release(self, writer: RegistryWriter, now: datetime) -> None:
+        change = self.loop.release_change(now)
+        if change is None:
+            return
+        try:
+            writer.write(deployment=change.deployment, alerts=[change.alert])
+        except RegistryError:
+            logger.exception("the release decision was not written; it will be retried")
+            self.loop.release_failed()
+            return
+        self.loop.observe_deployment(change.deployment)
+
+    def _maybe_train(self, writer: RegistryWriter, now: datetime) -> None:
+        due = self.loop.due(now)
+        if self.loop.status != self._said:
+            self._said = self.loop.status
+            logger.info("status: %s", self._said)
+        if due is None:
+            return
+        self.job_offsets, self.job_round = dict(self.next_offsets), due
+        logger.info("trigger %s: training on %d labeled events", due.trigger, len(due.snapshot))
+        self.job = run_in_background(lambda: run_job(
+            self.settings, self.config, writer, self.key, due))
+
+    def _notify(self, writer: RegistryWriter) -> None:
+        notices = self.loop.take_notices()
+        if not notices:
+            return
+        try:
+            writer.write(alerts=notices)
+        except RegistryError:
+            logger.exception("%d notices were not written", len(notices))
+
+    def _finish(self, consumer: Any, job: Future[JobOutcome], now: datetime) -> None:
         from confluent_kafka import TopicPartition
 
+        due = self.job_round
+        assert due is not None  # noqa: S101 - set with the job
         try:
             outcome = job.result()
         except Exception:
             # Labels stay uncommitted (a restart retrains); this process retries later.
-            logger.exception("the training job failed; retrying in %s", RETRY_AFTER)
-            if self.job_trigger is not None:
-                self.retry = Trigger(self.job_trigger.kind, f"retry of {self.job_trigger.reason}",
-                                     datetime.now(UTC) + RETRY_AFTER)
+            logger.exception("the training job failed; retrying it later")
+            self.loop.failed(due, now)
             return
         logger.info("job done published=%s seconds=%.1f reason=%r", outcome.published,
                     outcome.seconds, outcome.reason)
+        self.loop.finished(due, now, published=outcome.published, reason=outcome.reason)
         kept = (self.topics.labeled_events, self.topics.alerts)
         offsets = [TopicPartition(t, p, o) for (t, p), o in self.job_offsets.items()
                    if t in kept]

@@ -1,8 +1,8 @@
 """When to retrain: an alert, a count of new labels, a schedule. Each firing says why.
 
-The policy only counts and remembers; the service asks :meth:`TriggerPolicy.poll`
-when it is free to train, so triggers arriving during a training coalesce into the
-next one instead of queueing up.
+The policy only counts; the retrain loop asks :meth:`TriggerPolicy.poll` when it is
+free to train, so triggers arriving during a training coalesce into the next one
+instead of queueing up. Alerts are followed by :mod:`retrainer.episodes`.
 """
 
 from __future__ import annotations
@@ -39,28 +39,26 @@ def parse_alert_kinds(text: str) -> tuple[str, ...]:
 
 
 def triggering(alert: Alert, *, model: str, kinds: tuple[str, ...]) -> bool:
-    """Whether ``alert`` calls for retraining: firing, not info, this model, a listed kind."""
+    """Whether ``alert`` may call for retraining: not info, this model (named), a listed kind.
+
+    Firing or resolved: a resolved one ends what its firing began.
+    """
     return (
-        alert.status == "firing"
-        and alert.severity != "info"
-        and alert.model in (model, "")
+        alert.severity != "info"
+        and alert.model == model
         and any(word in alert.kind.lower() for word in kinds)
     )
 
 
 class TriggerPolicy:
-    """Counts new labels, remembers alerts and keeps the schedule.
+    """Counts new labels and keeps the schedule.
 
     Parameters
     ----------
-    model : str
-        Alerts about other models are ignored.
     every_labels : int
         Retrain after this many new labels; 0 turns it off.
     schedule : timedelta or None
         Retrain this long after the last training; None turns it off.
-    alert_kinds : tuple of str
-        Words of alert kinds that trigger (see :func:`triggering`); empty turns it off.
     last_run : datetime
         When the schedule counts from (the newest version's time, or the start).
 
@@ -68,8 +66,7 @@ class TriggerPolicy:
     --------
     >>> from datetime import UTC, datetime, timedelta
     >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> policy = TriggerPolicy(model="m", every_labels=3, schedule=timedelta(hours=1),
-    ...                        alert_kinds=("drift",), last_run=t0)
+    >>> policy = TriggerPolicy(every_labels=3, schedule=timedelta(hours=1), last_run=t0)
     >>> policy.observe_labels(2); policy.poll(t0) is None
     True
     >>> policy.observe_labels(1); str(policy.poll(t0))
@@ -78,45 +75,33 @@ class TriggerPolicy:
     'schedule'
     """
 
-    def __init__(self, *, model: str, every_labels: int, schedule: timedelta | None,
-                 alert_kinds: tuple[str, ...], last_run: datetime) -> None:
+    def __init__(self, *, every_labels: int, schedule: timedelta | None,
+                 last_run: datetime) -> None:
         if every_labels < 0:
             raise ValueError(f"every_labels must be >= 0, got {every_labels}")
         if schedule is not None and schedule <= timedelta(0):
             raise ValueError(f"schedule must be positive or None, got {schedule}")
-        self.model = model
         self.every_labels = every_labels
         self.schedule = schedule
-        self.alert_kinds = alert_kinds
         self.last_run = last_run
         self.new_labels = 0
-        self._alert: Alert | None = None
 
     def observe_labels(self, n: int = 1) -> None:
         self.new_labels += n
-
-    def observe_alert(self, alert: Alert) -> bool:
-        """Remember a triggering alert (the first one until a training takes it)."""
-        if not triggering(alert, model=self.model, kinds=self.alert_kinds):
-            return False
-        if self._alert is None:
-            self._alert = alert
-        return True
 
     def poll(self, now: datetime) -> Trigger | None:
         """The trigger due now, if any; taking it resets the counts and the schedule."""
         trigger = self._due(now)
         if trigger is not None:
-            self.new_labels = 0
-            self._alert = None
-            self.last_run = now
+            self.restart(now)
         return trigger
 
+    def restart(self, now: datetime) -> None:
+        """Count labels and time afresh (a round has just been run, whatever its trigger)."""
+        self.new_labels = 0
+        self.last_run = now
+
     def _due(self, now: datetime) -> Trigger | None:
-        if self._alert is not None:
-            a = self._alert
-            return Trigger("alert", f"{a.kind} alert {a.fingerprint} ({a.severity}, {a.metric}"
-                           f"={a.value}, threshold {a.threshold}, window {a.window})", now)
         if self.every_labels and self.new_labels >= self.every_labels:
             return Trigger("labels", f"{self.new_labels} new labeled events "
                            f"(every {self.every_labels})", now)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from contracts.change_point import ChangePoint
 from contracts.records import LabeledEvent, TopicRange
 from scorer.datasets import TrainingRow
 
@@ -27,6 +28,11 @@ class WindowEntry:
 
     def row(self) -> TrainingRow:
         return TrainingRow(dict(self.event.features), self.event.label, self.event.ts)
+
+    def after(self, change: ChangePoint) -> bool:
+        """At or after ``change``: by event time, and by offset where the change names one."""
+        first = change.offset_of(self.topic, self.partition)
+        return self.event.ts >= change.at and (first is None or self.offset >= first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,12 @@ class WindowSnapshot:
             spans[(e.topic, e.partition)] = (min(first, e.offset), max(last, e.offset))
         return [TopicRange(topic=t, partition=p, first=f, last=last)
                 for (t, p), (f, last) in sorted(spans.items())]
+
+    def since(self, change: ChangePoint | None) -> WindowSnapshot:
+        """Only the events at or after ``change`` (all of them when it is unknown)."""
+        if change is None:
+            return self
+        return WindowSnapshot(tuple(e for e in self.entries if e.after(change)))
 
     def split(self, holdout_fraction: float) -> tuple[WindowSnapshot, WindowSnapshot]:
         """The older part and the most recent ``holdout_fraction`` (never a random split)."""

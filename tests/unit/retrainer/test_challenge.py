@@ -1,4 +1,5 @@
-"""The publish decision: skill over the base rate first, then the margin or the floor."""
+"""The publish decision: skill over the base rate first, then the paired test, the margin or
+the floor. Fixed data, exact numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from retrainer.challenge import ChallengePolicy, base_rate_log_loss, decide, gain
+from retrainer.challenge import (
+    ChallengePolicy,
+    PairedGain,
+    base_rate_log_loss,
+    decide,
+    gain,
+    paired_gain,
+)
 
 BASELINE = 0.40
 
@@ -71,3 +79,52 @@ def test_bad_policies_are_refused() -> None:
         ChallengePolicy(metric="f1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=">= 0"):
         ChallengePolicy(margin=-0.1)
+
+
+CHAMPION_LOSSES = np.array([0.5, 0.7, 0.6, 0.9])
+CHALLENGER_LOSSES = np.array([0.4, 0.5, 0.6, 0.5])
+
+
+def test_the_paired_lower_bound_is_the_mean_gain_less_z_standard_errors() -> None:
+    # gains 0.1, 0.2, 0.0, 0.4: mean 0.175, sd 0.170783, se 0.0853913
+    g = paired_gain(CHAMPION_LOSSES, CHALLENGER_LOSSES, 0.05)
+    assert g.n == 4 and g.mean == pytest.approx(0.175)
+    assert g.lower == pytest.approx(0.175 - 1.6448536 * 0.0853913, abs=1e-6)
+    assert g.lower == pytest.approx(0.034544, abs=1e-6)
+    strict = paired_gain(CHAMPION_LOSSES, CHALLENGER_LOSSES, 0.0125)
+    assert strict.lower == pytest.approx(0.175 - 2.2414027 * 0.0853913, abs=1e-6)
+    assert strict.lower < 0
+
+
+def test_rounds_of_one_alert_spend_alpha_by_halves() -> None:
+    policy = ChallengePolicy(alpha=0.1)
+    spent = [policy.spent(k) for k in range(1, 30)]
+    assert spent[:3] == [0.05, 0.025, 0.0125] and sum(spent) < 0.1
+
+
+def test_the_paired_test_publishes_on_a_positive_bound_and_refuses_otherwise() -> None:
+    challenger, champion = {"log_loss": 0.5}, {"log_loss": 0.675}
+    sure = paired_gain(CHAMPION_LOSSES, CHALLENGER_LOSSES, 0.05)
+    d = decide(challenger, champion, 0.8, ChallengePolicy(), versus_champion=sure)
+    assert d.publish and "lower bound 0.0345 at alpha 0.05 on 4 paired rows" in d.reason
+    unsure = paired_gain(CHAMPION_LOSSES, CHALLENGER_LOSSES, 0.0125)
+    d = decide(challenger, champion, 0.8, ChallengePolicy(), versus_champion=unsure)
+    assert not d.publish and "not above the minimum effect 0.0" in d.reason
+    d = decide(challenger, champion, 0.8, ChallengePolicy(margin=0.05), versus_champion=sure)
+    assert not d.publish, "the margin is the minimum effect the bound must exceed"
+
+
+def test_a_significant_gain_over_a_champion_worse_than_the_base_rate_is_never_refused_for_skill(
+) -> None:
+    # Base rate 0.40; champion 0.55 is worse; challenger 0.395 beats both, though its
+    # relative skill over the base rate (0.0125) is under min_skill (0.02).
+    over_base = PairedGain(mean=0.005, lower=0.001, n=1000, alpha=0.05)
+    over_champion = PairedGain(mean=0.155, lower=0.12, n=1000, alpha=0.05)
+    d = decide({"log_loss": 0.395}, {"log_loss": 0.55}, BASELINE, ChallengePolicy(),
+               versus_champion=over_champion, versus_base=over_base)
+    assert d.publish, d.reason
+    # Not significantly better than the base rate: the labels may be damaged.
+    noise = PairedGain(mean=0.005, lower=-0.002, n=1000, alpha=0.05)
+    d = decide({"log_loss": 0.395}, {"log_loss": 0.55}, BASELINE, ChallengePolicy(),
+               versus_champion=over_champion, versus_base=noise)
+    assert not d.publish and "no skill over the base rate" in d.reason

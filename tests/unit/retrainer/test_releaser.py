@@ -1,16 +1,14 @@
-"""The releaser: loads the compared models, re-scores the other side, writes verdicts."""
+"""The releaser: loads the compared models, re-scores the other side, makes the records."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from unittest.mock import MagicMock
 
 import msgspec
 import numpy as np
 
 from producers.simulator import SimulatedEvent
-from retrainer.registry_io import RegistryWriter
 from retrainer.release import ReleasePolicy
 from retrainer.releaser import KEPT_RECORDS, Releaser
 from scorer.artifact import sign_bundle
@@ -53,38 +51,48 @@ def test_events_are_paired_with_the_other_models_score(
     np.testing.assert_allclose(old[served_by_2], expected[served_by_2])
 
 
-def test_a_verdict_is_written_with_its_audit_and_info_alert(
+def test_a_verdict_becomes_a_deployment_and_an_info_alert_once(
     pre_drift_champion: ModelBundle
 ) -> None:
     r = releaser(pre_drift_champion)
     current = deployment(1, canary=2, fraction=0.5, at=T0)
     r.on_deployment(current)
     r.on_alert(alert(kind="data-drift", version=2))
-    writer = MagicMock(spec_set=RegistryWriter)
-    r.tick(writer, "log_loss", 0.01)
-    change = writer.write.call_args.kwargs["deployment"]
-    (notice,) = writer.write.call_args.kwargs["alerts"]
-    assert (change.champion, change.canary) == (1, None)
-    assert change.decided_by == "retrainer (release controller)"
-    assert notice.kind == "release-rollback" and notice.severity == "info"
-    r.tick(writer, "log_loss", 0.01)
-    assert writer.write.call_count == 1
+    change = r.decide(T0)
+    assert change is not None
+    assert (change.deployment.champion, change.deployment.canary) == (1, None)
+    assert change.deployment.decided_by == "retrainer (release controller)"
+    assert change.alert.kind == "release-rollback" and change.alert.severity == "info"
+    assert r.decide(T0) is None
+    r.failed()
+    assert r.decide(T0) is not None, "decided again when the change was not written"
 
 
-def test_a_candidate_that_cannot_be_loaded_is_left_to_an_operator(
+def test_a_candidate_that_cannot_be_loaded_ends_its_trial_and_leaves_its_route(
     pre_drift_champion: ModelBundle
 ) -> None:
     r = Releaser(ReleasePolicy(), model="conversion", key=KEY)
     r.on_version(1, value(pre_drift_champion, 1))
     r.on_version(2, value(pre_drift_champion, 2, key=b"another key"))
     r.on_deployment(deployment(1, canary=2, fraction=0.5))
-    assert r.controller.candidate is None
+    change = r.decide(T0)
+    assert change is not None and change.decision.action == "expire"
+    assert change.deployment.canary is None and change.deployment.canary_fraction == 0.0
+    assert change.deployment.champion == 1
+    assert change.alert.kind == "trial-expired" and change.alert.severity == "warning"
+    assert "cannot load canary version 2" in change.decision.reason
 
 
-def test_only_the_newest_version_records_are_kept(pre_drift_champion: ModelBundle) -> None:
-    r = Releaser(ReleasePolicy(), model="conversion", key=KEY)
+def test_a_champion_that_cannot_be_loaded_leaves_the_trial_to_its_deadline(
+    pre_drift_champion: ModelBundle, drift_items: list[SimulatedEvent]
+) -> None:
+    r = Releaser(ReleasePolicy(deadline_labels=30), model="conversion", key=KEY)
     record = value(pre_drift_champion, 1)
     for version in range(1, KEPT_RECORDS + 3):
         r.on_version(version, record)
-    r.on_deployment(deployment(1, canary=KEPT_RECORDS + 2, fraction=0.5))
-    assert r.controller.candidate is None, "version 1 was forgotten"
+    r.on_deployment(deployment(1, canary=KEPT_RECORDS + 2, fraction=0.5, at=T0))
+    assert r.controller.candidate is not None and r.decide(T0) is None
+    r.on_labeled(as_labeled(drift_items[:30]))
+    change = r.decide(T0)
+    assert change is not None and change.decision.action == "expire"
+    assert change.decision.reason.startswith("trial expired: 0 labels of 200")

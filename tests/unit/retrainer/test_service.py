@@ -70,15 +70,13 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 def make_service() -> RetrainerService:
     config = RetrainerConfig(min_rows=3, window_size=100, every_labels=3)
     service = RetrainerService(SETTINGS, config, b"key")
-    service.count_from = {0: 2}
+    service.loop.count_from = {0: 2}
     service.unread = {(LABELED, 0), (VERSIONS, 0)}
     return service
 
 
-def feed(service: RetrainerService, messages: list[Message]) -> list[Any]:
-    fresh = [e for m in messages if (e := service._handle(m))]
-    service.releaser.on_labeled(fresh)
-    return fresh
+def feed(service: RetrainerService, messages: list[Message]) -> int:
+    return sum(service._handle(m) for m in messages)
 
 
 def labeled_message(i: int, offset: int) -> Message:
@@ -100,8 +98,8 @@ def run_until_idle(service: RetrainerService, consumer: Any, writer: Any) -> Non
 def test_labels_before_the_committed_offset_fill_the_window_but_are_not_new() -> None:
     service = make_service()
     fresh = feed(service, [labeled_message(i, i) for i in range(5)] + [labeled_message(4, 5)])
-    assert len(service.window) == 5 and len(fresh) == 5
-    assert service.policy.new_labels == 3, "offsets 2, 3, 4; the duplicate at 5 is not new"
+    assert len(service.loop.window) == 5 and fresh == 5
+    assert service.loop.triggers.new_labels == 3, "offsets 2, 3, 4; the duplicate at 5 is not new"
 
 
 def test_nothing_is_trained_before_every_partition_was_read_to_its_end(
@@ -115,8 +113,8 @@ def test_nothing_is_trained_before_every_partition_was_read_to_its_end(
     feed(service, eofs())
     run_until_idle(service, consumer, writer)
     assert service.ready and len(jobs) == 1
-    snapshot, trigger = jobs[0][4], jobs[0][6]
-    assert len(snapshot) == 6 and trigger.kind == "labels"
+    due = jobs[0][4]
+    assert len(due.snapshot) == 6 and due.trigger.kind == "labels"
 
 
 def test_offsets_are_committed_where_the_snapshot_was_taken_once_the_job_decided(
@@ -136,15 +134,16 @@ def test_offsets_are_committed_where_the_snapshot_was_taken_once_the_job_decided
 def test_a_version_on_trial_defers_retraining(jobs: list[tuple[Any, ...]]) -> None:
     service = make_service()
     consumer, writer = MagicMock(), MagicMock(spec_set=RegistryWriter)
-    service.releaser.controller.watch(deployment(1, canary=2, fraction=0.1))
+    service.loop.releaser.controller.watch(deployment(1, canary=2, fraction=0.1))
     feed(service, [labeled_message(i, i) for i in range(6)] + eofs())
     run_until_idle(service, consumer, writer)
-    assert jobs == [] and service.policy.new_labels == 4
+    assert jobs == [] and service.loop.triggers.new_labels == 4
+    assert service.loop.status.startswith("waiting for the canary trial of v2 to end")
     consumer.commit.assert_not_called()
 
 
 def test_undecodable_records_are_skipped_not_fatal() -> None:
     service = make_service()
     assert feed(service, [Message(LABELED, 0, 3, b"{not json"),
-                          Message(VERSIONS, 0, 0, b"{}", key_=b"conversion/deployment")]) == []
-    assert len(service.window) == 0 and service.next_offsets[(LABELED, 0)] == 4
+                          Message(VERSIONS, 0, 0, b"{}", key_=b"conversion/deployment")]) == 0
+    assert len(service.loop.window) == 0 and service.next_offsets[(LABELED, 0)] == 4
