@@ -98,6 +98,12 @@ def test_a_canary_cycle_by_hand_is_in_the_history_and_rollback_serves_within_2s(
                             check=True, timeout=60).stdout.splitlines()
     status = {int(line.split()[0]): line.split()[3] for line in listed[1:]}
     assert status == {1: "champion", 2: "retired", 3: "retired"}
+    header = listed[0].split()  # "created (UTC)" is two words, as the date and time are
+    for line in listed[1:]:
+        values = line.split()
+        for name in ("precision", "recall", "f1", "pr_auc"):
+            assert float(values[header.index(name)]) > 0, line
+        assert 0 < float(values[header.index("threshold")]) < 0.5, line  # ~14% positives
 
     code, out, _ = models(capsys, "show", "2")
     assert code == 0 and "conversion version 2 (retired)" in out
