@@ -78,6 +78,7 @@ class Figures:
     retrain_rows: int = 0
     retrain_seconds: float = math.nan
     joiner: ServiceFigures | None = None
+    joiner_crc32: ServiceFigures | None = None  # records keyed as librdkafka's default does
     monitor: ServiceFigures | None = None
     monitor_floor: ServiceFigures | None = None  # a consumer of the same topics, no work
     memory: dict[str, MemoryFigures] = field(default_factory=dict)  # processor, monitor
@@ -199,7 +200,9 @@ def _pipeline(f: Figures) -> list[str]:
     if f.retrain_rows:
         line(f"retraining on {f.retrain_rows:,} labeled rows (scorer.training.train)",
              f"{f.retrain_seconds:.1f} s")
-    services = (("joiner (streamml join)", f.joiner), ("monitor (streamml monitor)", f.monitor),
+    services = (("joiner (streamml join)", f.joiner),
+                ("joiner, keyed with CRC32 (kcat's default)", f.joiner_crc32),
+                ("monitor (streamml monitor)", f.monitor),
                 ("bare consumer of the monitor's topics", f.monitor_floor))
     for name, s in services:
         if s is not None:

@@ -2,8 +2,11 @@
 runs them, retraining on labeled rows, and the monitor's memory over a long stream.
 
 The joiner gets ``user-events``, ``predictions`` and ``labels`` of simulated traffic
-(every event labeled); the monitor then reads the joiner's ``labeled-events`` beside
-the events and predictions, replaying its tail like after a restart.
+(every event labeled), keyed with murmur2 as the SDK sends it, and again keyed with
+CRC32 as librdkafka-based clients send it at their defaults, which makes the joiner
+forward most records to murmur2's partition first; the monitor then reads the
+joiner's ``labeled-events`` beside the events and predictions, replaying its tail
+like after a restart.
 """
 
 from __future__ import annotations
@@ -38,13 +41,15 @@ ENCODE = msgspec.json.encode
 
 
 def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBundle,
-                            n: int) -> None:
-    """``n`` events with their predictions (scored by ``bundle``) and labels."""
+                            n: int, *, partitioner: str = "murmur2_random") -> None:
+    """``n`` events with their predictions (scored by ``bundle``) and labels, keyed by
+    user with librdkafka's ``partitioner`` (a prediction lands in its event's partition,
+    as the processor writes it)."""
     start = datetime.now(UTC) - timedelta(seconds=n / 5 + 900)
     items = list(Simulator(seed=21, start=start, id_prefix="j").events(n))
     scores, decisions = bundle.score_batch([i.event.features for i in items])
     producer = make_producer(settings, **{"linger.ms": 20, "queue.buffering.max.messages":
-                                          1_000_000})
+                                          1_000_000, "partitioner": partitioner})
     for item, score, decision in zip(items, scores.tolist(), decisions.tolist(), strict=True):
         e = item.event
         key = e.user_id.encode()

@@ -234,6 +234,16 @@ def pipeline(ctx: Context, figures: Figures, skip: set[str]) -> None:
             figures.monitor_floor = services.consumer_floor(settings, topics, n)
     finally:
         delete_topics(settings, topics)
+    if "joiner" in skip:
+        return
+    settings, topics = workload.fresh_topics(ctx.base, uuid.uuid4().hex[:8])
+    try:
+        progress(f"joiner: {n:,} events keyed with CRC32")
+        services.produce_labeled_traffic(settings, topics, ctx.bundle, n,
+                                         partitioner="consistent_random")
+        figures.joiner_crc32 = services.joiner(settings, topics, n)
+    finally:
+        delete_topics(settings, topics)
 
 
 def delete_topics(settings: Settings, topics: Topics) -> None:

@@ -61,9 +61,11 @@ def common_config(settings: Settings) -> dict[str, Any]:
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """An idempotent producer that waits for every in-sync replica.
 
-    librdkafka hashes keys with CRC32 by default; Java clients and aiokafka (under
-    faust) use murmur2. Matching them keeps a user's events, labels and predictions in
-    the same partition number whichever client wrote them, which the joiner relies on.
+    Keys are hashed with murmur2, as the Java client and aiokafka (under faust) do;
+    librdkafka's default is CRC32. Nothing relies on it for correctness: outputs go to
+    their input's partition number, and the joiner moves any record to the partition
+    murmur2 gives its key (:mod:`stream_processors.repartition`). Records already there,
+    as the SDK's are, skip that extra hop.
     """
     return {
         **common_config(settings),

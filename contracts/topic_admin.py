@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contracts.exceptions import TopicMismatchError
 from contracts.topics import TopicSpec
@@ -48,6 +49,7 @@ def ensure_topics(
             )
         else:
             report.unchanged.append(spec.name)
+    report.mismatched += _unequal_to_source(specs, existing)
     if missing:
         futures = admin.create_topics(
             [
@@ -72,3 +74,18 @@ def ensure_topics(
             "set STREAMML_PARTITIONS to match."
         )
     return report
+
+
+def _unequal_to_source(specs: list[TopicSpec], existing: Mapping[str, Any]) -> list[str]:
+    """Derived topics whose partition count (as it is, or as it will be created) differs
+    from their source's: their records are written to the source record's partition."""
+    counts = {s.name: len(existing[s.name].partitions) if s.name in existing else s.partitions
+              for s in specs}
+    return [
+        f"{s.name} {'has' if s.name in existing else 'would be created with'} "
+        f"{counts[s.name]} partitions and its source {s.same_partitions_as} "
+        f"{counts[s.same_partitions_as]}; records are written to their input's partition "
+        "number, so the counts must be equal"
+        for s in specs
+        if s.same_partitions_as in counts and counts[s.name] != counts[s.same_partitions_as]
+    ]

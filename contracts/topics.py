@@ -12,6 +12,8 @@ LABELED_EVENTS: Final = "labeled-events"
 MODEL_VERSIONS: Final = "model-versions"
 ALERTS: Final = "alerts"
 DEAD_LETTERS: Final = "dead-letters"
+# The joiner's own: records it moves to the partition murmur2 gives their key.
+JOIN_REPARTITION: Final = "join-repartition"
 
 ALL_TOPICS: Final = (
     USER_EVENTS,
@@ -21,7 +23,18 @@ ALL_TOPICS: Final = (
     MODEL_VERSIONS,
     ALERTS,
     DEAD_LETTERS,
+    JOIN_REPARTITION,
 )
+
+# Topics written to their input's partition number, and the topic they derive from:
+# a record's outputs then share its partition, whatever partitioner wrote it.
+SAME_PARTITIONS_AS: Final = {
+    LABELS: USER_EVENTS,
+    PREDICTIONS: USER_EVENTS,
+    DEAD_LETTERS: USER_EVENTS,
+    LABELED_EVENTS: LABELS,
+    JOIN_REPARTITION: LABELS,
+}
 
 MODEL_ARTIFACT_MAX_BYTES: Final = 16 * 1024 * 1024
 
@@ -46,11 +59,12 @@ class TopicSpec:
     partitions: int
     replication_factor: int
     config: tuple[tuple[str, str], ...] = ()
+    same_partitions_as: str | None = None  # the name of the topic it derives from
 
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """The concrete names of the seven topics, with an optional prefix.
+    """The concrete names of the project's topics, with an optional prefix.
 
     A prefix lets several deployments (or tests) share one cluster.
 
@@ -91,11 +105,17 @@ class Topics:
     def dead_letters(self) -> str:
         return self.name(DEAD_LETTERS)
 
+    @property
+    def join_repartition(self) -> str:
+        return self.name(JOIN_REPARTITION)
+
     def specs(self, *, partitions: int, replication_factor: int) -> list[TopicSpec]:
         """Every topic's layout.
 
-        ``user-events`` and ``labels`` share their partition count (and key) so the
-        label joiner finds a label's event in its own partition. The registry is one
+        ``user-events`` and ``labels`` share their partition count (and key), and every
+        topic written to its input's partition number shares its input's count
+        (:data:`SAME_PARTITIONS_AS`), so the joiner holds all pieces of a join in one
+        partition number. The registry is one
         compacted partition, so every reader sees versions in publication order.
         With three replicas or more, each topic carries its ``min.insync.replicas``
         rather than trusting the cluster's default (1 unless someone changed it).
@@ -106,7 +126,9 @@ class Topics:
                 ("min.insync.replicas", str(min_insync_replicas(replication_factor))),
             )
         specs = [
-            TopicSpec(self.name(base), partitions, replication_factor, durability)
+            TopicSpec(self.name(base), partitions, replication_factor, durability,
+                      self.name(SAME_PARTITIONS_AS[base]) if base in SAME_PARTITIONS_AS
+                      else None)
             for base in ALL_TOPICS
             if base != MODEL_VERSIONS
         ]

@@ -1,11 +1,13 @@
 """Send a micro-batch's output with confluent-kafka and wait until the broker has it all.
 
 faust's own send path costs tens of microseconds of Python per record; librdkafka
-batches in C. The agent calls :meth:`BatchOutput.deliver` before it asks for the
-next batch, and faust acknowledges (and later commits) a batch only then, so an
-offset never moves past an output that the broker has not acknowledged. The
-confluent-kafka runner sends each batch with :meth:`BatchOutput.send` and waits
-with :meth:`BatchOutput.wait_blocking` only before it commits, so batches keep
+batches in C. Every record goes to the partition number it names (its input's),
+never where a hash of its key would put it. The agent calls
+:meth:`BatchOutput.deliver` before it asks for the next batch, and faust
+acknowledges (and later commits) a batch only then, so an offset never moves past
+an output that the broker has not acknowledged. The confluent-kafka runner sends
+each batch with :meth:`BatchOutput.send` and waits with
+:meth:`BatchOutput.wait_blocking` only before it commits, so batches keep
 flowing while earlier outputs are in flight.
 """
 
@@ -22,7 +24,7 @@ from contracts.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Output = tuple[str, bytes | None, bytes]
+Output = tuple[str, bytes | None, bytes, int]  # topic, key, value, partition
 
 
 class BatchOutput:
@@ -54,17 +56,18 @@ class BatchOutput:
 
     def send(self, records: Iterable[Output]) -> None:
         """Hand records to the producer; :meth:`wait_blocking` waits for them."""
-        for topic, key, value in records:
-            self._produce(topic, key, value, self._callback_for(topic))
+        for topic, key, value, partition in records:
+            self._produce(topic, key, value, partition, self._callback_for(topic))
 
-    def send_to(self, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
-        """:meth:`send` for records of one topic, given as (key, value)."""
+    def send_to(self, topic: str,
+                records: Iterable[tuple[bytes | None, bytes, int]]) -> None:
+        """:meth:`send` for records of one topic, given as (key, value, partition)."""
         produce, callback = self._producer.produce, self._callback_for(topic)
-        for key, value in records:
+        for key, value, partition in records:
             try:
-                produce(topic, value=value, key=key, on_delivery=callback)
+                produce(topic, value=value, key=key, partition=partition, on_delivery=callback)
             except BufferError:
-                self._produce(topic, key, value, callback)
+                self._produce(topic, key, value, partition, callback)
 
     def wait_blocking(self) -> None:
         """Return once every record sent so far is acknowledged, sending refused ones again."""
@@ -81,10 +84,12 @@ class BatchOutput:
             backoff = min(backoff * 2, self._max_backoff)
             self.send(refused)
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, callback: Any) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int,
+                 callback: Any) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+                self._producer.produce(topic, value=value, key=key, partition=partition,
+                                       on_delivery=callback)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
@@ -98,7 +103,8 @@ class BatchOutput:
     def _callback(self, topic: str) -> Any:
         def delivered(error: Any, message: Any) -> None:
             if error is not None:
-                self._failed.append((topic, message.key(), message.value()))
+                self._failed.append((topic, message.key(), message.value(),
+                                     message.partition()))
         return delivered
 
     def close(self) -> None:

@@ -97,7 +97,8 @@ class JoinRebalancer:
         self.timeout_seconds = timeout_seconds
         self.metrics = rebalance_metrics(registry)
         self.ready = asyncio.Event()
-        self._sources = {topics.user_events, topics.predictions, topics.labels}
+        self._sources = {topics.user_events, topics.predictions, topics.labels,
+                         topics.join_repartition}
         self._start_at: dict[tuple[str, int], int] = {}
 
     def connect(self, app: Any) -> None:

@@ -13,6 +13,7 @@ topic (partition ``p``)   from (record time)              to
 ``user-events``           now - ttl                       the committed offset
 ``predictions``           now - ttl                       the committed offset
 ``labels``                now - label wait                the committed offset
+``join-repartition``      now - ttl                       the committed offset
 ========================  ==============================  ===========================
 
 and each read is bounded to its last ``limit`` records. :func:`tail_range` turns
@@ -21,7 +22,9 @@ offsets into what to read; :func:`restore` feeds what was read into a fresh
 event id joined before (even after the committed offset, by a worker that crashed
 before committing) is remembered, so records delivered again never join twice. A
 record's arrival time is its Kafka timestamp, so restored state expires as if it had
-never left memory.
+never left memory. A source record whose home is another partition was forwarded
+there (:mod:`stream_processors.repartition`) and is restored there, from
+``join-repartition``; that topic's copies are restored as the records they carry.
 
 A topic the group never committed is read from its start by faust, so nothing of it
 is restored. Labels that had already waited longer than the label wait are not
@@ -40,11 +43,19 @@ import msgspec
 from contracts.decoding import RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Label, Prediction, UserEvent
-from contracts.topics import LABELED_EVENTS, LABELS, PREDICTIONS, USER_EVENTS, Topics
+from contracts.topics import (
+    JOIN_REPARTITION,
+    LABELED_EVENTS,
+    LABELS,
+    PREDICTIONS,
+    USER_EVENTS,
+    Topics,
+)
 from stream_processors.label_join import JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
+from stream_processors.repartition import home_partition, original
 
-SOURCES: Final = (USER_EVENTS, PREDICTIONS, LABELS)
+SOURCES: Final = (USER_EVENTS, PREDICTIONS, LABELS, JOIN_REPARTITION)
 
 _EVENTS = RecordDecoder(UserEvent)
 _PREDICTIONS = RecordDecoder(Prediction)
@@ -112,11 +123,13 @@ class RestoreReport:
     waiting_labels: int = 0
     rejoined: int = 0  # joins found among records that were read before; not sent again
     labels_pushed_out: int = 0
+    elsewhere: int = 0  # source records forwarded to their home partition, restored there
 
 
 def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
-            now: float) -> RestoreReport:
-    """Load ``records`` (any order, one partition) into ``join``; nothing is emitted.
+            partitions: int, now: float) -> RestoreReport:
+    """Load ``records`` (any order, one partition of ``partitions``) into ``join``;
+    nothing is emitted.
 
     >>> from datetime import UTC, datetime
     >>> from contracts.records import LabeledEvent
@@ -131,12 +144,13 @@ def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
     ...            rec("labels", Label(event_id="e1", user_id="u1", ts=t, label=1), 5),
     ...            rec("labels", Label(event_id="e2", user_id="u1", ts=t, label=0), 6)]
     >>> join = LabelJoin()
-    >>> report = restore(records, join, topics, now=t.timestamp() + 10)
+    >>> report = restore(records, join, topics, partitions=1, now=t.timestamp() + 10)
     >>> "e1" in join.joined, "e2" in join.waiting_labels, report.waiting_labels
     (True, True, 1)
     """
     kinds = {topics.labeled_events: LABELED_EVENTS, topics.user_events: USER_EVENTS,
-             topics.predictions: PREDICTIONS, topics.labels: LABELS}
+             topics.predictions: PREDICTIONS, topics.labels: LABELS,
+             topics.join_repartition: JOIN_REPARTITION}
     report = RestoreReport()
     out = JoinOutput()
     # Joined ids first, then in time order so each store stays ordered by arrival.
@@ -146,7 +160,14 @@ def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
         kind = kinds.get(record.topic, "unexpected-topic")
         report.read[kind] += 1
         arrived = record.timestamp_ms / 1000 if record.timestamp_ms > 0 else now
-        if not _feed(record, kind, join, out, arrived, now):
+        first = _joined_here(record, kind, kinds, partitions)
+        if first is None:
+            report.elsewhere += 1
+            continue
+        first_kind = kinds.get(first.topic, "unexpected-topic")
+        if first_kind == LABELS and now - arrived > join.waiting_labels.ttl_seconds:
+            continue  # waited out already: dead-lettered by the worker that read it
+        if not _feed(first, first_kind, join, out, arrived, now):
             report.skipped[kind] += 1
     report.joined_ids = len(join.joined)
     report.pending_events = len(join.events)
@@ -170,9 +191,26 @@ def restore_partitions(records: Iterable[KafkaRecord], joins: PartitionedJoin,
             by_partition[record.partition].append(record)
     restored = {}
     for partition, mine in by_partition.items():
-        join = joins.new_join()
-        restored[partition] = (join, restore(mine, join, topics, now=now))
+        join = joins.new_join(partition)
+        restored[partition] = (join, restore(mine, join, topics, partitions=joins.partitions,
+                                             now=now))
     return restored
+
+
+def _joined_here(record: KafkaRecord, kind: str, kinds: dict[str, str],
+                 partitions: int) -> KafkaRecord | None:
+    """The record as joined in ``record``'s partition; None if it was forwarded elsewhere.
+
+    A copy in ``join-repartition`` without our headers comes back as it is, and is skipped.
+    """
+    joined = (USER_EVENTS, PREDICTIONS, LABELS)
+    if kind == JOIN_REPARTITION:
+        first = original(record)
+        return first if first is not None and kinds.get(first.topic) in joined else record
+    if kind in joined and home_partition(
+            record.key, partitions, record.partition) != record.partition:
+        return None
+    return record
 
 
 def _feed(record: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,

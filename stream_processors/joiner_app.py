@@ -1,8 +1,11 @@
 """The label joiner: ``user-events``, ``predictions`` and ``labels`` in; ``labeled-events`` out.
 
-One agent reads the three topics as one stream. They share key (user_id) and
-partition count, and faust's assignor gives co-subscribed topics with equal partition
-counts the same partition numbers, so every piece of a join reaches the same worker.
+One agent reads the three topics and ``join-repartition`` as one stream. They share
+their partition count, and faust's assignor gives co-subscribed topics with equal
+partition counts the same partition numbers. A record written to another partition
+than murmur2 gives its key (by a client with another partitioner) is forwarded
+there through ``join-repartition`` (:mod:`stream_processors.repartition`), so every
+piece of a join reaches the same worker, whichever clients wrote them.
 The agent runs with concurrency 1 (faust-streaming #606), and a timer gives up on
 waiting labels when nothing arrives to do it.
 
@@ -69,16 +72,20 @@ def build_joiner_app(
                                 timeout_seconds=recovery_timeout_seconds)
     rebalancer.connect(app)
     sources = app.topic(topics.user_events, topics.predictions, topics.labels,
-                        key_type=bytes, value_type=bytes,
+                        topics.join_repartition, key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
     labeled_events = raw_topic(app, topics.labeled_events)
     dead_letters = raw_topic(app, topics.dead_letters)
+    repartition = raw_topic(app, topics.join_repartition)
 
     async def send(result: JoinStepResult) -> None:
-        for key, value in result.labeled_events:
-            await labeled_events.send(key=key, value=value)
-        for original_key, letter in result.dead_letters:
-            await dead_letters.send(key=original_key, value=letter)
+        for forward in result.forwards:
+            await repartition.send(key=forward.key, value=forward.value,
+                                   partition=forward.partition, headers=list(forward.headers))
+        for key, value, partition in result.labeled_events:
+            await labeled_events.send(key=key, value=value, partition=partition)
+        for original_key, letter, origin_partition in result.dead_letters:
+            await dead_letters.send(key=original_key, value=letter, partition=origin_partition)
 
     @app.agent(sources, concurrency=1)
     async def join_labels(stream: Any) -> None:
@@ -134,7 +141,8 @@ def _whole_batch_failed(batch: Sequence[EventT[Any]], exc: Exception) -> JoinSte
         record = as_record(event)
         result.skipped[("batch", "internal-error")] += 1
         result.dead_letters.append(
-            (record.key, dead_letter(record, "internal-error", repr(exc), STAGE, now))
+            (record.key, dead_letter(record, "internal-error", repr(exc), STAGE, now),
+             record.partition)
         )
     return result
 
@@ -142,6 +150,8 @@ def _whole_batch_failed(batch: Sequence[EventT[Any]], exc: Exception) -> JoinSte
 def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResult) -> None:
     for topic, n in result.records_in.items():
         metrics.records_in.labels(topic=topic).inc(n)
+    for topic, n in result.forwarded.items():
+        metrics.forwarded.labels(topic=topic).inc(n)
     for (topic, reason), n in result.skipped.items():
         metrics.skipped.labels(topic=topic, reason=reason).inc(n)
     metrics.labeled_out.inc(len(result.labeled_events))
@@ -153,5 +163,12 @@ def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResul
         metrics.events_dropped.labels(reason=reason).inc(n)
     for delay in result.label_delays:
         metrics.label_delay_seconds.observe(delay)
-    metrics.waiting_labels.set(joins.waiting_labels)
+    waiting = joins.waiting_by_partition()
+    for partition in waiting.keys() | metrics.waiting_partitions:
+        if partition in waiting:
+            metrics.waiting_labels.labels(partition=str(partition)).set(waiting[partition])
+        else:
+            metrics.waiting_labels.remove(str(partition))  # revoked: no longer this worker's
+    metrics.waiting_partitions.clear()
+    metrics.waiting_partitions.update(waiting)
     metrics.pending_events.set(joins.pending_events)

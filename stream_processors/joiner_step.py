@@ -1,10 +1,16 @@
-"""One micro-batch from ``user-events``, ``predictions`` and ``labels`` in; labeled events out.
+"""One micro-batch from ``user-events``, ``predictions``, ``labels`` and ``join-repartition``
+in; labeled events, dead letters and records to repartition out.
 
-Pure: no Kafka, no faust. The app module feeds it what the consumer read (the three
-topics arrive interleaved in one stream) and sends what it returns. Each record goes
-to the join of its partition number; a record of a partition this worker does not
-own (any more) is skipped, since its new owner reads it again from the committed
-offset.
+Pure: no Kafka, no faust. The app module feeds it what the consumer read (the topics
+arrive interleaved in one stream) and sends what it returns. A record whose key's
+home partition (:mod:`stream_processors.repartition`) is the one it was read from
+goes to that partition's join; any other is forwarded to its home partition of
+``join-repartition``, and joined when read back from there. A record of a partition
+this worker does not own (any more) is skipped, since its new owner reads it again
+from the committed offset.
+
+Each labeled event is written to the partition number of the join that made it, so a
+worker restoring that partition finds it; each dead letter to its record's partition.
 
 A bad label is dead-lettered here, since nothing else reads ``labels``. A bad event
 or prediction is only counted and skipped: the scoring processor already
@@ -13,7 +19,7 @@ dead-letters bad events, and bad predictions would be its own bug, not the sende
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,13 +30,15 @@ import msgspec
 from contracts.decoding import RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Label, Prediction, UserEvent
-from contracts.topics import LABELS, PREDICTIONS, USER_EVENTS, Topics
+from contracts.topics import JOIN_REPARTITION, LABELS, PREDICTIONS, USER_EVENTS, Topics
 from stream_processors.label_join import JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
+from stream_processors.repartition import Forward, forward, home_partition, original
 from stream_processors.scoring_step import dead_letter
 
 STAGE: Final = "join"
 NOT_ASSIGNED: Final = "not-assigned"
+NOT_FORWARDED: Final = "not-a-forwarded-record"
 
 _ENCODER = msgspec.json.Encoder()
 _EVENTS = RecordDecoder(UserEvent)
@@ -42,9 +50,12 @@ _LABELS = RecordDecoder(Label)
 class JoinStepResult:
     """What one batch (or one expiry tick) produced: records to send, counts for metrics."""
 
-    labeled_events: list[tuple[bytes, bytes]] = field(default_factory=list)
-    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    # (key, value, partition); a dead letter's partition is None when its origin has none.
+    labeled_events: list[tuple[bytes, bytes, int]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, bytes, int | None]] = field(default_factory=list)
+    forwards: list[Forward] = field(default_factory=list)
     records_in: Counter[str] = field(default_factory=Counter)
+    forwarded: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
     unmatched: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
@@ -72,28 +83,31 @@ def join_messages(
     """
     now = now or datetime.now(UTC)
     epoch = now.timestamp()
-    kinds = {topics.user_events: USER_EVENTS, topics.predictions: PREDICTIONS,
-             topics.labels: LABELS}
+    kinds = _kinds(topics)
     result = JoinStepResult()
-    out = JoinOutput()
-    for message in messages:
-        kind = kinds.get(message.topic, "unexpected-topic")
+    outs: defaultdict[int, JoinOutput] = defaultdict(JoinOutput)
+    for read in messages:
+        kind = kinds.get(read.topic, "unexpected-topic")
         result.records_in[kind] += 1
-        join = joins.get(message.partition)
+        join = joins.get(read.partition)
         if join is None:
             result.skipped[(kind, NOT_ASSIGNED)] += 1
             continue
-        joins.fed(message.topic, message.partition, message.offset)
-        rejection = _feed(message, kind, join, out, epoch)
+        joins.fed(read.topic, read.partition, read.offset)
+        message = _joined_here(read, kind, kinds, joins.partitions, result)
+        if message is None:
+            continue
+        kind = kinds.get(message.topic, "unexpected-topic")
+        rejection = _feed(message, kind, join, outs[read.partition], epoch)
         if rejection is None:
             continue
         result.skipped[(kind, rejection.code)] += 1
         if kind == LABELS:
-            result.dead_letters.append(
-                (message.key, dead_letter(message, rejection.code, rejection.message, STAGE, now))
-            )
-    joins.expire(epoch, out)
-    _collect(result, out, now)
+            result.dead_letters.append((message.key, dead_letter(
+                message, rejection.code, rejection.message, STAGE, now), message.partition))
+    _expire(joins, epoch, outs)
+    for partition, out in outs.items():
+        _collect(result, out, partition, now)
     return result
 
 
@@ -101,10 +115,42 @@ def expire_waiting(joins: PartitionedJoin, *, now: datetime | None = None) -> Jo
     """Dead-letter labels that waited too long, for when no records arrive to do it."""
     now = now or datetime.now(UTC)
     result = JoinStepResult()
-    out = JoinOutput()
-    joins.expire(now.timestamp(), out)
-    _collect(result, out, now)
+    outs: defaultdict[int, JoinOutput] = defaultdict(JoinOutput)
+    _expire(joins, now.timestamp(), outs)
+    for partition, out in outs.items():
+        _collect(result, out, partition, now)
     return result
+
+
+def _kinds(topics: Topics) -> dict[str, str]:
+    return {topics.user_events: USER_EVENTS, topics.predictions: PREDICTIONS,
+            topics.labels: LABELS, topics.join_repartition: JOIN_REPARTITION}
+
+
+def _joined_here(message: KafkaRecord, kind: str, kinds: dict[str, str], partitions: int,
+                 result: JoinStepResult) -> KafkaRecord | None:
+    """The record to join in the partition ``message`` was read from, or None: it was
+    forwarded to its home partition, or is a forwarded copy without our headers."""
+    if kind == JOIN_REPARTITION:
+        first = original(message)
+        if first is None or first.topic not in kinds or first.topic == message.topic:
+            result.skipped[(kind, NOT_FORWARDED)] += 1
+            return None
+        return first
+    if kind in (USER_EVENTS, PREDICTIONS, LABELS):
+        home = home_partition(message.key, partitions, message.partition)
+        if home != message.partition:
+            result.forwards.append(forward(message, home))
+            result.forwarded[kind] += 1
+            return None
+    return message
+
+
+def _expire(joins: PartitionedJoin, now: float, outs: defaultdict[int, JoinOutput]) -> None:
+    for partition in joins:
+        join = joins.get(partition)
+        if join is not None:
+            join.expire(now, outs[partition])
 
 
 def _feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
@@ -130,17 +176,19 @@ def _feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
     return None
 
 
-def _collect(result: JoinStepResult, out: JoinOutput, now: datetime) -> None:
+def _collect(result: JoinStepResult, out: JoinOutput, partition: int, now: datetime) -> None:
     for labeled in out.labeled:
-        result.labeled_events.append((labeled.user_id.encode(), _ENCODER.encode(labeled)))
+        result.labeled_events.append(
+            (labeled.user_id.encode(), _ENCODER.encode(labeled), partition))
     for unmatched in out.unmatched_labels:
         origin = unmatched.origin or KafkaRecord(
             topic="", partition=-1, offset=-1, key=unmatched.label.user_id.encode(),
             value=_ENCODER.encode(unmatched.label), timestamp_ms=0,
         )
-        result.dead_letters.append(
-            (origin.key, dead_letter(origin, unmatched.reason, unmatched.error, STAGE, now))
-        )
+        result.dead_letters.append((
+            origin.key, dead_letter(origin, unmatched.reason, unmatched.error, STAGE, now),
+            origin.partition if origin.partition >= 0 else None,
+        ))
         result.unmatched[unmatched.reason] += 1
     result.duplicates.update(out.duplicates)
     result.events_dropped.update(out.events_dropped)

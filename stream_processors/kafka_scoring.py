@@ -119,7 +119,8 @@ class KafkaScoringWorker:
     def _process(self, batch: list[Any]) -> None:
         began = time.perf_counter()
         result = score_values([m.value() for m in batch], [m.key() for m in batch],
-                              lambda i: _record(batch[i]), self.watcher.state, self._seen)
+                              [m.partition() for m in batch], lambda i: _record(batch[i]),
+                              self.watcher.state, self._seen)
         self.output.send_to(self.topics.predictions, result.predictions)
         self.output.send_to(self.topics.dead_letters, result.dead_letters)
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)

@@ -1,9 +1,9 @@
 """Labels meet their scored events: pure join logic with bounded, time-limited stores.
 
 An event's features (from ``user-events``) and its champion or canary score (from
-``predictions``) wait for the label; a label that arrives first waits for them. All
-three topics are keyed by user_id with equal partition counts, so one worker holds
-every piece of a join. Each store is bounded by count and by age.
+``predictions``) wait for the label; a label that arrives first waits for them. One
+join holds one partition number; the joiner brings every piece of a join to the same
+one (:mod:`stream_processors.repartition`). Each store is bounded by count and by age.
 
 The three topics are read side by side, so their records meet in any order: a
 prediction may be read before its event, a label before both. Whatever arrives
@@ -145,7 +145,8 @@ class LabelJoin:
     """
 
     def __init__(self, *, capacity: int = 200_000, ttl_seconds: float = 3600.0,
-                 label_wait_seconds: float = 30.0) -> None:
+                 label_wait_seconds: float = 30.0, partition: int | None = None) -> None:
+        self.partition = partition  # named in dead letters
         self.events: AgedStore[Scored] = AgedStore(capacity=capacity, ttl_seconds=ttl_seconds)
         self.waiting_labels: AgedStore[Waiting] = AgedStore(
             capacity=capacity, ttl_seconds=label_wait_seconds
@@ -191,7 +192,8 @@ class LabelJoin:
         """Give up on labels that waited too long and forget events nobody labeled."""
         for event_id, waiting in self.waiting_labels.expire(now=now):
             out.unmatched_labels.append(Unmatched(
-                waiting.label, NO_SCORED_EVENT, self._why_unmatched(event_id), waiting.origin
+                waiting.label, NO_SCORED_EVENT, self._why_unmatched(event_id, waiting),
+                waiting.origin,
             ))
         expired = self.events.expire(now=now)
         if expired:
@@ -204,17 +206,20 @@ class LabelJoin:
         if evicted:
             out.events_dropped["store-full"] += len(evicted)
 
-    def _why_unmatched(self, event_id: str) -> str:
+    def _why_unmatched(self, event_id: str, waiting: Waiting) -> str:
         known = self.events.get(event_id)
-        wait = f"{self.waiting_labels.ttl_seconds:g}s"
+        where = "" if self.partition is None else f" in partition {self.partition}"
+        wait = f"within the {self.waiting_labels.ttl_seconds:g}s label wait"
+        label = _described(waiting)
         if known is None:
-            return (f"no event `{event_id}` was seen within {wait} of its label, nor in the "
-                    f"{self.events.ttl_seconds:g}s before; send the event before its label")
+            return (f"no event with id `{event_id}` was seen{where} {wait}, nor in the "
+                    f"{self.events.ttl_seconds:g}s before ({label}); send each event, keyed "
+                    "by its user_id, before its label")
         if known.score is None:
-            return (f"event `{event_id}` was seen but got no champion or canary prediction "
-                    f"within {wait} of its label; it may have been dead-lettered when scored")
-        return (f"the prediction for `{event_id}` was seen but not its event "
-                f"within {wait} of its label")
+            return (f"event `{event_id}` was seen{where} but no champion or canary prediction "
+                    f"of it {wait} ({label}); it may have been dead-lettered when scored")
+        return (f"the prediction for `{event_id}` was seen{where} but not its event "
+                f"{wait} ({label})")
 
     def _try_join(self, event_id: str, out: JoinOutput) -> None:
         scored = self.events.get(event_id)
@@ -233,3 +238,12 @@ class LabelJoin:
             label=label.label, score=score, version=version, ts=ts,
         ))
         out.label_delays.append((label.ts - ts).total_seconds())
+
+
+def _described(waiting: Waiting) -> str:
+    """Where a label was read and its key, for a dead letter's message."""
+    origin = waiting.origin
+    if origin is None:
+        return f"label of user `{waiting.label.user_id}`"
+    key = "no key" if origin.key is None else f"key `{origin.key.decode(errors='replace')}`"
+    return f"label from `{origin.topic}` partition {origin.partition}, {key}"

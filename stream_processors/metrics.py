@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -74,6 +74,9 @@ class JoinerMetrics:
     join_seconds: Histogram
     waiting_labels: Gauge
     pending_events: Gauge
+    forwarded: Counter
+    # Partitions the waiting_labels gauge has a value for, to remove revoked ones.
+    waiting_partitions: set[int] = field(default_factory=set)
 
 
 def joiner_metrics() -> JoinerMetrics:
@@ -105,7 +108,12 @@ def joiner_metrics() -> JoinerMetrics:
                                "Time to decode, join and encode one micro-batch",
                                buckets=LATENCY_BUCKETS, registry=registry),
         waiting_labels=Gauge("streamml_join_waiting_labels",
-                             "Labels waiting for their scored event", registry=registry),
+                             "Labels waiting for their scored event, by partition of the "
+                             "join", ["partition"], registry=registry),
         pending_events=Gauge("streamml_join_pending_events",
                              "Events or predictions waiting for a label", registry=registry),
+        forwarded=Counter("streamml_join_repartitioned",
+                          "Records read in another partition than murmur2 gives their key "
+                          "(written by a client with another partitioner), forwarded there "
+                          "through join-repartition", ["topic"], registry=registry),
     )

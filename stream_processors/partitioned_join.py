@@ -1,11 +1,11 @@
 """The joiner's state, one :class:`LabelJoin` per partition number this worker owns.
 
-``user-events``, ``predictions`` and ``labels`` are co-partitioned, so partition ``p``
-of each holds every piece of the joins of partition ``p``. Keeping one join per
-partition number makes a rebalance simple: a revoked partition's state is dropped
-whole (memory stays bounded by what is owned) and a newly assigned one is rebuilt
-from the topics' tails (:mod:`stream_processors.join_recovery`) before its records
-are processed.
+The joiner brings every piece of a join to one partition number
+(:mod:`stream_processors.repartition`), so the join of partition ``p`` is complete.
+Keeping one join per partition number makes a rebalance simple: a revoked
+partition's state is dropped whole (memory stays bounded by what is owned) and a
+newly assigned one is rebuilt from the topics' tails
+(:mod:`stream_processors.join_recovery`) before its records are processed.
 
 ``capacity`` bounds the whole worker: each partition's stores get an equal share.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from stream_processors.label_join import JoinOutput, LabelJoin
+from stream_processors.label_join import LabelJoin
 
 
 class PartitionedJoin:
@@ -47,10 +47,10 @@ class PartitionedJoin:
         self._next: dict[int, dict[str, int]] = {}
         self.new_join()  # validate the bounds now, not at the first assignment
 
-    def new_join(self) -> LabelJoin:
+    def new_join(self, partition: int | None = None) -> LabelJoin:
         """An empty join with this worker's per-partition bounds."""
         return LabelJoin(capacity=self.share, ttl_seconds=self.ttl_seconds,
-                         label_wait_seconds=self.label_wait_seconds)
+                         label_wait_seconds=self.label_wait_seconds, partition=partition)
 
     def assign(self, partitions: Iterable[int]) -> tuple[set[int], set[int]]:
         """Own exactly ``partitions``: drop the others' state, start empty ones for the new.
@@ -64,7 +64,7 @@ class PartitionedJoin:
             del self._joins[partition]
             self._next.pop(partition, None)
         for partition in added:
-            self._joins[partition] = self.new_join()
+            self._joins[partition] = self.new_join(partition)
         return dropped, added
 
     def install(self, partition: int, join: LabelJoin) -> None:
@@ -86,13 +86,13 @@ class PartitionedJoin:
         return {(topic, partition): offset for partition, topics in self._next.items()
                 for topic, offset in topics.items()}
 
-    def expire(self, now: float, out: JoinOutput) -> None:
-        for join in self._joins.values():
-            join.expire(now, out)
-
     @property
     def waiting_labels(self) -> int:
         return sum(len(join.waiting_labels) for join in self._joins.values())
+
+    def waiting_by_partition(self) -> dict[int, int]:
+        """Labels waiting for their scored event, by owned partition."""
+        return {partition: len(join.waiting_labels) for partition, join in self._joins.items()}
 
     @property
     def pending_events(self) -> int:

@@ -89,14 +89,15 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
             try:
                 result = score_values([e.message.value for e in batch],
                                       [e.message.key for e in batch],
+                                      [e.message.partition for e in batch],
                                       _origin(batch), watcher.state, seen)
             except Exception as exc:
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("scoring failed for a batch of %d", len(batch))
                 result = _whole_batch_failed(batch, exc)
             await output.deliver(
-                [(topics.predictions, k, v) for k, v in result.predictions]
-                + [(topics.dead_letters, k, v) for k, v in result.dead_letters]
+                [(topics.predictions, k, v, p) for k, v, p in result.predictions]
+                + [(topics.dead_letters, k, v, p) for k, v, p in result.dead_letters]
             )
             count_batch(metrics, len(batch), result, time.perf_counter() - began)
 
@@ -143,6 +144,7 @@ def _whole_batch_failed(batch: Any, exc: Exception) -> StepResult:
         record = as_record(event)
         result.rejected["internal-error"] += 1
         result.dead_letters.append(
-            (record.key, dead_letter(record, "internal-error", repr(exc), "score", now))
+            (record.key, dead_letter(record, "internal-error", repr(exc), "score", now),
+             record.partition)
         )
     return result

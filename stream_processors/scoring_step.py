@@ -1,7 +1,9 @@
 """One micro-batch of raw ``user-events`` messages in, predictions and dead letters out.
 
 Pure: no Kafka, no faust. The app module feeds it what the consumer read and sends
-what it returns, so every rule here is tested without a broker.
+what it returns, so every rule here is tested without a broker. Each output carries
+its event's partition number, and is written there: an event, its prediction or its
+dead letter, and its label share a partition whatever partitioner wrote the event.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ _ENCODER = msgspec.json.Encoder()
 
 @dataclass
 class StepResult:
-    """What one batch produced: encoded records to send, and counts for metrics."""
+    """What one batch produced: encoded records to send, and counts for metrics.
 
-    predictions: list[tuple[bytes, bytes]] = field(default_factory=list)
-    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    Records to send are ``(key, value, partition)``, the partition of their event.
+    """
+
+    predictions: list[tuple[bytes, bytes, int]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, bytes, int]] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     scored: Counter[tuple[int, str]] = field(default_factory=Counter)
     event_lag_seconds: list[float] = field(default_factory=list)
@@ -66,19 +71,22 @@ def score_messages(
     vectorised batch; shadow scores are sent too, tagged ``shadow``.
     """
     return score_values([m.value for m in messages], [m.key for m in messages],
-                        messages.__getitem__, state, seen, now=now)
+                        [m.partition for m in messages], messages.__getitem__, state, seen,
+                        now=now)
 
 
 def score_values(
     values: Sequence[bytes | None],
     keys: Sequence[bytes | None],
+    partitions: Sequence[int],
     origin: Callable[[int], KafkaRecord],
     state: ServingState,
     seen: RecentIds,
     *,
     now: datetime | None = None,
 ) -> StepResult:
-    """:func:`score_messages` on the values and keys of a batch, as the runners read them.
+    """:func:`score_messages` on the values, keys and partitions of a batch, as the
+    runners read them.
 
     ``origin(i)`` gives the whole record of message ``i``; it is asked only for the
     messages that become dead letters, so a runner builds no record per message.
@@ -120,7 +128,7 @@ def score_values(
     for assignment, members in groups.items():
         model = state.models.get(assignment.version) or champion
         items = [(positions[i], valid[i]) for i in members]
-        _score(result, items, origin, model, assignment.route, now,
+        _score(result, items, partitions, origin, model, assignment.route, now,
                dead_letter_failures=assignment.shown)
     return result
 
@@ -128,6 +136,7 @@ def score_values(
 def _score(
     result: StepResult,
     items: list[tuple[int, UserEvent]],
+    partitions: Sequence[int],
     origin: Callable[[int], KafkaRecord],
     model: ScoringModel,
     route: Route,
@@ -147,13 +156,13 @@ def _score(
             continue
         append, encode = result.predictions.append, _ENCODER.encode
         name, version = model.model, model.version
-        for (_, event), score, decision in zip(items, scores.tolist(), decisions.tolist(),
-                                               strict=True):
+        for (position, event), score, decision in zip(items, scores.tolist(),
+                                                      decisions.tolist(), strict=True):
             user_id = event.user_id
             append((user_id.encode(), encode(Prediction(
                 event_id=event.event_id, user_id=user_id, ts=event.ts, model=name,
                 version=version, route=route, score=score, decision=decision, scored_at=now,
-            ))))
+            )), partitions[position]))
         result.scored[(version, route)] += len(items)
         return
 
@@ -162,7 +171,8 @@ def _reject(
     result: StepResult, message: KafkaRecord, reason: str, error: str, stage: str, now: datetime
 ) -> None:
     result.rejected[reason] += 1
-    result.dead_letters.append((message.key, dead_letter(message, reason, error, stage, now)))
+    result.dead_letters.append(
+        (message.key, dead_letter(message, reason, error, stage, now), message.partition))
 
 
 def count_batch(metrics: ScoringMetrics, size: int, result: StepResult, seconds: float) -> None:

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.settings import Settings
-from contracts.topics import LABELED_EVENTS, LABELS, PREDICTIONS, USER_EVENTS, Topics
+from contracts.topics import (
+    JOIN_REPARTITION,
+    LABELED_EVENTS,
+    LABELS,
+    PREDICTIONS,
+    USER_EVENTS,
+    Topics,
+)
 from stream_processors.join_recovery import SOURCES, TailRange, lookback_seconds, tail_range
 
 if TYPE_CHECKING:
@@ -46,7 +53,7 @@ class TailWindows:
 
 def read_tails(settings: Settings, *, group: str, topics: Topics, partitions: Collection[int],
                windows: TailWindows, timeout: float, now: float | None = None) -> TailRead:
-    """Read the tails of ``partitions`` of the three sources and ``labeled-events``.
+    """Read the tails of ``partitions`` of the joiner's sources and ``labeled-events``.
 
     Raises ``confluent_kafka.KafkaException`` when the broker does not answer the
     offset look-ups; a deadline reached while reading returns what was read.
@@ -67,7 +74,8 @@ def _plan(consumer: Consumer, topics: Topics, partitions: Collection[int], windo
     from confluent_kafka import KafkaException, TopicPartition
 
     names = {LABELED_EVENTS: topics.labeled_events, USER_EVENTS: topics.user_events,
-             PREDICTIONS: topics.predictions, LABELS: topics.labels}
+             PREDICTIONS: topics.predictions, LABELS: topics.labels,
+             JOIN_REPARTITION: topics.join_repartition}
     wanted: list[tuple[str, str, int]] = []
     for kind, name in names.items():
         present = _partitions_of(consumer, name, timeout)

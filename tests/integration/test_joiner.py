@@ -142,6 +142,8 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
         len(labeled_ids) + 3 + len(UNKNOWN) + 1)
     assert metric(text, "streamml_join_skipped_total", topic="labels", reason="not-json") == 1
     assert metric(text, "streamml_label_delay_seconds_count") == len(labeled_ids)
-    assert metric(text, "streamml_join_waiting_labels") == 0
+    assert [metric(text, "streamml_join_waiting_labels", partition=str(p)) for p in range(3)
+            ] == [0, 0, 0]
+    assert text.count("streamml_join_waiting_labels{") == 3
     assert metric(text, "streamml_join_pending_events") == EVENTS - len(labeled_ids)
     assert b'"waiting_labels":0' in health.replace(b" ", b"")

@@ -1,15 +1,27 @@
-"""Topic layouts: seven topics, a compacted registry, joinable events and labels."""
+"""Topic layouts: eight topics, a compacted registry, joinable events and labels."""
 
 from __future__ import annotations
 
 from contracts.topics import ALL_TOPICS, MODEL_ARTIFACT_MAX_BYTES, Topics
 
 
-def test_specs_lay_out_the_seven_topics_in_order() -> None:
+def test_specs_lay_out_the_eight_topics_in_order() -> None:
     specs = Topics(prefix="t1.").specs(partitions=6, replication_factor=3)
 
     assert [s.name for s in specs] == [f"t1.{name}" for name in ALL_TOPICS]
-    assert len(specs) == 7
+    assert len(specs) == 8
+
+
+def test_topics_written_to_their_inputs_partition_name_their_source() -> None:
+    specs = {s.name: s for s in Topics(prefix="t1.").specs(partitions=6, replication_factor=1)}
+
+    assert {name: s.same_partitions_as for name, s in specs.items() if s.same_partitions_as} == {
+        "t1.labels": "t1.user-events",
+        "t1.predictions": "t1.user-events",
+        "t1.dead-letters": "t1.user-events",
+        "t1.labeled-events": "t1.labels",
+        "t1.join-repartition": "t1.labels",
+    }
 
 
 def test_model_versions_is_one_compacted_partition_for_large_artifacts() -> None:
@@ -35,7 +47,7 @@ def test_every_other_topic_uses_the_configured_layout() -> None:
 
     others = [s for s in specs if s.name != "model-versions"]
 
-    assert len(others) == 6
+    assert len(others) == 7
     assert all((s.partitions, s.replication_factor, s.config) == (4, 2, ()) for s in others)
 
 
@@ -50,6 +62,7 @@ def test_topic_names_carry_the_prefix() -> None:
         topics.model_versions,
         topics.alerts,
         topics.dead_letters,
+        topics.join_repartition,
     ] == [f"demo.{name}" for name in ALL_TOPICS]
 
 

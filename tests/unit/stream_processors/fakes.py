@@ -48,12 +48,13 @@ def event_bytes(event_id: str, user_id: str = "u1", cart_value: object = 50.0) -
     }).encode()
 
 
-def record(value: bytes | None, offset: int = 0, key: bytes | None = None) -> KafkaRecord:
+def record(value: bytes | None, offset: int = 0, key: bytes | None = None,
+           partition: int = 0) -> KafkaRecord:
     """A message as the processor reads it, keyed by its user_id unless told otherwise."""
     if key is None:
         try:
             key = json.loads(value or b"")["user_id"].encode()
         except (ValueError, KeyError, TypeError):
             key = b"u1"
-    return KafkaRecord(topic="user-events", partition=0, offset=offset, key=key, value=value,
-                       timestamp_ms=0)
+    return KafkaRecord(topic="user-events", partition=partition, offset=offset, key=key,
+                       value=value, timestamp_ms=0)

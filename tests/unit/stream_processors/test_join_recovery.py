@@ -21,6 +21,7 @@ from stream_processors.join_recovery import (
 )
 from stream_processors.label_join import NO_SCORED_EVENT, JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
+from stream_processors.repartition import forward
 
 TOPICS = Topics("t.")
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -29,9 +30,19 @@ _offsets = itertools.count()
 
 
 def record(topic: str, value: object, *, at: float, partition: int = 0) -> KafkaRecord:
+    """Keyed ``u1``; of one partition (what :func:`restored` restores) its home is 0, of
+    three it is 1 (``u2``'s is 0, ``u5``'s 2)."""
     raw = value if isinstance(value, bytes) else msgspec.json.encode(value)
     return KafkaRecord(topic=topic, partition=partition, offset=next(_offsets), key=b"u1",
                        value=raw, timestamp_ms=int(at * 1000))
+
+
+def copied(first: KafkaRecord, *, at: float, partition: int = 0) -> KafkaRecord:
+    """``first`` as the joiner forwarded it to ``partition`` of ``join-repartition``."""
+    sent = forward(first, partition)
+    return KafkaRecord(topic=TOPICS.join_repartition, partition=partition,
+                       offset=next(_offsets), key=sent.key, value=sent.value,
+                       timestamp_ms=int(at * 1000), headers=sent.headers)
 
 
 def event(event_id: str, at: float = NOW - 300, partition: int = 0) -> KafkaRecord:
@@ -64,7 +75,7 @@ def live_label(event_id: str) -> Label:
 def restored(records: list[KafkaRecord], **bounds: float) -> tuple[LabelJoin, RestoreReport]:
     join = LabelJoin(ttl_seconds=bounds.get("ttl", 3600.0),
                      label_wait_seconds=bounds.get("label_wait", 30.0))
-    return join, restore(records, join, TOPICS, now=NOW)
+    return join, restore(records, join, TOPICS, partitions=1, now=NOW)
 
 
 def test_restored_events_wait_for_a_later_label_and_nothing_is_emitted_meanwhile() -> None:
@@ -150,7 +161,8 @@ def test_restore_partitions_builds_fresh_joins_and_leaves_the_live_state_alone()
     joins = PartitionedJoin(partitions=3, capacity=30)
     joins.assign({0})
     live = joins.get(0)
-    tail = [event("a", partition=1), prediction("a", partition=1), label("b", partition=2),
+    tail = [event("a", partition=1), prediction("a", partition=1),
+            copied(label("b", partition=0), at=NOW - 1, partition=2),
             labeled("c", partition=2), event("z", partition=0)]
 
     result = restore_partitions(tail, joins, {1, 2}, TOPICS, now=NOW)
@@ -159,8 +171,35 @@ def test_restore_partitions_builds_fresh_joins_and_leaves_the_live_state_alone()
     one, two = result[1][0], result[2][0]
     assert "a" in one.events and "b" in two.waiting_labels and "c" in two.joined
     assert one.events.capacity == joins.share == 10
+    assert (one.partition, two.partition) == (1, 2)
     assert live is not None and joins.get(0) is live and len(live.events) == 0
     assert result[1][1].read == {"user-events": 1, "predictions": 1}
+
+
+def test_source_records_away_from_home_are_left_to_their_home_partition() -> None:
+    """``u1``'s home of three partitions is 1: read in 0, it was forwarded to 1."""
+    join = LabelJoin()
+    tail = [event("e1"), label("e2"), labeled("e3")]
+
+    report = restore(tail, join, TOPICS, partitions=3, now=NOW)
+
+    assert report.elsewhere == 2 and "e3" in join.joined
+    assert len(join.events) == len(join.waiting_labels) == 0
+
+
+def test_forwarded_copies_are_restored_as_the_records_they_carry() -> None:
+    first = label("e1", partition=2)
+    tail = [copied(event("e1", partition=2), at=NOW - 300),
+            copied(first, at=NOW - 5), copied(label("old"), at=NOW - 31),
+            record(TOPICS.join_repartition, b"{}", at=NOW - 1)]
+
+    join, report = restored(tail, label_wait=30)
+
+    assert "e1" in join.events and len(join.waiting_labels) == 1
+    waiting = join.waiting_labels.get("e1")
+    assert waiting is not None and waiting.origin == first
+    assert report.skipped == {"join-repartition": 1}
+    assert report.read == {"join-repartition": 4}
 
 
 @pytest.mark.parametrize(("low", "high", "since", "upto", "limit", "expected"), [

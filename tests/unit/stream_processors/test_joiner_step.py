@@ -1,4 +1,8 @@
-"""One batch from the three topics in; encoded labeled events and dead letters out."""
+"""One batch from the joiner's topics in; labeled events, dead letters and forwards out.
+
+Test records are keyed by users whose murmur2 home, of three partitions, is
+partition 1 (u1, u3, u6), where :func:`message` puts them, unless a test moves them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from contracts.records import DeadLetter, Label, LabeledEvent, Prediction, Route
 from contracts.topics import Topics
 from stream_processors.joiner_step import expire_waiting, join_messages
 from stream_processors.partitioned_join import PartitionedJoin
+from stream_processors.repartition import original
 
 TOPICS = Topics("t.")
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -23,7 +28,7 @@ _offsets = itertools.count()
 def owning(*partitions: int, capacity: int = 1000, label_wait_seconds: float = 30.0
            ) -> PartitionedJoin:
     """Join state that owns ``partitions`` (partition 1, where messages land, by default)."""
-    joins = PartitionedJoin(partitions=2, capacity=capacity,
+    joins = PartitionedJoin(partitions=3, capacity=capacity,
                             label_wait_seconds=label_wait_seconds)
     joins.assign(partitions or {1})
     return joins
@@ -52,27 +57,28 @@ def label_msg(event_id: str, value: int = 1, user_id: str = "u1") -> KafkaRecord
     return message(TOPICS.labels, msgspec.json.encode(record), user_id.encode())
 
 
-def labeled(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, LabeledEvent]]:
-    return [(key, msgspec.json.decode(value, type=LabeledEvent)) for key, value in pairs]
+def labeled(records: list[tuple[bytes, bytes, int]]) -> list[tuple[bytes, LabeledEvent]]:
+    return [(key, msgspec.json.decode(value, type=LabeledEvent)) for key, value, _ in records]
 
 
-def dead(pairs: list[tuple[bytes | None, bytes]]) -> list[DeadLetter]:
-    return [msgspec.json.decode(value, type=DeadLetter) for _, value in pairs]
+def dead(records: list[tuple[bytes | None, bytes, int | None]]) -> list[DeadLetter]:
+    return [msgspec.json.decode(value, type=DeadLetter) for _, value, _ in records]
 
 
 def test_a_batch_from_three_topics_yields_encoded_labeled_events() -> None:
     join = owning()
-    batch = [label_msg("e1"), event_msg("e1", "u1"), event_msg("e2", "u2"),
-             prediction_msg("e2", user_id="u2", score=0.9), prediction_msg("e1"),
-             label_msg("e2", 0, "u2")]
+    batch = [label_msg("e1"), event_msg("e1", "u1"), event_msg("e2", "u3"),
+             prediction_msg("e2", user_id="u3", score=0.9), prediction_msg("e1"),
+             label_msg("e2", 0, "u3")]
 
     result = join_messages(batch, join, TOPICS, now=NOW)
 
     got = labeled(result.labeled_events)
     assert [(k, e.event_id, e.label, e.score, e.version, e.features) for k, e in got] == [
         (b"u1", "e1", 1, 0.25, 2, {"x": 1.5}),
-        (b"u2", "e2", 0, 0.9, 2, {"x": 1.5}),
+        (b"u3", "e2", 0, 0.9, 2, {"x": 1.5}),
     ]
+    assert [partition for _, _, partition in result.labeled_events] == [1, 1]
     assert result.records_in == {"user-events": 2, "predictions": 2, "labels": 2}
     assert result.label_delays == [30.0, 30.0]
     assert result.dead_letters == []
@@ -112,13 +118,13 @@ def test_duplicates_and_shadow_scores_give_one_labeled_event() -> None:
 
 
 def test_bad_label_bytes_are_dead_lettered_with_the_reason() -> None:
-    bad = message(TOPICS.labels, b'{"event_id": "e1"', key=b"u9")
+    bad = message(TOPICS.labels, b'{"event_id": "e1"', key=b"u6")
 
     result = join_messages([bad], owning(), TOPICS, now=NOW)
 
-    [(key, _)] = result.dead_letters
+    [(key, _, partition)] = result.dead_letters
     [letter] = dead(result.dead_letters)
-    assert key == b"u9"
+    assert (key, partition) == (b"u6", 1)
     assert (letter.reason, letter.stage, letter.original) == ("not-json", "join", bad.value)
     assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
         TOPICS.labels, 1, bad.offset)
@@ -159,9 +165,11 @@ def test_unmatched_labels_are_dead_lettered_after_the_wait() -> None:
         ("no-scored-event", "join", TOPICS.labels, lost.offset + 2),
     ]
     assert letters[0].original == lost.value
-    assert "no event `nobody`" in letters[0].error
+    assert letters[0].error.startswith(
+        "no event with id `nobody` was seen in partition 1 within the 5s label wait")
+    assert f"label from `{TOPICS.labels}` partition 1, key `u1`" in letters[0].error
     assert "no champion or canary prediction" in letters[1].error
-    assert [key for key, _ in late.dead_letters] == [b"u1", b"u1"]
+    assert [(key, p) for key, _, p in late.dead_letters] == [(b"u1", 1), (b"u1", 1)]
     assert late.unmatched == {"no-scored-event": 2}
 
 
@@ -196,11 +204,46 @@ def test_records_of_a_partition_not_owned_are_skipped_not_joined() -> None:
     assert joins.pending_events == joins.waiting_labels == 0
 
 
-def test_each_partition_joins_its_own_records() -> None:
+def test_records_away_from_their_keys_home_are_forwarded_there_then_joined() -> None:
+    """As when a client hashes keys with CRC32: the label is read in partition 0."""
     joins = owning(0, 1)
-    moved = [replace(m, partition=0) for m in (prediction_msg("e1"), label_msg("e1"))]
+    away = replace(label_msg("e1"), partition=0)
 
-    result = join_messages([event_msg("e1"), *moved], joins, TOPICS, now=NOW)
+    first = join_messages([event_msg("e1"), prediction_msg("e1"), away], joins, TOPICS, now=NOW)
 
-    assert result.labeled_events == []
-    assert (joins.pending_events, joins.waiting_labels) == (2, 1)
+    assert first.labeled_events == [] and first.forwarded == {"labels": 1}
+    [sent] = first.forwards
+    assert (sent.partition, sent.key, sent.value) == (1, b"u1", away.value)
+    copy = KafkaRecord(topic=TOPICS.join_repartition, partition=sent.partition, offset=0,
+                       key=sent.key, value=sent.value, timestamp_ms=0, headers=sent.headers)
+    assert original(copy) == away
+    second = join_messages([copy], joins, TOPICS, now=NOW)
+    assert [(e.event_id, p) for (_, e), (_, _, p) in zip(
+        labeled(second.labeled_events), second.labeled_events, strict=True)] == [("e1", 1)]
+    assert second.records_in == {"join-repartition": 1}
+
+
+def test_a_forwarded_label_left_unmatched_names_where_it_was_first_written() -> None:
+    joins = owning(0, 1, label_wait_seconds=5)
+    away = replace(label_msg("nobody"), partition=0)
+    [sent] = join_messages([away], joins, TOPICS, now=NOW).forwards
+    copy = KafkaRecord(topic=TOPICS.join_repartition, partition=1, offset=3, key=sent.key,
+                       value=sent.value, timestamp_ms=0, headers=sent.headers)
+    join_messages([copy], joins, TOPICS, now=NOW)
+
+    late = expire_waiting(joins, now=NOW + timedelta(seconds=6))
+
+    [letter] = dead(late.dead_letters)
+    assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
+        TOPICS.labels, 0, away.offset)
+    assert "seen in partition 1" in letter.error and "partition 0, key `u1`" in letter.error
+    assert [p for _, _, p in late.dead_letters] == [0]
+
+
+def test_a_repartition_record_without_its_headers_is_skipped() -> None:
+    stray = replace(label_msg("e1"), topic=TOPICS.join_repartition)
+
+    result = join_messages([stray], owning(), TOPICS, now=NOW)
+
+    assert result.skipped == {("join-repartition", "not-a-forwarded-record"): 1}
+    assert result.dead_letters == [] and result.forwards == []

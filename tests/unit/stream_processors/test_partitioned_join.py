@@ -59,7 +59,7 @@ def test_install_replaces_an_owned_partition_only() -> None:
         joins.install(1, joins.new_join())
 
 
-def test_counts_and_expiry_cover_every_owned_partition() -> None:
+def test_counts_cover_every_owned_partition_and_each_join_knows_its_own() -> None:
     joins = PartitionedJoin(partitions=2, label_wait_seconds=5)
     joins.assign({0, 1})
     out = JoinOutput()
@@ -70,8 +70,8 @@ def test_counts_and_expiry_cover_every_owned_partition() -> None:
                             ts=datetime(2026, 1, 1, tzinfo=UTC)), 0.0, out)
 
     assert joins.waiting_labels == 2 and joins.pending_events == 0
-    joins.expire(6.0, out)
-    assert sorted(u.label.event_id for u in out.unmatched_labels) == ["e0", "e1"]
+    assert joins.waiting_by_partition() == {0: 1, 1: 1}
+    assert [joins.get(p).partition for p in joins] == [0, 1]  # type: ignore[union-attr]
 
 
 def test_a_partition_count_below_one_is_refused() -> None:

@@ -19,7 +19,7 @@ def ready_state(**changes: object) -> ServingState:
 
 
 def predictions(result) -> list[Prediction]:
-    return [msgspec.json.decode(v, type=Prediction) for _, v in result.predictions]
+    return [msgspec.json.decode(v, type=Prediction) for _, v, _ in result.predictions]
 
 
 def test_every_valid_event_gets_one_prediction_keyed_by_user():
@@ -27,7 +27,7 @@ def test_every_valid_event_gets_one_prediction_keyed_by_user():
     result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
     out = predictions(result)
     assert [p.event_id for p in out] == [f"e{i}" for i in range(5)]
-    assert [k for k, _ in result.predictions] == [f"u{i}".encode() for i in range(5)]
+    assert [k for k, _, _ in result.predictions] == [f"u{i}".encode() for i in range(5)]
     assert {(p.model, p.version, p.route) for p in out} == {("conversion", 1, "champion")}
     assert out[0].score == 0.5 and out[0].decision == 1
     assert result.event_lag_seconds == [5.0] * 5
@@ -37,11 +37,20 @@ def test_bad_bytes_become_dead_letters_with_origin_and_the_rest_is_scored():
     messages = [record(event_bytes("e1")), record(b"{nope", offset=7), record(event_bytes("e2"))]
     result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
     assert [p.event_id for p in predictions(result)] == ["e1", "e2"]
-    (key, raw), = result.dead_letters
+    (key, raw, _), = result.dead_letters
     letter = msgspec.json.decode(raw, type=DeadLetter)
     assert (key, letter.reason, letter.original, letter.source_offset) == (
         b"u1", "not-json", b"{nope", 7)
     assert result.rejected == {"not-json": 1}
+
+
+def test_outputs_go_to_their_events_partition_whatever_their_key_hashes_to():
+    """Any partitioner may have placed an event; its outputs follow it, not a hash."""
+    messages = [record(event_bytes(f"e{i}", "u1"), offset=i, partition=i) for i in range(3)]
+    messages.append(record(b"{nope", offset=9, partition=5))
+    result = score_messages(messages, ready_state(shadow=2), RecentIds(), now=NOW)
+    assert sorted(p for _, _, p in result.predictions) == [0, 0, 1, 1, 2, 2]
+    assert [p for _, _, p in result.dead_letters] == [5]
 
 
 def test_a_feature_value_the_model_refuses_dead_letters_only_that_event():
