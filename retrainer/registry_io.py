@@ -42,16 +42,30 @@ class RegistryView:
 
 def read_records(settings: Settings, *, timeout: float = 15.0) -> Records:
     """Every ``(key, value)`` of ``model-versions`` from its start to its current end."""
+    return read_topic_tail(settings, Topics(settings.topic_prefix).model_versions, None,
+                           timeout=timeout)
+
+
+def read_topic_tail(settings: Settings, topic: str, tail: int | None, *,
+                    timeout: float = 15.0) -> Records:
+    """The last ``tail`` records of each partition of ``topic`` (None: all of them)."""
     from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-    topic = Topics(settings.topic_prefix).model_versions
     consumer = make_consumer(settings, "registry-reader", **{"enable.partition.eof": True})
     try:
         found = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             raise RegistryError(f"topic {topic} does not exist; create the project's topics "
                                 "first (streamml topics create)")
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions])
+        starts = []
+        for p in found.partitions:
+            start = OFFSET_BEGINNING
+            if tail is not None:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                           timeout=timeout)
+                start = max(low, high - tail)
+            starts.append(TopicPartition(topic, p, start))
+        consumer.assign(starts)
         pending, records = set(found.partitions), []
         deadline = time.monotonic() + timeout
         while pending:
@@ -157,4 +171,4 @@ def _summary(deployment: Deployment | None) -> Any:
             f"fraction={deployment.canary_fraction} shadow={deployment.shadow}")
 
 
-__all__ = ["RegistryView", "RegistryWriter", "read_records", "read_view"]
+__all__ = ["RegistryView", "RegistryWriter", "read_records", "read_topic_tail", "read_view"]

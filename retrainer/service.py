@@ -18,6 +18,7 @@ whatever a fit costs.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -176,9 +177,11 @@ class RetrainerService:
 
     def _maybe_train(self, writer: RegistryWriter, now: datetime) -> None:
         due = self.loop.due(now)
-        if self.loop.status != self._said:
-            self._said = self.loop.status
-            logger.info("status: %s", self._said)
+        # Counts in the status change with every batch; the log says when its kind changes.
+        kind = re.sub(r"\d+", "N", self.loop.status)
+        if kind != self._said:
+            self._said = kind
+            logger.info("status: %s", self.loop.status)
         if due is None:
             return
         self.job_offsets, self.job_round = dict(self.next_offsets), due

@@ -20,6 +20,8 @@ def register(subparsers: Any) -> None:
     show = verbs.add_parser("show", help="one version: metrics, lineage, decision")
     show.add_argument("version", type=int)
     verbs.add_parser("history", help="which version served which route when, and why")
+    verbs.add_parser("status", help="what the retrainer is doing or waiting for (from its "
+                                    "newest notice on alerts)")
     promote = verbs.add_parser("promote", help="make a version the champion")
     promote.add_argument("version", type=int)
     canary = verbs.add_parser("canary", help="serve a version to a fraction of users")
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from retrainer.registry_io import read_view
     from retrainer.reports import history_lines, show_lines, version_lines
 
+    if args.verb == "status":
+        print("\n".join(_status(settings)))
+        return 0
     view = read_view(settings, keep_artifacts=args.verb == "show")
     if args.verb == "list":
         lines = version_lines(view.state, view.history)
@@ -83,6 +88,24 @@ def _change(args: argparse.Namespace, settings: Settings, view: Any) -> str:
     finally:
         writer.close()
     return f"{lifecycle.describe(state.deployment, change)} ({reason})"
+
+
+def _status(settings: Settings) -> list[str]:
+    import msgspec
+
+    from contracts.records import Alert
+    from contracts.topics import Topics
+    from retrainer.notices import status_lines
+    from retrainer.registry_io import read_topic_tail
+
+    decoder = msgspec.json.Decoder(Alert)
+    alerts = []
+    for _, value in read_topic_tail(settings, Topics(settings.topic_prefix).alerts, 2000):
+        try:
+            alerts.append(decoder.decode(value or b""))
+        except msgspec.DecodeError:
+            continue
+    return status_lines(alerts, model=settings.model_name)
 
 
 def _user() -> str:
