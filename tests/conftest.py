@@ -54,7 +54,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from streamml import local_broker
 
     data_dir = tmp_path_factory.mktemp("kafka")
-    state = local_broker.start(local_broker.free_port(), data_dir)
+    state = local_broker.start(local_broker.free_port(), data_dir, footprint=local_broker.SMALL)
     try:
         yield state.bootstrap
     finally:
@@ -63,7 +63,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> Settings:
-    """Settings for one test: its own topics (all seven, created) and consumer groups."""
+    """Settings for one test: its own topics (every one, created) and consumer groups."""
     tag = uuid.uuid4().hex[:10]
     settings = Settings(
         bootstrap_servers=kafka_bootstrap,
