@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
 CLUSTER_FILE = "cluster.json"
-# Three JVMs share a laptop or a CI runner with the tests: a small heap, and the quick
-# compiler only, which takes about 40% off the CPU a node burns starting (again, after a
-# kill).
-NODE_JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 
 
 @dataclass(frozen=True)
@@ -53,12 +49,16 @@ def node_dir(data_dir: Path, node_id: int) -> Path:
 def cluster_properties(
     ports: list[int], controller_ports: list[int], data_dir: Path
 ) -> dict[int, str]:
-    """Each node's server properties, by node id (1, 2, ...): one controller quorum of all."""
+    """Each node's server properties, by node id (1, 2, ...): one controller quorum of all.
+
+    Several JVMs share a laptop or a CI runner with the tests, so each is small
+    (:data:`streamml.local_broker.SMALL`).
+    """
     voters = {node_id: port for node_id, port in enumerate(controller_ports, start=1)}
     return {
         node_id: local_broker.server_properties(
             port, voters[node_id], node_dir(data_dir, node_id) / "data",
-            node_id=node_id, voters=voters,
+            node_id=node_id, voters=voters, footprint=local_broker.SMALL,
         )
         for node_id, port in enumerate(ports, start=1)
     }
@@ -79,9 +79,12 @@ def read_cluster(data_dir: Path) -> ClusterState | None:
 
 
 def start_cluster(
-    ports: list[int], data_dir: Path | None = None, *, wait_seconds: float = 180.0
+    ports: list[int], data_dir: Path | None = None, *, wait_seconds: float = 600.0
 ) -> ClusterState:
-    """Start one node per client port (or find them running); return once all serve."""
+    """Start one node per client port (or find them running); return once all serve.
+
+    Each node's wait follows its own work (:func:`streamml.local_broker.start`).
+    """
     data_dir = data_dir or default_data_dir(ports[0])
     found = read_cluster(data_dir)
     if found is not None and [n.port for n in found.nodes] != list(ports):
@@ -115,7 +118,7 @@ def start_cluster(
     return cluster
 
 
-def start_node(data_dir: Path, node_id: int, *, wait_seconds: float = 120.0) -> BrokerState:
+def start_node(data_dir: Path, node_id: int, *, wait_seconds: float = 600.0) -> BrokerState:
     """Start one node of the cluster again (after it was killed); return once it answers."""
     current = node_state(data_dir, node_id)
     if local_broker.is_running(current):
@@ -170,7 +173,8 @@ def node_state(data_dir: Path, node_id: int) -> BrokerState:
 def _launch(data_dir: Path, node_id: int) -> tuple[subprocess.Popen[bytes], BrokerState]:
     recorded = node_state(data_dir, node_id)
     return local_broker.launch(node_dir(data_dir, node_id), recorded.port,
-                               recorded.controller_port, jvm_options=NODE_JVM_OPTIONS)
+                               recorded.controller_port,
+                               jvm_options=local_broker.SMALL.jvm_options)
 
 
 def _wait_for_registration(cluster: ClusterState, seconds: float) -> bool:

@@ -41,9 +41,8 @@ class SecureBroker:
         security = BrokerSecurity(authority.write(directory / "ca.pem"), keystore, passwords,
                                   super_user=ADMIN)
         data_dir = directory / "broker"
-        # Generous: the machine's two cores are shared with other brokers and tests.
         state = local_broker.start(local_broker.free_port(), data_dir, security=security,
-                                   wait_seconds=120)
+                                   footprint=local_broker.SMALL)
         return cls(security, state.bootstrap, data_dir)
 
     def stop(self) -> None:

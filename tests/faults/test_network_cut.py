@@ -47,7 +47,7 @@ def proxied_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     data_dir = tmp_path_factory.mktemp("cut-broker")
     port, proxied_port = free_ports(2)
     with TcpProxy(target_port=proxied_port) as proxy:
-        state = local_broker.start(port, data_dir,
+        state = local_broker.start(port, data_dir, footprint=local_broker.SMALL,
                                    proxied=ProxiedListener(proxied_port, proxy.port))
         try:
             yield state.bootstrap, proxy
