@@ -91,7 +91,11 @@ def test_bad_setting_is_one_clear_line_without_traceback():
 
 
 def consecutive_free_ports(n: int) -> int:
-    """The first of ``n`` free consecutive loopback ports."""
+    """The first of ``n`` free consecutive loopback ports.
+
+    Unseeded on purpose, so runs beside each other seldom try the same ports; any draw
+    that finds free ports serves the test equally.
+    """
     for base in random.sample(range(20000, 60000, n), 200):
         if all(local_broker.port_free(base + i) for i in range(n)):
             return base

@@ -120,6 +120,7 @@ def test_every_sink_delivers_firing_then_resolved_in_order(make: Callable) -> No
 
 
 def test_the_webhook_retries_server_errors_with_growing_backoff() -> None:
+    """Holds for every jitter draw: the first wait is at most 0.1 s, the third at least 0.2 s."""
     receiver = Receiver((503, 500, 429))
     sleeps: list[float] = []
     try:
