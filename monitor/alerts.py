@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from contracts.change_point import change_point_details
 from contracts.records import Alert
 from monitor.engine import Transition
 from monitor.report import Scope
@@ -45,7 +46,8 @@ def summary(t: Transition) -> str:
 
 
 def to_alert(t: Transition) -> Alert:
-    """The ``alerts`` record of a transition; details carry the cause and the window."""
+    """The ``alerts`` record of a transition; details carry the cause, the window and
+    where the change began (:mod:`contracts.change_point`)."""
     rule, verdict = t.rule, t.verdict if t.status == "resolved" else t.cause
     details: dict[str, object] = {
         "summary": summary(t),
@@ -61,12 +63,15 @@ def to_alert(t: Transition) -> Alert:
         details["fired_on"] = _finite(t.cause.value) if t.cause else None
     if t.window_end is not None:
         details["window_end"] = t.window_end
+    raw = _raw(details)
+    if t.change_point is not None:
+        raw.update(change_point_details(t.change_point))
     return Alert(
         fingerprint=fingerprint(rule.name, t.scope), kind=rule.kind, severity=rule.severity,  # type: ignore[arg-type]
         status=t.status, model=t.scope.model, version=t.scope.version, metric=rule.metric,
         value=_finite(verdict.value) if verdict else None,
         threshold=verdict.threshold if verdict else rule.threshold,
-        window=t.window, details=_raw(details), started_at=t.started_at, runbook=rule.runbook,
+        window=t.window, details=raw, started_at=t.started_at, runbook=rule.runbook,
     )
 
 

@@ -102,6 +102,7 @@ class ErrorWatch:
         self.fired: set[str] = set()
         self.seen = 0
         self.last_detection: dict[str, int] = {}
+        self.cuts: dict[str, int] = {}
 
     def update_many(self, errors: Sequence[float]) -> None:
         for name, detector in self.detectors.items():
@@ -111,7 +112,21 @@ class ErrorWatch:
                 if detector.drift_detected:
                     self.fired.add(name)
                     self.last_detection[name] = self.seen + i
+                    self._cut(name, detector, self.seen + i)
         self.seen += len(errors)
+
+    def _cut(self, name: str, detector: DriftDetector, at: int) -> None:
+        # ADWIN keeps only the window it still trusts: the change began within its last
+        # ``width`` items. River resets the detector on the next update, so read it now.
+        width = getattr(detector, "width", None)
+        if isinstance(width, int | float) and width > 0:
+            self.cuts[name] = at + 1 - int(width)
+
+    def take_cuts(self) -> dict[str, int]:
+        """Per detector that knows it, the index of the first error it kept at its last
+        detection since the last call (the change began at or after it)."""
+        cuts, self.cuts = self.cuts, {}
+        return cuts
 
     def take_fired(self) -> list[str]:
         """Detectors that fired since the last call, sorted."""

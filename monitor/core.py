@@ -31,10 +31,12 @@ from monitor.records import LabeledOutcome
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
 from monitor.sketches import BinnedCounts
+from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
 S = TypeVar("S", PredictionScope, LabeledScope)
 
 
@@ -66,6 +68,7 @@ class Monitor:
         names = topics or Topics()
         self.kinds = {names.predictions: "predictions", names.labeled_events: "labeled",
                       names.user_events: "events"}
+        self.labeled_topic = names.labeled_events
         self.registry = Registry(model)
         self.seen = {k: SeenIds(capacity=windows.dedup_capacity) for k in self.kinds.values()}
         self.counts: Counter[tuple[str, str]] = Counter()
@@ -105,15 +108,26 @@ class Monitor:
             -> list[WindowReport]:
         """Decode a batch of records of the three topics and add them."""
         by_topic: dict[str, list[bytes | None]] = {topic: [] for topic in self.kinds}
+        partitions: list[int] = []
+        offsets: list[int] = []
         for record in records:
             values = by_topic.get(record.topic)
             if values is not None:
                 values.append(record.value)
-        return self.ingest_values(by_topic, now=now)
+                if record.topic == self.labeled_topic:
+                    partitions.append(record.partition)
+                    offsets.append(record.offset)
+        return self.ingest_values(by_topic, now=now, labeled_positions=(partitions, offsets))
 
     def ingest_values(self, by_topic: Mapping[str, list[bytes | None]], *,
-                      now: float | None = None) -> list[WindowReport]:
-        """Decode and add the message values of a batch, listed by topic (others ignored)."""
+                      now: float | None = None,
+                      labeled_positions: tuple[Sequence[int], Sequence[int]] | None = None) \
+            -> list[WindowReport]:
+        """Decode and add the message values of a batch, listed by topic (others ignored).
+
+        ``labeled_positions`` are the partitions and offsets of the ``labeled-events``
+        values, in their order; alerts name them where a change began.
+        """
         now = time.time() if now is None else now
         batches: dict[str, list[bytes | None]] = {"predictions": [], "labeled": [], "events": []}
         for topic, values in by_topic.items():
@@ -122,25 +136,37 @@ class Monitor:
                 batches[kind] += values
         # Labels first: they answer predictions of earlier batches, and counting them
         # before this batch's predictions close a window keeps label coverage honest.
-        reports = self.add_labeled(self._decode("labeled", batches["labeled"], now))
+        kept: list[int] = []
+        labeled = self._decode("labeled", batches["labeled"], now, kept)
+        positions = None if labeled_positions is None else (
+            np.asarray(labeled_positions[0], np.int64)[kept],
+            np.asarray(labeled_positions[1], np.int64)[kept])
+        reports = self.add_labeled(labeled, positions)
         reports += self.add_predictions(self._decode("predictions", batches["predictions"], now))
         reports += self.add_events(self._decode("events", batches["events"], now))
         return reports
 
-    def _decode(self, kind: str, values: list[bytes | None], now: float) -> list[Any]:
+    def _decode(self, kind: str, values: list[bytes | None], now: float,
+                kept: list[int] | None = None) -> list[Any]:
+        """The records that decode; their indices among ``values`` go to ``kept``."""
         out = []
-        for record in self._decoders[kind].decode_many(values, now=now):
+        for i, record in enumerate(self._decoders[kind].decode_many(values, now=now)):
             if isinstance(record, Rejection):
                 self.counts[(kind, record.code)] += 1
             else:
                 out.append(record)
+                if kept is not None:
+                    kept.append(i)
         return out
 
     def _first_time(self, kind: str, records: Sequence[R], keys: list[str]) -> list[R]:
-        fresh = [r for r, new in zip(records, self.seen[kind].first_times(keys), strict=True)
-                 if new]
+        return [records[i] for i in self._fresh(kind, keys)]
+
+    def _fresh(self, kind: str, keys: list[str]) -> list[int]:
+        """Indices of the keys seen for the first time."""
+        fresh = [i for i, new in enumerate(self.seen[kind].first_times(keys)) if new]
         self.counts[(kind, "counted")] += len(fresh)
-        self.counts[(kind, "duplicate")] += len(records) - len(fresh)
+        self.counts[(kind, "duplicate")] += len(keys) - len(fresh)
         return fresh
 
     def add_predictions(self, records: Sequence[Prediction]) -> list[WindowReport]:
@@ -159,19 +185,22 @@ class Monitor:
                 np.maximum(scored - ts, 0.0))
         return reports
 
-    def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome]) \
-            -> list[WindowReport]:
-        fresh = self._first_time("labeled", records, [e.event_id for e in records])
+    def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome],
+                    positions: Positions | None = None) -> list[WindowReport]:
+        """Add labeled events; ``positions``: their partitions and offsets, where known."""
+        fresh = self._fresh("labeled", [e.event_id for e in records])
         reports: list[WindowReport] = []
         route_of = self._routes.get
-        for scope, group in self._grouped(
-                fresh, lambda e: (e.version, route_of(e.version, "champion"))):
+        for scope, indices in self._grouped(
+                fresh, lambda i: (records[i].version, route_of(records[i].version, "champion"))):
+            group = [records[i] for i in indices]
             ts = np.fromiter((e.ts.timestamp() for e in group), np.float64, len(group))
             labeled = self._labeled_scope(scope)
             reports += labeled.add(
                 ts, np.fromiter((e.label for e in group), np.int64, len(group)),
                 np.fromiter((e.score for e in group), np.float64, len(group)),
-                np.maximum(self.latest_prediction_ts - ts, 0.0))
+                np.maximum(self.latest_prediction_ts - ts, 0.0),
+                None if positions is None else (positions[0][indices], positions[1][indices]))
             predictions = self._prediction_scope(scope)
             predictions.labeled += len(group)
             predictions.calibration = labeled.last_calibration
@@ -216,7 +245,7 @@ class Monitor:
                 threshold=w.decision_threshold if threshold is None else threshold,
                 detectors={n: make_detector(n, p) for n, p in self.detectors.items()},
                 reference_metrics=self.registry.metrics(scope.version),
-                baseline_events=w.baseline_events)
+                baseline_events=w.baseline_events, topic=self.labeled_topic)
             return self._keep(self.labeled, scope, found)
         if threshold is not None:
             found.threshold = threshold
@@ -239,9 +268,9 @@ class Monitor:
         retired, self.retired = self.retired, []
         return retired
 
-    def _grouped(self, records: Sequence[R], key: Any) -> list[tuple[Scope, list[R]]]:
+    def _grouped(self, records: Sequence[T], key: Any) -> list[tuple[Scope, list[T]]]:
         """Records by (version, route), in arrival order within each."""
-        groups: dict[tuple[int, str], list[R]] = {}
+        groups: dict[tuple[int, str], list[T]] = {}
         for r in records:
             k = key(r)
             group = groups.get(k)

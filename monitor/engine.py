@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from contracts.change_point import ChangePoint
 from monitor.report import Scope, WindowReport
 from monitor.rules import Rule, Verdict, judge
+from monitor.trail import window_point
 
 
 def utc_now() -> datetime:
@@ -32,6 +34,8 @@ class RuleState:
     cause: Verdict | None = None  # the verdict that fired it, kept for the resolved record
     latest: Verdict | None = None
     window: str = ""
+    onset: ChangePoint | None = None  # where the current run of breaching windows began
+    change_point: ChangePoint | None = None  # where the change began, as the alert names it
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class Transition:
     window: str
     started_at: datetime
     window_end: float | None = None  # event time the deciding window ended
+    change_point: ChangePoint | None = None
 
 
 class RuleEngine:
@@ -86,12 +91,15 @@ class RuleEngine:
         window = report.describe()
         if verdict.breaching:
             state.breaches, state.cleans, state.clean_since = state.breaches + 1, 0, None
+            if state.breaches == 1 and not state.firing:
+                state.onset = window_point(report.start, report.offsets)
             if state.firing or state.breaches < rule.for_windows:
                 return None
             state.firing, state.started_at, state.cause, state.window = \
                 True, self.now(), verdict, window
+            state.change_point = change_point_for(rule, report, state.onset)
             return Transition("firing", rule, report.scope, verdict, verdict, window,
-                              state.started_at, report.end)
+                              state.started_at, report.end, state.change_point)
         state.cleans, state.breaches = state.cleans + 1, 0
         if state.clean_since is None:
             state.clean_since = report.start
@@ -101,7 +109,7 @@ class RuleEngine:
         state.firing = False
         started = state.started_at or self.now()
         return Transition("resolved", rule, report.scope, verdict, state.cause, window, started,
-                          report.end)
+                          report.end, state.change_point)
 
     def _state(self, rule: str, scope: Scope) -> RuleState:
         key = (rule, scope)
@@ -121,7 +129,7 @@ class RuleEngine:
             del self._states[key]
 
     def restore(self, rule_name: str, scope: Scope, started_at: datetime,
-                window: str = "") -> bool:
+                window: str = "", change_point: ChangePoint | None = None) -> bool:
         """Mark a rule as already firing (after a restart); False for an unknown rule."""
         rule = next((r for r in self.rules if r.name == rule_name), None)
         if rule is None:
@@ -129,6 +137,7 @@ class RuleEngine:
         state = self._state(rule_name, scope)
         state.firing, state.started_at, state.breaches, state.window = \
             True, started_at, rule.for_windows, window
+        state.change_point = change_point
         return True
 
     def retire(self, scope: Scope) -> list[Transition]:
@@ -141,7 +150,8 @@ class RuleEngine:
             rule = next((r for r in self.rules if r.name == name), None)
             if state.firing and rule is not None:
                 out.append(Transition("resolved", rule, scope, None, state.cause,
-                                      "scope no longer watched", state.started_at or self.now()))
+                                      "scope no longer watched", state.started_at or self.now(),
+                                      change_point=state.change_point))
         return out
 
     def states(self) -> list[tuple[Rule, Scope, RuleState]]:
@@ -153,4 +163,14 @@ class RuleEngine:
         return [(r, s, st) for r, s, st in self.states() if st.firing]
 
 
-__all__ = ["RuleEngine", "RuleState", "Transition", "utc_now"]
+def change_point_for(rule: Rule, report: WindowReport,
+                     onset: ChangePoint | None) -> ChangePoint | None:
+    """Where the change an alert reports began: a concept-drift rule takes its detector's
+    location when there is one, any other rule where its first breaching window began."""
+    located = report.detail.get("change_point")
+    if rule.metric == "concept_drift" and isinstance(located, ChangePoint):
+        return located
+    return onset
+
+
+__all__ = ["RuleEngine", "RuleState", "Transition", "change_point_for", "utc_now"]

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
 
+from contracts.change_point import ChangePoint, change_point_of
 from contracts.records import Alert
 from monitor.alerts import detail
 from monitor.charts import sparkline
@@ -97,7 +98,19 @@ def _card(a: Alert) -> str:
     return (f'<div class="card {a.severity}"><b>{a.severity}</b> '
             f"{escape(_name(a))} · v{a.version} {route} · since "
             f"{a.started_at.strftime('%H:%M:%SZ')}{runbook}<br>{cause}"
+            f"{_change_began(change_point_of(a))}"
             f"<div class=muted>{escape(a.window)}</div></div>")
+
+
+def _change_began(cp: ChangePoint | None) -> str:
+    """Where the change began, as the alert carries it for the retrainer."""
+    if cp is None:
+        return ""
+    offsets = ", ".join(f"{p}:{o}" for _, p, o in cp.offsets)
+    return (f"<br>change began at {cp.at.strftime('%Y-%m-%d %H:%M:%SZ')} "
+            f"({escape(cp.source)})"
+            + (f" <span class=muted>first offsets (partition:offset) {offsets}</span>"
+               if offsets else ""))
 
 
 def _name(a: Alert) -> str:

@@ -32,10 +32,12 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from contracts.change_point import ChangePoint
 from monitor.concept import DriftDetector, ErrorWatch
 from monitor.estimate import Calibration
 from monitor.predictions import bucket_quantile
 from monitor.report import Scope, WindowReport
+from monitor.trail import Positions, Trail
 from monitor.windows import RecentWindow, WindowClock
 
 # Upper bounds (seconds of event time) of the label delay buckets.
@@ -64,7 +66,7 @@ class LabeledScope:
     def __init__(self, scope: Scope, *, window_size: int, max_seconds: float, min_events: int,
                  threshold: float = 0.5, detectors: Mapping[str, DriftDetector] | None = None,
                  reference_metrics: Mapping[str, float] | None = None,
-                 baseline_events: int = 3000) -> None:
+                 baseline_events: int = 3000, topic: str = "labeled-events") -> None:
         self.scope = scope
         self.min_events = min_events
         self.threshold = threshold
@@ -76,21 +78,27 @@ class LabeledScope:
         self.clock = WindowClock(max_events=window_size, max_seconds=max_seconds)
         self.recent = RecentWindow(size=window_size, period_s=max_seconds, width=2)
         self.watch = ErrorWatch(detectors or {})
+        self.trail = Trail(topic=topic)
+        self.change_point: ChangePoint | None = None  # where the current rise began
         self.calibration = Calibration()
         self.last_calibration: Calibration | None = None
         self.delays = np.zeros(DELAY_BUCKETS.size + 1, dtype=np.int64)
         self.total = 0
 
     def add(self, ts: Floats, labels: NDArray[np.int64], scores: Floats,
-            delays: Floats) -> list[WindowReport]:
+            delays: Floats, positions: Positions | None = None) -> list[WindowReport]:
+        """Add labeled events in arrival order; ``positions`` are their partitions and
+        offsets on ``labeled-events`` where known."""
         self.total += ts.size
         reports = []
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
             y, p = labels[part], scores[part]
-            losses, expected = _log_loss(y, p), _entropy(p)
+            excess = _log_loss(y, p) - _entropy(p)
             self.recent.extend(ts[part], np.vstack((y, p)))
-            self.watch.update_many((losses - expected).tolist())
+            self.trail.extend(ts[part], excess, None if positions is None
+                              else (positions[0][part], positions[1][part]))
+            self.watch.update_many(excess.tolist())
             self.calibration.add(p, y)
             self.delays += np.bincount(np.searchsorted(DELAY_BUCKETS, delays[part]),
                                        minlength=self.delays.size)
@@ -113,16 +121,28 @@ class LabeledScope:
         base = self.baseline_figures()
         figures["roc_auc_drop"] = base.get("roc_auc", math.nan) - figures["roc_auc"]
         figures["brier_increase"] = figures["brier"] - base.get("brier", math.nan)
-        fired = self.watch.take_fired()
+        fired, cuts = self.watch.take_fired(), self.watch.take_cuts()
         figures["concept_drift"] = self._concept(
             fired, figures["excess_log_loss"] - self.baseline.get("excess_log_loss", 0.0),
             figures["expected_log_loss"])
+        self._follow_change(cuts)
         self.last_calibration = copy.deepcopy(self.calibration)
         self.calibration.reset()
         self.delays[:] = 0
         return WindowReport("labels", self.scope, start, end, n, figures,
-                            detail={"detectors": fired, "baseline": base},
-                            judged=n >= self.min_events)
+                            detail={"detectors": fired, "baseline": base,
+                                    "change_point": self.change_point},
+                            judged=n >= self.min_events,
+                            offsets=self.trail.first_offsets(since=self.trail.fed - n))
+
+    def _follow_change(self, cuts: Mapping[str, int]) -> None:
+        """Locate the change when a detector with a window (ADWIN) starts a rise; forget
+        it when the rise is over. A later detection in the same rise keeps the first."""
+        if not self._elevated:
+            self.change_point = None
+        elif self.change_point is None and cuts:
+            name = min(cuts, key=cuts.__getitem__)
+            self.change_point = self.trail.locate(since=cuts[name], source=name)
 
     def _learn_baseline(self, n: int, figures: Mapping[str, float]) -> None:
         if self.baseline or n < self.min_events:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
+from contracts.change_point import change_point_of
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Alert, LabeledEvent, Prediction, UserEvent
 from contracts.topics import Topics
@@ -48,9 +49,13 @@ class MonitorPipeline:
         """Add a batch of records of the three data topics; the alerts that changed."""
         return self._judge(self.monitor.ingest(records))
 
-    def process_values(self, by_topic: Mapping[str, list[bytes | None]]) -> list[Alert]:
-        """As :meth:`process`, for message values already listed by topic."""
-        return self._judge(self.monitor.ingest_values(by_topic))
+    def process_values(self, by_topic: Mapping[str, list[bytes | None]], *,
+                       labeled_positions: tuple[Sequence[int], Sequence[int]] | None = None) \
+            -> list[Alert]:
+        """As :meth:`process`, for message values already listed by topic (and the
+        partitions and offsets of the ``labeled-events`` values, where known)."""
+        return self._judge(self.monitor.ingest_values(by_topic,
+                                                      labeled_positions=labeled_positions))
 
     def add(self, *, predictions: Sequence[Prediction] = (),
             labeled: Sequence[LabeledEvent | LabeledOutcome] = (),
@@ -91,7 +96,8 @@ class MonitorPipeline:
             if alert.status != "firing" or not isinstance(rule, dict) or alert.version is None:
                 continue
             scope = Scope(alert.model, alert.version, str(route or "champion"))
-            if self.engine.restore(str(rule.get("name")), scope, alert.started_at, alert.window):
+            if self.engine.restore(str(rule.get("name")), scope, alert.started_at, alert.window,
+                                   change_point_of(alert)):
                 restored += 1
         return restored
 

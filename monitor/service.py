@@ -136,6 +136,9 @@ class MonitorService:
         data: dict[str, list[bytes | None]] = defaultdict(list)
         last: dict[tuple[str, int], int] = {}  # while replaying: the newest offset read
         replaying, versions = self.progress.replaying, self.topics.model_versions
+        labeled = self.topics.labeled_events
+        partitions: list[int] = []
+        offsets: list[int] = []
         # One pass and no object per message: at tens of thousands of records a second,
         # each call per record here costs the monitor more than the figures do.
         for m in messages:
@@ -149,12 +152,15 @@ class MonitorService:
                 registry.append(m)
                 continue
             data[topic].append(m.value())  # type: ignore[index]
+            if topic == labeled:  # where a change began is named by these
+                partitions.append(m.partition())  # type: ignore[arg-type]
+                offsets.append(m.offset())  # type: ignore[arg-type]
             if replaying:
                 last[(topic, m.partition())] = m.offset()  # type: ignore[index]
         began = time.thread_time()
         with self.lock:
             alerts = [a for m in registry for a in self.pipeline.apply_registry(m.key(), m.value())]
-            alerts += self.pipeline.process_values(data)
+            alerts += self.pipeline.process_values(data, labeled_positions=(partitions, offsets))
             self.progress.processing_seconds += time.thread_time() - began
             self.progress.batches += 1
         if replaying:
