@@ -66,10 +66,14 @@ def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter,
         logger.info("challenger rejected reason=%r", result.decision.reason)
         return JobOutcome(None, result.decision.reason, seconds)
     record = model_version_record(sign_bundle(result.bundle, key), trigger=str(trigger))
+    # A trial's deadline counts from its deployment: stamp it when written, not when the
+    # round began.
+    released_at = datetime.now(UTC)
     deployment = release_of(config, state.deployment, set(state.versions) | {version}, version,
-                            result, started)
+                            result, released_at)
     writer.write(version=record, deployment=deployment,
-                 alerts=[_alert(config, version, "retrain-published", result, due, started)])
+                 alerts=[_alert(config, version, "retrain-published", result, due,
+                                released_at)])
     logger.info("published version=%d release=%s seconds=%.1f reason=%r", version,
                 config.release_mode, seconds, result.decision.reason)
     return JobOutcome(version, result.decision.reason, seconds)

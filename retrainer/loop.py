@@ -82,6 +82,7 @@ class RetrainLoop:
         self.status = "starting: reading the topics"
         self._retry: tuple[Round, datetime] | None = None
         self._released: int | None = None
+        self._newest_deployed = 0
         self._fresh: list[LabeledEvent] = []
         self._notices: list[Alert] = []
         self._noticed: tuple[str, int] | None = None
@@ -117,9 +118,11 @@ class RetrainLoop:
     def observe_deployment(self, deployment: Deployment | None) -> None:
         self._flush()
         self.releaser.on_deployment(deployment)
-        if deployment is not None and self._released in (deployment.champion,
-                                                          deployment.canary, deployment.shadow):
-            self._released = None
+        if deployment is not None:
+            named = (deployment.champion, deployment.canary or 0, deployment.shadow or 0)
+            self._newest_deployed = max(self._newest_deployed, *named)
+            if self._released is not None and self._released <= self._newest_deployed:
+                self._released = None
         said = self.episodes.champion(deployment.champion) if deployment else None
         if said:
             logger.info("%s", said)
@@ -148,7 +151,9 @@ class RetrainLoop:
                  reason: str) -> None:
         """The round ended: ``published`` is the new version, or None when refused."""
         self.running = None
-        self._released = published
+        # The service may read the releasing deployment back before the job reports.
+        if published is not None and published > self._newest_deployed:
+            self._released = published
         if due.fingerprint is not None:
             self.episodes.finished(due.fingerprint, due.post_change_labels)
         self._next(now)

@@ -163,3 +163,16 @@ def test_a_trial_without_labels_expires_at_its_deadline_and_retraining_is_free_a
     feed(loop, 30, 10)
     again = loop.due(T0 + timedelta(minutes=10))
     assert again is not None and again.number == 2
+
+
+def test_a_releasing_deployment_read_before_the_round_reports_does_not_block() -> None:
+    loop = make_loop()
+    feed(loop, 0, 30)
+    loop.observe_alert(drift())
+    due = loop.due(T0)
+    assert due is not None
+    loop.observe_deployment(deployment(1, canary=2, fraction=0.3))
+    loop.observe_deployment(deployment(1))
+    loop.finished(due, T0, published=2, reason="published")
+    feed(loop, 30, 10)
+    assert loop.due(T0) is not None
