@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
 import msgspec
 
-from contracts.records import Deployment, ModelVersion
+from contracts.change_point import ChangePoint, change_point_of
+from contracts.records import Alert, Deployment, ModelVersion
 from retrainer.lifecycle import describe, statuses
 from scorer.artifact import METADATA_ENTRY, ArtifactMetadata
 from scorer.registry import RegistryState
@@ -97,4 +99,56 @@ def history_lines(history: Sequence[Deployment]) -> list[str]:
     return lines
 
 
-__all__ = ["artifact_metadata", "history_lines", "show_lines", "version_lines"]
+_ALERT_IN_TRIGGER: Final = re.compile(r"\balert ([0-9a-f]{24})\b")
+
+
+def alert_of(trigger: str) -> str | None:
+    """The fingerprint of the alert a version's trigger names, if any."""
+    found = _ALERT_IN_TRIGGER.search(trigger)
+    return found.group(1) if found else None
+
+
+def trigger_lines(versions: Mapping[int, ModelVersion], alerts: Sequence[Alert]) -> list[str]:
+    """The versions an alert started, and where the change it reported began (from the
+    alert's last firing record before the version, among ``alerts``); empty when no
+    version was started by an alert.
+
+    >>> from datetime import UTC, datetime
+    >>> from contracts.change_point import change_point_details
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> fp = "0123456789abcdef01234567"
+    >>> alert = Alert(fingerprint=fp, kind="concept_drift", severity="critical",
+    ...               status="firing", model="m", version=1, metric="concept_drift",
+    ...               value=0.2, threshold=0.1, window="", started_at=t0, runbook="",
+    ...               details=change_point_details(ChangePoint(at=t0, source="adwin")))
+    >>> v2 = ModelVersion(model="m", version=2, created_at=t0, artifact=b"", sha256="0" * 64,
+    ...                   signature="0" * 64, feature_schema={}, metrics={}, lineage=[],
+    ...                   trigger=f"alert: concept_drift alert {fp} (critical), round 1")
+    >>> print("\\n".join(trigger_lines({2: v2}, [alert])))
+    version  started by
+          2  alert: concept_drift alert 0123456789abcdef01234567 (critical), round 1
+             change began at 2026-01-01 00:00:00 (adwin)
+    >>> trigger_lines({2: v2}, [])[2]
+    '         change point unknown (not among the alerts read)'
+    """
+    started = [(n, r) for n, r in sorted(versions.items()) if alert_of(r.trigger)]
+    if not started:
+        return []
+    lines = ["version  started by"]
+    for number, record in started:
+        change = _change_of(record, alerts)
+        lines += [f"{number:>7}  {record.trigger}",
+                  f"{'':>7}  change point unknown (not among the alerts read)" if change is None
+                  else f"{'':>7}  change began at {_when(change.at)} ({change.source})"]
+    return lines
+
+
+def _change_of(record: ModelVersion, alerts: Sequence[Alert]) -> ChangePoint | None:
+    fingerprint = alert_of(record.trigger)
+    firing = [a for a in alerts if a.fingerprint == fingerprint and a.status == "firing"
+              and a.started_at <= record.created_at]
+    return change_point_of(firing[-1]) if firing else None
+
+
+__all__ = ["alert_of", "artifact_metadata", "history_lines", "show_lines", "trigger_lines",
+           "version_lines"]

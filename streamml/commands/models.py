@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "list":
         lines = version_lines(view.state, view.history)
     elif args.verb == "history":
-        lines = history_lines(view.history)
+        lines = history_lines(view.history) + _started_by_alerts(settings, view.state.versions)
     elif args.verb == "show":
         record = view.state.versions.get(args.version)
         if record is None:
@@ -91,11 +92,31 @@ def _change(args: argparse.Namespace, settings: Settings, view: Any) -> str:
 
 
 def _status(settings: Settings) -> list[str]:
+    from retrainer.notices import status_lines
+
+    return status_lines(_recent_alerts(settings), model=settings.model_name)
+
+
+def _started_by_alerts(settings: Settings, versions: Mapping[int, Any]) -> list[str]:
+    """Versions an alert started, with where its change began (read from ``alerts``)."""
+    from retrainer.reports import alert_of, trigger_lines
+    from scorer.exceptions import RegistryError
+
+    if not any(alert_of(record.trigger) for record in versions.values()):
+        return []
+    try:
+        alerts = _recent_alerts(settings)
+    except RegistryError:  # no alerts topic: the change points are unknown
+        alerts = []
+    return ["", *trigger_lines(versions, alerts)]
+
+
+def _recent_alerts(settings: Settings) -> list[Any]:
+    """The tail of ``alerts``, decoded; records that do not decode are skipped."""
     import msgspec
 
     from contracts.records import Alert
     from contracts.topics import Topics
-    from retrainer.notices import status_lines
     from retrainer.registry_io import read_topic_tail
 
     decoder = msgspec.json.Decoder(Alert)
@@ -105,7 +126,7 @@ def _status(settings: Settings) -> list[str]:
             alerts.append(decoder.decode(value or b""))
         except msgspec.DecodeError:
             continue
-    return status_lines(alerts, model=settings.model_name)
+    return alerts
 
 
 def _user() -> str:
