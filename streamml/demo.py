@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.live import Live
 
@@ -55,6 +56,28 @@ DEMO_TUNING = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class DemoSeeds:
+    """The seeds of the demo's random draws, all derived from one number.
+
+    Only the draws: the services' timing on a busy machine still varies between runs.
+
+    >>> demo_seeds(7) == demo_seeds(7), demo_seeds(7).stream == demo_seeds(8).stream
+    (True, False)
+    """
+
+    seed: int
+    history: int  # the simulated history version 1 is trained on
+    training: int  # version 1's splits and search
+    stream: int  # the live events and labels
+
+
+def demo_seeds(seed: int) -> DemoSeeds:
+    """Independent seeds for each draw, spawned from ``seed`` (numpy's ``SeedSequence``)."""
+    history, training, stream = np.random.SeedSequence(seed).generate_state(3).tolist()
+    return DemoSeeds(seed, history, training, stream)
+
+
 @dataclass
 class Run:
     settings: Settings
@@ -62,6 +85,7 @@ class Run:
     scenario: str
     rate: float
     out_dir: Path
+    seeds: DemoSeeds
     started: float = field(default_factory=time.time)
     drift_sent_at: float | None = None
     sent_events: int = 0
@@ -88,7 +112,7 @@ def ensure_broker(settings: Settings) -> str:
 
 
 def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
-             out_dir: Path = Path("demo-output")) -> int:
+             seed: int | None = None, out_dir: Path = Path("demo-output")) -> int:
     # The live view is the demo's output; the children's logs go to their files.
     logging.getLogger().setLevel(logging.WARNING)
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
@@ -97,11 +121,12 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
         topic_prefix=f"demo-{run_id}.", group_prefix=f"demo-{run_id}",
         model_signing_key=settings.model_signing_key or Secret(secrets.token_hex(32)),
     )
-    run = Run(settings, events, scenario, rate, out_dir / run_id)
-    console.print(f"[green]run[/] {run_id}: topics {settings.topic_prefix}*, "
-                  f"logs in {run.out_dir / 'logs'}")
+    seeds = demo_seeds(secrets.randbelow(2**32) if seed is None else seed)
+    run = Run(settings, events, scenario, rate, out_dir / run_id, seeds)
+    console.print(f"[green]run[/] {run_id}: seed {seeds.seed} (repeat with --seed "
+                  f"{seeds.seed}), topics {settings.topic_prefix}*, logs in {run.out_dir / 'logs'}")
     _fresh_topics(settings)
-    _publish_first_version(settings, rate)
+    _publish_first_version(settings, seeds)
     supervisor = Supervisor(run.out_dir / "logs", _child_env(settings))
     timeline = Timeline(start=run.started)
     observer = Observer(settings, timeline)
@@ -136,13 +161,14 @@ def _fresh_topics(settings: Settings) -> None:
         partitions=settings.partitions, replication_factor=settings.replication_factor))
 
 
-def _publish_first_version(settings: Settings, rate: float) -> None:
+def _publish_first_version(settings: Settings, seeds: DemoSeeds) -> None:
     with console.status("training version 1 on simulated history"):
         start = datetime.now(UTC) - timedelta(days=1)
-        history = Simulator(seed=11, start=start).events(HISTORY_EVENTS)
+        history = Simulator(seed=seeds.history, start=start).events(HISTORY_EVENTS)
         rows = [TrainingRow(i.event.features, i.label, i.event.ts) for i in history]
         config = TrainingConfig(
-            threshold_rule=ThresholdRule.parse(settings.decision_threshold_rule))
+            threshold_rule=ThresholdRule.parse(settings.decision_threshold_rule),
+            random_state=seeds.training)
         bundle, report = train(rows, model=settings.model_name, version=1, config=config)
         key = settings.model_signing_key
         assert key is not None  # noqa: S101 - set by run_demo just above
@@ -218,7 +244,7 @@ def _stream(run: Run, supervisor: Supervisor, observer: Observer, live: Live) ->
     with the drifted stream until version 2 is promoted, for at most two minutes more:
     the canary is judged on live labels, so it needs traffic to be judged."""
     drift_at = run.events // 2
-    simulator = Simulator(seed=int(run.started), scenario=run.scenario, drift_at=drift_at,
+    simulator = Simulator(seed=run.seeds.stream, scenario=run.scenario, drift_at=drift_at,
                           start=datetime.now(UTC), events_per_second=max(run.rate, 1.0),
                           label_delay_s=2.0, id_prefix=f"d{int(run.started)}")
     pacer = Pacer(run.rate)
