@@ -72,7 +72,7 @@ class ChallengePolicy:
         >>> ChallengePolicy(alpha=0.1).spent(1), ChallengePolicy(alpha=0.1).spent(3)
         (0.05, 0.0125)
         """
-        return self.alpha / 2 ** max(1, round_number)
+        return float(self.alpha / 2 ** max(1, round_number))
 
 
 @dataclass(frozen=True, slots=True)
