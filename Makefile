@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo test lint benchmarks
+.PHONY: setup system-deps demo test unit faults lint benchmarks
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,12 @@ lint: setup
 
 test: setup system-deps lint
 	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+faults: setup system-deps
+	$(BIN)/pytest -s tests/faults
 
 benchmarks: setup system-deps
 	$(BIN)/python -m benchmarks

@@ -32,9 +32,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9092
 JVM_OPTIONS = ("-Xms256m", "-Xmx1g", "-XX:+UseG1GC")
-# A node answers after 3-4 s of its own CPU when started fresh, measured with the small
-# footprint below. A node that burns this much without answering never will, however
-# long the machine takes to give it that CPU.
+# A node answers after 3-4 s of its own CPU when started fresh and 5-6 s when started
+# again after a kill -9 (measured with the small footprint below, on a quiet machine and
+# beside two busy loops). A node that burns 20 times that without answering never will,
+# however long a crowded machine takes to give it that CPU.
 START_CPU_BUDGET_S = 120.0
 STATE_FILE = "broker.json"
 LOG4J_CONFIG = """\
