@@ -43,7 +43,12 @@ from tests.integration.scoring_fixtures import SIGNING_KEY, publish_champion, si
 
 KILLS = 5
 NODES = 3
-RATE = 200  # events per second
+# Events per second. On two cores the worker scores them with at most a fifth of a core,
+# each node replicates them with a tenth; most of what the test process burns (60-90% of
+# a core) is the idempotent producer's librdkafka threads spinning (seen from a retried
+# producer id at the start and after failovers), which a lower rate would not stop, while
+# it would leave fewer events in flight at a kill.
+RATE = 200
 MAX_BATCH = 2000  # stream_processors.kafka_scoring
 # A node's ISR return needs its JVM started again on a machine shared with the tests.
 REJOIN_WITHIN_S = 150
