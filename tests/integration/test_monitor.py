@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts.change_point import change_point_of
 from contracts.records import Alert
 from contracts.settings import Settings
+from contracts.topics import Topics
 from tests.integration.processes import http_get
 from tests.integration.test_monitor_support import (
     ARTIFACTS,
@@ -192,3 +194,10 @@ def test_concept_drift_raises_a_performance_or_concept_alert_within_5000_labeled
     first = min(feeder.index_at(detail(a, "window_end")) for a in raised)  # type: ignore[arg-type]
     assert 6000 < first <= 6000 + 5000
     assert not [a for a in alerts if a.kind == "data_drift"]
+    # Each says where the change began, with the labeled-events offsets the monitor read.
+    labeled = Topics(kafka_settings.topic_prefix).labeled_events
+    for alert in raised:
+        cp = change_point_of(alert)
+        assert cp is not None and cp.offsets, alert.details
+        assert {topic for topic, _, _ in cp.offsets} == {labeled}
+        assert -2500 <= feeder.index_at(cp.at.timestamp()) - 6000 <= 5000
