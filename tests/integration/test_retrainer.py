@@ -117,10 +117,10 @@ def test_after_concept_drift_a_better_version_is_published_canaried_promoted_and
 
     view = registry(settings)
     v2 = view.state.versions[2]
-    # Lineage: the training part of the window, on labeled-events, partition by partition.
+    # Lineage: the whole window (the published model is refitted on it), partition by partition.
     assert {r.topic for r in v2.lineage} == {topics.labeled_events}
     assert all(r.first == 0 for r in v2.lineage)
-    assert sum(r.last + 1 for r in v2.lineage) == 1200, v2.lineage
+    assert sum(r.last + 1 for r in v2.lineage) == 1500, v2.lineage
     assert v2.trigger.startswith("alert: concept-drift alert")
     assert v2.metrics["champion_version"] == 1 and v2.metrics["holdout_rows"] == 300
 
@@ -226,8 +226,11 @@ def test_the_online_strategy_publishes_its_river_model_on_a_schedule_and_a_proce
 ) -> None:
     publish_champion(settings, signed(champion_v1))
     topics = Topics(settings.topic_prefix)
+    # This test is about the online path to a processor, not the gate: on 300 holdout
+    # rows the river model's gain needs the loosest test the settings allow.
     env = retrain_env(settings, STREAMML_RETRAIN_STRATEGY="ONLINE",
-                      STREAMML_RETRAIN_SCHEDULE_S="2", STREAMML_RETRAIN_ALERT_KINDS="none")
+                      STREAMML_RETRAIN_SCHEDULE_S="2", STREAMML_RETRAIN_ALERT_KINDS="none",
+                      STREAMML_RETRAIN_ALPHA="0.5")
     port = free_port()
     process_env = settings_env(settings, STREAMML_SCORING_PORT=str(port))
     with streamml_child(["process", "--data-dir", str(tmp_path / "w")], process_env,
