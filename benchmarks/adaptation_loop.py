@@ -1,12 +1,12 @@
 """One run of the adaptation benchmark: a seeded stream through a policy, in event time.
 
 The loop plays the parts Kafka plays in production: it hands batches of events to
-the policy to be scored (as the processor does, 250 at a time), delivers each label
-once it is due (as the joiner does, with the event, its score and the version that
-served it) and keeps the clock: ``now`` is always the event time of the newest
-event, so timeouts and deadlines run on the stream's own time. Training takes no
-stream time here; in production the stream moves on while a round fits (a few
-seconds), which this benchmark does not charge.
+the policy to be scored (as the processor does, 250 at a time), and after each batch
+delivers the labels then due (as the joiner does, in batches, with the event, its
+score and the version that served it) and keeps the clock: ``now`` is always the
+event time of the newest event, so timeouts and deadlines run on the stream's own
+time. Training takes no stream time here; in production the stream moves on while a
+round fits (a few seconds), which this benchmark does not charge.
 
 What it measures for each run: whether the champion at the end of each regime is
 within the tolerance of the oracle on fresh events of that regime, how many
@@ -114,6 +114,15 @@ def run(stream: Stream, seed: int, make_policy: Callable[[Journal], Policy], *,
                        for i, s, v in zip(batch, scores, versions, strict=True))
         batch.clear()
 
+    def deliver(now: datetime) -> None:
+        due = []
+        while pending and pending[0].item.label_due <= now:
+            due.append(pending.popleft())
+        if due:
+            journal.post_change_labels += sum(
+                1 for p in due if stream.drifts and p.item.index >= stream.drift_at)
+            policy.learn([_labeled(p) for p in due], now)
+
     phase = 0
     for item in stream.simulator(seed).events(n):
         now = item.event.ts
@@ -124,13 +133,7 @@ def run(stream: Stream, seed: int, make_policy: Callable[[Journal], Policy], *,
         batch.append(item)
         if len(batch) == BATCH:
             flush()
-        due = []
-        while pending and pending[0].item.label_due <= now:
-            due.append(pending.popleft())
-        if due:
-            journal.post_change_labels += sum(
-                1 for p in due if stream.drifts and p.item.index >= stream.drift_at)
-            policy.learn([_labeled(p) for p in due], now)
+            deliver(now)
     if batch:
         flush()
     while phase < len(phases):

@@ -167,7 +167,8 @@ class Settings:
         "comma-separated words triggers retraining ('none': alerts never do)",
     )
     retrain_holdout_fraction: float = _setting(
-        0.2, "most recent share of the window both models are evaluated on", minimum=0.05,
+        0.4, "most recent share of the window both models are evaluated on (the published "
+        "model is refitted on all of it)", minimum=0.05,
         maximum=0.5,
     )
     retrain_metric: str = _setting(

@@ -39,7 +39,7 @@ class RetrainerConfig:
     retry_labels: int = 500
     max_rounds: int = 4
     min_post_change: int = 1000
-    holdout_fraction: float = 0.2
+    holdout_fraction: float = 0.4
     challenge: ChallengePolicy = field(default_factory=ChallengePolicy)
     release_mode: ReleaseMode = "canary"
     canary_fraction: float = 0.1
