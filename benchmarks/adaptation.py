@@ -56,9 +56,9 @@ def one_seed(job: tuple[int, tuple[str, ...], tuple[str, ...], bool]) -> list[Ru
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks adaptation",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=20, help="seeds per stream (default 20)")
+    parser.add_argument("--seeds", type=int, help="seeds per stream (default 20; 5 with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="5 seeds and a 50,000-event stable stream")
+                        help="5 seeds (unless --seeds) and a 50,000-event stable stream")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument("--streams", default=",".join(STREAMS),
                         help=f"comma-separated, of: {', '.join(STREAMS)}")
@@ -74,6 +74,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
             parser.error(f"--{name}: unknown {', '.join(unknown) or '(none given)'}; "
                          f"expected some of {', '.join(allowed)}")
         setattr(args, name, chosen)
+    if args.seeds is None:
+        args.seeds = 5 if args.quick else 20
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be at least 1")
     return args
@@ -81,7 +83,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
-    seeds = 5 if args.quick and args.seeds == 20 else args.seeds
+    seeds = args.seeds
     jobs = [(seed, tuple(args.streams), tuple(args.policies), args.quick)
             for seed in range(1, seeds + 1)]
     started = time.perf_counter()
