@@ -87,6 +87,8 @@ def build_joiner_app(
         for original_key, letter, origin_partition in result.dead_letters:
             await dead_letters.send(key=original_key, value=letter, partition=origin_partition)
 
+    noticed: set[str] = set()
+
     @app.agent(sources, concurrency=1)
     async def join_labels(stream: Any) -> None:
         async for batch in stream.take_events(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
@@ -100,6 +102,7 @@ def build_joiner_app(
                 result = _whole_batch_failed(batch, exc)
             await send(result)
             _count(metrics, joins, result)
+            _notice_forwarding(result, noticed, topics)
             metrics.batch_size.observe(len(batch))
             metrics.join_seconds.observe(time.perf_counter() - began)
 
@@ -145,6 +148,16 @@ def _whole_batch_failed(batch: Sequence[EventT[Any]], exc: Exception) -> JoinSte
              record.partition)
         )
     return result
+
+
+def _notice_forwarding(result: JoinStepResult, noticed: set[str], topics: Topics) -> None:
+    """Say once per topic that its records are being repartitioned, and why."""
+    for kind in sorted(result.forwarded.keys() - noticed):
+        noticed.add(kind)
+        logger.info("records of %s are in other partitions than murmur2 gives their key "
+                    "(written by a client with another partitioner, such as librdkafka's "
+                    "CRC32 default); they are joined after a hop through %s", kind,
+                    topics.join_repartition)
 
 
 def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResult) -> None:
