@@ -86,7 +86,10 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str,
     raise AssertionError(f"no {what} within {timeout}s{tail}")
 
 
-def wait_for_log(child: Child, text: str, *, timeout: float = 30.0) -> None:
+def wait_for_log(child: Child, text: str, *, timeout: float = 120.0) -> None:
+    # Returns as soon as the line shows or the child exits; the bound only catches a
+    # hang. Importing scikit-learn, skops and river alone took 30-60 s of wall time
+    # here while other work kept the disk busy.
     wait_for(lambda: text in child.output(), timeout=timeout, what=f"log line {text!r}",
              child=child, every=0.05)
 
