@@ -122,7 +122,7 @@ def test_after_concept_drift_a_better_version_is_published_canaried_promoted_and
     assert all(r.first == 0 for r in v2.lineage)
     assert sum(r.last + 1 for r in v2.lineage) == 1500, v2.lineage
     assert v2.trigger.startswith("alert: concept-drift alert")
-    assert v2.metrics["champion_version"] == 1 and v2.metrics["holdout_rows"] == 300
+    assert v2.metrics["champion_version"] == 1 and v2.metrics["holdout_rows"] == 600
 
     # Better after the drift: both versions on fresh post-drift events neither has seen.
     bundle_v2 = load_artifact(registry_artifact(settings, 2), v2.sha256, v2.signature,
@@ -182,7 +182,7 @@ def test_killed_mid_training_nothing_is_published_and_a_restart_carries_on_once(
     env = retrain_env(settings, STREAMML_RETRAIN_ESTIMATOR="HGB", OMP_NUM_THREADS="1",
                       STREAMML_RETRAIN_WINDOW_SIZE="3000", STREAMML_RETRAIN_MIN_ROWS="3000",
                       STREAMML_RETRAIN_EVERY_LABELS="3000", STREAMML_RETRAIN_ALERT_KINDS="none",
-                      STREAMML_RETRAIN_MIN_SKILL="0")
+                      STREAMML_RETRAIN_MIN_SKILL="0", STREAMML_RETRAIN_HOLDOUT_FRACTION="0.2")
     produce(settings, topics.labeled_events,
             labeled_events(history[DRIFT_AT:DRIFT_AT + 3000], champion_v1, version=1))
 
