@@ -84,12 +84,17 @@ def targets(results: Sequence[RunFigures], policy: str = "streamml") -> list[str
         lines.append(_verdict(recovered >= MIN_RECOVERIES * len(runs),
                               f"{stream}: recovered {recovered}/{len(runs)}"))
         mine = float(np.median([r.regret for r in runs]))
+        # Where version 1 stays within the tolerance (the concept did not change), keeping
+        # it is the best there is: the loop can only match "never", not beat it.
+        needless = all(r.recovered for r in groups.get((stream, "never"), [])) \
+            and (stream, "never") in groups
         for other in ("never", "every-n"):
             theirs = groups.get((stream, other))
             if theirs:
                 base = float(np.median([r.regret for r in theirs]))
-                lines.append(_verdict(mine < base, f"{stream}: median regret {mine:.0f} < "
-                                                   f"{other}'s {base:.0f}"))
+                ok, sign = (mine <= base, "<=") if needless else (mine < base, "<")
+                lines.append(_verdict(ok, f"{stream}: median regret {mine:.0f} {sign} "
+                                          f"{other}'s {base:.0f}"))
         if stream == "demo":
             reached = [r.labels_to["promote"] for r in runs]
             median = float(np.median([np.inf if v is None else v for v in reached]))
