@@ -30,7 +30,7 @@ from contracts.broker_access import BrokerAccessError, check_access
 from contracts.kafka_clients import aiokafka_config
 from contracts.records import LabeledEvent, Prediction
 from contracts.settings import Secret, Settings
-from contracts.topics import Topics
+from contracts.topics import ALL_TOPICS, Topics
 from producers.sdk import EventProducer, LabelProducer
 from producers.simulator import SimulatedEvent, Simulator
 from scorer.artifact import SignedArtifact
@@ -143,7 +143,7 @@ def _predictions(reader: Settings, ids: set[str], timeout: float = 90.0) -> dict
 
 def test_every_component_works_signed_in_as_its_own_user(pipeline: Pipeline) -> None:
     admin = pipeline.broker.as_user(pipeline.settings, ADMIN)
-    assert pipeline.topics_output.count(" created") == 7, pipeline.topics_output
+    assert pipeline.topics_output.count(" created") == len(ALL_TOPICS), pipeline.topics_output
     items = _events(30, "sec")
     _send_events(pipeline.as_component("producer"), items)
     ids = {i.event.event_id for i in items}
