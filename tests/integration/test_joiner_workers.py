@@ -38,7 +38,13 @@ from tests.integration.topic_reader import read_topic
 
 
 def wait_shared(workers: list[tuple[Child, int]], timeout: float = 30.0) -> list[list[int]]:
-    """Each worker's partitions, once every worker owns some and together they own all."""
+    """Each worker's partitions, once every worker owns some and together they own all.
+
+    ``timeout`` counts from when every worker is ready: a worker's start is waited for
+    by :func:`wait_ready`, and on a loaded machine it can take most of a minute.
+    """
+    for child, port in workers:
+        wait_ready(child, port)
     deadline = time.monotonic() + timeout
     while True:
         healths = [wait_ready(child, port) for child, port in workers]
@@ -47,6 +53,26 @@ def wait_shared(workers: list[tuple[Child, int]], timeout: float = 30.0) -> list
             return owned
         if time.monotonic() > deadline:
             raise AssertionError(f"partitions never shared out: {owned}")
+        time.sleep(0.3)
+
+
+def wait_pending(ports: list[int], expected: int, idle: float = 30.0) -> int:
+    """Events pending across the workers, once they reach ``expected`` or stop changing.
+
+    Ready means a moved partition's state is restored from its tails up to the group's
+    commit; what lies after the commit (the whole partition, if the group never
+    committed) is read again after that, so the count climbs for a while. It is waited
+    for while it still changes, giving up ``idle`` seconds after the last change.
+    """
+    last, changed = -1, time.monotonic()
+    while True:
+        pending = sum(int(health_of(p)["pending_events"]) for p in ports)
+        if pending == expected:
+            return pending
+        if pending != last:
+            last, changed = pending, time.monotonic()
+        elif time.monotonic() - changed > idle:
+            return pending
         time.sleep(0.3)
 
 
@@ -69,7 +95,7 @@ def test_a_worker_joining_and_one_leaving_mid_stream_lose_and_repeat_nothing(
 
         with streamml_child(b_args, env, tmp_path / "b.log") as b:
             owned = wait_shared([(a, ports[0]), (b, ports[1])])
-            pending = sum(int(health_of(p)["pending_events"]) for p in ports)
+            pending = wait_pending(ports, 150)
             assert pending == 150, (owned, pending)  # nothing forgotten as partitions moved
 
             send_labels(sender, [*range(50, 120), *range(20), *range(200, 220)], ts)
