@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -20,27 +20,27 @@ from producers.sdk import EventProducer
 from producers.simulator import SimulatedEvent, Simulator
 from scorer.artifact import load_artifact
 from scorer.bundle import ModelBundle
-from scorer.datasets import TrainingRow
-from scorer.training import train
 from streamml.local_broker import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import SIGNING_KEY, publish_champion, signed
 from tests.integration.test_retrainer_support import (
+    DRIFT_AT,
     decision_alerts,
     drift_alert,
+    drifting_history,
     labeled_events,
     produce,
     reason_of,
     registry,
     retrain_env,
     signed_settings,
+    trained_before_drift,
     wait_for,
     wait_for_log,
 )
 from tests.integration.topic_reader import read_topic
 
 PREDICTION = msgspec.json.Decoder(Prediction)
-DRIFT_AT = 2000
 
 
 @pytest.fixture
@@ -50,17 +50,12 @@ def settings(kafka_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def history() -> list[SimulatedEvent]:
-    """Traffic from an hour ago; the conversion rule changes at event 2,000."""
-    start = datetime.now(UTC) - timedelta(hours=1)
-    return list(Simulator(seed=31, scenario="concept-drift", drift_at=DRIFT_AT,
-                          start=start).events(6000))
+    return drifting_history(6000)
 
 
 @pytest.fixture(scope="module")
 def champion_v1(history: list[SimulatedEvent]) -> ModelBundle:
-    rows = [TrainingRow(i.event.features, i.label, i.event.ts) for i in history[:DRIFT_AT]]
-    bundle, _ = train(rows, model="conversion", version=1)
-    return bundle
+    return trained_before_drift(history)
 
 
 def live_traffic(n: int, *, seed: int) -> list[SimulatedEvent]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -13,9 +13,11 @@ from contracts.kafka_clients import make_producer
 from contracts.records import Alert, LabeledEvent
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
-from producers.simulator import SimulatedEvent
+from producers.simulator import SimulatedEvent, Simulator
 from retrainer.registry_io import RegistryView, read_view
 from scorer.bundle import ModelBundle
+from scorer.datasets import TrainingRow
+from scorer.training import train
 from tests.integration.processes import Child, settings_env
 from tests.integration.scoring_fixtures import SIGNING_KEY
 from tests.integration.topic_reader import read_topic
@@ -33,6 +35,23 @@ FAST = {
     "STREAMML_RELEASE_MIN_LABELS": "100",
     "STREAMML_LOG_LEVEL": "INFO",
 }
+
+
+DRIFT_AT: Final = 2000
+
+
+def drifting_history(events: int) -> list[SimulatedEvent]:
+    """Traffic from an hour ago (seed 31); the conversion rule changes at event 2,000."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return list(Simulator(seed=31, scenario="concept-drift", drift_at=DRIFT_AT,
+                          start=start).events(events))
+
+
+def trained_before_drift(history: Sequence[SimulatedEvent]) -> ModelBundle:
+    """Version 1, fitted on the events before the change."""
+    rows = [TrainingRow(i.event.features, i.label, i.event.ts) for i in history[:DRIFT_AT]]
+    bundle, _ = train(rows, model="conversion", version=1)
+    return bundle
 
 
 def signed_settings(settings: Settings) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -11,26 +10,25 @@ import pytest
 from contracts.records import Deployment
 from contracts.settings import Settings
 from contracts.topics import Topics
-from producers.simulator import SimulatedEvent, Simulator
+from producers.simulator import SimulatedEvent
 from scorer.bundle import ModelBundle
-from scorer.datasets import TrainingRow
-from scorer.training import train
 from tests.integration.processes import streamml_child
 from tests.integration.scoring_fixtures import publish_champion, signed
 from tests.integration.test_retrainer_support import (
+    DRIFT_AT,
     decision_alerts,
     drift_alert,
+    drifting_history,
     labeled_events,
     produce,
     reason_of,
     registry,
     retrain_env,
     signed_settings,
+    trained_before_drift,
     wait_for,
     wait_for_log,
 )
-
-DRIFT_AT = 2000
 
 
 @pytest.fixture
@@ -40,17 +38,12 @@ def settings(kafka_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def history() -> list[SimulatedEvent]:
-    """Traffic from an hour ago (seed 31); the conversion rule changes at event 2,000."""
-    start = datetime.now(UTC) - timedelta(hours=1)
-    return list(Simulator(seed=31, scenario="concept-drift", drift_at=DRIFT_AT,
-                          start=start).events(5000))
+    return drifting_history(5000)
 
 
 @pytest.fixture(scope="module")
 def champion_v1(history: list[SimulatedEvent]) -> ModelBundle:
-    rows = [TrainingRow(i.event.features, i.label, i.event.ts) for i in history[:DRIFT_AT]]
-    bundle, _ = train(rows, model="conversion", version=1)
-    return bundle
+    return trained_before_drift(history)
 
 
 def _deployment(settings: Settings) -> Deployment | None:
