@@ -7,9 +7,12 @@ from here, so a cluster with TLS or SASL needs configuring once.
 
 from __future__ import annotations
 
+import logging
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from contracts.settings import Settings
 
@@ -29,6 +32,38 @@ class KafkaRecord:
     value: bytes | None
     timestamp_ms: int
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+COORDINATOR_PATIENCE: Final = 60.0
+
+
+def patiently(call: Callable[[], T], *, what: str,
+              patience: float = COORDINATOR_PATIENCE) -> T:
+    """``call()``, asked again while it fails with a retriable Kafka error.
+
+    On a new group or a broker just started, the group and transaction coordinators
+    answer NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS for a while; those errors
+    are retriable, and waiting them out beats a service that exits at start. Any other
+    error, or one still there after ``patience`` seconds, is raised.
+    """
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + patience
+    pause = 0.2
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not getattr(error, "retriable", lambda: False)() \
+                    or time.monotonic() + pause > deadline:
+                raise
+            logger.info("%s not available yet (%s); asking again in %.1fs", what, error, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def common_config(settings: Settings) -> dict[str, Any]:

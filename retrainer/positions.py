@@ -8,19 +8,15 @@ offset, or on a first start a short look-back. ``model-versions`` is read whole.
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from contracts.kafka_clients import patiently
 from contracts.topics import Topics
-
-logger = logging.getLogger(__name__)
 
 ALERT_LOOKBACK: Final = timedelta(minutes=10)
 TIMEOUT: Final = 15.0
-COORDINATOR_PATIENCE: Final = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,8 +35,9 @@ def start_plan(consumer: Any, topics: Topics, *, window_size: int,
     labeled, alerts = topics.labeled_events, topics.alerts
     parts = {t: sorted(consumer.list_topics(t, timeout=TIMEOUT).topics[t].partitions)
              for t in (labeled, alerts)}
-    committed = {(tp.topic, tp.partition): tp.offset for tp in committed_offsets(
-        consumer, [TopicPartition(t, p) for t, ps in parts.items() for p in ps])}
+    wanted = [TopicPartition(t, p) for t, ps in parts.items() for p in ps]
+    committed = {(tp.topic, tp.partition): tp.offset for tp in patiently(
+        lambda: consumer.committed(wanted, timeout=TIMEOUT), what="committed offsets")}
     now = datetime.now(UTC)
     tail = offsets_at(consumer, labeled, parts[labeled], now - window_age)
     lookback = offsets_at(consumer, alerts, parts[alerts], now - ALERT_LOOKBACK)
@@ -58,33 +55,6 @@ def start_plan(consumer: Any, topics: Topics, *, window_size: int,
     return StartPlan(assignment, count_from)
 
 
-def committed_offsets(consumer: Any, partitions: list[Any], *,
-                      patience: float = COORDINATOR_PATIENCE) -> list[Any]:
-    """The group's committed offsets, waiting out a coordinator that is not ready yet.
-
-    On a new group (or a broker just started) the coordinator answers NOT_COORDINATOR
-    or COORDINATOR_LOAD_IN_PROGRESS for a while; those are retriable, anything else is
-    raised at once.
-    """
-    from confluent_kafka import KafkaException
-
-    deadline = time.monotonic() + patience
-    pause = 0.2
-    while True:
-        try:
-            found: list[Any] = consumer.committed(partitions, timeout=TIMEOUT)
-            return found
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if not getattr(error, "retriable", lambda: False)() \
-                    or time.monotonic() + pause > deadline:
-                raise
-            logger.info("committed offsets not available yet (%s); asking again in %.1fs",
-                        error, pause)
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
-
-
 def offsets_at(consumer: Any, topic: str, partitions: list[int],
                when: datetime) -> dict[int, int]:
     """First offset at or after ``when`` per partition; the end when nothing is that recent."""
@@ -98,4 +68,4 @@ def offsets_at(consumer: Any, topic: str, partitions: list[int],
     return {tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition] for tp in found}
 
 
-__all__ = ["ALERT_LOOKBACK", "StartPlan", "committed_offsets", "offsets_at", "start_plan"]
+__all__ = ["ALERT_LOOKBACK", "StartPlan", "offsets_at", "start_plan"]

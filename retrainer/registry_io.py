@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from contracts.kafka_clients import make_consumer, make_producer
+from contracts.kafka_clients import make_consumer, make_producer, patiently
 from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
@@ -113,7 +113,8 @@ class RegistryWriter:
         tid = transactional_id or f"{settings.group_prefix}.cli.{uuid.uuid4().hex[:12]}"
         self._producer = make_producer(settings, **{
             "transactional.id": tid, "message.max.bytes": MODEL_ARTIFACT_MAX_BYTES})
-        self._producer.init_transactions(timeout)
+        patiently(lambda: self._producer.init_transactions(timeout),
+                  what="the transaction coordinator")
         # The training thread and the service loop share one transactional producer;
         # transactions on it must not interleave.
         self._lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""Where the retrainer starts: committed offsets asked again while the coordinator loads."""
+"""Kafka calls asked again while a coordinator is still loading, and only then."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from retrainer.positions import committed_offsets
+from contracts.kafka_clients import patiently
 
 
 class Coordinator:
@@ -26,7 +26,8 @@ class Coordinator:
 def test_a_coordinator_still_loading_is_asked_again_until_it_answers() -> None:
     consumer = Coordinator(refusals=2)
 
-    found = committed_offsets(consumer, [TopicPartition("labeled", 0)], patience=10)
+    found = patiently(lambda: consumer.committed([TopicPartition("labeled", 0)], 1.0),
+                      what="committed offsets", patience=10)
 
     assert [(tp.topic, tp.partition, tp.offset) for tp in found] == [("labeled", 0, 7)]
     assert consumer.asked == 3
@@ -36,7 +37,8 @@ def test_a_coordinator_that_never_answers_raises_after_the_patience() -> None:
     consumer = Coordinator(refusals=10**6)
 
     with pytest.raises(KafkaException, match="not yet"):
-        committed_offsets(consumer, [TopicPartition("labeled", 0)], patience=0.5)
+        patiently(lambda: consumer.committed([TopicPartition("labeled", 0)], 1.0),
+                  what="committed offsets", patience=0.5)
     assert 2 <= consumer.asked <= 5
 
 
@@ -49,5 +51,6 @@ def test_an_error_that_cannot_pass_is_raised_at_once() -> None:
     consumer = Refusing(refusals=0)
 
     with pytest.raises(KafkaException, match="denied"):
-        committed_offsets(consumer, [TopicPartition("labeled", 0)], patience=10)
+        patiently(lambda: consumer.committed([TopicPartition("labeled", 0)], 1.0),
+                  what="committed offsets", patience=10)
     assert consumer.asked == 1
