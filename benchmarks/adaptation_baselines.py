@@ -20,9 +20,10 @@ from typing import Final
 import numpy as np
 
 from benchmarks.adaptation_loop import Journal
-from benchmarks.adaptation_streams import MODEL, first_version, history_rows, log_losses
+from benchmarks.adaptation_streams import MODEL, first_version, history_rows
 from contracts.records import LabeledEvent, UserEvent
 from retrainer.online import OnlineLearner
+from retrainer.release import log_losses
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.exceptions import TrainingDataError

@@ -25,9 +25,10 @@ from typing import Final, Protocol
 
 import numpy as np
 
-from benchmarks.adaptation_streams import Stream, evaluation_set, log_losses, oracle
+from benchmarks.adaptation_streams import Stream, evaluation_set, oracle
 from contracts.records import LabeledEvent, UserEvent
 from producers.simulator import SimulatedEvent
+from retrainer.release import log_losses
 
 BATCH: Final = 250
 TOLERANCE: Final = 0.01  # nats of log loss above the oracle that still count as recovered

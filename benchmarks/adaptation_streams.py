@@ -124,17 +124,5 @@ def _evaluation_set(scenario: str, drifted: bool) -> tuple[list[dict[str, object
     return [dict(r.features) for r in rows], np.array([r.label for r in rows])
 
 
-def log_losses(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    p = np.clip(scores, 1e-15, 1 - 1e-15)
-    losses: np.ndarray = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
-    return losses
-
-
-def mean_log_loss(bundle: ModelBundle, scenario: str, drifted: bool) -> float:
-    features, labels = evaluation_set(scenario, drifted)
-    scores, _ = bundle.score_batch(features)
-    return float(np.mean(log_losses(labels, scores)))
-
-
 __all__ = ["MODEL", "QUICK_EVENTS", "RATE", "STREAMS", "Stream", "first_version", "history_rows",
-           "log_losses", "mean_log_loss", "oracle"]
+           "oracle"]
