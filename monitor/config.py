@@ -34,6 +34,7 @@ class WindowConfig:
     feature_events: int = 1000  # user-events per data-drift window
     prediction_events: int = 1000  # predictions per window, per version and route
     labeled_events: int = 1000  # labeled events per performance window and rolling metrics
+    labeled_stride: int = 250  # the performance window is judged again after this many more
     max_seconds: float = 3600.0  # event time one window may span
     min_events: int = 200  # a window with fewer records is shown but not judged
     baseline_events: int = 3000  # a version's first labeled events, its performance baseline

@@ -240,8 +240,8 @@ class Monitor:
         if found is None:
             w = self.windows
             found = LabeledScope(
-                scope, window_size=w.labeled_events, max_seconds=w.max_seconds,
-                min_events=w.min_events,
+                scope, window_size=w.labeled_events, stride=w.labeled_stride,
+                max_seconds=w.max_seconds, min_events=w.min_events,
                 threshold=w.decision_threshold if threshold is None else threshold,
                 detectors={n: make_detector(n, p) for n, p in self.detectors.items()},
                 reference_metrics=self.registry.metrics(scope.version),

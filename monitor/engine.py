@@ -92,7 +92,9 @@ class RuleEngine:
         if verdict.breaching:
             state.breaches, state.cleans, state.clean_since = state.breaches + 1, 0, None
             if state.breaches == 1 and not state.firing:
-                state.onset = window_point(report.start, report.offsets)
+                located = report.detail.get("located")
+                state.onset = located if isinstance(located, ChangePoint) \
+                    else window_point(report.start, report.offsets)
             if state.firing or state.breaches < rule.for_windows:
                 return None
             state.firing, state.started_at, state.cause, state.window = \
@@ -166,7 +168,8 @@ class RuleEngine:
 def change_point_for(rule: Rule, report: WindowReport,
                      onset: ChangePoint | None) -> ChangePoint | None:
     """Where the change an alert reports began: a concept-drift rule takes its detector's
-    location when there is one, any other rule where its first breaching window began."""
+    location when there is one, any other rule the rise its first breaching window
+    located (labeled windows), or else where that window began."""
     located = report.detail.get("change_point")
     if rule.metric == "concept_drift" and isinstance(located, ChangePoint):
         return located

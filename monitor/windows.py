@@ -116,5 +116,11 @@ class RecentWindow:
     def __len__(self) -> int:
         return int(np.count_nonzero(self._ts[:self._filled] > self.newest - self.period_s))
 
+    def oldest(self) -> float:
+        """Event time of the oldest record kept (NaN when empty)."""
+        ts = self._ts[:self._filled]
+        live = ts[ts > self.newest - self.period_s]
+        return float(live.min()) if live.size else float("nan")
+
 
 __all__ = ["RecentWindow", "Segment", "WindowClock"]

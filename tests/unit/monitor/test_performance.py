@@ -31,7 +31,8 @@ def stream(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def scope(**kwargs: object) -> LabeledScope:
-    options: dict[str, object] = dict(window_size=1000, max_seconds=1e9, min_events=100)
+    options: dict[str, object] = dict(window_size=1000, stride=1000, max_seconds=1e9,
+                                      min_events=100)
     options.update(kwargs)
     return LabeledScope(SCOPE, **options)  # type: ignore[arg-type]
 
@@ -54,6 +55,37 @@ def test_window_figures_equal_scikit_learns_on_the_same_events() -> None:
     assert f["log_loss"] == pytest.approx(log_loss(yw, pw))
     assert f["brier"] == pytest.approx(brier_score_loss(yw, pw))
     assert f["calibration_error"] < 0.06  # the scores are calibrated by construction
+
+
+def test_a_sliding_window_is_judged_every_stride_on_the_last_window_size_events() -> None:
+    y, p = stream(2100, seed=3)
+    s = scope(stride=250)
+
+    reports = s.add(np.arange(2100.0), y, p, np.zeros(2100))
+
+    assert [r.end for r in reports] == [249.0 + 250 * k for k in range(8)]
+    assert [r.n for r in reports] == [250, 500, 750, 1000, 1000, 1000, 1000, 1000]
+    last = reports[-1]
+    assert (last.start, last.end) == (1000.0, 1999.0)
+    assert last.figures["roc_auc"] == pytest.approx(roc_auc_score(y[1000:2000], p[1000:2000]))
+    assert last.figures["log_loss"] == pytest.approx(log_loss(y[1000:2000], p[1000:2000]))
+
+
+def test_a_sliding_window_sees_a_drop_a_stride_after_it_outweighs_the_old_events() -> None:
+    """The same stream, judged tumbling and sliding: after the scores stop following the
+    labels at event 3000, the sliding window breaches a 0.1 AUC drop hundreds of events
+    sooner. Any seed: the sliding window is judged at every multiple of 250, a superset of
+    the tumbling judgements, on the same last 1,000 events."""
+    y, p = stream(6000, seed=5)
+    p[3000:] = np.random.default_rng(6).permutation(p[3000:])  # scores now say nothing
+
+    def first_drop(stride: int) -> float:
+        reports = scope(stride=stride).add(np.arange(6000.0), y, p, np.zeros(6000))
+        return min(r.end for r in reports if r.figures["roc_auc_drop"] > 0.1)
+
+    tumbling, sliding = first_drop(1000), first_drop(250)
+    assert 3000 < sliding < tumbling
+    assert sliding - 3000 <= 750
 
 
 def test_rolling_figures_cover_only_the_last_window_of_event_time() -> None:
