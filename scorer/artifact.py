@@ -40,6 +40,7 @@ from scorer.exceptions import (
 )
 from scorer.feature_schema import FeatureSchema
 from scorer.reference import ReferenceStats
+from scorer.trees import check_pipeline_trees
 
 METADATA_ENTRY: Final = "metadata.json"
 PIPELINE_ENTRY: Final = "pipeline.skops"
@@ -53,7 +54,8 @@ RATIO_CHECK_MIN_BYTES: Final = 1024 * 1024
 
 # Beyond skops' defaults, exactly what our pipelines hold. TreePredictor is listed
 # as unsafe for files of unknown origin (unchecked node indices); it is trusted
-# here only because loading reaches skops after the HMAC proved the file is ours.
+# here only because loading reaches skops after the signature proved the file is
+# ours, and its node arrays are checked (scorer.trees) before anything walks them.
 TRUSTED_TYPES: Final = (
     "numpy.dtype",
     "scorer.preprocessing.QuantileClipper",
@@ -283,6 +285,7 @@ def _load_pipeline(data: bytes) -> Pipeline:
         raise MalformedArtifact(
             f"the artifact holds a {type(pipeline).__name__}; expected a fitted Pipeline"
         )
+    check_pipeline_trees(pipeline)
     return pipeline
 
 

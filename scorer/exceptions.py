@@ -58,6 +58,12 @@ class MalformedArtifact(ArtifactRejected):
     code = "malformed"
 
 
+class UnsafeTree(MalformedArtifact):
+    """A signed tree model whose arrays would send scikit-learn's native code out of bounds."""
+
+    code = "unsafe-tree"
+
+
 class ReplayedVersion(ArtifactRejected):
     code = "replayed-version"
 
@@ -92,6 +98,7 @@ __all__ = [
     "SchemaMismatch",
     "ScorerError",
     "TrainingDataError",
+    "UnsafeTree",
     "UntrustedTypes",
     "ZipBombSuspected",
 ]
