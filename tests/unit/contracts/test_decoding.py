@@ -602,3 +602,25 @@ def test_decode_never_raises_on_mutations_of_a_valid_event() -> None:
     codes = assert_decodes_or_rejects(samples)
 
     assert len(codes) >= 5, f"the mutations reached too few rejection paths: {codes}"
+
+
+LABEL_A = b'{"event_id": "a", "user_id": "u1", "ts": "2026-05-01T11:00:00Z", "label": 0}'
+LABEL_B = b'{"event_id": "b", "user_id": "u1", "ts": "2026-05-01T11:00:00Z", "label": 1}'
+# Halves of LABEL_A that a comma joins back into it; neither is JSON alone.
+HEAD_A, TAIL_A = LABEL_A.split(b", ", 1)
+
+
+@pytest.mark.parametrize("raws", [
+    # Three messages, none valid, that read as one JSON array hold three labels.
+    [HEAD_A, TAIL_A, LABEL_B + b", " + LABEL_A],
+    [LABEL_B + b"," + LABEL_A, HEAD_A, TAIL_A],
+    [HEAD_A, TAIL_A, LABEL_B],
+    [LABEL_A, LABEL_B + b" " + LABEL_A, b"[" + LABEL_B, LABEL_A + b"]"],
+])
+def test_each_message_gets_the_verdict_of_its_own_bytes_in_a_batch(raws: list[bytes]) -> None:
+    decoder = RecordDecoder(Label)
+    alone = [decoder.decode(raw, now=NOW) for raw in raws]
+    together = decoder.decode_many(raws, now=NOW)
+    assert together == alone
+    assert sum(isinstance(r, Label) for r in together) == sum(raw in (LABEL_A, LABEL_B)
+                                                              for raw in raws)
