@@ -11,6 +11,7 @@ import json
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ REASON_CODES: Final = (
     "oversize-value",
     "out-of-range",
     "bad-timestamp",
+    "unsafe-id",
 )
 
 R = TypeVar("R", bound=Record)
@@ -126,6 +128,7 @@ class RecordDecoder(Generic[R]):
 
 _PATH = re.compile(r" - at `(?P<path>[^`]+)`$")
 _EXAMPLE_TIME: Final = "2026-01-01T12:00:00Z"
+_ID_FIELDS: Final = ("_id", ".model", ".fingerprint")
 
 
 def _explain_bad_feature(raw: bytes, text: str) -> Rejection:
@@ -222,6 +225,12 @@ def _explain_validation_error(text: str) -> Rejection:
             f"schema_version must be {SCHEMA_VERSION}; "
             "this reader does not understand other versions",
         )
+    if "matching regex" in detail and path.endswith(_ID_FIELDS):
+        return Rejection(
+            "unsafe-id",
+            f"{where} holds a control, bidirectional-override or zero-width character; "
+            "ids must be visible text",
+        )
     if "length >= 1" in detail:
         return Rejection("empty-value", f"{where} must not be empty")
     if "length <=" in detail:
@@ -298,6 +307,16 @@ def _where_non_finite(message: object) -> str:
 
 
 def _check_values(record: R, now: float) -> R | Rejection:
+    # Refused rather than normalised: the id is also the Kafka key and the producer's
+    # own reference, and a rewritten id would no longer match either.
+    for field in ("event_id", "user_id"):
+        value = getattr(record, field, None)
+        if isinstance(value, str) and not unicodedata.is_normalized("NFC", value):
+            return Rejection(
+                "unsafe-id",
+                f"field `{field}` is not in Unicode normal form NFC; "
+                "send it normalised (unicodedata.normalize('NFC', ...))",
+            )
     ts = getattr(record, "ts", None)
     if isinstance(ts, datetime):
         if ts.tzinfo is None:

@@ -73,6 +73,8 @@ LONG_NAME = "f" * (MAX_FEATURE_NAME_LENGTH + 1)
 
 # (raw message, expected code, texts the message must contain)
 EVENT_CATALOGUE = [
+    pytest.param(encode(event(user_id="u\u202eevil")), "unsafe-id", ["`user_id`", "bidirectional"],
+                 id="bidirectional-override-in-an-id"),
     pytest.param(b"\xff\xfe{}", "not-utf8", ["UTF-8", "byte 0"], id="not-utf8-at-top-level"),
     pytest.param(
         BAD_ID_BYTES,
@@ -624,3 +626,28 @@ def test_each_message_gets_the_verdict_of_its_own_bytes_in_a_batch(raws: list[by
     assert together == alone
     assert sum(isinstance(r, Label) for r in together) == sum(raw in (LABEL_A, LABEL_B)
                                                               for raw in raws)
+
+
+@pytest.mark.parametrize("character", [
+    "\x00", "\t", "\n", "\x1b", "\x7f", "\x85", "\u200b", "\u200c", "\u200d", "\u2060",
+    "\ufeff", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067",
+    "\u2068", "\u2069",
+])
+@pytest.mark.parametrize("field", ["event_id", "user_id"])
+def test_an_id_with_a_hidden_or_reordering_character_is_refused(field: str,
+                                                                 character: str) -> None:
+    for record_type, message in ((UserEvent, event()), (Label, dict(LABEL))):
+        message[field] = f"user{character}42"
+        result = RecordDecoder(record_type).decode(encode(message), now=NOW)
+        assert isinstance(result, Rejection) and result.code == "unsafe-id", result
+        assert f"`{field}`" in result.message
+
+
+@pytest.mark.parametrize("field", ["event_id", "user_id"])
+def test_an_id_not_in_nfc_is_refused_and_its_nfc_form_accepted(field: str) -> None:
+    decomposed, composed = "jose\u0301", "jos\u00e9"
+    refused = decode_event(encode(event(**{field: decomposed})), now=NOW)
+    accepted = decode_event(encode(event(**{field: composed})), now=NOW)
+    assert isinstance(refused, Rejection) and refused.code == "unsafe-id"
+    assert "NFC" in refused.message and f"`{field}`" in refused.message
+    assert isinstance(accepted, UserEvent) and getattr(accepted, field) == composed
