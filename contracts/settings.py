@@ -108,6 +108,10 @@ class Settings:
     )
     joiner_port: int = _setting(6067, "HTTP port of the label joiner", minimum=1)
     monitor_port: int = _setting(6068, "HTTP port of the monitor", minimum=1)
+    http_token: Secret | None = _setting(
+        None, "bearer token /predict, /health and the monitor's pages require when set "
+        "(/live, /ready and /metrics stay open)", secret=True,
+    )
     model_name: str = _setting("conversion", "name of the served model")
     model_signing_key: Secret | None = _setting(
         None, "key of the HMAC-SHA256 signature on model artifacts", secret=True

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
+from urllib.parse import urlsplit
 
 from contracts.change_point import ChangePoint, change_point_of
 from contracts.records import Alert
@@ -79,7 +80,7 @@ def _alerts(d: Dispatcher) -> str:
 
 def _card(a: Alert) -> str:
     """One firing alert: what, where, since when, and its cause."""
-    runbook = f' · <a href="{escape(a.runbook)}">runbook</a>' if a.runbook else ""
+    runbook = _runbook(a.runbook)
     route = escape(str(detail(a, "route") or ""))
     rule = detail(a, "rule")
     bound = next((f"{k} {v}" for k, v in rule.items() if k in ("above", "below")), "") \
@@ -100,6 +101,19 @@ def _card(a: Alert) -> str:
             f"{a.started_at.strftime('%H:%M:%SZ')}{runbook}<br>{cause}"
             f"{_change_began(change_point_of(a))}"
             f"<div class=muted>{escape(a.window)}</div></div>")
+
+
+def _runbook(url: str | None) -> str:
+    """A link only to http(s) or a path on this server: an alert record is anyone's to
+    write, and a ``javascript:`` or ``data:`` link would run in the on-call's session."""
+    if not url:
+        return ""
+    # Browsers drop control characters and read a backslash as a slash ("/\\host").
+    plain = "\\" in url or any(ord(c) <= 0x20 for c in url)
+    local = url.startswith("/") and not url.startswith("//")
+    if not plain and (local or urlsplit(url).scheme.lower() in ("http", "https")):
+        return f' · <a href="{escape(url)}" rel="noopener noreferrer">runbook</a>'
+    return f" · runbook: <code>{escape(url)}</code>"
 
 
 def _change_began(cp: ChangePoint | None) -> str:

@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from prometheus_client import generate_latest
 
 from contracts.decoding import RecordDecoder, Rejection
+from contracts.http_server import Heartbeat
 from contracts.kafka_clients import make_consumer, make_producer
 from contracts.records import Alert
 from contracts.settings import Settings
@@ -64,6 +65,8 @@ class MonitorService:
                                                          self.progress))
         self.web_port = port
         self.web: WebServer | None = None
+        self.heartbeat = Heartbeat(max_age=60.0)
+        self.registry_read = False
         self.consumer: Consumer | None = None
         self._pending: dict[tuple[str, int], int] = {}
         self._replayed: list[Alert] = []
@@ -71,8 +74,13 @@ class MonitorService:
     # -- start --------------------------------------------------------------------
     def start(self) -> None:
         registry_end = self._read_registry()
+        self.registry_read = True
+        self.heartbeat.beat()
         self._restore_alerts()
-        self.web = WebServer(self.settings.web_host, self.web_port, self._pages())
+        token = self.settings.http_token
+        self.web = WebServer(self.settings.web_host, self.web_port, self._pages(),
+                             probes={"/live": self.heartbeat.check, "/ready": self.not_ready},
+                             token=token.reveal() if token else None)
         self.web_port = self.web.port
         self.consumer = make_consumer(self.settings, "monitor")
         tail = self.settings.monitor_tail_records
@@ -128,6 +136,7 @@ class MonitorService:
     def run(self, stop: threading.Event) -> None:
         assert self.consumer is not None, "start() first"  # noqa: S101
         while not stop.is_set():
+            self.heartbeat.beat()
             self.step(self.consumer.consume(BATCH, 0.5))
 
     def step(self, messages: list[Message]) -> None:
@@ -197,6 +206,10 @@ class MonitorService:
         self._deliver(net)
 
     # -- web ----------------------------------------------------------------------
+    def not_ready(self) -> str | None:
+        """Why ``/ready`` says 503, or None once the references are read."""
+        return None if self.registry_read else "model-versions is not read to its end yet"
+
     def _pages(self) -> dict[str, Any]:
         def page() -> tuple[int, str, bytes]:
             with self.lock:

@@ -1,24 +1,26 @@
-"""The monitor's HTTP server: ``/`` (ops page), ``/metrics``, ``/health``, ``/runbooks``.
+"""The monitor's HTTP server: ``/`` (ops page), ``/metrics``, ``/health``, ``/runbooks``,
+``/live`` and ``/ready``.
 
-The standard library's threading server in a daemon thread: the consumer loop is
-synchronous, pages are rare, and the handlers only read the state under its lock.
+The project's bounded HTTP server (:mod:`contracts.http_server`) in a background thread:
+the consumer loop is synchronous, and pages only read the state under its lock, on the
+server's few worker threads, so a page waiting for the lock never holds up a probe.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-logger = logging.getLogger(__name__)
+from contracts.http_server import Check, HttpServer, Route, probe
 
 Page = Callable[[], tuple[int, str, bytes]]
+
+# Open without the bearer token: probes and the Prometheus scraper carry none.
+PUBLIC = frozenset({"/metrics"})
 
 
 def runbooks_page() -> tuple[int, str, bytes]:
@@ -42,7 +44,10 @@ def runbooks_page() -> tuple[int, str, bytes]:
 
 
 class WebServer:
-    """Serves the given pages on ``host:port`` from a daemon thread.
+    """Serves the given pages and probes on ``host:port`` from a background thread.
+
+    With a ``token``, every page but ``/metrics`` needs ``Authorization: Bearer <token>``;
+    probes are always open.
 
     Examples
     --------
@@ -55,46 +60,20 @@ class WebServer:
     >>> server.close()
     """
 
-    def __init__(self, host: str, port: int, pages: dict[str, Page]) -> None:
-        handler = _handler(pages)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="monitor-web",
-                                        daemon=True)
-        self._thread.start()
+    def __init__(self, host: str, port: int, pages: Mapping[str, Page], *,
+                 probes: Mapping[str, Check] | None = None, token: str | None = None) -> None:
+        routes = {path: Route(_ignoring_body(page), private=path not in PUBLIC)
+                  for path, page in pages.items()}
+        routes.update({path: probe(check) for path, check in (probes or {}).items()})
+        self._server = HttpServer(host, port, routes, token=token, name="monitor-web")
+        self.port = self._server.port
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.close()
 
 
-def _handler(pages: dict[str, Page]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-            page = pages.get(self.path.split("?", 1)[0].split("#", 1)[0])
-            if page is None:
-                self._reply(404, "text/plain; charset=utf-8", b"not found\n")
-                return
-            try:
-                status, content_type, body = page()
-            except Exception:  # a broken page must not take the server down
-                logger.exception("page %s failed", self.path)
-                status, content_type, body = 500, "text/plain; charset=utf-8", b"error\n"
-            self._reply(status, content_type, body)
-
-        def _reply(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            logger.debug("http %s", format % args)
-
-    return Handler
+def _ignoring_body(page: Page) -> Callable[[bytes], tuple[int, str, bytes]]:
+    return lambda _body: page()
 
 
 def json_page(payload: Callable[[], tuple[int, dict[str, object]]]) -> Page:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from contracts.http_server import Heartbeat
 from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -56,6 +57,8 @@ class KafkaScoringWorker:
         self.output = BatchOutput(settings)
         self.web_port = web_port
         self.assigned: set[int] = set()
+        # Longer than the slowest turn of the loop: a rebalance's catch-up waits up to 30 s.
+        self.heartbeat = Heartbeat(max_age=90.0)
         self._stopping = threading.Event()
         self._seen = RecentIds()
         # Next offsets of batches whose outputs were sent but not yet acknowledged.
@@ -70,9 +73,21 @@ class KafkaScoringWorker:
                 "champion": state.deployment.champion if state.deployment else None,
                 "partitions": sorted(self.assigned)}
 
+    def not_ready(self) -> str | None:
+        """Why ``/ready`` says 503, or None when this worker scores partitions it holds."""
+        if not self.watcher.ready.is_set():
+            return "model-versions is not read to its end yet"
+        if not self.watcher.serving.ready:
+            return "no champion model is loaded"
+        if not self.assigned:
+            return "no partitions of user-events are assigned to this worker"
+        return None
+
     def run(self) -> None:
+        token = self.settings.http_token
         server = serve(self.settings.web_host, self.web_port, self.metrics.registry,
-                       lambda: self.watcher.serving, self.health)
+                       lambda: self.watcher.serving, self.health, live=self.heartbeat.check,
+                       ready=self.not_ready, token=token.reveal() if token else None)
         self.watcher.start()
         try:
             if self._wait_for_model():
@@ -81,13 +96,14 @@ class KafkaScoringWorker:
         finally:
             self.watcher.stop()
             self.output.close()
-            server.shutdown()
+            server.close()
 
     def _wait_for_model(self) -> bool:
         if not self.watcher.ready.is_set():
             logger.warning("no model version yet: not consuming user-events until one is "
                            "published")
         while not self.watcher.ready.wait(0.1):
+            self.heartbeat.beat()
             if self._stopping.is_set():
                 return False
         logger.info("model ready: consuming user-events")
@@ -101,6 +117,7 @@ class KafkaScoringWorker:
         last_commit, since = time.monotonic(), 0
         try:
             while not self._stopping.is_set():
+                self.heartbeat.beat()
                 batch = [m for m in consumer.consume(MAX_BATCH, POLL_SECONDS)
                          if m.error() is None]
                 if batch:
