@@ -13,6 +13,7 @@ Settings are the demo's (:data:`streamml.demo.DEMO_TUNING`), so the benchmark's
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -36,9 +37,11 @@ from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.publishing import deployment_key, model_version_record, version_key
 from scorer.routing import group_by_assignment
+from scorer.signing import Signer
 from streamml.demo import DEMO_TUNING
 
-KEY = b"adaptation-benchmark-signing-key-0123456789"
+# A fixed test key pair, never a deployment's.
+SIGNER = Signer.from_raw(base64.b64decode("j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="))
 BY = "benchmark"
 
 
@@ -54,7 +57,7 @@ class StreamML:
         self.bundles: dict[int, ModelBundle] = {}
         self.monitor = MonitorPipeline(load_config(), model=MODEL, topics=self.topics,
                                        now=lambda: self.now)
-        self.loop = RetrainLoop(self.config, key=KEY, now=START)
+        self.loop = RetrainLoop(self.config, key=SIGNER.trusted(), now=START)
         self.offset = 0
         self.deployment: Deployment | None = None
         self._publish(first_version(seed))
@@ -134,7 +137,7 @@ class StreamML:
     # -- the registry ---------------------------------------------------------------------
     def _publish(self, bundle: ModelBundle) -> None:
         self.bundles[bundle.version] = bundle
-        record = model_version_record(sign_bundle(bundle, KEY))
+        record = SIGNER.sign(model_version_record(sign_bundle(bundle, SIGNER)))
         self.monitor.apply_registry(version_key(MODEL, bundle.version),
                                     msgspec.json.encode(record))
         self.loop.observe_bundle(bundle.version, bundle)

@@ -35,6 +35,7 @@ from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import deployment_key, deployment_record, model_version_record, version_key
+from scorer.signing import Signer
 from scorer.training import train
 
 TARGET_GROWTH = 0.10
@@ -102,7 +103,7 @@ def run(n: int, first: int) -> dict[str, Any]:
     bundle = model()
     topics = Topics()
     pipeline = MonitorPipeline(load_config(), model="conversion", topics=topics)
-    record = model_version_record(sign_bundle(bundle, b"benchmark"))
+    record = model_version_record(sign_bundle(bundle, Signer.generate()))
     pipeline.apply_registry(version_key("conversion", 1), ENCODE(record))
     pipeline.apply_registry(deployment_key("conversion"), ENCODE(deployment_record(
         "conversion", 1, decided_by="benchmark", reason="benchmark")))

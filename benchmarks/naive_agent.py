@@ -2,11 +2,13 @@
 each event and calls ``Pipeline.predict_proba`` on it alone, as a per-request
 endpoint would. Run by ``benchmarks.scoring_throughput`` as a child process.
 
-    python -m benchmarks.naive_agent ARTIFACT_FILE SIGNING_KEY
+    python -m benchmarks.naive_agent ARTIFACT_FILE PRIVATE_KEY
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import sys
 import tempfile
@@ -20,16 +22,17 @@ from contracts.decoding import decode_event
 from contracts.records import Prediction, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
-from scorer.artifact import digest, load_artifact
+from scorer.artifact import load_artifact
 from scorer.preprocessing import vectorise
+from scorer.signing import Signer
 from stream_processors.faust_app import build_faust_app, raw_topic, run_worker
 
 
 def main(argv: list[str]) -> int:
-    artifact_path, key = Path(argv[0]), argv[1].encode()
+    artifact_path, signer = Path(argv[0]), Signer.from_raw(base64.b64decode(argv[1]))
     data = artifact_path.read_bytes()
-    sha256, signature = digest(data, key)
-    bundle = load_artifact(data, sha256, signature, key)
+    bundle = load_artifact(data, hashlib.sha256(data).hexdigest(), signer.sign_bytes(data),
+                           signer.trusted(), key_id=signer.key_id)
     settings = Settings.from_mapping(os.environ)
     topics = Topics(settings.topic_prefix)
     app = build_faust_app("naive", settings, web_port=settings.scoring_port,

@@ -14,6 +14,7 @@ pre-produced backlog (sustained events/s, CPU, peak RSS), then a paced load at
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import platform
 import sys
@@ -35,6 +36,7 @@ from scorer.artifact import SignedArtifact, sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import publish_as_champion
+from scorer.signing import Signer
 from scorer.training import train
 
 PARTS = ("hot-swap", "retrain", "joiner", "monitor", "memory")
@@ -104,10 +106,10 @@ def main(argv: Sequence[str]) -> int:
 
 
 def run(bootstrap: str, rows: list[str], skip: set[str], sizes: Sizes) -> Figures:
-    base = Settings(bootstrap_servers=bootstrap, model_signing_key=Secret(runners.KEY))
+    base = Settings(bootstrap_servers=bootstrap, model_private_key=Secret(runners.KEY))
     default_runner = base.scoring_runner
     bundle = model()
-    key = runners.KEY.encode()
+    key = Signer.from_raw(base64.b64decode(runners.KEY))
     ctx = Context(base, workload.Events.simulate(min(sizes.default_events, 200_000)), bundle,
                   sign_bundle(bundle, key), sign_bundle(bundle.with_version(2), key), sizes,
                   default_runner)

@@ -32,6 +32,10 @@ FeatureValue = float | Annotated[str, msgspec.Meta(max_length=MAX_STRING_VALUE_L
 Features = Annotated[dict[FeatureName, FeatureValue], msgspec.Meta(max_length=MAX_FEATURES)]
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Route = Literal["champion", "canary", "shadow"]
+# Registry records are signed (Ed25519, base64) by the key named by its id; empty
+# values decode so that an unsigned record is refused as unsigned, not as malformed.
+KeyId = Annotated[str, msgspec.Meta(max_length=16)]
+SignatureText = Annotated[str, msgspec.Meta(max_length=128)]
 # Naive times are refused when decoding: a time without a zone means nothing on a topic.
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -105,6 +109,9 @@ class TopicRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 class ModelVersion(Record, frozen=True, kw_only=True):
     """A model artifact on ``model-versions``, keyed ``<model>/<version>``.
 
+    ``signature`` covers every other field, the artifact bytes included (see
+    ``scorer.signing``).
+
     ``threshold`` is the decision threshold the version serves with (a score at or above
     it decides 1); records from before thresholds were chosen lack it and mean 0.5.
     """
@@ -114,16 +121,18 @@ class ModelVersion(Record, frozen=True, kw_only=True):
     created_at: Timestamp
     artifact: bytes
     sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
-    signature: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
     feature_schema: dict[str, msgspec.Raw]
     metrics: dict[str, float]
     lineage: list[TopicRange]
     trigger: str = "manual"
     threshold: Probability = 0.5
+    key_id: KeyId = ""
+    signature: SignatureText = ""
 
 
 class Deployment(Record, frozen=True, kw_only=True):
-    """Which version serves which route, on ``model-versions`` keyed ``<model>/deployment``."""
+    """Which version serves which route, on ``model-versions`` keyed ``<model>/deployment``
+    (and ``<model>/audit/...``); signed as a :class:`ModelVersion` is."""
 
     model: Identifier
     champion: Annotated[int, msgspec.Meta(ge=1)]
@@ -133,6 +142,8 @@ class Deployment(Record, frozen=True, kw_only=True):
     decided_by: str
     reason: str
     decided_at: Timestamp
+    key_id: KeyId = ""
+    signature: SignatureText = ""
 
 
 class Alert(Record, frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from contracts.exceptions import SettingsError
+from contracts.keys import decode_key, split_keys
 
 PREFIX: Final = "STREAMML_"
 SETTINGS_FILE_VARIABLE: Final = "STREAMML_SETTINGS_FILE"
@@ -107,14 +108,26 @@ class Settings:
         choices=("faust", "kafka"), lowercase=True,
     )
     joiner_port: int = _setting(6067, "HTTP port of the label joiner", minimum=1)
+    joiner_memory_budget_bytes: int = _setting(
+        256 * 1024 * 1024, "bytes of records the label joiner keeps waiting for their labels "
+        "(events, predictions, labels; shared by the partitions a worker owns); past it the "
+        "oldest are dead-lettered", minimum=1024 * 1024,
+    )
     monitor_port: int = _setting(6068, "HTTP port of the monitor", minimum=1)
     http_token: Secret | None = _setting(
         None, "bearer token /predict, /health and the monitor's pages require when set "
         "(/live, /ready and /metrics stay open)", secret=True,
     )
     model_name: str = _setting("conversion", "name of the served model")
-    model_signing_key: Secret | None = _setting(
-        None, "key of the HMAC-SHA256 signature on model artifacts", secret=True
+    model_private_key: Secret | None = _setting(
+        None, "Ed25519 private key (base64 of its 32 bytes) signing models and registry "
+        "records; only the trainer, the retrainer and `streamml models` changes hold it",
+        secret=True,
+    )
+    model_public_keys: str | None = _setting(
+        None, "Ed25519 public keys (base64, separated by commas or lines) whose signatures "
+        "on models and registry records are trusted; list the old and the new key while "
+        "rotating. The private key's own public key is trusted too", from_file=True,
     )
     log_level: str = _setting("INFO", "log level", choices=LOG_LEVELS)
     monitor_rules_file: str | None = _setting(
@@ -258,7 +271,8 @@ class Settings:
             source = next((n for n in names if environ.get(n) not in (None, "")), variable)
             if raw is None and f.name in file_values:
                 raw, source = str(file_values[f.name]), f"{file_name}: {f.name}"
-            if raw is None and f.metadata.get("secret") and environ.get(variable + "_FILE"):
+            from_file = f.metadata.get("secret") or f.metadata.get("from_file")
+            if raw is None and from_file and environ.get(variable + "_FILE"):
                 # Docker and Kubernetes secrets arrive as files, never as image layers.
                 source = variable + "_FILE"
                 raw = _read_secret_file(source, environ[source])
@@ -272,6 +286,10 @@ class Settings:
         return replace(self, **changes)
 
     def _check_consistency(self) -> None:
+        if self.model_private_key is not None:
+            decode_key(self.model_private_key.reveal(), PREFIX + "MODEL_PRIVATE_KEY")
+        for key in split_keys(self.model_public_keys or ""):
+            decode_key(key, PREFIX + "MODEL_PUBLIC_KEYS")
         if self.security_protocol.startswith("SASL"):
             if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
                 raise SettingsError(

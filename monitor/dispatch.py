@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from contracts.records import Alert
 from monitor.exceptions import SinkError
@@ -63,8 +63,11 @@ class Dispatcher:
         for alert in latest_by_fingerprint(alerts).values():
             self._remember(alert)
 
-    def publish(self, alert: Alert) -> bool:
-        """Send ``alert`` unless its fingerprint already has this status; True if sent."""
+    def publish(self, alert: Alert, *, skip: Collection[str] = ()) -> bool:
+        """Send ``alert`` unless its fingerprint already has this status; True if sent.
+
+        ``skip`` names sinks not to send it to (an alert read from a topic is not
+        written back to it)."""
         previous = self.last.get(alert.fingerprint)
         if previous is not None and previous.status == alert.status:
             self.duplicates += 1
@@ -76,6 +79,8 @@ class Dispatcher:
             return False
         self._remember(alert)
         for sink in self.sinks:
+            if sink.name in skip:
+                continue
             try:
                 sink.send(alert)
                 self.sent[(sink.name, alert.status)] += 1

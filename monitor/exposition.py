@@ -8,6 +8,7 @@ labels bounded by construction: version and route (a few scopes at most), featur
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,10 +43,11 @@ class MonitorCollector:
     """Yields the monitor's metric families (the caller holds the state's lock)."""
 
     def __init__(self, pipeline: MonitorPipeline, dispatcher: Dispatcher,
-                 progress: Progress) -> None:
+                 progress: Progress, refusals: Counter[str] | None = None) -> None:
         self.pipeline = pipeline
         self.dispatcher = dispatcher
         self.progress = progress
+        self.refusals = refusals if refusals is not None else Counter()
 
     def collect(self) -> Iterator[Metric]:
         yield from self._counts()
@@ -117,6 +119,12 @@ class MonitorCollector:
         yield from families.values()
 
     def _alerts(self) -> Iterator[Metric]:
+        refused = CounterMetricFamily(PREFIX + "registry_refusals",
+                                      "model-versions records refused (unsigned, unknown key, "
+                                      "bad signature, replayed deployment)", labels=["reason"])
+        for reason, n in sorted(self.refusals.items()):
+            refused.add_metric([reason], n)
+        yield refused
         d = self.dispatcher
         firing = GaugeMetricFamily(PREFIX + "alerts_firing", "Alerts firing now",
                                    labels=["kind", "severity"])

@@ -34,8 +34,10 @@ from monitor.exposition import MonitorCollector, Progress, monitor_registry
 from monitor.http_sinks import AlertmanagerSink, WebhookSink, checked_url
 from monitor.page import render
 from monitor.pipeline import MonitorPipeline, collapse
+from monitor.registry_check import RegistryCheck, forwarded
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink
 from monitor.web import METRICS_CONTENT_TYPE, WebServer, json_page, runbooks_page
+from scorer.signing import trusted_keys
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,10 @@ class MonitorService:
                                             self.dispatcher)
         self.progress = Progress()
         self.lock = threading.Lock()
+        self.registry_check = RegistryCheck(settings.model_name, trusted_keys(settings))
         self.metrics = monitor_registry(MonitorCollector(self.pipeline, self.dispatcher,
-                                                         self.progress))
+                                                         self.progress,
+                                                         self.registry_check.refusals))
         self.web_port = port
         self.web: WebServer | None = None
         self.heartbeat = Heartbeat(max_age=60.0)
@@ -92,6 +96,8 @@ class MonitorService:
                 assignment.append(tp)
                 if tp.offset < high:
                     self._pending[(topic, tp.partition)] = high
+        # From its end: the processors' refusals of model records, passed on to the sinks.
+        assignment += [tp for tp, _ in tail_offsets(self.consumer, self.topics.alerts, 0)]
         self.consumer.assign(assignment)
         logger.info("monitor started port=%d replaying=%d partitions tail=%d url=%s",
                     self.web_port, len(self._pending), tail, self.base_url)
@@ -105,7 +111,11 @@ class MonitorService:
                       for p in partitions(consumer, self.topics.model_versions)]
             ends = {tp.partition: 0 for tp in starts}
             for m in read_to_end(consumer, starts):
-                self.pipeline.apply_registry(m.key(), m.value())
+                admitted, refusal = self.registry_check.admit(m.key(), m.value())
+                if admitted:
+                    self.pipeline.apply_registry(m.key(), m.value())
+                elif refusal is not None:  # sent with the replay's net changes
+                    self._replayed.append(refusal)
                 ends[m.partition() or 0] = (m.offset() or 0) + 1
         finally:
             consumer.close()
@@ -142,6 +152,7 @@ class MonitorService:
     def step(self, messages: list[Message]) -> None:
         """Process one batch of messages: figures, rules, alerts."""
         registry: list[Message] = []
+        refusals: list[bytes | None] = []
         data: dict[str, list[bytes | None]] = defaultdict(list)
         last: dict[tuple[str, int], int] = {}  # while replaying: the newest offset read
         replaying, versions = self.progress.replaying, self.topics.model_versions
@@ -160,6 +171,9 @@ class MonitorService:
             if topic == versions:
                 registry.append(m)
                 continue
+            if topic == self.topics.alerts:
+                refusals.append(m.value())
+                continue
             data[topic].append(m.value())  # type: ignore[index]
             if topic == labeled:  # where a change began is named by these
                 partitions.append(m.partition())  # type: ignore[arg-type]
@@ -168,7 +182,7 @@ class MonitorService:
                 last[(topic, m.partition())] = m.offset()  # type: ignore[index]
         began = time.thread_time()
         with self.lock:
-            alerts = [a for m in registry for a in self.pipeline.apply_registry(m.key(), m.value())]
+            alerts = self._apply_registry(registry)
             alerts += self.pipeline.process_values(data, labeled_positions=(partitions, offsets))
             self.progress.processing_seconds += time.thread_time() - began
             self.progress.batches += 1
@@ -178,6 +192,26 @@ class MonitorService:
             self._finish_replay_if_done()
         else:
             self._deliver(alerts)
+
+        self._forward(refusals)
+
+    def _apply_registry(self, messages: list[Message]) -> list[Alert]:
+        alerts = []
+        for m in messages:
+            admitted, refusal = self.registry_check.admit(m.key(), m.value())
+            if admitted:
+                alerts += self.pipeline.apply_registry(m.key(), m.value())
+            elif refusal is not None:
+                alerts.append(refusal)
+        return alerts
+
+    def _forward(self, values: list[bytes | None]) -> None:
+        decoder = RecordDecoder(Alert)
+        for value in values:
+            alert = decoder.decode(value)
+            if not isinstance(alert, Rejection) and forwarded(alert, self.pipeline.monitor.model):
+                with self.lock:
+                    self.dispatcher.publish(alert, skip=(KafkaSink.name,))
 
     def _deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:

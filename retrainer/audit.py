@@ -18,6 +18,8 @@ from typing import Final
 import msgspec
 
 from contracts.records import Deployment
+from scorer.exceptions import ArtifactRejected
+from scorer.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,8 @@ def is_audit_key(key: bytes | None, model: str) -> bool:
 
 
 def fold_history(records: Iterable[tuple[bytes | None, bytes | None]],
-                 model: str) -> list[Deployment]:
-    """Every deployment of ``model`` the topic still holds, oldest first, each once.
+                 model: str, keys: TrustedKeys) -> list[Deployment]:
+    """Every signed deployment of ``model`` the topic still holds, oldest first, each once.
 
     Audit records are the trail; pointer records not yet compacted are added when no
     audit record holds the same change (a pointer written by a tool that keeps no
@@ -56,11 +58,13 @@ def fold_history(records: Iterable[tuple[bytes | None, bytes | None]],
     Examples
     --------
     >>> from datetime import UTC, datetime
+    >>> from scorer.signing import Signer
+    >>> signer = Signer.generate()
     >>> d = Deployment(model="m", champion=1, decided_by="me", reason="first",
     ...                decided_at=datetime(2026, 1, 1, tzinfo=UTC))
-    >>> value = msgspec.json.encode(d)
+    >>> value = msgspec.json.encode(signer.sign(d))
     >>> [h.champion for h in fold_history([(b"m/deployment", value),
-    ...                                    (b"m/audit/1", value)], "m")]
+    ...                                    (b"m/audit/1", value)], "m", signer.trusted())]
     [1]
     """
     pointer = f"{model}/deployment".encode()
@@ -70,8 +74,8 @@ def fold_history(records: Iterable[tuple[bytes | None, bytes | None]],
         if not value or not (key == pointer or is_audit_key(key, model)):
             continue
         try:
-            deployment = _DEPLOYMENT.decode(value)
-        except msgspec.DecodeError as exc:
+            deployment = keys.verify(_DEPLOYMENT.decode(value))
+        except (msgspec.DecodeError, ArtifactRejected) as exc:
             logger.warning("skipped deployment record key=%r reason=%s", key, exc)
             continue
         canonical = msgspec.json.encode(deployment)

@@ -20,11 +20,12 @@ from retrainer.lifecycle import promote, start_canary, start_shadow
 from retrainer.notices import decision_alert
 from retrainer.registry_io import RegistryWriter, read_view
 from retrainer.retraining import Round, RoundResult, run_round
-from scorer.artifact import load_artifact, sign_bundle
+from scorer.artifact import load_version, sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.exceptions import ArtifactRejected
 from scorer.publishing import model_version_record
 from scorer.registry import RegistryState
+from scorer.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class JobOutcome:
     seconds: float
 
 
-def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter, key: bytes,
+def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter, key: TrustedKeys,
             due: Round) -> JobOutcome:
     """One round from the registry's current state to a written decision."""
     started = datetime.now(UTC)
@@ -65,7 +66,7 @@ def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter,
         writer.write(alerts=[_alert(config, None, "retrain-rejected", result, due, started)])
         logger.info("challenger rejected reason=%r", result.decision.reason)
         return JobOutcome(None, result.decision.reason, seconds)
-    record = model_version_record(sign_bundle(result.bundle, key), trigger=str(trigger))
+    record = model_version_record(sign_bundle(result.bundle, writer.signer), trigger=str(trigger))
     # A trial's deadline counts from its deployment: stamp it when written, not when the
     # round began.
     released_at = datetime.now(UTC)
@@ -79,7 +80,7 @@ def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter,
     return JobOutcome(version, result.decision.reason, seconds)
 
 
-def _champion(state: RegistryState, key: bytes) -> ModelBundle | None:
+def _champion(state: RegistryState, key: TrustedKeys) -> ModelBundle | None:
     deployment = state.deployment
     if deployment is None:
         return None
@@ -87,7 +88,7 @@ def _champion(state: RegistryState, key: bytes) -> ModelBundle | None:
     if record is None:
         return None
     try:
-        return load_artifact(record.artifact, record.sha256, record.signature, key)
+        return load_version(record, key)
     except ArtifactRejected as exc:
         logger.warning("the champion version %d cannot be loaded (%s); the challenger is "
                        "judged on its own", deployment.champion, exc)

@@ -24,6 +24,7 @@ from retrainer.retraining import BatchStrategy, OnlineStrategy, Round, Strategy
 from retrainer.triggers import Trigger, TriggerPolicy
 from retrainer.window import TrainingWindow, WindowEntry
 from scorer.bundle import ModelBundle
+from scorer.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class RetrainLoop:
     (True, 'waiting for 500 more post-change labels ')
     """
 
-    def __init__(self, config: RetrainerConfig, *, key: bytes, now: datetime) -> None:
+    def __init__(self, config: RetrainerConfig, *, key: TrustedKeys, now: datetime) -> None:
         self.config = config
         self.window = TrainingWindow(max_events=config.window_size, max_age=config.window_age)
         self.triggers = TriggerPolicy(every_labels=config.every_labels,

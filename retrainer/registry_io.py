@@ -26,6 +26,7 @@ from retrainer.audit import audit_key, fold_history
 from scorer.exceptions import RegistryError
 from scorer.publishing import deployment_key, version_key
 from scorer.registry import RegistryState, fold_records
+from scorer.signing import signer_from, trusted_keys
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,13 @@ def read_view(settings: Settings, *, keep_artifacts: bool = False,
               timeout: float = 15.0) -> RegistryView:
     """The registry of ``settings.model_name`` and its deployment history, in one read."""
     records = read_records(settings, timeout=timeout)
-    model = settings.model_name
-    return RegistryView(fold_records(records, model, keep_artifacts=keep_artifacts),
-                        fold_history(records, model))
+    model, keys = settings.model_name, trusted_keys(settings)
+    return RegistryView(fold_records(records, model, keys, keep_artifacts=keep_artifacts),
+                        fold_history(records, model, keys))
 
 
 class RegistryWriter:
-    """A transactional producer for registry changes.
+    """A transactional producer for registry changes, signing each with the private key.
 
     Parameters
     ----------
@@ -109,6 +110,7 @@ class RegistryWriter:
     def __init__(self, settings: Settings, *, transactional_id: str | None = None,
                  timeout: float = 30.0) -> None:
         self.topics = Topics(settings.topic_prefix)
+        self.signer = signer_from(settings)
         self.timeout = timeout
         tid = transactional_id or f"{settings.group_prefix}.cli.{uuid.uuid4().hex[:12]}"
         self._producer = make_producer(settings, **{
@@ -128,9 +130,9 @@ class RegistryWriter:
         if version is not None:
             messages.append((self.topics.model_versions,
                              version_key(version.model, version.version),
-                             msgspec.json.encode(version)))
+                             msgspec.json.encode(self.signer.sign(version))))
         if deployment is not None:
-            value = msgspec.json.encode(deployment)
+            value = msgspec.json.encode(self.signer.sign(deployment))
             messages += [(self.topics.model_versions, deployment_key(deployment.model), value),
                          (self.topics.model_versions,
                           audit_key(deployment.model, deployment.decided_at), value)]

@@ -25,9 +25,10 @@ from retrainer.jobs import DECIDED_BY
 from retrainer.lifecycle import promote, withdraw
 from retrainer.notices import decision_alert
 from retrainer.release import ReleaseController, ReleaseDecision, ReleasePolicy
-from scorer.artifact import load_artifact
+from scorer.artifact import load_version
 from scorer.bundle import ModelBundle
 from scorer.exceptions import ScorerError
+from scorer.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class ReleaseChange:
 class Releaser:
     """Feeds the :class:`ReleaseController` and carries out its verdicts."""
 
-    def __init__(self, policy: ReleasePolicy, *, model: str, key: bytes) -> None:
+    def __init__(self, policy: ReleasePolicy, *, model: str, key: TrustedKeys) -> None:
         self.controller = ReleaseController(policy)
         self.model, self.key = model, key
         self.deployment: Deployment | None = None
@@ -165,7 +166,7 @@ class Releaser:
             return None, f"not among the {KEPT_RECORDS} newest versions read"
         try:
             record = _VERSION.decode(value)
-            return load_artifact(record.artifact, record.sha256, record.signature, self.key), ""
+            return load_version(record, self.key), ""
         except (msgspec.DecodeError, ScorerError) as exc:
             logger.warning("version %d cannot be loaded for the release trial: %s", version, exc)
             return None, str(exc)

@@ -37,7 +37,9 @@ from retrainer.loop import RetrainLoop
 from retrainer.positions import start_plan
 from retrainer.registry_io import RegistryWriter
 from retrainer.retraining import Round
-from scorer.exceptions import RegistryError
+from scorer.exceptions import ArtifactRejected, RegistryError
+from scorer.registry_guard import DeploymentGuard
+from scorer.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +74,11 @@ def run_in_background(fn: Callable[[], JobOutcome]) -> Future[JobOutcome]:
 class RetrainerService:
     """Consumes, triggers, trains off the loop, releases. See the module docstring."""
 
-    def __init__(self, settings: Settings, config: RetrainerConfig, key: bytes) -> None:
-        self.settings, self.config, self.key = settings, config, key
+    def __init__(self, settings: Settings, config: RetrainerConfig, keys: TrustedKeys) -> None:
+        self.settings, self.config, self.key = settings, config, keys
+        self.deployments = DeploymentGuard(keys)
         self.topics = Topics(settings.topic_prefix)
-        self.loop = RetrainLoop(config, key=key, now=datetime.now(UTC))
+        self.loop = RetrainLoop(config, key=keys, now=datetime.now(UTC))
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.unread: set[tuple[str, int]] = set()
         self.newest_version_at: datetime | None = None
@@ -136,8 +139,15 @@ class RetrainerService:
         name, _, suffix = key.rpartition(b"/")
         if name != model:
             return  # another model, or an audit record
-        if suffix == b"deployment":
-            self.loop.observe_deployment(_DEPLOYMENT.decode(value) if value else None)
+        if suffix == b"deployment" and value:
+            try:
+                deployment = self.deployments.check(_DEPLOYMENT.decode(value))
+            except ArtifactRejected as exc:
+                logger.error("deployment refused reason=%s: %s", exc.code, exc)
+                return
+            self.loop.observe_deployment(self.deployments.applied(deployment))
+        elif suffix == b"deployment":
+            self.loop.observe_deployment(None)
         elif value and suffix.isdigit():
             self.loop.observe_version(int(suffix), value)
             stamp = _STAMP.decode(value).created_at

@@ -9,11 +9,10 @@ from scorer.artifact import (
     TRUSTED_TYPES,
     ArtifactMetadata,
     SignedArtifact,
-    digest,
     dump_bundle,
     load_artifact,
+    load_version,
     sign_bundle,
-    signing_key,
 )
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow, load_rows
@@ -44,6 +43,7 @@ from scorer.publishing import (
 from scorer.reference import ReferenceStats, reference_stats
 from scorer.registry import RegistryState, fold_records, read_registry, reference_of, schema_of
 from scorer.routing import Assignment, assign, bucket, group_by_assignment
+from scorer.signing import Signer, TrustedKeys, signer_from, trusted_keys
 from scorer.threshold import ThresholdRule, choose_threshold
 from scorer.training import TrainingConfig, TrainingReport, train
 
@@ -68,11 +68,13 @@ __all__ = [
     "SchemaMismatch",
     "ScorerError",
     "SignedArtifact",
+    "Signer",
     "ThresholdRule",
     "TrainingConfig",
     "TrainingDataError",
     "TrainingReport",
     "TrainingRow",
+    "TrustedKeys",
     "UntrustedTypes",
     "ZipBombSuspected",
     "assign",
@@ -80,13 +82,13 @@ __all__ = [
     "build_pipeline",
     "choose_threshold",
     "deployment_record",
-    "digest",
     "dump_bundle",
     "evaluate",
     "fold_records",
     "group_by_assignment",
     "infer_schema",
     "load_artifact",
+    "load_version",
     "load_rows",
     "model_version_record",
     "publish",
@@ -96,7 +98,8 @@ __all__ = [
     "reference_stats",
     "schema_of",
     "sign_bundle",
-    "signing_key",
+    "signer_from",
     "train",
+    "trusted_keys",
     "vectorise",
 ]

@@ -2,9 +2,11 @@
 
 The artifact is a zip holding ``metadata.json`` (schema, reference statistics,
 metrics, lineage, version) and ``pipeline.skops`` (the fitted pipeline in skops'
-format; never pickle). Its SHA-256 detects corruption, an HMAC-SHA256 with the
-shared signing key proves it came from our trainer. Loading checks, in order:
-size, digest, signature, zip sizes, metadata, version, schema, skops types.
+format; never pickle). Its SHA-256 detects corruption; an Ed25519 signature by the
+trainer's private key (``scorer.signing``) proves it came from our trainer: over the
+artifact bytes for a file, over the whole record on ``model-versions``. Loading
+checks, in order: size, signature, digest, zip sizes, metadata, version, schema,
+skops types.
 """
 
 from __future__ import annotations
@@ -23,15 +25,12 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from skops.io.exceptions import UntrustedTypesFoundException
 
-from contracts.exceptions import SettingsError
-from contracts.records import TopicRange
-from contracts.settings import Settings
+from contracts.records import ModelVersion, TopicRange
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES
 from scorer.bundle import ModelBundle
 from scorer.exceptions import (
     ArtifactTampered,
     ArtifactTooLarge,
-    BadSignature,
     MalformedArtifact,
     ReplayedVersion,
     SchemaMismatch,
@@ -40,6 +39,7 @@ from scorer.exceptions import (
 )
 from scorer.feature_schema import FeatureSchema
 from scorer.reference import ReferenceStats
+from scorer.signing import Signer, TrustedKeys
 from scorer.trees import check_pipeline_trees
 
 METADATA_ENTRY: Final = "metadata.json"
@@ -80,32 +80,14 @@ class ArtifactMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
 @dataclass(frozen=True, slots=True)
 class SignedArtifact:
-    """Artifact bytes with their hex SHA-256 and HMAC-SHA256, and the metadata inside."""
+    """Artifact bytes with their hex SHA-256, the Ed25519 signature over them (base64)
+    and its key id, and the metadata inside."""
 
     data: bytes
     sha256: str
     signature: str
+    key_id: str
     metadata: ArtifactMetadata
-
-
-def signing_key(settings: Settings) -> bytes:
-    """The HMAC key from the settings, or a :class:`SettingsError` saying how to set it."""
-    secret = settings.model_signing_key
-    if secret is None or not secret.reveal():
-        raise SettingsError(
-            "no model signing key: set STREAMML_MODEL_SIGNING_KEY to a long random secret "
-            "shared by the trainer and the scorer"
-        )
-    return secret.reveal().encode()
-
-
-def digest(data: bytes, key: bytes) -> tuple[str, str]:
-    """Hex SHA-256 of ``data`` and hex HMAC-SHA256 of ``data`` under ``key``.
-
-    >>> [d[:8] for d in digest(b"model", b"key")]
-    ['9372c470', '1f97d6df']
-    """
-    return hashlib.sha256(data).hexdigest(), hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
 def metadata_of(bundle: ModelBundle) -> ArtifactMetadata:
@@ -130,16 +112,16 @@ def dump_bundle(bundle: ModelBundle) -> bytes:
     return buffer.getvalue()
 
 
-def sign_bundle(bundle: ModelBundle, key: bytes) -> SignedArtifact:
+def sign_bundle(bundle: ModelBundle, signer: Signer) -> SignedArtifact:
     """Serialise and sign ``bundle``; refuse one too large to publish."""
     data = dump_bundle(bundle)
     if len(data) > MAX_ARTIFACT_BYTES:
         raise ArtifactTooLarge(
             f"the artifact is {len(data)} bytes; at most {MAX_ARTIFACT_BYTES} can be published"
         )
-    sha256, signature = digest(data, key)
     return SignedArtifact(
-        data=data, sha256=sha256, signature=signature, metadata=metadata_of(bundle)
+        data=data, sha256=hashlib.sha256(data).hexdigest(), signature=signer.sign_bytes(data),
+        key_id=signer.key_id, metadata=metadata_of(bundle),
     )
 
 
@@ -147,22 +129,23 @@ def load_artifact(
     data: bytes,
     sha256: str,
     signature: str,
-    key: bytes,
+    keys: TrustedKeys,
     *,
+    key_id: str,
     serving_version: int | None = None,
     expected_features: Mapping[str, str] | None = None,
 ) -> ModelBundle:
-    """The bundle in ``data``, or an :class:`ArtifactRejected` subclass saying why not.
+    """The bundle in an artifact file, or an :class:`ArtifactRejected` subclass saying why not.
 
-    Nothing in ``data`` is deserialised before its digest and signature check out,
+    Nothing in ``data`` is deserialised before its signature and digest check out,
     and then only by skops with the types in :data:`TRUSTED_TYPES`.
 
     Parameters
     ----------
     data, sha256, signature
-        The artifact and its hex digests as published.
-    key
-        The HMAC key (:func:`signing_key`).
+        The artifact, its hex SHA-256 and its signature as written by the trainer.
+    keys, key_id
+        The trusted public keys, and the id of the key that signed.
     serving_version
         Refuse a version not newer than this one (a replay).
     expected_features
@@ -171,29 +154,56 @@ def load_artifact(
 
     Examples
     --------
+    >>> signer = Signer.generate()
     >>> junk = b"\\x80\\x04 a pickle, say"
     >>> try:
-    ...     load_artifact(junk, *digest(junk, b"key"), b"key")
+    ...     load_artifact(junk, hashlib.sha256(junk).hexdigest(), signer.sign_bytes(junk),
+    ...                   signer.trusted(), key_id=signer.key_id)
     ... except MalformedArtifact as exc:
     ...     print(exc.code)
     malformed
     """
+    _check_digest(data, sha256)
+    keys.verify_bytes(data, signature, key_id, what="the artifact")
+    return _open(data, serving_version, expected_features)
+
+
+def load_version(
+    record: ModelVersion,
+    keys: TrustedKeys,
+    *,
+    serving_version: int | None = None,
+    expected_features: Mapping[str, str] | None = None,
+) -> ModelBundle:
+    """The bundle a ``model-versions`` record holds, once the record's signature (which
+    covers the artifact bytes) checks out; else an :class:`ArtifactRejected` subclass."""
+    _check_digest(record.artifact, record.sha256)
+    keys.verify(record)
+    bundle = _open(record.artifact, serving_version, expected_features)
+    if (bundle.model, bundle.version) != (record.model, record.version):
+        raise MalformedArtifact(
+            f"the record says {record.model} version {record.version} but the signed "
+            f"artifact holds {bundle.model} version {bundle.version}"
+        )
+    return bundle
+
+
+def _check_digest(data: bytes, sha256: str) -> None:
     if len(data) > MAX_ARTIFACT_BYTES:
         raise ArtifactTooLarge(
             f"the artifact is {len(data)} bytes; at most {MAX_ARTIFACT_BYTES} are loaded"
         )
-    actual_sha, actual_signature = digest(data, key)
+    actual_sha = hashlib.sha256(data).hexdigest()
     # Compared as bytes: compare_digest refuses non-ASCII text, which a forged record may hold.
     if not hmac.compare_digest(actual_sha.encode(), sha256.lower().encode()):
         raise ArtifactTampered(
             f"the artifact's SHA-256 is {actual_sha[:12]}..., the record says {sha256[:12]}...; "
             "the bytes were changed after publishing"
         )
-    if not hmac.compare_digest(actual_signature.encode(), signature.lower().encode()):
-        raise BadSignature(
-            "the artifact's signature does not match: it was not signed with this "
-            "STREAMML_MODEL_SIGNING_KEY"
-        )
+
+
+def _open(data: bytes, serving_version: int | None,
+          expected_features: Mapping[str, str] | None) -> ModelBundle:
     metadata, pipeline_bytes = _read_container(data)
     if serving_version is not None and metadata.version <= serving_version:
         raise ReplayedVersion(
@@ -294,9 +304,8 @@ __all__ = [
     "TRUSTED_TYPES",
     "ArtifactMetadata",
     "SignedArtifact",
-    "digest",
     "dump_bundle",
     "load_artifact",
+    "load_version",
     "sign_bundle",
-    "signing_key",
 ]

@@ -50,6 +50,24 @@ class BadSignature(ArtifactRejected):
     code = "bad-signature"
 
 
+class UnsignedRecord(BadSignature):
+    """A model or registry record carrying no signature."""
+
+    code = "unsigned"
+
+
+class UnknownSigningKey(BadSignature):
+    """Signed by a key none of the trusted public keys matches."""
+
+    code = "unknown-key"
+
+
+class ReplayedDeployment(ArtifactRejected):
+    """A deployment decided no later than the one already applied."""
+
+    code = "replayed-deployment"
+
+
 class ZipBombSuspected(ArtifactRejected):
     code = "zip-bomb"
 
@@ -94,11 +112,14 @@ __all__ = [
     "FeatureValueError",
     "MalformedArtifact",
     "RegistryError",
+    "ReplayedDeployment",
     "ReplayedVersion",
     "SchemaMismatch",
     "ScorerError",
     "TrainingDataError",
+    "UnknownSigningKey",
     "UnsafeTree",
+    "UnsignedRecord",
     "UntrustedTypes",
     "ZipBombSuspected",
 ]

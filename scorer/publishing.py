@@ -2,6 +2,7 @@
 
 Records are keyed ``<model>/<version>`` (the artifact) and ``<model>/deployment``
 (which versions serve); the topic is compacted, so the latest of each key stays.
+Both are signed with the trainer's private key as they are written.
 Each record is acknowledged by the broker before the next is sent, so a deployment
 never points at a version that did not land.
 """
@@ -21,6 +22,7 @@ from contracts.settings import Settings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
 from scorer.artifact import SignedArtifact
 from scorer.exceptions import RegistryError
+from scorer.signing import Signer, signer_from
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def deployment_key(model: str) -> bytes:
 
 
 def model_version_record(artifact: SignedArtifact, *, trigger: str = "manual") -> ModelVersion:
-    """The ``model-versions`` record of a signed artifact.
+    """The ``model-versions`` record of an artifact, unsigned until published.
 
     ``feature_schema`` holds ``features`` (ordered specs), ``dropped`` (column names)
     and ``reference`` (training distributions), each as JSON, so readers can check
@@ -63,7 +65,7 @@ def model_version_record(artifact: SignedArtifact, *, trigger: str = "manual") -
     meta = artifact.metadata
     return ModelVersion(
         model=meta.model, version=meta.version, created_at=meta.created_at,
-        artifact=artifact.data, sha256=artifact.sha256, signature=artifact.signature,
+        artifact=artifact.data, sha256=artifact.sha256,
         feature_schema={
             "features": msgspec.Raw(msgspec.json.encode(meta.schema.features)),
             "dropped": msgspec.Raw(msgspec.json.encode(meta.schema.dropped)),
@@ -119,16 +121,17 @@ def publish(
     topic: str,
     version: ModelVersion,
     deployment: Deployment | None,
+    signer: Signer,
     *,
     timeout: float = 30.0,
 ) -> None:
-    """Write ``version``, wait for it, then write ``deployment`` (if any) and wait."""
+    """Sign and write ``version``, wait for it, then ``deployment`` (if any) and wait."""
     send_and_wait(producer, topic, version_key(version.model, version.version),
-                  msgspec.json.encode(version), timeout=timeout)
+                  msgspec.json.encode(signer.sign(version)), timeout=timeout)
     logger.info("published model=%s version=%d topic=%s", version.model, version.version, topic)
     if deployment is not None:
         send_and_wait(producer, topic, deployment_key(deployment.model),
-                      msgspec.json.encode(deployment), timeout=timeout)
+                      msgspec.json.encode(signer.sign(deployment)), timeout=timeout)
         logger.info("deployed model=%s champion=%d reason=%r", deployment.model,
                     deployment.champion, deployment.reason)
 
@@ -143,11 +146,12 @@ def publish_as_champion(
     timeout: float = 30.0,
 ) -> Deployment:
     """Publish ``artifact`` as a new version and make it the champion; return the deployment."""
+    signer = signer_from(settings)
     record = model_version_record(artifact, trigger=trigger)
     deployment = deployment_record(record.model, record.version,
                                    decided_by=decided_by, reason=reason)
     producer = make_producer(settings, **{"message.max.bytes": MODEL_ARTIFACT_MAX_BYTES})
-    publish(producer, Topics(settings.topic_prefix).model_versions, record, deployment,
+    publish(producer, Topics(settings.topic_prefix).model_versions, record, deployment, signer,
             timeout=timeout)
     return deployment
 

@@ -18,9 +18,11 @@ from contracts.kafka_clients import make_consumer
 from contracts.records import Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import Topics
-from scorer.exceptions import RegistryError
+from scorer.exceptions import ArtifactRejected, RegistryError
 from scorer.feature_schema import FeatureSchema, FeatureSpec
 from scorer.reference import ReferenceStats
+from scorer.registry_guard import DeploymentGuard
+from scorer.signing import TrustedKeys, trusted_keys
 
 logger = logging.getLogger(__name__)
 
@@ -48,32 +50,37 @@ class RegistryState:
 def fold_records(
     records: Iterable[tuple[bytes | None, bytes | None]],
     model: str,
+    keys: TrustedKeys,
     *,
     keep_artifacts: bool = False,
 ) -> RegistryState:
     """The registry state after ``(key, value)`` records in topic order.
 
     A later record of a key replaces an earlier one and an empty value (tombstone)
-    deletes it, as compaction would. Undecodable records are logged and skipped.
+    deletes it, as compaction would. Records that do not decode, are not signed by
+    one of ``keys``, or (deployments) are older than the one before are logged and
+    skipped.
     """
     versions: dict[int, ModelVersion] = {}
     deployment: Deployment | None = None
+    guard = DeploymentGuard(keys)
     for key, value in records:
         name, _, suffix = (key or b"").decode(errors="replace").rpartition("/")
         if name != model:
             continue
         try:
             if suffix == "deployment":
-                deployment = _DEPLOYMENT.decode(value) if value else None
+                deployment = guard.applied(guard.check(_DEPLOYMENT.decode(value))) \
+                    if value else None
             elif suffix.isdigit():
                 if not value:
                     versions.pop(int(suffix), None)
                     continue
-                record = _VERSION.decode(value)
+                record = keys.verify(_VERSION.decode(value))
                 versions[record.version] = (
                     record if keep_artifacts else msgspec.structs.replace(record, artifact=b"")
                 )
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, ArtifactRejected) as exc:
             logger.warning("skipped registry record key=%s reason=%s", key, exc)
     return RegistryState(model=model, versions=versions, deployment=deployment)
 
@@ -117,7 +124,7 @@ def read_registry(
                 else:
                     raise RegistryError(f"reading {topic}: {error}")
 
-        return fold_records(records(), model or settings.model_name,
+        return fold_records(records(), model or settings.model_name, trusted_keys(settings),
                             keep_artifacts=keep_artifacts)
     finally:
         consumer.close()

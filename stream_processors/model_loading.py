@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from contracts.records import ModelVersion
-from scorer.artifact import load_artifact
+from scorer.artifact import load_version
 from scorer.bundle import ModelBundle
-from scorer.exceptions import MalformedArtifact
+from scorer.signing import TrustedKeys
 from stream_processors.model_watcher import Loader
 from stream_processors.serving_state import ServingState
 
 
-def artifact_loader(key: bytes) -> Loader:
-    """A loader that checks hash, signature, version order and schema before loading.
+def artifact_loader(keys: TrustedKeys) -> Loader:
+    """A loader that checks signature, hash, version order and schema before loading.
 
     A new version must be newer than every version seen (an old artifact replayed is
     refused) and fed by the features the serving champion is fed by.
@@ -20,16 +20,7 @@ def artifact_loader(key: bytes) -> Loader:
     def load(record: ModelVersion, state: ServingState) -> ModelBundle:
         champion = state.model_for("champion")
         expected = champion.schema.kinds() if isinstance(champion, ModelBundle) else None
-        bundle = load_artifact(
-            record.artifact, record.sha256, record.signature, key,
-            serving_version=state.newest_version or None,
-            expected_features=expected,
-        )
-        if (bundle.model, bundle.version) != (record.model, record.version):
-            raise MalformedArtifact(
-                f"the record says {record.model} version {record.version} but the signed "
-                f"artifact holds {bundle.model} version {bundle.version}"
-            )
-        return bundle
+        return load_version(record, keys, serving_version=state.newest_version or None,
+                            expected_features=expected)
 
     return load

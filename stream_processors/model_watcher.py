@@ -11,11 +11,9 @@ it would score with each old version in turn before reaching the current one.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -25,6 +23,8 @@ from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import Topics
 from scorer.exceptions import ArtifactRejected
+from scorer.registry_guard import DeploymentGuard, refusal_alert
+from scorer.signing import TrustedKeys, trusted_keys
 from stream_processors.metrics import ScoringMetrics
 from stream_processors.serving_state import ScoringModel, ServingState
 
@@ -46,8 +46,10 @@ _NOTHING_YET = ServingState()
 class ModelWatcher:
     """Owns the current serving state; ``state`` is swapped whole, never mutated."""
 
-    def __init__(self, settings: Settings, loader: Loader, metrics: ScoringMetrics) -> None:
+    def __init__(self, settings: Settings, loader: Loader, metrics: ScoringMetrics,
+                 keys: TrustedKeys | None = None) -> None:
         self._settings = settings
+        self._deployments = DeploymentGuard(keys or trusted_keys(settings))
         self._loader = loader
         self._metrics = metrics
         self._topics = Topics(settings.topic_prefix)
@@ -168,13 +170,14 @@ class ModelWatcher:
     def _apply_deployment(self, deployment: Deployment) -> None:
         if deployment.model != self._settings.model_name:
             return
+        self._deployments.check(deployment)
         missing = self.state.missing_versions(deployment)
         if missing:
             raise ArtifactRejected(
                 f"the deployment names version(s) {missing} that this processor has not "
                 "loaded (refused or never published); the current deployment stays"
             )
-        self.state = self.state.with_deployment(deployment)
+        self.state = self.state.with_deployment(self._deployments.applied(deployment))
         self._metrics.model_swaps.inc()
         logger.info(
             "deployment champion=%d canary=%s fraction=%.2f shadow=%s by=%s reason=%s",
@@ -197,24 +200,4 @@ class ModelWatcher:
     def _refused(self, name: str, code: str, message: str) -> Alert:
         logger.error("model record %s refused reason=%s: %s", name, code, message)
         self._metrics.model_refusals.labels(reason=code).inc()
-        now = datetime.now(UTC)
-        fingerprint = hashlib.sha256(f"model-refused/{name}/{code}".encode()).hexdigest()[:32]
-        model = name.split("/", 1)[0]
-        version = name.rsplit("/", 1)[-1]
-        return Alert(
-            fingerprint=fingerprint,
-            kind="model-refused",
-            severity="critical",
-            status="firing",
-            model=model,
-            version=int(version) if version.isdigit() else None,
-            metric="model_refusals",
-            value=1.0,
-            threshold=0.0,
-            window="record",
-            details={"reason": msgspec.Raw(_ENCODER.encode(code)),
-                     "message": msgspec.Raw(_ENCODER.encode(message)),
-                     "key": msgspec.Raw(_ENCODER.encode(name))},
-            started_at=now,
-            runbook="README.md#a-model-was-refused",
-        )
+        return refusal_alert(name, code, message)

@@ -15,7 +15,7 @@ from contracts.settings import Settings
 # Each name is a module in streamml.commands with ``register(subparsers)``; its
 # heavy imports stay inside the handler so ``streamml --help`` answers at once.
 COMMANDS = ("kafka", "topics", "process", "join", "demo", "train", "simulate", "produce",
-            "retrain", "models", "monitor")
+            "retrain", "models", "monitor", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,7 @@ from producers.simulator import Simulator, with_labels
 from scorer.artifact import sign_bundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import publish_as_champion
+from scorer.signing import PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE, Signer, signer_from
 from scorer.threshold import ThresholdRule
 from scorer.training import TrainingConfig, train
 from streamml import local_broker
@@ -116,10 +117,14 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
     # The live view is the demo's output; the children's logs go to their files.
     logging.getLogger().setLevel(logging.WARNING)
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    # Without a key of its own the demo signs with one made for this run.
+    private = settings.model_private_key or Secret(Signer.generate().private_text())
+    public = signer_from(settings.with_overrides(model_private_key=private)).public_text()
     settings = settings.with_overrides(
         bootstrap_servers=ensure_broker(settings),
         topic_prefix=f"demo-{run_id}.", group_prefix=f"demo-{run_id}",
-        model_signing_key=settings.model_signing_key or Secret(secrets.token_hex(32)),
+        model_private_key=private,
+        model_public_keys=",".join(filter(None, (settings.model_public_keys, public))),
     )
     seeds = demo_seeds(secrets.randbelow(2**32) if seed is None else seed)
     run = Run(settings, events, scenario, rate, out_dir / run_id, seeds)
@@ -132,7 +137,7 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
     observer = Observer(settings, timeline)
     observer.start()
     try:
-        ports = _start_children(supervisor)
+        ports = _start_children(supervisor, settings)
         _wait_ready(supervisor, ports)
         with Live(console=console, refresh_per_second=4) as live:
             _stream(run, supervisor, observer, live)
@@ -170,9 +175,7 @@ def _publish_first_version(settings: Settings, seeds: DemoSeeds) -> None:
             threshold_rule=ThresholdRule.parse(settings.decision_threshold_rule),
             random_state=seeds.training)
         bundle, report = train(rows, model=settings.model_name, version=1, config=config)
-        key = settings.model_signing_key
-        assert key is not None  # noqa: S101 - set by run_demo just above
-        publish_as_champion(settings, sign_bundle(bundle, key.reveal().encode()),
+        publish_as_champion(settings, sign_bundle(bundle, signer_from(settings)),
                             decided_by="demo", reason="version 1 trained on history")
     m = report.metrics
     console.print(f"[green]version 1[/] published (ROC AUC {m['roc_auc']:.3f}, "
@@ -187,12 +190,20 @@ def _child_env(settings: Settings) -> dict[str, str]:
            "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
            "STREAMML_GROUP_PREFIX": settings.group_prefix,
            "STREAMML_PARTITIONS": str(settings.partitions)}
-    if settings.model_signing_key is not None:
-        env["STREAMML_MODEL_SIGNING_KEY"] = settings.model_signing_key.reveal()
+    # Only the retrainer gets the private key (_private_env); the others verify.
+    for name in (PRIVATE_KEY_VARIABLE, PRIVATE_KEY_VARIABLE + "_FILE",
+                 PUBLIC_KEYS_VARIABLE + "_FILE"):
+        env.pop(name, None)
+    env[PUBLIC_KEYS_VARIABLE] = settings.model_public_keys or ""
     return env
 
 
-def _start_children(supervisor: Supervisor) -> dict[str, int]:
+def _private_env(settings: Settings) -> dict[str, str]:
+    key = settings.model_private_key
+    return {PRIVATE_KEY_VARIABLE: key.reveal()} if key is not None else {}
+
+
+def _start_children(supervisor: Supervisor, settings: Settings) -> dict[str, int]:
     ports = {name: local_broker.free_port()
              for name in ("scoring-1", "scoring-2", "joiner", "monitor")}
     supervisor.start("scoring-1", ["process", "--web-port", str(ports["scoring-1"])])
@@ -200,7 +211,7 @@ def _start_children(supervisor: Supervisor) -> dict[str, int]:
     supervisor.start("joiner", ["join", "--web-port", str(ports["joiner"]),
                                 "--label-wait", "60"])
     supervisor.start("monitor", ["monitor", "--web-port", str(ports["monitor"])])
-    supervisor.start("retrainer", ["retrain"])
+    supervisor.start("retrainer", ["retrain"], _private_env(settings))
     return ports
 
 

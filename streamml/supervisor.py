@@ -42,11 +42,13 @@ class Supervisor:
         self.children: list[Child] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, args: list[str]) -> Child:
+    def start(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) \
+            -> Child:
         log = self.log_dir / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(  # noqa: S603 - our own CLI, a fixed argument list
-                [sys.executable, "-m", "streamml", *args], env=self.env, stdout=out,
+                [sys.executable, "-m", "streamml", *args], env={**self.env, **(extra_env or {})},
+                stdout=out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 # Own process group: Ctrl-C in the terminal reaches the parent only, which
                 # then stops each child in order instead of all at once.

@@ -25,14 +25,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from scorer.artifact import signing_key
+    from scorer.signing import trusted_keys
     from stream_processors.faust_app import run_worker
     from stream_processors.model_loading import artifact_loader
     from stream_processors.scoring_app import build_scoring_app
     from streamml.broker_install import cache_root
 
     port = args.web_port or settings.scoring_port
-    loader = artifact_loader(signing_key(settings))
+    loader = artifact_loader(trusted_keys(settings))
     if (args.runner or settings.scoring_runner) == "kafka":
         from stream_processors.kafka_scoring import KafkaScoringWorker, run_until_signalled
 

@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
             "STREAMML_RETRAIN_SCHEDULE_S seconds, and publishes it only when it beats the "
             "champion on the newest events. Released as STREAMML_RELEASE_MODE says; a release "
             "controller then promotes or rolls back the canary. Needs "
-            "STREAMML_MODEL_SIGNING_KEY. Run one per model."
+            "STREAMML_MODEL_PRIVATE_KEY. Run one per model."
         ),
     )
     parser.set_defaults(handler=run)
@@ -31,9 +31,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from retrainer.config import RetrainerConfig
     from retrainer.service import RetrainerService
-    from scorer.artifact import signing_key
+    from scorer.signing import signer_from, trusted_keys
 
-    key = signing_key(settings)
+    signer_from(settings)  # before the work: without it nothing can be published
+    keys = trusted_keys(settings)
     try:
         config = RetrainerConfig.from_settings(settings)
     except ValueError as exc:
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    RetrainerService(settings, config, key).run(stop)
+    RetrainerService(settings, config, keys).run(stop)
     return 0

@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
             "Train on FILE (CSV with flat columns, or JSONL user events with nested "
             "`features`), print the held-out evaluation, and write the signed artifact "
             "and its metrics to --out. Rows with a `ts` are split in time order. "
-            "Needs STREAMML_MODEL_SIGNING_KEY."
+            "Needs STREAMML_MODEL_PRIVATE_KEY."
         ),
     )
     parser.add_argument("--data", required=True, type=Path, metavar="FILE")
@@ -47,14 +47,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
-    from scorer.artifact import sign_bundle, signing_key
+    from scorer.artifact import sign_bundle
     from scorer.datasets import load_rows
     from scorer.publishing import publish_as_champion
     from scorer.registry import read_registry
+    from scorer.signing import signer_from
     from scorer.threshold import ThresholdRule
     from scorer.training import TrainingConfig, train
 
-    key = signing_key(settings)  # before the work: without it nothing can be saved
+    signer = signer_from(settings)  # before the work: without it nothing can be saved
     console = Console()
     rows = load_rows(args.data, label=args.label, time_column=args.time_column)
     version = read_registry(settings).next_version if args.publish else 1
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     config = TrainingConfig(estimator=args.model, drop=tuple(args.drop), threshold_rule=rule)
     with console.status(f"training {args.model} on {len(rows)} rows"):
         bundle, report = train(rows, model=settings.model_name, version=version, config=config)
-    signed = sign_bundle(bundle, key)
+    signed = sign_bundle(bundle, signer)
     artifact_path, metrics_path = _save(args.out, signed, report)
     _print_report(console, signed, report)
     console.print(f"artifact: {artifact_path}\nmetrics:  {metrics_path}")
@@ -101,6 +102,7 @@ def _save(out: Path, signed: SignedArtifact, report: TrainingReport) -> tuple[Pa
         "artifact": artifact_path.name,
         "sha256": signed.sha256,
         "signature": signed.signature,
+        "key_id": signed.key_id,
         **report.to_dict(),
     }, indent=2) + "\n")
     return artifact_path, metrics_path

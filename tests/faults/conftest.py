@@ -28,4 +28,4 @@ def champion() -> ModelBundle:
 @pytest.fixture
 def settings(kafka_settings: Settings) -> Settings:
     """Fresh topics and groups, and the key artifacts are signed with."""
-    return kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    return kafka_settings.with_overrides(model_private_key=Secret(SIGNING_KEY))

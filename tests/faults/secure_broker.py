@@ -54,7 +54,7 @@ class SecureBroker:
         tag = uuid.uuid4().hex[:8]
         return Settings(bootstrap_servers=self.bootstrap, topic_prefix=f"s{tag}.",
                         group_prefix=f"g{tag}", partitions=3,
-                        model_signing_key=Secret(SIGNING_KEY))
+                        model_private_key=Secret(SIGNING_KEY))
 
     def as_user(self, settings: Settings, user: str) -> Settings:
         return self.security.client_settings(settings, user)

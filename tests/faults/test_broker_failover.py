@@ -146,7 +146,7 @@ def test_five_kill_9s_of_a_partition_leader_lose_no_acknowledged_event(
     data_dir, state = cluster
     settings = Settings(bootstrap_servers=state.bootstrap, topic_prefix="ha.",
                         group_prefix="ha", partitions=3, replication_factor=NODES,
-                        model_signing_key=Secret(SIGNING_KEY))
+                        model_private_key=Secret(SIGNING_KEY))
     topics = Topics(settings.topic_prefix)
     admin = make_admin(settings)
     ensure_topics(admin, topics.specs(partitions=3, replication_factor=NODES))

@@ -57,6 +57,7 @@ from tests.faults.runners import RUNNER_ENV, RUNNERS, duplicates_bound
 from tests.faults.workers import Worker, paced_stream, wait_until
 from tests.integration.processes import http_get
 from tests.integration.scoring_fixtures import publish_champion, send_events, signed
+from tests.signing_keys import SIGNER
 
 RATE = 500
 NEWEST = 21
@@ -171,13 +172,13 @@ def publish_and_maybe_kill(producer: Producer, topic: str, artifact: SignedArtif
                            crash: Callable[[str], None]) -> list[str]:
     """Publish one version and its deployment; ``crash`` a worker where ``kill`` says."""
     record = model_version_record(artifact)
-    publish(producer, topic, record, None)
+    publish(producer, topic, record, None, SIGNER)
     if kill and kill[0] == "after-artifact":
         crash(kill[1])
     deployment = deployment_record(record.model, record.version, decided_by="test",
                                    reason="hot-swap under load")
     send_and_wait(producer, topic, deployment_key(record.model),
-                  msgspec.json.encode(deployment))
+                  msgspec.json.encode(SIGNER.sign(deployment)))
     if kill and kill[0] == "after-deployment":
         crash(kill[1])
     return [f"v{record.version}:{kill[0]}:{kill[1]}"] if kill else []

@@ -60,7 +60,7 @@ def test_a_60_s_network_cut_loses_nothing_and_scoring_resumes_within_30_s(
 ) -> None:
     bootstrap, proxy = proxied_broker
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix="cut.", group_prefix="cut",
-                        partitions=3, model_signing_key=Secret(SIGNING_KEY))
+                        partitions=3, model_private_key=Secret(SIGNING_KEY))
     topics = Topics(settings.topic_prefix)
     ensure_topics(make_admin(settings), topics.specs(partitions=3, replication_factor=1))
     publish_champion(settings, signed(champion))

@@ -9,6 +9,7 @@ checks after the signature (container, skops types, zip sizes) are what refuses 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -28,13 +29,13 @@ from contracts.kafka_clients import producer_config
 from contracts.records import Alert, ModelVersion, Prediction
 from contracts.settings import Settings
 from contracts.topics import Topics
-from scorer.artifact import MAX_ARTIFACT_BYTES, METADATA_ENTRY, PIPELINE_ENTRY, digest, dump_bundle
+from scorer.artifact import MAX_ARTIFACT_BYTES, METADATA_ENTRY, PIPELINE_ENTRY, dump_bundle
 from scorer.bundle import ModelBundle
 from scorer.publishing import deployment_record, model_version_record, version_key
+from scorer.signing import Signer
 from tests.faults.workers import Worker
 from tests.integration.processes import http_post
 from tests.integration.scoring_fixtures import (
-    SIGNING_KEY,
     publish_champion,
     send_events,
     signed,
@@ -43,11 +44,11 @@ from tests.integration.scoring_fixtures import (
 )
 from tests.integration.test_scoring import metric
 from tests.integration.topic_reader import read_topic
+from tests.signing_keys import OTHER_SIGNER, SIGNER
 from tests.zip_archives import container
 
 ALERT = msgspec.json.Decoder(Alert)
 PREDICTION = msgspec.json.Decoder(Prediction)
-KEY = SIGNING_KEY.encode()
 
 
 class Marker:
@@ -65,11 +66,10 @@ def metadata(bundle: ModelBundle) -> bytes:
         return z.read(METADATA_ENTRY)
 
 
-def carrying(bundle: ModelBundle, data: bytes, key: bytes = KEY) -> ModelVersion:
-    """The record of ``bundle``'s version with ``data`` as its artifact, signed with ``key``."""
-    sha256, signature = digest(data, key)
-    return msgspec.structs.replace(model_version_record(signed(bundle)), artifact=data,
-                                   sha256=sha256, signature=signature)
+def carrying(bundle: ModelBundle, data: bytes, signer: Signer = SIGNER) -> ModelVersion:
+    """The record of ``bundle``'s version with ``data`` as its artifact, signed by ``signer``."""
+    return signer.sign(msgspec.structs.replace(model_version_record(signed(bundle)), artifact=data,
+                                               sha256=hashlib.sha256(data).hexdigest()))
 
 
 def untrusted_records(champion: ModelBundle, marker: Path) \
@@ -78,8 +78,6 @@ def untrusted_records(champion: ModelBundle, marker: Path) \
     v = champion.with_version
     payload = pickle.dumps(Marker(marker))
     evil = sio.dumps(Pipeline([("run", FunctionTransformer(os.system))]))
-    unsigned = msgspec.json.decode(msgspec.json.encode(model_version_record(signed(v(7)))))
-    del unsigned["signature"]
     wide = trained_bundle(11, seed=3, extra_feature="loyalty_points")
     records: list[tuple[str, str, ModelVersion | bytes]] = [
         ("a pickle, signed", "malformed", carrying(v(2), payload)),
@@ -87,15 +85,18 @@ def untrusted_records(champion: ModelBundle, marker: Path) \
             {METADATA_ENTRY: metadata(v(3)), PIPELINE_ENTRY: payload}))),
         ("a skops type outside the trusted list", "untrusted-type", carrying(v(4), container(
             {METADATA_ENTRY: metadata(v(4)), PIPELINE_ENTRY: evil}))),
-        ("one byte flipped", "tampered", tampered(model_version_record(signed(v(5))))),
-        ("a foreign signature", "bad-signature", model_version_record(
-            signed(v(6), key="someone-else's key"))),
-        ("no signature", "malformed-record", msgspec.json.encode(unsigned)),
-        ("an old version replayed", "replayed-version", model_version_record(signed(champion))),
+        ("one byte flipped", "tampered",
+         tampered(SIGNER.sign(model_version_record(signed(v(5)))))),
+        ("a foreign signature", "unknown-key",
+         OTHER_SIGNER.sign(model_version_record(signed(v(6), OTHER_SIGNER)))),
+        ("no signature", "unsigned", model_version_record(signed(v(7)))),
+        ("an old version replayed", "replayed-version",
+         SIGNER.sign(model_version_record(signed(champion)))),
         ("oversize", "oversize", carrying(v(9), bytes(MAX_ARTIFACT_BYTES + 1))),
         ("a zip bomb", "zip-bomb", carrying(v(10), container(
             {METADATA_ENTRY: metadata(v(10)), PIPELINE_ENTRY: bytes(8 * 1024 * 1024)}, level=1))),
-        ("the wrong feature count", "schema-mismatch", model_version_record(signed(wide))),
+        ("the wrong feature count", "schema-mismatch",
+         SIGNER.sign(model_version_record(signed(wide)))),
     ]
     out = []
     for case, reason, record in records:
@@ -105,7 +106,8 @@ def untrusted_records(champion: ModelBundle, marker: Path) \
             out.append((case, reason, version_key(record.model, record.version),
                         msgspec.json.encode(record)))
     # A deployment naming a refused version is refused too; the old one stays.
-    deployment = deployment_record("conversion", 4, decided_by="test", reason="fault test")
+    deployment = SIGNER.sign(deployment_record("conversion", 4, decided_by="test",
+                                               reason="fault test"))
     out.append(("a deployment of a refused version", "rejected", b"conversion/deployment",
                 msgspec.json.encode(deployment)))
     return out

@@ -26,8 +26,10 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STREAMML_MODEL_NAME": settings.model_name,
         "STREAMML_SCORING_RUNNER": settings.scoring_runner,
     }
-    if settings.model_signing_key:
-        env["STREAMML_MODEL_SIGNING_KEY"] = settings.model_signing_key.reveal()
+    if settings.model_private_key:
+        env["STREAMML_MODEL_PRIVATE_KEY"] = settings.model_private_key.reveal()
+    if settings.model_public_keys:
+        env["STREAMML_MODEL_PUBLIC_KEYS"] = settings.model_public_keys
     env.update(security_env(settings))
     env.update(extra)
     return env

@@ -17,9 +17,13 @@ from scorer.artifact import SignedArtifact, sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import deployment_record, model_version_record, publish
+from scorer.signing import Signer
 from scorer.training import train
+from tests.signing_keys import PRIVATE_KEY, SIGNER
 
-SIGNING_KEY = "integration-test-key"
+# The private key of the fixtures; processes under test that only verify get
+# tests.signing_keys.PUBLIC_KEY instead.
+SIGNING_KEY = PRIVATE_KEY
 
 
 def trained_bundle(version: int = 1, *, seed: int = 1, rows: int = 3000,
@@ -35,15 +39,15 @@ def trained_bundle(version: int = 1, *, seed: int = 1, rows: int = 3000,
     return bundle
 
 
-def signed(bundle: ModelBundle, key: str = SIGNING_KEY) -> SignedArtifact:
-    return sign_bundle(bundle, key.encode())
+def signed(bundle: ModelBundle, signer: Signer = SIGNER) -> SignedArtifact:
+    return sign_bundle(bundle, signer)
 
 
 def publish_record(settings: Settings, record: ModelVersion,
-                   deployment: Deployment | None) -> None:
+                   deployment: Deployment | None, signer: Signer = SIGNER) -> None:
     producer = Producer(producer_config(settings, **{"message.max.bytes":
                                                      MODEL_ARTIFACT_MAX_BYTES}))
-    publish(producer, Topics(settings.topic_prefix).model_versions, record, deployment)
+    publish(producer, Topics(settings.topic_prefix).model_versions, record, deployment, signer)
 
 
 def publish_champion(settings: Settings, artifact: SignedArtifact, **deployment: object) -> None:

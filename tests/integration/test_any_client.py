@@ -85,7 +85,7 @@ def encoded(items: list[SimulatedEvent], *, labels: bool) -> list[tuple[bytes, b
 @pytest.fixture(params=["kafka", "faust"])
 def pipeline(request: pytest.FixtureRequest, kafka_settings: Settings, tmp_path: Path):
     """A scoring worker on each runner, and the joiner, serving a published model."""
-    settings = kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    settings = kafka_settings.with_overrides(model_private_key=Secret(SIGNING_KEY))
     scoring_port, join_port = free_port(), free_port()
     env = settings_env(settings, STREAMML_SCORING_PORT=str(scoring_port),
                        STREAMML_SCORING_RUNNER=request.param)

@@ -44,7 +44,7 @@ def query(prom: str, expr: str) -> list[dict[str, object]]:
 
 def test_prometheus_scrapes_the_processor_and_the_monitor_and_loads_the_rules(
         kafka_settings: Settings, tmp_path: Path) -> None:
-    settings = kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    settings = kafka_settings.with_overrides(model_private_key=Secret(SIGNING_KEY))
     publish_model(settings)
     scoring = free_port()
     env = settings_env(settings, STREAMML_SCORING_PORT=str(scoring))

@@ -18,11 +18,11 @@ from contracts.settings import Settings
 from contracts.topics import Topics
 from producers.sdk import EventProducer
 from producers.simulator import SimulatedEvent, Simulator
-from scorer.artifact import load_artifact
+from scorer.artifact import load_version
 from scorer.bundle import ModelBundle
 from streamml.local_broker import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
-from tests.integration.scoring_fixtures import SIGNING_KEY, publish_champion, signed
+from tests.integration.scoring_fixtures import publish_champion, signed
 from tests.integration.test_retrainer_support import (
     DRIFT_AT,
     decision_alerts,
@@ -39,6 +39,7 @@ from tests.integration.test_retrainer_support import (
     wait_for_log,
 )
 from tests.integration.topic_reader import read_topic
+from tests.signing_keys import KEYS
 
 PREDICTION = msgspec.json.Decoder(Prediction)
 
@@ -120,8 +121,8 @@ def test_after_concept_drift_a_better_version_is_published_canaried_promoted_and
     assert v2.metrics["champion_version"] == 1 and v2.metrics["holdout_rows"] == 600
 
     # Better after the drift: both versions on fresh post-drift events neither has seen.
-    bundle_v2 = load_artifact(registry_artifact(settings, 2), v2.sha256, v2.signature,
-                              SIGNING_KEY.encode())
+    bundle_v2 = load_version(msgspec.structs.replace(v2, artifact=registry_artifact(settings, 2)),
+                             KEYS)
     fresh = live_traffic(4000, seed=43)
     y = np.array([i.label for i in fresh])
     scores = {v: b.score_batch([i.event.features for i in fresh])[0]

@@ -55,7 +55,7 @@ def trained_before_drift(history: Sequence[SimulatedEvent]) -> ModelBundle:
 
 
 def signed_settings(settings: Settings) -> Settings:
-    return settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    return settings.with_overrides(model_private_key=Secret(SIGNING_KEY))
 
 
 def retrain_env(settings: Settings, **overrides: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ from tests.integration.scoring_fixtures import (
     trained_bundle,
 )
 from tests.integration.topic_reader import read_topic
+from tests.signing_keys import OTHER_SIGNER, SIGNER
 
 PREDICTION = msgspec.json.Decoder(Prediction)
 DEAD_LETTER = msgspec.json.Decoder(DeadLetter)
@@ -47,7 +48,7 @@ def bundles():
 
 @pytest.fixture
 def settings(kafka_settings: Settings) -> Settings:
-    return kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY))
+    return kafka_settings.with_overrides(model_private_key=Secret(SIGNING_KEY))
 
 
 @pytest.fixture(params=["faust", "kafka"])
@@ -136,16 +137,15 @@ def test_refused_artifacts_raise_alerts_and_the_champion_keeps_serving(
 ):
     publish_champion(settings, signed(bundles[1]))
     good_v2 = model_version_record(signed(bundles[2]))
-    wrong_key_v2 = model_version_record(signed(bundles[2], key="another-key"))
     unfed = trained_bundle(3, seed=3, extra_feature="loyalty_points")
     cases = {
-        "tampered": tampered(good_v2),
-        "bad-signature": wrong_key_v2,
-        "replayed-version": model_version_record(signed(bundles[1])),
-        "schema-mismatch": model_version_record(signed(unfed)),
+        "tampered": (tampered(good_v2), SIGNER),
+        "unknown-key": (good_v2, OTHER_SIGNER),
+        "replayed-version": (model_version_record(signed(bundles[1])), SIGNER),
+        "schema-mismatch": (model_version_record(signed(unfed)), SIGNER),
     }
-    for record in cases.values():
-        publish_record(settings, record, None)
+    for record, signer in cases.values():
+        publish_record(settings, record, None, signer)
 
     alerts = read_topic(settings, Topics(settings.topic_prefix).alerts,
                         until=lambda r: len(r) >= len(cases), timeout=60)

@@ -40,7 +40,7 @@ def wait_until_partitions_are_shared(ports: list[int], partitions: int) -> None:
 def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     kafka_settings: Settings, tmp_path: Path, runner: str
 ):
-    settings = kafka_settings.with_overrides(model_signing_key=Secret(SIGNING_KEY),
+    settings = kafka_settings.with_overrides(model_private_key=Secret(SIGNING_KEY),
                                              scoring_runner=runner)
     publish_champion(settings, signed(trained_bundle(1)))
     ports = [free_port(), free_port()]

@@ -15,6 +15,7 @@ from contracts.settings import (
     Settings,
     describe,
 )
+from tests.signing_keys import PRIVATE_KEY
 
 MUST_NOT_LEAK = "hunter2-do-not-print"
 SASL = {
@@ -49,7 +50,7 @@ def test_variables_are_parsed_to_their_types() -> None:
             "STREAMML_SCORING_PORT": "7000",
             "STREAMML_TOPIC_PREFIX": "ci.",
             "STREAMML_LOG_LEVEL": "debug",
-            "STREAMML_MODEL_SIGNING_KEY": "k3y",
+            "STREAMML_MODEL_PRIVATE_KEY": PRIVATE_KEY,
         }
     )
 
@@ -57,7 +58,7 @@ def test_variables_are_parsed_to_their_types() -> None:
     assert settings.scoring_port == 7000
     assert settings.topic_prefix == "ci."
     assert settings.log_level == "DEBUG"
-    assert settings.model_signing_key == Secret("k3y")
+    assert settings.model_private_key == Secret(PRIVATE_KEY)
 
 
 def test_empty_variable_counts_as_unset() -> None:
@@ -223,7 +224,7 @@ def test_missing_certificate_file_is_refused(tmp_path: Path) -> None:
 
 def test_secrets_never_show_in_repr_or_str() -> None:
     settings = Settings.from_mapping(
-        {**SASL, "STREAMML_MODEL_SIGNING_KEY": "signing-" + MUST_NOT_LEAK}
+        {**SASL, "STREAMML_ALERT_WEBHOOK_URL": "https://hooks.example/" + MUST_NOT_LEAK}
     )
 
     assert MUST_NOT_LEAK not in repr(settings)
@@ -268,9 +269,9 @@ def test_describe_lists_every_variable_with_its_choices() -> None:
 
 def test_a_secret_can_come_from_a_file_named_by_its_FILE_variable(tmp_path):
     key = tmp_path / "key"
-    key.write_text("s3cret\n")
-    settings = Settings.from_mapping({"STREAMML_MODEL_SIGNING_KEY_FILE": str(key)})
-    assert settings.model_signing_key is not None
-    assert settings.model_signing_key.reveal() == "s3cret"
-    with pytest.raises(SettingsError, match="STREAMML_MODEL_SIGNING_KEY_FILE=.*cannot read"):
-        Settings.from_mapping({"STREAMML_MODEL_SIGNING_KEY_FILE": str(tmp_path / "missing")})
+    key.write_text(PRIVATE_KEY + "\n")
+    settings = Settings.from_mapping({"STREAMML_MODEL_PRIVATE_KEY_FILE": str(key)})
+    assert settings.model_private_key is not None
+    assert settings.model_private_key.reveal() == PRIVATE_KEY
+    with pytest.raises(SettingsError, match="STREAMML_MODEL_PRIVATE_KEY_FILE=.*cannot read"):
+        Settings.from_mapping({"STREAMML_MODEL_PRIVATE_KEY_FILE": str(tmp_path / "missing")})

@@ -21,6 +21,7 @@ from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import deployment_key, deployment_record, model_version_record, version_key
 from scorer.training import train
+from tests.signing_keys import SIGNER
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def bundle() -> ModelBundle:
 
 
 def registry_records(bundle: ModelBundle) -> list[tuple[bytes, bytes]]:
-    record = model_version_record(sign_bundle(bundle, b"test"))
+    record = model_version_record(sign_bundle(bundle, SIGNER))
     deployment = deployment_record("conversion", bundle.version, decided_by="t", reason="t")
     return [(version_key("conversion", bundle.version), msgspec.json.encode(record)),
             (deployment_key("conversion"), msgspec.json.encode(deployment))]

@@ -15,6 +15,7 @@ from monitor.report import Scope
 from scorer.bundle import ModelBundle
 from scorer.feature_schema import infer_schema
 from scorer.reference import reference_stats
+from tests.signing_keys import SIGNER
 from tests.unit.monitor.conftest import make_pipeline, play, registry_records, simulator
 
 
@@ -76,7 +77,7 @@ def test_registry_keeps_a_bounded_number_of_versions(bundle: ModelBundle) -> Non
     from scorer.publishing import model_version_record
 
     registry = Registry(model="conversion")
-    record = model_version_record(sign_bundle(bundle, b"k"))
+    record = model_version_record(sign_bundle(bundle, SIGNER))
     for version in range(1, MAX_VERSIONS_KEPT + 5):
         registry.apply(f"conversion/{version}".encode(),
                        msgspec.json.encode(msgspec.structs.replace(record, version=version)))

@@ -7,16 +7,18 @@ from unittest.mock import MagicMock
 
 import msgspec
 
+from contracts.records import Deployment
 from contracts.settings import Settings
 from retrainer.audit import audit_key, fold_history, is_audit_key
 from scorer.registry import fold_records
 from stream_processors.metrics import ScoringMetrics
 from stream_processors.model_watcher import ModelWatcher
+from tests.signing_keys import KEYS, SIGNER
 from tests.unit.retrainer.conftest import T0, deployment
 
 
-def encoded(d: object) -> bytes:
-    return msgspec.json.encode(d)
+def encoded(d: Deployment) -> bytes:
+    return msgspec.json.encode(SIGNER.sign(d))
 
 
 def test_audit_keys_are_unique_and_sort_by_time() -> None:
@@ -36,7 +38,7 @@ def test_history_keeps_every_change_once_in_topic_order() -> None:
                     (audit_key("conversion", d.decided_at), encoded(d))]
     records += [(b"conversion/3", b"{}"), (b"other/deployment", encoded(deployment(9))),
                 (audit_key("conversion", T0), b"not json"), (b"conversion/deployment", None)]
-    assert fold_history(records, "conversion") == changes
+    assert fold_history(records, "conversion", KEYS) == [SIGNER.sign(c) for c in changes]
 
 
 def test_pointer_records_without_an_audit_copy_are_in_the_history_too() -> None:
@@ -45,20 +47,20 @@ def test_pointer_records_without_an_audit_copy_are_in_the_history_too() -> None:
     records = [(b"conversion/deployment", encoded(first)),
                (b"conversion/deployment", encoded(second)),
                (audit_key("conversion", second.decided_at), encoded(second))]
-    assert [d.champion for d in fold_history(records, "conversion")] == [1, 2]
+    assert [d.champion for d in fold_history(records, "conversion", KEYS)] == [1, 2]
 
 
 def test_the_registry_reader_ignores_audit_records() -> None:
     records = [(b"conversion/deployment", encoded(deployment(1))),
                (audit_key("conversion", T0), encoded(deployment(5)))]
-    state = fold_records(records, "conversion")
+    state = fold_records(records, "conversion", KEYS)
     assert state.deployment is not None and state.deployment.champion == 1
     assert state.versions == {}
 
 
 def test_the_model_watcher_of_a_processor_skips_audit_records_without_an_alert() -> None:
     loader = MagicMock(spec_set=lambda record, state: None)
-    watcher = ModelWatcher(Settings(), loader, MagicMock(spec_set=ScoringMetrics))
+    watcher = ModelWatcher(Settings(), loader, MagicMock(spec_set=ScoringMetrics), KEYS)
     assert watcher.apply(audit_key("conversion", T0), encoded(deployment(1))) is None
     assert watcher.state.deployment is None
     loader.assert_not_called()

@@ -16,14 +16,13 @@ from retrainer.challenge import ChallengePolicy
 from retrainer.online import OnlineLearner
 from retrainer.retraining import OnlineStrategy, run_round
 from retrainer.triggers import Trigger
-from scorer.artifact import TRUSTED_TYPES, digest, load_artifact, sign_bundle
+from scorer.artifact import TRUSTED_TYPES, load_artifact, sign_bundle
 from scorer.datasets import TrainingRow
 from scorer.feature_schema import infer_schema
 from scorer.preprocessing import vectorise
 from scorer.training import train
+from tests.signing_keys import SIGNER
 from tests.unit.retrainer.conftest import T0, as_labeled, snapshot_of
-
-KEY = b"unit-test-key"
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +53,12 @@ def test_the_artifact_holds_only_trusted_types_and_loads_like_any_version(
                        policy=ChallengePolicy(), holdout_fraction=0.2, model="conversion",
                        version=3, trigger=Trigger("schedule", "every 600s", T0), now=T0)
     assert result.bundle is not None, result.decision.reason
-    signed = sign_bundle(result.bundle, KEY)
+    signed = sign_bundle(result.bundle, SIGNER)
     with zipfile.ZipFile(io.BytesIO(signed.data)) as archive:
         pipeline_bytes = archive.read("pipeline.skops")
     assert set(sio.get_untrusted_types(data=pipeline_bytes)) <= set(TRUSTED_TYPES)
-    loaded = load_artifact(signed.data, *digest(signed.data, KEY), KEY)
+    loaded = load_artifact(signed.data, signed.sha256, signed.signature, SIGNER.trusted(),
+                           key_id=signed.key_id)
     assert loaded.params["estimator"] == "river-logistic"
     assert loaded.params["strategy"] == "online"
     features = [e.event.features for e in snapshot.entries[:50]]

@@ -14,19 +14,19 @@ from retrainer.releaser import KEPT_RECORDS, Releaser
 from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.publishing import model_version_record
+from scorer.signing import Signer
+from tests.signing_keys import KEYS, OTHER_SIGNER, SIGNER
 from tests.unit.retrainer.conftest import T0, alert, as_labeled, deployment
 
-KEY = b"unit-key"
 
-
-def value(bundle: ModelBundle, version: int, key: bytes = KEY) -> bytes:
-    record = model_version_record(sign_bundle(dataclasses.replace(bundle, version=version), key))
-    return msgspec.json.encode(record)
+def value(bundle: ModelBundle, version: int, signer: Signer = SIGNER) -> bytes:
+    record = model_version_record(sign_bundle(dataclasses.replace(bundle, version=version), signer))
+    return msgspec.json.encode(signer.sign(record))
 
 
 def releaser(bundle: ModelBundle, **policy: object) -> Releaser:
     r = Releaser(ReleasePolicy(**{"min_labels": 50, **policy}),  # type: ignore[arg-type]
-                 model="conversion", key=KEY)
+                 model="conversion", key=KEYS)
     r.on_version(1, value(bundle, 1))
     r.on_version(2, value(bundle, 2))
     return r
@@ -71,9 +71,9 @@ def test_a_verdict_becomes_a_deployment_and_an_info_alert_once(
 def test_a_candidate_that_cannot_be_loaded_ends_its_trial_and_leaves_its_route(
     pre_drift_champion: ModelBundle
 ) -> None:
-    r = Releaser(ReleasePolicy(), model="conversion", key=KEY)
+    r = Releaser(ReleasePolicy(), model="conversion", key=KEYS)
     r.on_version(1, value(pre_drift_champion, 1))
-    r.on_version(2, value(pre_drift_champion, 2, key=b"another key"))
+    r.on_version(2, value(pre_drift_champion, 2, OTHER_SIGNER))
     r.on_deployment(deployment(1, canary=2, fraction=0.5))
     change = r.decide(T0)
     assert change is not None and change.decision.action == "expire"
@@ -86,7 +86,7 @@ def test_a_candidate_that_cannot_be_loaded_ends_its_trial_and_leaves_its_route(
 def test_a_champion_that_cannot_be_loaded_leaves_the_trial_to_its_deadline(
     pre_drift_champion: ModelBundle, drift_items: list[SimulatedEvent]
 ) -> None:
-    r = Releaser(ReleasePolicy(deadline_labels=30), model="conversion", key=KEY)
+    r = Releaser(ReleasePolicy(deadline_labels=30), model="conversion", key=KEYS)
     record = value(pre_drift_champion, 1)
     for version in range(1, KEPT_RECORDS + 3):
         r.on_version(version, record)

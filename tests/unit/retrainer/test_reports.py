@@ -11,13 +11,14 @@ from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.publishing import model_version_record
 from scorer.registry import RegistryState
+from tests.signing_keys import SIGNER
 from tests.unit.retrainer.conftest import T0, deployment
 
 
 def record(bundle: ModelBundle, version: int, **params: object) -> ModelVersion:
     b = dataclasses.replace(bundle, version=version, params={**bundle.params, **params},
                             lineage=(TopicRange(topic="le", partition=0, first=3, last=99),))
-    return model_version_record(sign_bundle(b, b"k"), trigger=f"labels: v{version}")
+    return model_version_record(sign_bundle(b, SIGNER), trigger=f"labels: v{version}")
 
 
 def test_the_list_shows_status_metrics_and_trigger(pre_drift_champion: ModelBundle) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import pickle
@@ -14,19 +15,16 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from contracts.exceptions import SettingsError, StreamMLError
+from contracts.exceptions import StreamMLError
 from contracts.records import TopicRange
-from contracts.settings import Settings
 from scorer.artifact import (
     MAX_ARTIFACT_BYTES,
     METADATA_ENTRY,
     PIPELINE_ENTRY,
     TRUSTED_TYPES,
-    digest,
     dump_bundle,
     load_artifact,
     sign_bundle,
-    signing_key,
 )
 from scorer.bundle import ModelBundle
 from scorer.exceptions import (
@@ -40,6 +38,7 @@ from scorer.exceptions import (
     UntrustedTypes,
     ZipBombSuspected,
 )
+from tests.signing_keys import KEYS, OTHER_SIGNER, SIGNER
 from tests.zip_archives import container
 
 
@@ -48,9 +47,11 @@ def entries_of(data: bytes) -> dict[str, bytes]:
         return {name: z.read(name) for name in z.namelist()}
 
 
-def load_signed(data: bytes, key: bytes, **kwargs: object) -> ModelBundle:
+def load_signed(data: bytes, key: object = None, **kwargs: object) -> ModelBundle:
     """Load ``data`` signed correctly, so only the checks after the signature can refuse it."""
-    return load_artifact(data, *digest(data, key), key, **kwargs)  # type: ignore[arg-type]
+    sha256 = hashlib.sha256(data).hexdigest()
+    return load_artifact(data, sha256, SIGNER.sign_bytes(data), KEYS,  # type: ignore[arg-type]
+                         key_id=SIGNER.key_id, **kwargs)
 
 
 class Marker:
@@ -64,11 +65,12 @@ class Marker:
 
 
 def test_a_signed_artifact_loads_back_to_the_same_scores(bundle: ModelBundle, key: bytes) -> None:
-    signed = sign_bundle(bundle, key)
+    signed = sign_bundle(bundle, SIGNER)
     events: list[dict[str, float | str | None]] = [
         {"cart_value": 20.0, "device": "ios"}, {"pages": 2.0, "device": "tv"}, {}]
 
-    loaded = load_artifact(signed.data, signed.sha256, signed.signature, key)
+    loaded = load_artifact(signed.data, signed.sha256, signed.signature, KEYS,
+                           key_id=signed.key_id)
 
     np.testing.assert_array_equal(loaded.score_batch(events)[0], bundle.score_batch(events)[0])
     assert (loaded.schema, loaded.reference) == (bundle.schema, bundle.reference)
@@ -85,12 +87,12 @@ def test_the_trusted_types_are_exactly_what_our_pipelines_need(bundle: ModelBund
 
 
 def test_one_changed_byte_is_refused_as_tampered(logistic_bundle: ModelBundle, key: bytes) -> None:
-    signed = sign_bundle(logistic_bundle, key)
+    signed = sign_bundle(logistic_bundle, SIGNER)
     data = bytearray(signed.data)
     data[len(data) // 2] ^= 0x01
 
     with pytest.raises(ArtifactTampered) as info:
-        load_artifact(bytes(data), signed.sha256, signed.signature, key)
+        load_artifact(bytes(data), signed.sha256, signed.signature, KEYS, key_id=signed.key_id)
 
     assert info.value.code == "tampered"
 
@@ -98,22 +100,26 @@ def test_one_changed_byte_is_refused_as_tampered(logistic_bundle: ModelBundle, k
 def test_another_key_is_refused_as_a_bad_signature(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
-    signed = sign_bundle(logistic_bundle, key)
+    signed = sign_bundle(logistic_bundle, SIGNER)
 
-    with pytest.raises(BadSignature, match="STREAMML_MODEL_SIGNING_KEY") as info:
-        load_artifact(signed.data, signed.sha256, signed.signature, b"another key")
+    with pytest.raises(BadSignature, match="STREAMML_MODEL_PUBLIC_KEYS") as info:
+        load_artifact(signed.data, signed.sha256, signed.signature, OTHER_SIGNER.trusted(),
+                      key_id=signed.key_id)
 
-    assert info.value.code == "bad-signature"
+    assert info.value.code == "unknown-key"
 
 
 def test_a_recomputed_digest_without_the_key_is_refused(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
     forged = dump_bundle(logistic_bundle) + b"\0"
-    sha, _ = digest(forged, key)
+    sha = hashlib.sha256(forged).hexdigest()
+    signature = OTHER_SIGNER.sign_bytes(forged)
 
-    with pytest.raises(BadSignature):
-        load_artifact(forged, sha, "0" * 64, key)
+    with pytest.raises(BadSignature) as info:
+        load_artifact(forged, sha, signature, KEYS, key_id=SIGNER.key_id)
+
+    assert info.value.code == "bad-signature"
 
 
 def test_a_skops_file_with_an_untrusted_type_is_refused(
@@ -152,10 +158,11 @@ def test_a_pickle_is_never_unpickled(
 def test_a_version_not_newer_than_the_serving_one_is_a_replay(
     logistic_bundle: ModelBundle, key: bytes, serving: int
 ) -> None:
-    signed = sign_bundle(logistic_bundle, key)
+    signed = sign_bundle(logistic_bundle, SIGNER)
 
     with pytest.raises(ReplayedVersion, match=f"not newer than version {serving}") as info:
-        load_artifact(signed.data, signed.sha256, signed.signature, key, serving_version=serving)
+        load_artifact(signed.data, signed.sha256, signed.signature, KEYS, key_id=signed.key_id,
+                      serving_version=serving)
 
     assert info.value.code == "replayed-version"
 
@@ -163,9 +170,10 @@ def test_a_version_not_newer_than_the_serving_one_is_a_replay(
 def test_a_newer_version_than_the_serving_one_loads(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
-    signed = sign_bundle(logistic_bundle.with_version(5), key)
+    signed = sign_bundle(logistic_bundle.with_version(5), SIGNER)
 
-    loaded = load_artifact(signed.data, signed.sha256, signed.signature, key, serving_version=4)
+    loaded = load_artifact(signed.data, signed.sha256, signed.signature, KEYS,
+                           key_id=signed.key_id, serving_version=4)
 
     assert loaded.version == 5
 
@@ -183,10 +191,10 @@ def test_a_newer_version_than_the_serving_one_loads(
 def test_a_schema_the_contract_cannot_feed_is_refused(
     logistic_bundle: ModelBundle, key: bytes, contract: dict[str, str], problem: str
 ) -> None:
-    signed = sign_bundle(logistic_bundle, key)
+    signed = sign_bundle(logistic_bundle, SIGNER)
 
     with pytest.raises(SchemaMismatch, match=problem) as info:
-        load_artifact(signed.data, signed.sha256, signed.signature, key,
+        load_artifact(signed.data, signed.sha256, signed.signature, KEYS, key_id=signed.key_id,
                       expected_features=contract)
 
     assert info.value.code == "schema-mismatch"
@@ -195,10 +203,10 @@ def test_a_schema_the_contract_cannot_feed_is_refused(
 def test_a_contract_with_extra_features_feeds_the_model(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
-    signed = sign_bundle(logistic_bundle, key)
+    signed = sign_bundle(logistic_bundle, SIGNER)
     contract = {**logistic_bundle.schema.kinds(), "extra": "numeric"}
 
-    loaded = load_artifact(signed.data, signed.sha256, signed.signature, key,
+    loaded = load_artifact(signed.data, signed.sha256, signed.signature, KEYS, key_id=signed.key_id,
                            expected_features=contract)
 
     assert loaded.schema == logistic_bundle.schema
@@ -208,7 +216,7 @@ def test_an_oversize_artifact_is_refused_before_anything_else(key: bytes) -> Non
     data = bytes(MAX_ARTIFACT_BYTES + 1)
 
     with pytest.raises(ArtifactTooLarge) as info:
-        load_artifact(data, "0" * 64, "0" * 64, key)
+        load_artifact(data, "0" * 64, "", KEYS, key_id="")
 
     assert info.value.code == "oversize"
 
@@ -276,27 +284,17 @@ def test_every_refusal_is_a_project_error_with_a_code() -> None:
 
 
 def test_metadata_records_what_the_bundle_knows(logistic_bundle: ModelBundle, key: bytes) -> None:
-    meta = sign_bundle(logistic_bundle, key).metadata
+    meta = sign_bundle(logistic_bundle, SIGNER).metadata
 
     assert (meta.model, meta.version, meta.schema) == ("conversion", 1, logistic_bundle.schema)
     assert msgspec.json.decode(msgspec.json.encode(meta)) is not None
 
 
-def test_the_signing_key_comes_from_the_settings() -> None:
-    settings = Settings.from_mapping({"STREAMML_MODEL_SIGNING_KEY": "s3cret"})
-
-    assert signing_key(settings) == b"s3cret"
-
-
-def test_a_missing_signing_key_says_which_variable_to_set() -> None:
-    with pytest.raises(SettingsError, match="set STREAMML_MODEL_SIGNING_KEY"):
-        signing_key(Settings.from_mapping({}))
-
-
 def test_lineage_survives_the_round_trip(logistic_bundle: ModelBundle, key: bytes) -> None:
     lineage = (TopicRange(topic="labeled-events", partition=2, first=10, last=99),)
-    signed = sign_bundle(dataclasses.replace(logistic_bundle, lineage=lineage), key)
+    signed = sign_bundle(dataclasses.replace(logistic_bundle, lineage=lineage), SIGNER)
 
-    loaded = load_artifact(signed.data, signed.sha256, signed.signature, key)
+    loaded = load_artifact(signed.data, signed.sha256, signed.signature, KEYS,
+                           key_id=signed.key_id)
 
     assert loaded.lineage == lineage

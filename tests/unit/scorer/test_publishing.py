@@ -10,7 +10,7 @@ import pytest
 
 from contracts.records import Deployment, ModelVersion
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES
-from scorer.artifact import load_artifact, sign_bundle
+from scorer.artifact import load_version, sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.exceptions import RegistryError
 from scorer.publishing import (
@@ -20,6 +20,7 @@ from scorer.publishing import (
     send_and_wait,
 )
 from scorer.registry import reference_of, schema_of
+from tests.signing_keys import KEYS, SIGNER
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -50,7 +51,7 @@ class FakeProducer:
 def test_a_version_record_carries_the_signed_artifact_and_its_metadata(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
-    signed = sign_bundle(logistic_bundle.with_version(3), key)
+    signed = sign_bundle(logistic_bundle.with_version(3), SIGNER)
 
     record = model_version_record(signed, trigger="drift")
 
@@ -59,32 +60,35 @@ def test_a_version_record_carries_the_signed_artifact_and_its_metadata(
     assert schema_of(record) == logistic_bundle.schema
     assert reference_of(record) == logistic_bundle.reference
     decoded = msgspec.json.decode(msgspec.json.encode(record), type=ModelVersion)
-    assert load_artifact(decoded.artifact, decoded.sha256, decoded.signature, key).version == 3
+    assert decoded.signature == ""  # signed as it is published
+    assert load_version(SIGNER.sign(decoded), KEYS).version == 3
 
 
 def test_the_version_lands_before_the_deployment_points_at_it(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
     producer = FakeProducer()
-    record = model_version_record(sign_bundle(logistic_bundle, key))
+    record = model_version_record(sign_bundle(logistic_bundle, SIGNER))
     deployment = deployment_record("conversion", 1, decided_by="me", reason="first", now=NOW)
 
-    publish(producer, "t.model-versions", record, deployment)
+    publish(producer, "t.model-versions", record, deployment, SIGNER)
 
     assert [(t, k) for t, k, _ in producer.sent] == [
         ("t.model-versions", b"conversion/1"), ("t.model-versions", b"conversion/deployment")]
-    assert msgspec.json.decode(producer.sent[1][2], type=Deployment) == deployment
+    sent = msgspec.json.decode(producer.sent[1][2], type=Deployment)
+    assert KEYS.verify(sent) == SIGNER.sign(deployment)
+    assert KEYS.verify(msgspec.json.decode(producer.sent[0][2], type=ModelVersion)).version == 1
 
 
 def test_a_failed_delivery_raises_and_no_deployment_follows(
     logistic_bundle: ModelBundle, key: bytes
 ) -> None:
     producer = FakeProducer(fail_with="broker says no")
-    record = model_version_record(sign_bundle(logistic_bundle, key))
+    record = model_version_record(sign_bundle(logistic_bundle, SIGNER))
     deployment = deployment_record("conversion", 1, decided_by="me", reason="first", now=NOW)
 
     with pytest.raises(RegistryError, match="conversion/1 could not be written.*broker says no"):
-        publish(producer, "mv", record, deployment)
+        publish(producer, "mv", record, deployment, SIGNER)
 
     assert len(producer.sent) == 1
 

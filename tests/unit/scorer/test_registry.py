@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -10,6 +10,7 @@ from scorer.bundle import ModelBundle
 from scorer.exceptions import RegistryError
 from scorer.publishing import deployment_key, deployment_record, model_version_record, version_key
 from scorer.registry import RegistryState, fold_records, schema_of
+from tests.signing_keys import KEYS, SIGNER
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -17,18 +18,19 @@ NOW = datetime(2026, 1, 2, tzinfo=UTC)
 def version_records(bundle: ModelBundle, key: bytes, *versions: int) -> list[tuple[bytes, bytes]]:
     records = []
     for v in versions:
-        record = model_version_record(sign_bundle(bundle.with_version(v), key))
-        records.append((version_key("conversion", v), msgspec.json.encode(record)))
+        record = model_version_record(sign_bundle(bundle.with_version(v), SIGNER))
+        records.append((version_key("conversion", v), msgspec.json.encode(SIGNER.sign(record))))
     return records
 
 
 def deploy(champion: int) -> tuple[bytes, bytes]:
-    record = deployment_record("conversion", champion, decided_by="t", reason="r", now=NOW)
-    return deployment_key("conversion"), msgspec.json.encode(record)
+    record = deployment_record("conversion", champion, decided_by="t", reason="r",
+                               now=NOW + timedelta(seconds=champion))
+    return deployment_key("conversion"), msgspec.json.encode(SIGNER.sign(record))
 
 
 def test_an_empty_registry_starts_at_version_one() -> None:
-    state = fold_records([], "conversion")
+    state = fold_records([], "conversion", KEYS)
 
     assert state == RegistryState(model="conversion", versions={}, deployment=None)
     assert state.next_version == 1
@@ -40,7 +42,7 @@ def test_versions_and_the_latest_deployment_are_known_and_next_is_max_plus_one(
     records = [*version_records(logistic_bundle, key, 1, 2), deploy(1),
                *version_records(logistic_bundle, key, 5), deploy(2)]
 
-    state = fold_records(records, "conversion")
+    state = fold_records(records, "conversion", KEYS)
 
     assert sorted(state.versions) == [1, 2, 5]
     assert state.next_version == 6
@@ -52,7 +54,7 @@ def test_versions_and_the_latest_deployment_are_known_and_next_is_max_plus_one(
 def test_artifacts_are_kept_when_asked(logistic_bundle: ModelBundle, key: bytes) -> None:
     records = version_records(logistic_bundle, key, 1)
 
-    state = fold_records(records, "conversion", keep_artifacts=True)
+    state = fold_records(records, "conversion", KEYS, keep_artifacts=True)
 
     assert state.versions[1].artifact.startswith(b"PK")
 
@@ -69,7 +71,7 @@ def test_tombstones_delete_and_other_models_are_ignored(
         (None, b"{}"),
     ]
 
-    state = fold_records(records, "conversion")
+    state = fold_records(records, "conversion", KEYS)
 
     assert list(state.versions) == [1]
     assert state.deployment is None
@@ -80,14 +82,14 @@ def test_an_undecodable_record_is_skipped_and_logged(
 ) -> None:
     records = [*version_records(logistic_bundle, key, 1), (b"conversion/2", b"{not json")]
 
-    state = fold_records(records, "conversion")
+    state = fold_records(records, "conversion", KEYS)
 
     assert list(state.versions) == [1]
     assert "skipped registry record" in caplog.text
 
 
 def test_a_record_without_a_schema_says_so(logistic_bundle: ModelBundle, key: bytes) -> None:
-    record = model_version_record(sign_bundle(logistic_bundle, key))
+    record = model_version_record(sign_bundle(logistic_bundle, SIGNER))
     bare = msgspec.structs.replace(record, feature_schema={})
 
     with pytest.raises(RegistryError, match="no readable feature schema"):

@@ -12,6 +12,7 @@ import pytest
 from scorer.artifact import load_artifact
 from scorer.datasets import TrainingRow
 from streamml.cli import main
+from tests.signing_keys import KEYS, PRIVATE_KEY
 
 RowMaker = Callable[..., list[TrainingRow]]
 
@@ -31,7 +32,8 @@ def data_file(tmp_path: Path, rows_maker: RowMaker) -> Path:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("STREAMML_MODEL_SIGNING_KEY", "STREAMML_SETTINGS_FILE", "STREAMML_MODEL_NAME"):
+    for name in ("STREAMML_MODEL_PRIVATE_KEY", "STREAMML_MODEL_PRIVATE_KEY_FILE",
+                 "STREAMML_MODEL_PUBLIC_KEYS", "STREAMML_SETTINGS_FILE", "STREAMML_MODEL_NAME"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -43,7 +45,7 @@ def test_without_a_signing_key_one_line_says_what_to_set(
 
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1 and "set STREAMML_MODEL_SIGNING_KEY" in err
+    assert err.count("\n") == 1 and "set STREAMML_MODEL_PRIVATE_KEY" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -51,7 +53,7 @@ def test_training_prints_the_evaluation_and_saves_a_loadable_signed_artifact(
     data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("STREAMML_MODEL_SIGNING_KEY", "cli-test-key")
+    monkeypatch.setenv("STREAMML_MODEL_PRIVATE_KEY", PRIVATE_KEY)
     out = tmp_path / "out"
 
     code = main(["train", "--data", str(data_file), "--label", "converted", "--out", str(out)])
@@ -65,7 +67,8 @@ def test_training_prints_the_evaluation_and_saves_a_loadable_signed_artifact(
     assert metrics["threshold_rule"] == "f1" and metrics["validation_rows"] > 0
     assert f"decision threshold {metrics['threshold']:.4f} (f1, on" in printed
     data = (out / metrics["artifact"]).read_bytes()
-    bundle = load_artifact(data, metrics["sha256"], metrics["signature"], b"cli-test-key")
+    bundle = load_artifact(data, metrics["sha256"], metrics["signature"], KEYS,
+                           key_id=metrics["key_id"])
     assert "user_id" not in bundle.schema.names
     assert bundle.threshold == metrics["threshold"]
 
@@ -74,7 +77,7 @@ def test_the_threshold_rule_comes_from_the_option_or_the_setting(
     data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("STREAMML_MODEL_SIGNING_KEY", "cli-test-key")
+    monkeypatch.setenv("STREAMML_MODEL_PRIVATE_KEY", PRIVATE_KEY)
     monkeypatch.setenv("STREAMML_DECISION_THRESHOLD_RULE", "cost:3")
     base = ["train", "--data", str(data_file), "--label", "converted", "--out", str(tmp_path)]
 
@@ -94,7 +97,7 @@ def test_a_bad_label_column_is_named(
     data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("STREAMML_MODEL_SIGNING_KEY", "cli-test-key")
+    monkeypatch.setenv("STREAMML_MODEL_PRIVATE_KEY", PRIVATE_KEY)
 
     code = main(["train", "--data", str(data_file), "--label", "bought", "--out", str(tmp_path)])
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Deployment
 from scorer.exceptions import FeatureValueError
+from tests.signing_keys import SIGNER
 
 
 class FakeModel:
@@ -37,8 +39,13 @@ class FakeModel:
 
 
 def deployment(champion: int = 1, **changes: object) -> Deployment:
-    return Deployment(model="conversion", champion=champion, decided_by="test", reason="test",
-                      decided_at=datetime(2026, 1, 1, tzinfo=UTC), **changes)  # type: ignore[arg-type]
+    """A signed deployment, decided a second after the one made before it."""
+    decided_at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_DECISIONS))
+    return SIGNER.sign(Deployment(model="conversion", champion=champion, decided_by="test",
+                                  reason="test", decided_at=decided_at, **changes))  # type: ignore[arg-type]
+
+
+_DECISIONS = itertools.count()
 
 
 def event_bytes(event_id: str, user_id: str = "u1", cart_value: object = 50.0) -> bytes:

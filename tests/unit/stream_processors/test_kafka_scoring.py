@@ -8,6 +8,7 @@ from confluent_kafka import TopicPartition
 
 from contracts.settings import Settings
 from stream_processors.kafka_scoring import KafkaScoringWorker
+from tests.signing_keys import PUBLIC_KEY
 
 
 class RecordingConsumer:
@@ -26,8 +27,8 @@ class RecordingConsumer:
 
 @pytest.fixture
 def worker() -> Iterator[KafkaScoringWorker]:
-    built = KafkaScoringWorker(Settings(bootstrap_servers="127.0.0.1:9"), lambda *_: None,
-                               web_port=0)
+    settings = Settings(bootstrap_servers="127.0.0.1:9", model_public_keys=PUBLIC_KEY)
+    built = KafkaScoringWorker(settings, lambda *_: None, web_port=0)
     built.assigned = {0, 1, 2}
     yield built
     built.output.close()

@@ -14,13 +14,14 @@ from scorer.exceptions import BadSignature, ReplayedVersion
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import ModelWatcher
 from stream_processors.serving_state import ServingState
+from tests.signing_keys import KEYS
 from tests.unit.stream_processors.fakes import FakeModel, deployment
 
 
 def version_record(version: int) -> bytes:
     return msgspec.json.encode(ModelVersion(
         model="conversion", version=version, created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        artifact=b"x", sha256="0" * 64, signature="0" * 64, feature_schema={}, metrics={},
+        artifact=b"x", sha256="0" * 64, feature_schema={}, metrics={},
         lineage=[]))
 
 
@@ -34,7 +35,7 @@ def loader(record: ModelVersion, state: ServingState) -> FakeModel:
 
 @pytest.fixture
 def watcher() -> ModelWatcher:
-    return ModelWatcher(Settings(), loader, scoring_metrics())
+    return ModelWatcher(Settings(), loader, scoring_metrics(), KEYS)
 
 
 def test_a_version_then_its_deployment_makes_the_processor_ready(watcher):
