@@ -30,9 +30,7 @@ def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Pa
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        stream_buffer_maxsize=32768,
-        broker_max_poll_records=10000,
-        **overrides,
+        **{"stream_buffer_maxsize": 32768, "broker_max_poll_records": 10000, **overrides},
     )
 
 

@@ -42,7 +42,12 @@ from stream_processors.scoring_step import dead_letter
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 1000
+# The stores' byte budget means nothing if the consumer holds tens of thousands of
+# 64 KiB messages ahead of them: a batch, what the stream reads ahead and what is
+# fetched per partition are bounded too (250 such events in flight measured ~80 MB).
+MAX_BATCH = 250
+BUFFERED_EVENTS = 256
+FETCH_BYTES = 1024 * 1024  # at least the largest message
 BATCH_WITHIN_SECONDS = 0.1
 DEFAULT_LABEL_WAIT_SECONDS = 120.0
 DEFAULT_TTL_SECONDS = 3600.0
@@ -63,9 +68,13 @@ def build_joiner_app(
 ) -> faust.App:
     metrics = joiner_metrics()
     joins = PartitionedJoin(partitions=settings.partitions, capacity=capacity,
-                            ttl_seconds=ttl_seconds, label_wait_seconds=label_wait_seconds)
+                            ttl_seconds=ttl_seconds, label_wait_seconds=label_wait_seconds,
+                            max_bytes=settings.joiner_memory_budget_bytes)
     topics = Topics(settings.topic_prefix)
-    app = build_faust_app(APP_NAME, settings, web_port=web_port, datadir=datadir)
+    app = build_faust_app(APP_NAME, settings, web_port=web_port, datadir=datadir,
+                          stream_buffer_maxsize=BUFFERED_EVENTS,
+                          broker_max_poll_records=MAX_BATCH,
+                          consumer_max_fetch_size=FETCH_BYTES)
     # The tail reader's consumer carries faust's group id, to read its committed offsets.
     rebalancer = JoinRebalancer(settings, group=APP_NAME, topics=topics, joins=joins,
                                 registry=metrics.registry,
@@ -174,6 +183,8 @@ def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResul
         metrics.duplicates.labels(kind=kind).inc(n)
     for reason, n in result.events_dropped.items():
         metrics.events_dropped.labels(reason=reason).inc(n)
+    for kind, n in result.budget_evictions.items():
+        metrics.budget_evictions.labels(kind=kind).inc(n)
     for delay in result.label_delays:
         metrics.label_delay_seconds.observe(delay)
     waiting = joins.waiting_by_partition()

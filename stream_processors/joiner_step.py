@@ -31,7 +31,7 @@ from contracts.decoding import RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Label, Prediction, UserEvent
 from contracts.topics import JOIN_REPARTITION, LABELS, PREDICTIONS, USER_EVENTS, Topics
-from stream_processors.label_join import JoinOutput, LabelJoin
+from stream_processors.label_join import MEMORY_BUDGET_FULL, Evicted, JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
 from stream_processors.repartition import Forward, forward, home_partition, original
 from stream_processors.scoring_step import dead_letter
@@ -60,6 +60,7 @@ class JoinStepResult:
     unmatched: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
     events_dropped: Counter[str] = field(default_factory=Counter)
+    budget_evictions: Counter[str] = field(default_factory=Counter)
     label_delays: list[float] = field(default_factory=list)
 
 
@@ -160,12 +161,12 @@ def _feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
         event = _EVENTS.decode(message.value, now=epoch)
         if isinstance(event, Rejection):
             return event
-        join.on_event(event, epoch, out)
+        join.on_event(event, epoch, out, size=len(message.value or b""))
     elif kind == PREDICTIONS:
         prediction = _PREDICTIONS.decode(message.value, now=epoch)
         if isinstance(prediction, Rejection):
             return prediction
-        join.on_prediction(prediction, epoch, out)
+        join.on_prediction(prediction, epoch, out, size=len(message.value or b""))
     elif kind == LABELS:
         label = _LABELS.decode(message.value, now=epoch)
         if isinstance(label, Rejection):
@@ -190,6 +191,28 @@ def _collect(result: JoinStepResult, out: JoinOutput, partition: int, now: datet
             origin.partition if origin.partition >= 0 else None,
         ))
         result.unmatched[unmatched.reason] += 1
+        if unmatched.reason == MEMORY_BUDGET_FULL:
+            result.budget_evictions["label"] += 1
+    for evicted in out.evicted_events:
+        origin = _evicted_record(evicted, partition)
+        result.dead_letters.append((origin.key, dead_letter(
+            origin, MEMORY_BUDGET_FULL, evicted.error, STAGE, now), partition))
+        result.budget_evictions["event"] += 1
     result.duplicates.update(out.duplicates)
     result.events_dropped.update(out.events_dropped)
     result.label_delays.extend(out.label_delays)
+
+
+def _evicted_record(evicted: Evicted, partition: int) -> KafkaRecord:
+    """The evicted event as a record of ``user-events`` (or what was known of it)."""
+    scored, user_id = evicted.scored, evicted.scored.user_id or ""
+    if scored.features is not None and scored.ts is not None:
+        value = _ENCODER.encode(UserEvent(event_id=evicted.event_id, user_id=user_id,
+                                          ts=scored.ts, features=scored.features))
+        topic = USER_EVENTS
+    else:  # only its prediction was read
+        value = _ENCODER.encode({"event_id": evicted.event_id, "user_id": user_id,
+                                 "score": scored.score, "version": scored.version})
+        topic = PREDICTIONS
+    return KafkaRecord(topic=topic, partition=partition, offset=-1, key=user_id.encode(),
+                       value=value, timestamp_ms=0)

@@ -11,84 +11,37 @@ first waits for the rest; the first of each piece wins and later copies are coun
 as duplicates. A joined event id is remembered (bounded) so a replayed label, event
 or prediction never yields a second labeled event.
 
+Besides their counts, the stores of one join share a budget in bytes: each entry
+counts its records' encoded size plus a fixed overhead, and past the budget the
+oldest entry of either store leaves, reported so it is dead-lettered, not lost.
+
 The labeled event's ``ts`` is the event's time, when its features were observed
 and its score given; how long the label took is reported as ``label_delays``.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Final
+
+import msgspec
 
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Features, Label, LabeledEvent, Prediction, UserEvent
+from stream_processors.aged_store import AgedStore
 from stream_processors.recent_ids import RecentIds
-
-V = TypeVar("V")
 
 NO_SCORED_EVENT = "no-scored-event"
 LABEL_STORE_FULL = "label-store-full"
-UNMATCHED_REASONS = (NO_SCORED_EVENT, LABEL_STORE_FULL)
+MEMORY_BUDGET_FULL = "memory-budget-full"
+UNMATCHED_REASONS = (NO_SCORED_EVENT, LABEL_STORE_FULL, MEMORY_BUDGET_FULL)
+# Per stored entry beyond its records' bytes: the key, the store's tuple and slot,
+# the dataclass, the decoded fields' object headers.
+ENTRY_OVERHEAD_BYTES: Final = 512
 
-
-class AgedStore(Generic[V]):
-    """Insertion-ordered values with their arrival time; the oldest leave first.
-
-    Putting a key again refreshes it: it moves to the young end with the new time,
-    which keeps the store ordered by time so expiry stops at the first young item.
-
-    >>> store = AgedStore[int](capacity=2, ttl_seconds=10)
-    >>> store.put("a", 1, now=0), store.put("b", 2, now=1), store.put("c", 3, now=2)
-    ([], [], [('a', 1)])
-    >>> store.expire(now=11.5)
-    [('b', 2)]
-    """
-
-    def __init__(self, *, capacity: int, ttl_seconds: float) -> None:
-        if capacity < 1 or ttl_seconds < 0:
-            raise ValueError(
-                f"expected capacity >= 1 and ttl_seconds >= 0, got {capacity} and {ttl_seconds}"
-            )
-        self.capacity = capacity
-        self.ttl_seconds = ttl_seconds
-        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
-
-    def put(self, key: str, value: V, *, now: float) -> list[tuple[str, V]]:
-        """Store ``value``; return what fell out because the store was full."""
-        self._items.pop(key, None)
-        self._items[key] = (now, value)
-        evicted = []
-        while len(self._items) > self.capacity:
-            old_key, (_, old_value) = self._items.popitem(last=False)
-            evicted.append((old_key, old_value))
-        return evicted
-
-    def pop(self, key: str) -> V | None:
-        item = self._items.pop(key, None)
-        return None if item is None else item[1]
-
-    def get(self, key: str) -> V | None:
-        item = self._items.get(key)
-        return None if item is None else item[1]
-
-    def expire(self, *, now: float) -> list[tuple[str, V]]:
-        """Remove and return what has been stored for longer than ``ttl_seconds``."""
-        expired = []
-        while self._items:
-            key, (arrived, value) = next(iter(self._items.items()))
-            if now - arrived <= self.ttl_seconds:
-                break
-            self._items.popitem(last=False)
-            expired.append((key, value))
-        return expired
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)
+_ENCODER = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
@@ -99,6 +52,7 @@ class Scored:
     ts: datetime | None = None
     score: float | None = None
     version: int | None = None
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +73,15 @@ class Unmatched:
     origin: KafkaRecord | None = None
 
 
+@dataclass(frozen=True)
+class Evicted:
+    """An unlabeled event or prediction pushed out by the memory budget, and why."""
+
+    event_id: str
+    scored: Scored
+    error: str
+
+
 @dataclass
 class JoinOutput:
     """What feeding the join produced; the caller sends and counts it."""
@@ -128,6 +91,7 @@ class JoinOutput:
     label_delays: list[float] = field(default_factory=list)
     duplicates: Counter[str] = field(default_factory=Counter)
     events_dropped: Counter[str] = field(default_factory=Counter)
+    evicted_events: list[Evicted] = field(default_factory=list)
 
 
 class LabelJoin:
@@ -145,23 +109,31 @@ class LabelJoin:
     """
 
     def __init__(self, *, capacity: int = 200_000, ttl_seconds: float = 3600.0,
-                 label_wait_seconds: float = 30.0, partition: int | None = None) -> None:
+                 label_wait_seconds: float = 30.0, partition: int | None = None,
+                 max_bytes: int | None = None) -> None:
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError(f"expected max_bytes >= 1 or None, got {max_bytes}")
         self.partition = partition  # named in dead letters
+        self.max_bytes = max_bytes
         self.events: AgedStore[Scored] = AgedStore(capacity=capacity, ttl_seconds=ttl_seconds)
         self.waiting_labels: AgedStore[Waiting] = AgedStore(
             capacity=capacity, ttl_seconds=label_wait_seconds
         )
         self.joined = RecentIds(capacity=capacity)
 
-    def on_event(self, event: UserEvent, now: float, out: JoinOutput) -> None:
+    def on_event(self, event: UserEvent, now: float, out: JoinOutput,
+                 size: int | None = None) -> None:
+        """Feed an event; ``size`` is its message's length (encoded again when not given)."""
         known = self.events.get(event.event_id) or Scored()
         if event.event_id in self.joined or known.features is not None:
             out.duplicates["event"] += 1
             return
-        self._store(event.event_id, replace(known, features=event.features, ts=event.ts), now, out)
+        scored = replace(known, features=event.features, ts=event.ts, user_id=event.user_id)
+        self._store(event.event_id, scored, _size(event, size), now, out)
         self._try_join(event.event_id, out)
 
-    def on_prediction(self, prediction: Prediction, now: float, out: JoinOutput) -> None:
+    def on_prediction(self, prediction: Prediction, now: float, out: JoinOutput,
+                      size: int | None = None) -> None:
         if prediction.route == "shadow":
             return  # the shadow model's score was never acted on
         known = self.events.get(prediction.event_id) or Scored()
@@ -169,8 +141,9 @@ class LabelJoin:
             out.duplicates["prediction"] += 1
             return
         self._store(prediction.event_id, replace(
-            known, score=prediction.score, version=prediction.version, ts=known.ts or prediction.ts
-        ), now, out)
+            known, score=prediction.score, version=prediction.version,
+            ts=known.ts or prediction.ts, user_id=prediction.user_id,
+        ), _size(prediction, size), now, out)
         self._try_join(prediction.event_id, out)
 
     def on_label(self, label: Label, now: float, out: JoinOutput,
@@ -178,7 +151,8 @@ class LabelJoin:
         if label.event_id in self.joined or label.event_id in self.waiting_labels:
             out.duplicates["label"] += 1
             return
-        full = self.waiting_labels.put(label.event_id, Waiting(label, origin), now=now)
+        size = ENTRY_OVERHEAD_BYTES + (len(origin.value or b"") if origin else _size(label, None))
+        full = self.waiting_labels.put(label.event_id, Waiting(label, origin), now=now, size=size)
         for _, dropped in full:
             out.unmatched_labels.append(Unmatched(
                 dropped.label, LABEL_STORE_FULL,
@@ -186,6 +160,7 @@ class LabelJoin:
                 "events; raise the capacity or check that predictions are flowing",
                 dropped.origin,
             ))
+        self._keep_budget(out)
         self._try_join(label.event_id, out)
 
     def expire(self, now: float, out: JoinOutput) -> None:
@@ -199,12 +174,35 @@ class LabelJoin:
         if expired:
             out.events_dropped["expired"] += len(expired)
 
-    def _store(self, event_id: str, scored: Scored, now: float, out: JoinOutput) -> None:
+    def _store(self, event_id: str, scored: Scored, size: int, now: float,
+               out: JoinOutput) -> None:
         # An event pushed out of a full store can no longer be joined; its label,
         # if it comes, is dead-lettered when it has waited long enough.
-        evicted = self.events.put(event_id, scored, now=now)
+        size += self.events.size_of(event_id) or ENTRY_OVERHEAD_BYTES
+        evicted = self.events.put(event_id, scored, now=now, size=size)
         if evicted:
             out.events_dropped["store-full"] += len(evicted)
+        self._keep_budget(out)
+
+    def _keep_budget(self, out: JoinOutput) -> None:
+        """Push out the oldest entries, events or labels, until both stores fit the budget."""
+        if self.max_bytes is None:
+            return
+        while self.events.bytes + self.waiting_labels.bytes > self.max_bytes:
+            event_time, label_time = self.events.oldest_time(), self.waiting_labels.oldest_time()
+            full = f"joiner memory budget of {self.max_bytes} bytes full"
+            if label_time is None or (event_time is not None and event_time <= label_time):
+                event_id, scored = self.events.pop_oldest()
+                out.evicted_events.append(Evicted(
+                    event_id, scored, f"{full}: oldest waiting event evicted before its label "
+                    "came; raise STREAMML_JOINER_MEMORY_BUDGET_BYTES or send labels sooner"))
+                out.events_dropped[MEMORY_BUDGET_FULL] += 1
+            else:
+                _, waiting = self.waiting_labels.pop_oldest()
+                out.unmatched_labels.append(Unmatched(
+                    waiting.label, MEMORY_BUDGET_FULL,
+                    f"{full}: oldest waiting label evicted before its scored event came",
+                    waiting.origin))
 
     def _why_unmatched(self, event_id: str, waiting: Waiting) -> str:
         known = self.events.get(event_id)
@@ -238,6 +236,10 @@ class LabelJoin:
             label=label.label, score=score, version=version, ts=ts,
         ))
         out.label_delays.append((label.ts - ts).total_seconds())
+
+
+def _size(record: UserEvent | Prediction | Label, size: int | None) -> int:
+    return len(_ENCODER.encode(record)) if size is None else size
 
 
 def _described(waiting: Waiting) -> str:

@@ -75,6 +75,7 @@ class JoinerMetrics:
     waiting_labels: Gauge
     pending_events: Gauge
     forwarded: Counter
+    budget_evictions: Counter
     # Partitions the waiting_labels gauge has a value for, to remove revoked ones.
     waiting_partitions: set[int] = field(default_factory=set)
 
@@ -116,4 +117,7 @@ def joiner_metrics() -> JoinerMetrics:
                           "Records read in another partition than murmur2 gives their key "
                           "(written by a client with another partitioner), forwarded there "
                           "through join-repartition", ["topic"], registry=registry),
+        budget_evictions=Counter("streamml_join_budget_evictions",
+                                 "Waiting events and labels dead-lettered because the joiner's "
+                                 "memory budget was full", ["kind"], registry=registry),
     )

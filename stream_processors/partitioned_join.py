@@ -7,7 +7,8 @@ partition's state is dropped whole (memory stays bounded by what is owned) and a
 newly assigned one is rebuilt from the topics' tails
 (:mod:`stream_processors.join_recovery`) before its records are processed.
 
-``capacity`` bounds the whole worker: each partition's stores get an equal share.
+``capacity`` and ``max_bytes`` bound the whole worker: each partition's stores get an
+equal share.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class PartitionedJoin:
     """
 
     def __init__(self, *, partitions: int, capacity: int = 200_000,
-                 ttl_seconds: float = 3600.0, label_wait_seconds: float = 30.0) -> None:
+                 ttl_seconds: float = 3600.0, label_wait_seconds: float = 30.0,
+                 max_bytes: int | None = None) -> None:
         if partitions < 1:
             raise ValueError(f"expected partitions >= 1, got {partitions}")
         self.partitions = partitions
@@ -43,6 +45,7 @@ class PartitionedJoin:
         self.ttl_seconds = ttl_seconds
         self.label_wait_seconds = label_wait_seconds
         self.share = max(1, math.ceil(capacity / partitions))
+        self.bytes_share = None if max_bytes is None else max(1, max_bytes // partitions)
         self._joins: dict[int, LabelJoin] = {}
         self._next: dict[int, dict[str, int]] = {}
         self.new_join()  # validate the bounds now, not at the first assignment
@@ -50,7 +53,8 @@ class PartitionedJoin:
     def new_join(self, partition: int | None = None) -> LabelJoin:
         """An empty join with this worker's per-partition bounds."""
         return LabelJoin(capacity=self.share, ttl_seconds=self.ttl_seconds,
-                         label_wait_seconds=self.label_wait_seconds, partition=partition)
+                         label_wait_seconds=self.label_wait_seconds, partition=partition,
+                         max_bytes=self.bytes_share)
 
     def assign(self, partitions: Iterable[int]) -> tuple[set[int], set[int]]:
         """Own exactly ``partitions``: drop the others' state, start empty ones for the new.
