@@ -161,7 +161,8 @@ class HttpServer:
                                lingering_time=0, access_log=None)
         runner = web.ServerRunner(self._server, shutdown_timeout=2.0)
         await runner.setup()
-        sock = socket.create_server((host, port), backlog=LISTEN_QUEUE)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=LISTEN_QUEUE)
         # asyncio calls listen() with its accept batch; the second call keeps the queue long.
         await web.SockSite(runner, sock, backlog=ACCEPT_BATCH).start()
         sock.listen(LISTEN_QUEUE)

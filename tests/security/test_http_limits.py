@@ -101,6 +101,7 @@ def test_1000_clients_that_send_half_a_request_are_dropped(target: Target) -> No
     raise_open_file_limit(3000)
     dropped: list[float] = []
     measure = while_probing(target.port, lambda: dropped.append(slow_clients(target.port, 1000)))
+    print(f"longest a slow client stayed connected {dropped[0] if dropped else None} s")
     assert dropped and dropped[0] <= IDLE_SECONDS + 2.0, dropped
     assert_bounded(measure)
 

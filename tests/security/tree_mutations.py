@@ -21,7 +21,8 @@ from scorer.artifact import load_artifact
 from scorer.bundle import ModelBundle
 from scorer.compiled import probe_rows
 from scorer.exceptions import ArtifactRejected
-from tests.integration.scoring_fixtures import SIGNING_KEY, signed
+from tests.integration.scoring_fixtures import signed
+from tests.signing_keys import KEYS
 
 Nodes = np.ndarray
 Mutation = Callable[[Nodes, random.Random, int], None]
@@ -34,6 +35,7 @@ class Case:
     data: bytes
     sha256: str
     signature: str
+    key_id: str
 
 
 def _splits(nodes: Nodes) -> np.ndarray:
@@ -127,13 +129,13 @@ def mutated_cases(bundle: ModelBundle, seed: int, per_mutation: int) -> Iterator
 
 def _case(name: str, bundle: ModelBundle) -> Case:
     artifact = signed(bundle)
-    return Case(name, artifact.data, artifact.sha256, artifact.signature)
+    return Case(name, artifact.data, artifact.sha256, artifact.signature, artifact.key_id)
 
 
 def load_and_score(case: Case, out: Connection) -> None:
     """In the child: send ("refused", code, message) or ("scored", all finite?, n)."""
     try:
-        bundle = load_artifact(case.data, case.sha256, case.signature, SIGNING_KEY.encode())
+        bundle = load_artifact(case.data, case.sha256, case.signature, KEYS, key_id=case.key_id)
     except ArtifactRejected as exc:
         out.send(("refused", exc.code, str(exc)))
         return
