@@ -73,7 +73,7 @@ LONG_NAME = "f" * (MAX_FEATURE_NAME_LENGTH + 1)
 
 # (raw message, expected code, texts the message must contain)
 EVENT_CATALOGUE = [
-    pytest.param(encode(event(user_id="u\u202eevil")), "unsafe-id", ["`user_id`", "bidirectional"],
+    pytest.param(encode(event(user_id="u\u202eevil")), "unsafe-id", ["`user_id`", "U+202E"],
                  id="bidirectional-override-in-an-id"),
     pytest.param(b"\xff\xfe{}", "not-utf8", ["UTF-8", "byte 0"], id="not-utf8-at-top-level"),
     pytest.param(
@@ -651,3 +651,8 @@ def test_an_id_not_in_nfc_is_refused_and_its_nfc_form_accepted(field: str) -> No
     assert isinstance(refused, Rejection) and refused.code == "unsafe-id"
     assert "NFC" in refused.message and f"`{field}`" in refused.message
     assert isinstance(accepted, UserEvent) and getattr(accepted, field) == composed
+
+
+def test_an_id_of_visible_text_beyond_ascii_in_nfc_is_accepted() -> None:
+    result = decode_event(encode(event(user_id="Zoë-東京")), now=NOW)
+    assert isinstance(result, UserEvent) and result.user_id == "Zoë-東京"
