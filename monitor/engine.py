@@ -92,7 +92,8 @@ class RuleEngine:
         if verdict.breaching:
             state.breaches, state.cleans, state.clean_since = state.breaches + 1, 0, None
             if state.breaches == 1 and not state.firing:
-                located = report.detail.get("located")
+                locate = report.detail.get("located")
+                located = locate() if callable(locate) else None
                 state.onset = located if isinstance(located, ChangePoint) \
                     else window_point(report.start, report.offsets)
             if state.firing or state.breaches < rule.for_windows:

@@ -102,7 +102,7 @@ class LabeledScope:
             excess = _log_loss(y, p) - _entropy(p)
             self.recent.extend(ts[part], np.vstack((y, p)))
             self.trail.extend(ts[part], excess, None if positions is None
-                              else (positions[0][part], positions[1][part]))
+                              else (positions[0][part], positions[1][part]), (y, p))
             self.watch.update_many(excess.tolist())
             self.delays += np.bincount(np.searchsorted(DELAY_BUCKETS, delays[part]),
                                        minlength=self.delays.size)
@@ -136,11 +136,13 @@ class LabeledScope:
         self._follow_change(cuts)
         self.last_calibration = calibration
         self.delays[:] = 0
-        # A window rule names where the error rose within the last two windows: the
+        # A window rule names where the ranking fell within the last two windows: the
         # sliding window breaches while it still holds older events, so its own start
-        # would put hundreds of them before the change.
-        located = self.trail.locate(since=self.trail.fed - 2 * self.window_size,
-                                    source="window")
+        # would put hundreds of them before the change. Located only when a rule asks.
+        since = self.trail.fed - 2 * self.window_size
+
+        def located() -> ChangePoint | None:
+            return self.trail.locate_drop(since=since, source="window")
         return WindowReport("labels", self.scope, self.recent.oldest(), end, n, figures,
                             detail={"detectors": fired, "baseline": base,
                                     "change_point": self.change_point, "located": located},
