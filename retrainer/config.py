@@ -39,6 +39,7 @@ class RetrainerConfig:
     retry_labels: int = 500
     max_rounds: int = 4
     min_post_change: int = 1000
+    refine_factor: int = 4
     holdout_fraction: float = 0.4
     challenge: ChallengePolicy = field(default_factory=ChallengePolicy)
     release_mode: ReleaseMode = "canary"
@@ -74,6 +75,7 @@ class RetrainerConfig:
             retry_labels=settings.retrain_retry_labels,
             max_rounds=settings.retrain_max_rounds,
             min_post_change=settings.retrain_min_post_change,
+            refine_factor=settings.retrain_refine_factor,
             holdout_fraction=settings.retrain_holdout_fraction,
             challenge=ChallengePolicy(metric=metric, margin=settings.retrain_margin,
                                       floor=settings.retrain_floor,

@@ -7,6 +7,14 @@ trains once ``min_labels`` labeled events at or after the alert's change point h
 arrived (without a change point: once the window holds ``min_rows``), and while it
 lasts it tries again each time ``retry_labels`` more have arrived, twice as many
 after each round, up to ``max_rounds`` rounds.
+
+A version trained this soon after a change learnt from about a thousand post-change
+rows; a model fitted on that few sits about 0.01 nats of log loss above what the same
+recipe reaches on the new concept. So when a version the episode published becomes
+the champion, the episode stays open for one more round, once ``refine_factor`` times
+the post-change labels it learnt from have arrived: the same gate then publishes a
+successor only if it is better on held-out rows. Alerts about the old version
+resolving do not end it; a drift alert about the new champion replaces it.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ class Episode:
     rounds: int = 0
     gave_up: bool = False
     firing: dict[str, Alert] = field(default_factory=dict)
+    published: int | None = None  # the newest version a round of this episode published
+    used: int = 0  # post-change labels that version learnt from
+    refining: int | None = None  # that version, now the champion, awaiting its last round
+    quiet: bool = False  # its alerts resolved while its version was being released
 
     @property
     def name(self) -> str:
@@ -62,10 +74,13 @@ class Episodes:
     """
 
     def __init__(self, *, model: str, kinds: tuple[str, ...], min_labels: int, min_rows: int,
-                 retry_labels: int, max_rounds: int) -> None:
+                 retry_labels: int, max_rounds: int, refine_factor: int = 0,
+                 most_labels: int | None = None) -> None:
         self.model, self.kinds = model, kinds
         self.min_labels, self.min_rows = min_labels, min_rows
         self.retry_labels, self.max_rounds = retry_labels, max_rounds
+        self.refine_factor = refine_factor
+        self.most_labels = most_labels  # the window's size: no round can use more
         self.current: Episode | None = None
 
     def observe(self, alert: Alert, *, champion: int | None,
@@ -77,15 +92,24 @@ class Episodes:
         if alert.status == "resolved":
             if ep is None or ep.firing.pop(alert.fingerprint, None) is None:
                 return None
-            if ep.firing:
+            if ep.firing or ep.refining is not None:
                 return f"{alert.fingerprint} resolved; {ep.name} goes on"
+            if ep.published is not None:
+                # The monitor resolves alerts about a version it stops watching, which is
+                # what a promotion does: wait for the deployment to say which it was.
+                ep.quiet = True
+                return f"{alert.fingerprint} resolved; {ep.name} waits for the release of " \
+                       f"v{ep.published}"
             self.current = None
             return f"{ep.name} ended: resolved after {ep.rounds} rounds"
         if champion is not None and alert.version not in (None, champion):
             return f"{alert.kind} alert {alert.fingerprint} is about v{alert.version}, not " \
                    f"the champion v{champion}: nothing to retrain"
+        if ep is not None and ep.refining is not None and alert.version == ep.refining:
+            ep = None  # the refined champion drifts: a new episode about it
         if ep is not None:
             ep.firing[alert.fingerprint] = alert
+            ep.quiet = False
             if ep.change is None and change_point_of(alert) is not None:
                 ep.change = change_point_of(alert)
                 ep.labels = sum(1 for e in window if ep.counts(e))
@@ -100,10 +124,17 @@ class Episodes:
         return f"{ep.name} opens a drift episode"
 
     def champion(self, version: int) -> str | None:
-        """A new champion ends an episode about another version."""
+        """A new champion ends an episode about another version, unless the episode
+        published it: then one more round will refine it."""
         ep = self.current
-        if ep is None or ep.alert.version in (None, version):
+        if ep is None or ep.alert.version in (None, version) or ep.refining == version:
             return None
+        if ep.refining is None and ep.published == version and self.refine_factor:
+            ep.refining, ep.gave_up = version, False
+            wanted = ep.used * self.refine_factor
+            ep.needed = max(ep.needed, min(wanted, self.most_labels or wanted))
+            return (f"v{version} from {ep.name} is the champion; one more round refines it "
+                    f"at {ep.needed} post-change labels")
         self.current = None
         return f"{ep.name} ended: v{version} is the champion now"
 
@@ -115,9 +146,11 @@ class Episodes:
     def due(self, *, champion: int | None) -> Episode | None:
         """The episode whose next round is due now, if any."""
         ep = self.current
-        if ep is None or ep.gave_up or ep.labels < ep.needed:
+        if ep is None or ep.gave_up or ep.labels < ep.needed \
+                or (ep.quiet and ep.refining is None):
             return None
-        if champion is not None and ep.alert.version not in (None, champion):
+        serving = ep.alert.version if ep.refining is None else ep.refining
+        if champion is not None and serving not in (None, champion):
             return None
         return ep
 
@@ -126,11 +159,17 @@ class Episodes:
         ep = self.current
         return 0 if ep is None or ep.gave_up else max(0, ep.needed - ep.labels)
 
-    def finished(self, fingerprint: str, labels_used: int) -> None:
-        """A round of the episode opened by ``fingerprint`` ended: back off, or give up."""
+    def finished(self, fingerprint: str, labels_used: int, published: int | None = None) -> None:
+        """A round of the episode opened by ``fingerprint`` ended: back off, or give up
+        (after the refining round, the episode is over)."""
         ep = self.current
         if ep is None or ep.alert.fingerprint != fingerprint:
             return
+        if ep.refining is not None:
+            self.current = None
+            return
+        if published is not None:
+            ep.published, ep.used = published, labels_used
         ep.rounds += 1
         if ep.rounds >= self.max_rounds or not self.retry_labels:
             ep.gave_up = True

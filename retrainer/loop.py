@@ -74,7 +74,9 @@ class RetrainLoop:
                                  min_labels=min(config.min_post_change, config.window_size),
                                  min_rows=config.min_rows,
                                  retry_labels=config.retry_labels,
-                                 max_rounds=config.max_rounds)
+                                 max_rounds=config.max_rounds,
+                                 refine_factor=config.refine_factor,
+                                 most_labels=config.window_size)
         self.releaser = Releaser(config.release, model=config.model, key=key)
         self.learner = OnlineLearner(remember=config.window_size) \
             if config.strategy == "online" else None
@@ -156,7 +158,7 @@ class RetrainLoop:
         if published is not None and published > self._newest_deployed:
             self._released = published
         if due.fingerprint is not None:
-            self.episodes.finished(due.fingerprint, due.post_change_labels)
+            self.episodes.finished(due.fingerprint, due.post_change_labels, published)
         self._next(now)
 
     def failed(self, due: Round, now: datetime) -> None:

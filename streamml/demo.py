@@ -45,11 +45,12 @@ from streamml.supervisor import Supervisor
 console = Console()
 HISTORY_EVENTS = 20_000
 PROMOTION_WAIT_SECONDS = 120.0
-# Tuned for a short run: the retrainer reacts to alerts only, on a recent window, and
-# the canary is judged on a few hundred labels per arm.
+# Tuned for a short run: the retrainer reacts to alerts only, on a recent window (large
+# enough for the round that refines a new champion), and the canary is judged on a few
+# hundred labels per arm.
 DEMO_TUNING = {
     "STREAMML_RETRAIN_EVERY_LABELS": "0",
-    "STREAMML_RETRAIN_WINDOW_SIZE": "4000",
+    "STREAMML_RETRAIN_WINDOW_SIZE": "10000",
     "STREAMML_RETRAIN_MIN_ROWS": "1000",
     "STREAMML_RELEASE_CANARY_FRACTION": "0.5",
     "STREAMML_RELEASE_MIN_LABELS": "200",

@@ -176,3 +176,56 @@ def test_a_releasing_deployment_read_before_the_round_reports_does_not_block() -
     loop.finished(due, T0, published=2, reason="published")
     feed(loop, 30, 10)
     assert loop.due(T0) is not None
+
+
+def promote_episode_version(loop: RetrainLoop, *, used: int) -> None:
+    """A round on ``used`` post-change labels publishes v2; its canary is promoted, and the
+    monitor resolves the alert about v1 (which it stops watching) before the deployment."""
+    loop.observe_alert(drift(at=ChangePoint(at=T0, source="window")))
+    feed(loop, 0, used)
+    due = loop.due(T0)
+    assert due is not None and due.post_change_labels == used
+    loop.finished(due, T0, published=2, reason="published")
+    loop.observe_deployment(deployment(1, canary=2, fraction=0.5))
+    loop.observe_alert(drift(at=ChangePoint(at=T0, source="window"), status="resolved"))
+    loop.observe_deployment(deployment(2))
+
+
+def test_a_champion_the_episode_published_is_refined_once_at_factor_times_its_labels() -> None:
+    loop = make_loop(refine_factor=4)
+    promote_episode_version(loop, used=50)
+    feed(loop, 50, 149)
+    assert loop.due(T0) is None and "next at 200 post-change labels" in loop.status
+    feed(loop, 199, 1)
+    refine = loop.due(T0)
+    assert refine is not None and refine.number == 2 and len(refine.snapshot) == 200
+    assert refine.alpha == 0.025  # the episode's second look
+    loop.finished(refine, T0, published=None, reason="not published: test")
+    feed(loop, 200, 1000)
+    assert loop.due(T0) is None and loop.status.startswith("idle")
+
+
+def test_the_refining_round_waits_for_no_more_labels_than_the_window_holds() -> None:
+    loop = make_loop(refine_factor=100, window_size=300)
+    promote_episode_version(loop, used=50)
+    feed(loop, 50, 250)
+    refine = loop.due(T0)
+    assert refine is not None and len(refine.snapshot) == 300
+
+
+def test_without_refining_a_promotion_ends_the_episode() -> None:
+    loop = make_loop(refine_factor=0)
+    promote_episode_version(loop, used=50)
+    feed(loop, 50, 1000)
+    assert loop.due(T0) is None and loop.status.startswith("idle")
+
+
+def test_a_drift_alert_about_the_refined_champion_opens_its_own_episode() -> None:
+    loop = make_loop(refine_factor=4)
+    promote_episode_version(loop, used=50)
+    later = T0 + timedelta(seconds=500)
+    loop.observe_alert(drift(at=ChangePoint(at=later, source="adwin"), version=2))
+    feed(loop, 50, 600)
+    due = loop.due(T0)
+    assert due is not None and due.number == 1 and due.change is not None
+    assert due.change.at == later
