@@ -37,7 +37,7 @@ def processes_of_run(run_id: str) -> list[int]:
     return found
 
 
-def test_the_demo_detects_the_drift_and_ends_with_version_2_serving(
+def test_the_demo_detects_the_drift_and_ends_with_a_newer_champion_serving(
     kafka_bootstrap: str, tmp_path: Path
 ):
     began = time.monotonic()
@@ -45,11 +45,12 @@ def test_the_demo_detects_the_drift_and_ends_with_version_2_serving(
     output, _ = run.communicate(timeout=600)
     print(output[-3000:])
     assert run.returncode == 0, output[-3000:]
-    assert re.search(r"serving at the end\s*│\s*champion v2", output)
+    # v2 is promoted; the round that refines it may promote v3 before the end.
+    assert re.search(r"serving at the end\s*│\s*champion v[2-9]", output)
     assert "drift → first alert" in output
     report = Path(re.search(r"report: (\S+report\.html)", output.replace("\n", "")).group(1))
     html = report.read_text()
-    assert "<svg" in html and "drift begins" in html and "champion v2" in html
+    assert "<svg" in html and "drift begins" in html and re.search(r"champion v[2-9]", html)
     print(f"demo took {time.monotonic() - began:.0f} s")
 
 
