@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contracts.exceptions import SettingsError
 from contracts.settings import PREFIX, Settings, describe
 from streamml.cli import build_parser
 
@@ -20,8 +21,8 @@ PORT_OF_COMMAND = {"process": DEFAULTS.scoring_port, "join": DEFAULTS.joiner_por
 
 def known_variables() -> set[str]:
     names = {variable for variable, _, _ in describe()}
-    secrets = {f"{PREFIX}{n.upper()}_FILE" for n in ("model_signing_key", "sasl_password",
-                                                     "ssl_key_password")}
+    secrets = {f"{PREFIX}{n.upper()}_FILE" for n in ("model_private_key", "model_public_keys",
+                                                     "sasl_password", "ssl_key_password")}
     return names | secrets | {"KAFKA_BOOTSTRAP_SERVERS"}
 
 
@@ -64,12 +65,37 @@ def test_compose_ports_are_the_ports_the_settings_use():
             assert published == [str(port)], f"service {name} exposes {published}, not {port}"
 
 
-def test_the_signing_key_is_a_secret_not_baked_into_the_image():
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "SIGNING_KEY" not in dockerfile
-    env = compose()["x-streamml"]["environment"]
-    assert "STREAMML_MODEL_SIGNING_KEY" not in env
-    assert env["STREAMML_MODEL_SIGNING_KEY_FILE"].startswith("/run/secrets/")
+def test_the_private_key_is_a_secret_only_the_publishers_get():
+    assert "PRIVATE_KEY" not in (ROOT / "Dockerfile").read_text()
+    for name, service in streamml_services().items():
+        env = service.get("environment", compose()["x-streamml"]["environment"])
+        assert "STREAMML_MODEL_PRIVATE_KEY" not in env
+        assert env["STREAMML_MODEL_PUBLIC_KEYS_FILE"].startswith("/run/secrets/")
+        holds = "STREAMML_MODEL_PRIVATE_KEY_FILE" in env
+        assert holds == (name in {"bootstrap-model", "retrainer"}), name
+        assert ("model_private_key" in service.get("secrets", [])) == holds, name
+
+
+def test_only_the_retrainer_mounts_the_signing_key_in_kubernetes():
+    mounting = {doc["metadata"]["name"] for _, doc in k8s_documents()
+                if doc["kind"] == "Deployment" and any(
+                    v.get("secret", {}).get("secretName") == "streamml-signing-key"
+                    for v in doc["spec"]["template"]["spec"].get("volumes", []))}
+    assert mounting == {"streamml-retrainer"}
+    config = next(doc for _, doc in k8s_documents() if doc["kind"] == "ConfigMap")
+    assert "STREAMML_MODEL_PRIVATE_KEY_FILE" not in config["data"]
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("STREAMML_MODEL_PUBLIC_KEYS", "configmap"), ("STREAMML_MODEL_PRIVATE_KEY", "secret")])
+def test_the_placeholder_keys_shipped_are_refused(variable: str, value: str) -> None:
+    docs = dict(k8s_documents())
+    shipped = (docs["configmap.yaml"]["data"]["STREAMML_MODEL_PUBLIC_KEYS"] if value == "configmap"
+               else next(d for n, d in k8s_documents() if n == "secret.yaml"
+                         and d["metadata"]["name"] == "streamml-signing-key")
+               ["stringData"]["model_private_key"])
+    with pytest.raises(SettingsError, match="placeholder"):
+        Settings.from_mapping({variable: shipped})
 
 
 def test_the_dockerfile_is_multi_stage_pinned_and_runs_as_a_user():
