@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from contracts.records import Alert
 from monitor.exceptions import SinkError
-from monitor.sinks import AlertSink
+from monitor.sinks import AlertSink, BackgroundSink, DeliveryCounts
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ class Dispatcher:
                 continue
             try:
                 sink.send(alert)
-                self.sent[(sink.name, alert.status)] += 1
+                if not isinstance(sink, BackgroundSink):  # that one counts its deliveries
+                    self.sent[(sink.name, alert.status)] += 1
             except SinkError as exc:
                 self.failures[sink.name] += 1
                 logger.error("sink=%s failed for %s %s: %s", sink.name, alert.status,
@@ -104,8 +105,31 @@ class Dispatcher:
         self.recent.appendleft(alert)
 
     def failed(self, sink: str, alert: Alert, exc: Exception) -> None:
-        """Failure hook for sinks running in the background."""
+        """Failure hook for sinks running in the background: they gave up on ``alert``."""
         self.failures[sink] += 1
+
+    def delivered(self) -> Counter[tuple[str, str]]:
+        """Alert changes each sink delivered (acknowledged), by sink and status."""
+        out = Counter(self.sent)
+        for sink, counts in self._background():
+            out.update({(sink, status): n for status, n in counts.delivered.items()})
+        return out
+
+    def retried(self) -> dict[str, int]:
+        """Failed attempts queued again, by sink."""
+        return {sink: counts.retried for sink, counts in self._background()}
+
+    def dropped(self) -> Counter[tuple[str, str]]:
+        """Alerts a sink abandoned without giving up on them, by sink and reason."""
+        out: Counter[tuple[str, str]] = Counter()
+        for sink, counts in self._background():
+            out.update({(sink, reason): n for reason, n in counts.dropped.items()})
+        return out
+
+    def _background(self) -> Iterator[tuple[str, DeliveryCounts]]:
+        for sink in self.sinks:
+            if isinstance(sink, BackgroundSink):
+                yield sink.name, sink.counts()
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -14,7 +14,18 @@ class RulesError(MonitorError, ValueError):
 
 
 class SinkError(MonitorError):
-    """An alert could not be delivered to one sink (after its retries)."""
+    """An alert could not be delivered to one sink; trying again will not help."""
 
 
-__all__ = ["MonitorError", "RulesError", "SinkError"]
+class RetryableSinkError(SinkError):
+    """A delivery failed for a reason that may pass (refused connection, 5xx, 429).
+
+    ``retry_after`` is the wait the receiver asked for, in seconds (0 when it did not).
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+__all__ = ["MonitorError", "RetryableSinkError", "RulesError", "SinkError"]

@@ -134,9 +134,10 @@ class MonitorCollector:
         for key, n in sorted(counts.items()):
             firing.add_metric(list(key), n)
         yield firing
-        sent = CounterMetricFamily(PREFIX + "alerts_sent", "Alert changes sent, by sink",
+        sent = CounterMetricFamily(PREFIX + "alerts_sent", "Alert changes delivered "
+                                   "(acknowledged by the receiver), by sink",
                                    labels=["sink", "status"])
-        for (sink, status), n in sorted(d.sent.items()):
+        for (sink, status), n in sorted(d.delivered().items()):
             sent.add_metric([sink, status], n)
         yield sent
         failures = CounterMetricFamily(PREFIX + "alert_failures",
@@ -144,6 +145,17 @@ class MonitorCollector:
         for sink, n in sorted(d.failures.items()):
             failures.add_metric([sink], n)
         yield failures
+        retries = CounterMetricFamily(PREFIX + "alert_retries",
+                                      "Failed deliveries queued again", labels=["sink"])
+        for sink, n in sorted(d.retried().items()):
+            retries.add_metric([sink], n)
+        yield retries
+        drops = CounterMetricFamily(PREFIX + "alert_drops", "Alerts a sink dropped unsent: "
+                                    "queue-full (oldest first) or superseded (a newer status "
+                                    "of the same alert was queued)", labels=["sink", "reason"])
+        for (sink, reason), n in sorted(d.dropped().items()):
+            drops.add_metric([sink, reason], n)
+        yield drops
         yield CounterMetricFamily(PREFIX + "alert_duplicates",
                                   "Alert changes dropped as already sent", value=d.duplicates)
 

@@ -1,29 +1,30 @@
-"""Alert sinks over HTTP: a generic webhook and Alertmanager's v2 API, with retries.
+"""Alert sinks over HTTP: a generic webhook and Alertmanager's v2 API.
 
-Both retry connection errors, 5xx and 429 with exponential backoff (and jitter, so
-many monitors do not retry in step); other 4xx answers mean the request itself is
-wrong and are not retried.
+Each ``send`` is one POST. Connection errors, 408, 429 and 5xx raise
+:class:`RetryableSinkError` (the :class:`~monitor.sinks.BackgroundSink` they run
+behind queues the alert again with backoff); other 4xx mean the request itself is
+wrong. Redirects are not followed: a 3xx is a failure naming its Location, since an
+alert (and any token in the URL) must go only where the settings send it.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import random
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from contracts.records import Alert
 from monitor.alerts import detail
-from monitor.exceptions import SinkError
+from monitor.exceptions import RetryableSinkError, SinkError
 
-logger = logging.getLogger(__name__)
+_RETRYABLE_4XX = (408, 429)
 
 
 def checked_url(url: str, what: str) -> str:
@@ -38,47 +39,48 @@ def checked_url(url: str, what: str) -> str:
     return url
 
 
-class Poster:
-    """POSTs JSON with retries and exponential backoff; raises :class:`SinkError` at the end."""
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        return None  # urllib then raises the 3xx as an HTTPError
 
-    def __init__(self, url: str, what: str, *, attempts: int = 5, backoff: float = 0.5,
-                 max_backoff: float = 30.0, timeout: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+class Poster:
+    """POSTs JSON once; raises :class:`SinkError` or :class:`RetryableSinkError`."""
+
+    def __init__(self, url: str, what: str, *, timeout: float = 5.0) -> None:
         self.url = checked_url(url, what)
         self.what = what
-        self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self.timeout = timeout
-        self.sleep = sleep
 
     def post(self, body: bytes) -> None:
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-            try:
-                self._once(body)
-                return
-            except urllib.error.HTTPError as exc:
-                if exc.code < 500 and exc.code != 429:
-                    raise SinkError(f"{self.what}: HTTP {exc.code}, not retried") from None
-                last = f"HTTP {exc.code}"
-                delay = max(delay, _retry_after(exc.headers.get("Retry-After"), self.max_backoff))
-            except OSError as exc:  # refused, reset, timed out, unresolvable
-                last = type(exc).__name__
-            if attempt < self.attempts:
-                # Jitter keeps many monitors from retrying in step.
-                self.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
-        raise SinkError(f"{self.what}: gave up after {self.attempts} attempts ({last})")
-
-    def _once(self, body: bytes) -> None:
         request = urllib.request.Request(  # noqa: S310 - scheme checked in checked_url
             self.url, data=body, method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            response.read()
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            raise _refusal(self.what, exc) from None
+        except OSError as exc:  # refused, reset, timed out, unresolvable
+            raise RetryableSinkError(f"{self.what}: {type(exc).__name__}: {exc}") from None
 
 
-def _retry_after(value: str | None, cap: float) -> float:
+def _refusal(what: str, exc: urllib.error.HTTPError) -> SinkError:
+    if 300 <= exc.code < 400:
+        location = (exc.headers.get("Location") or "")[:200]
+        return SinkError(f"{what}: HTTP {exc.code} redirect to {location!r} not followed; "
+                         "set the URL to where alerts should be posted")
+    if exc.code >= 500 or exc.code in _RETRYABLE_4XX:
+        return RetryableSinkError(f"{what}: HTTP {exc.code}", retry_after=_retry_after(
+            exc.headers.get("Retry-After")))
+    return SinkError(f"{what}: HTTP {exc.code}, not retried")
+
+
+def _retry_after(value: str | None) -> float:
     try:
-        return min(cap, float(value)) if value else 0.0
+        return max(0.0, float(value)) if value else 0.0
     except ValueError:
         return 0.0
 
@@ -88,8 +90,8 @@ class WebhookSink:
 
     name = "webhook"
 
-    def __init__(self, url: str, **retry: float) -> None:
-        self.poster = Poster(url, "webhook", **retry)  # type: ignore[arg-type]
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self.poster = Poster(url, "webhook", timeout=timeout)
 
     def send(self, alert: Alert) -> None:
         self.poster.post(msgspec.json.encode(alert))
@@ -110,9 +112,10 @@ class AlertmanagerSink:
     name = "alertmanager"
 
     def __init__(self, url: str, *, resend_seconds: float = 60.0, generator_url: str = "",
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), **retry: float) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 timeout: float = 5.0) -> None:
         self.poster = Poster(url.rstrip("/") + "/api/v2/alerts", "alertmanager",
-                             **retry)  # type: ignore[arg-type]
+                             timeout=timeout)
         self.resend_seconds = resend_seconds
         self.generator_url = generator_url
         self.now = now

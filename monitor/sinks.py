@@ -2,22 +2,26 @@
 
 Every sink has the same small interface (:class:`AlertSink`) and passes the same
 contract tests. ``send`` delivers one alert or raises :class:`SinkError`; slow sinks
-(HTTP with retries) run behind a :class:`BackgroundSink` so the consumer loop never
-waits on them.
+(HTTP) run behind a :class:`BackgroundSink`, which retries them, so the consumer loop
+never waits on them.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import queue
+import random
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
 
 from contracts.records import Alert
-from monitor.exceptions import SinkError
+from monitor.exceptions import RetryableSinkError, SinkError
 
 logger = logging.getLogger(__name__)
 
@@ -92,65 +96,170 @@ class KafkaSink:
         self.producer.flush(self.timeout)
 
 
-class BackgroundSink:
-    """Runs another sink on its own thread behind a bounded queue.
+@dataclass
+class _Pending:
+    seq: int
+    alert: Alert
+    due: float
+    attempt: int = 0
 
-    ``send`` only enqueues; a full queue drops the oldest alert (logged), since an
-    alert is worth more fresh. Sinks with a ``tick(now)`` (Alertmanager's re-sends)
-    are ticked while idle.
+
+@dataclass
+class DeliveryCounts:
+    """What a background sink did with the alerts given to it.
+
+    ``delivered`` counts acknowledged deliveries by alert status; ``retried`` the
+    failed attempts queued again; ``dropped`` alerts abandoned by reason
+    (``queue-full``: the oldest made room; ``superseded``: a retry older than a newer
+    status of the same alert). Alerts given up on are reported to ``on_failure``.
+    """
+
+    delivered: Counter[str] = field(default_factory=Counter)
+    retried: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+class BackgroundSink:
+    """Runs another sink on its own thread behind a bounded queue, retrying with backoff.
+
+    ``send`` only enqueues. A :class:`RetryableSinkError` queues the alert again after
+    ``backoff * 2**n`` seconds (with jitter, capped by ``max_backoff``; longer if the
+    receiver asked), until ``attempts`` tries have failed; any other error gives up at
+    once. A full queue drops its oldest alert, counted and logged, since an alert is
+    worth more fresh. A retry is dropped when a newer status of the same alert is
+    queued, so a receiver never gets a stale status after a newer one. Sinks with a
+    ``tick()`` (Alertmanager's re-sends) are ticked every ``tick_every`` seconds.
     """
 
     def __init__(self, inner: AlertSink, *, capacity: int = 1000, tick_every: float = 5.0,
-                 on_failure: Callable[[str, Alert, Exception], None] | None = None) -> None:
+                 attempts: int = 10, backoff: float = 1.0, max_backoff: float = 300.0,
+                 on_failure: Callable[[str, Alert, Exception], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
         self.name = inner.name
-        self.tick_every = tick_every
+        self.capacity, self.tick_every = capacity, tick_every
+        self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self.on_failure = on_failure
-        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=capacity)
+        self.clock = clock
+        self._counts = DeliveryCounts()
+        self._pending: dict[int, _Pending] = {}
+        self._seq = itertools.count()
+        self._closing = False
+        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"alerts-{inner.name}",
                                         daemon=True)
         self._thread.start()
 
     def send(self, alert: Alert) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(alert)
-                return
-            except queue.Full:
-                dropped = self._queue.get_nowait()
-                logger.warning("sink=%s queue full; dropped alert %s", self.name,
-                               dropped.fingerprint if dropped else None)
+        with self._cond:
+            for old in [p for p in self._pending.values()
+                        if p.attempt and p.alert.fingerprint == alert.fingerprint]:
+                self._drop(old, "superseded")
+            self._make_room()
+            entry = _Pending(next(self._seq), alert, self.clock())
+            self._pending[entry.seq] = entry
+            self._cond.notify()
+
+    def counts(self) -> DeliveryCounts:
+        """A copy of the counts, safe to read while the sink works."""
+        with self._cond:
+            c = self._counts
+            return DeliveryCounts(Counter(c.delivered), c.retried, Counter(c.dropped))
+
+    def _make_room(self) -> None:
+        while len(self._pending) >= self.capacity:
+            self._drop(self._pending[min(self._pending)], "queue-full")
+
+    def _drop(self, entry: _Pending, reason: str) -> None:
+        self._pending.pop(entry.seq, None)
+        self._counts.dropped[reason] += 1
+        logger.warning("sink=%s dropped %s alert %s (%s); %d dropped so far", self.name,
+                       entry.alert.status, entry.alert.fingerprint, reason,
+                       sum(self._counts.dropped.values()))
 
     def _run(self) -> None:
-        tick = getattr(self.inner, "tick", None)
+        last_tick = self.clock()
         while True:
-            try:
-                alert = self._queue.get(timeout=self.tick_every)
-            except queue.Empty:
-                if tick is not None:
-                    self._guard(tick)
-                continue
-            if alert is None:
-                return
-            try:
-                self.inner.send(alert)
-            except Exception as exc:  # noqa: BLE001 - a sink failure must not end the thread
-                logger.error("sink=%s could not deliver %s %s: %s", self.name, alert.status,
-                             alert.fingerprint, exc)
-                if self.on_failure is not None:
-                    self.on_failure(self.name, alert, exc)
+            with self._cond:
+                entry, wait = self._next()
+                if entry is None and self._closing:
+                    return
+                if entry is None:
+                    self._cond.wait(min(wait, self.tick_every))
+            if entry is not None:
+                self._deliver(entry)
+            if self.clock() - last_tick >= self.tick_every:
+                last_tick = self.clock()
+                self._tick()
 
-    def _guard(self, call: Callable[[], object]) -> None:
+    def _next(self) -> tuple[_Pending | None, float]:
+        """The entry due first if it is due (any, when closing), else the wait for it."""
+        if not self._pending:
+            return None, self.tick_every
+        entry = min(self._pending.values(), key=lambda p: (p.due, p.seq))
+        wait = entry.due - self.clock()
+        if wait > 0 and not self._closing:
+            return None, wait
+        del self._pending[entry.seq]
+        return entry, 0.0
+
+    def _deliver(self, entry: _Pending) -> None:
         try:
-            call()
+            self.inner.send(entry.alert)
+        except RetryableSinkError as exc:
+            if self._requeued(entry, exc):
+                return
+            self._give_up(entry, exc)
+        except Exception as exc:  # noqa: BLE001 - a sink failure must not end the thread
+            self._give_up(entry, exc)
+        else:
+            with self._cond:
+                self._counts.delivered[entry.alert.status] += 1
+
+    def _requeued(self, entry: _Pending, exc: RetryableSinkError) -> bool:
+        with self._cond:
+            if any(p.alert.fingerprint == entry.alert.fingerprint and p.seq > entry.seq
+                   for p in self._pending.values()):
+                self._drop(entry, "superseded")
+                return True
+            if entry.attempt + 1 >= self.attempts or self._closing:
+                return False
+            # Jitter keeps many monitors from retrying in step.
+            delay = min(self.max_backoff, max(exc.retry_after, self.backoff * 2 ** entry.attempt
+                                              * (0.5 + random.random() / 2)))  # noqa: S311
+            entry.attempt += 1
+            entry.due = self.clock() + delay
+            self._make_room()
+            self._pending[entry.seq] = entry
+            self._counts.retried += 1
+        logger.warning("sink=%s attempt %d for %s %s failed (%s); next in %.1fs", self.name,
+                       entry.attempt, entry.alert.status, entry.alert.fingerprint, exc, delay)
+        return True
+
+    def _give_up(self, entry: _Pending, exc: Exception) -> None:
+        logger.error("sink=%s gave up on %s %s after %d attempt(s): %s", self.name,
+                     entry.alert.status, entry.alert.fingerprint, entry.attempt + 1, exc)
+        if self.on_failure is not None:
+            self.on_failure(self.name, entry.alert, exc)
+
+    def _tick(self) -> None:
+        tick = getattr(self.inner, "tick", None)
+        if tick is None:
+            return
+        try:
+            tick()
         except Exception as exc:  # noqa: BLE001
             logger.warning("sink=%s tick failed: %s", self.name, exc)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Deliver what is queued (within ``timeout``), then close the inner sink."""
-        self._queue.put(None)
+        """Try what is queued once more, retries included (within ``timeout``), then close
+        the inner sink."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
         self._thread.join(timeout)
         self.inner.close()
 
 
-__all__ = ["AlertSink", "BackgroundSink", "KafkaSink", "MemorySink", "ProducerLike"]
+__all__ = ["AlertSink", "BackgroundSink", "DeliveryCounts", "KafkaSink", "MemorySink",
+           "ProducerLike"]
