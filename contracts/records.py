@@ -142,7 +142,10 @@ class Deployment(Record, frozen=True, kw_only=True):
 
 
 class Alert(Record, frozen=True, kw_only=True):
-    """A firing or resolved alert on ``alerts``, keyed by its fingerprint."""
+    """A firing or resolved alert on ``alerts``, keyed by its fingerprint.
+
+    Signed (``key_id``, ``signature``) by the monitor or the retrainer that wrote it.
+    """
 
     fingerprint: Identifier
     kind: str
@@ -157,6 +160,8 @@ class Alert(Record, frozen=True, kw_only=True):
     details: dict[str, msgspec.Raw]
     started_at: Timestamp
     runbook: str
+    key_id: KeyId = ""
+    signature: SignatureText = ""
 
 
 class DeadLetter(Record, frozen=True, kw_only=True):

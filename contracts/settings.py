@@ -129,6 +129,15 @@ class Settings:
         "on models and registry records are trusted; list the old and the new key while "
         "rotating. The private key's own public key is trusted too", from_file=True,
     )
+    alert_private_key: Secret | None = _setting(
+        None, "Ed25519 private key (base64 of its 32 bytes) signing what the monitor and the "
+        "retrainer write on the alerts topic; only they hold it", secret=True,
+    )
+    alert_public_keys: str | None = _setting(
+        None, "Ed25519 public keys (base64, separated by commas or lines) whose signatures on "
+        "alerts the retrainer and the monitor's restart trust; the private key's own public "
+        "key is trusted too", from_file=True,
+    )
     log_level: str = _setting("INFO", "log level", choices=LOG_LEVELS)
     monitor_rules_file: str | None = _setting(
         None, "TOML file of the monitor's windows, detectors and alert rules "
@@ -294,6 +303,10 @@ class Settings:
             decode_key(self.model_private_key.reveal(), PREFIX + "MODEL_PRIVATE_KEY")
         for key in split_keys(self.model_public_keys or ""):
             decode_key(key, PREFIX + "MODEL_PUBLIC_KEYS")
+        if self.alert_private_key is not None:
+            decode_key(self.alert_private_key.reveal(), PREFIX + "ALERT_PRIVATE_KEY")
+        for key in split_keys(self.alert_public_keys or ""):
+            decode_key(key, PREFIX + "ALERT_PUBLIC_KEYS")
         if self.security_protocol.startswith("SASL"):
             if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
                 raise SettingsError(

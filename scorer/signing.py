@@ -29,15 +29,15 @@ from cryptography.hazmat.primitives.serialization import (
 
 from contracts.exceptions import SettingsError
 from contracts.keys import decode_key, split_keys
-from contracts.records import Deployment, ModelVersion
+from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import Settings
 from scorer.exceptions import BadSignature, UnknownSigningKey, UnsignedRecord
 
 PRIVATE_KEY_VARIABLE: Final = "STREAMML_MODEL_PRIVATE_KEY"
 PUBLIC_KEYS_VARIABLE: Final = "STREAMML_MODEL_PUBLIC_KEYS"
 
-SignedRecord = ModelVersion | Deployment
-R = TypeVar("R", ModelVersion, Deployment)
+SignedRecord = ModelVersion | Deployment | Alert
+R = TypeVar("R", ModelVersion, Deployment, Alert)
 
 
 def key_id(public_key: bytes) -> str:
@@ -120,13 +120,18 @@ class Signer:
 
 @dataclass(frozen=True, slots=True)
 class TrustedKeys:
-    """Public keys by key id; a signature by any of them is accepted."""
+    """Public keys by key id; a signature by any of them is accepted.
+
+    ``variable`` names the setting that lists them, for the message refusing a key.
+    """
 
     keys: Mapping[str, Ed25519PublicKey]
+    variable: str = PUBLIC_KEYS_VARIABLE
 
     @classmethod
-    def from_raw(cls, raws: Iterable[bytes]) -> TrustedKeys:
-        return cls({key_id(raw): Ed25519PublicKey.from_public_bytes(raw) for raw in raws})
+    def from_raw(cls, raws: Iterable[bytes], variable: str = PUBLIC_KEYS_VARIABLE) -> TrustedKeys:
+        return cls({key_id(raw): Ed25519PublicKey.from_public_bytes(raw) for raw in raws},
+                   variable)
 
     def verify_bytes(self, data: bytes, signature: str, signed_by: str, what: str) -> None:
         """Return if ``signature`` over ``data`` is by trusted key ``signed_by``, else raise."""
@@ -137,7 +142,7 @@ class TrustedKeys:
             raise UnknownSigningKey(
                 f"{what} is signed by key {signed_by[:16]!r}, which is not one of the trusted "
                 f"keys ({', '.join(sorted(self.keys)) or 'none'}); add its public key to "
-                f"{PUBLIC_KEYS_VARIABLE} if it is yours"
+                f"{self.variable} if it is yours"
             )
         try:
             public.verify(base64.b64decode(signature, validate=True), data)
@@ -155,6 +160,8 @@ class TrustedKeys:
 def describe(record: SignedRecord) -> str:
     if isinstance(record, ModelVersion):
         return f"version {record.version} of {record.model}"
+    if isinstance(record, Alert):
+        return f"the {record.kind} alert {record.fingerprint} about {record.model!r}"
     return f"the deployment of {record.model} decided at {record.decided_at.isoformat()}"
 
 
