@@ -20,9 +20,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.http_server import Heartbeat
+from contracts.settings import Settings
 from monitor.web import WebServer
 from stream_processors.http_api import serve
+from stream_processors.kafka_scoring import KafkaScoringWorker
 from stream_processors.serving_state import ServingState
+from tests.signing_keys import PUBLIC_KEY
 from tests.unit.stream_processors.fakes import FakeModel, deployment
 
 TOKEN = "s3cret-token"  # noqa: S105 - a test server's token
@@ -118,3 +121,19 @@ def test_live_turns_503_when_the_loop_stops_and_ready_says_why() -> None:
         assert call(base + "/live")[0] == 200 and call(base + "/ready")[0] == 200
     finally:
         server.close()
+
+
+def test_a_worker_is_ready_only_with_the_registry_read_a_champion_and_partitions() -> None:
+    """The processor's own readiness, step by step, as ``/ready`` reports it."""
+    settings = Settings(bootstrap_servers="127.0.0.1:9", model_public_keys=PUBLIC_KEY)
+    worker = KafkaScoringWorker(settings, lambda *_: FakeModel(1), web_port=0)
+    try:
+        assert worker.not_ready() == "model-versions is not read to its end yet"
+        worker.watcher.ready.set()
+        assert worker.not_ready() == "no champion model is loaded"
+        worker.watcher.state = STATE
+        assert worker.not_ready() == "no partitions of user-events are assigned to this worker"
+        worker.assigned = {0}
+        assert worker.not_ready() is None
+    finally:
+        worker.output.close()
