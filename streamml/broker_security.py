@@ -91,6 +91,8 @@ class BrokerSecurity:
         ``users.toml`` holds ``super_user = "NAME"``, a ``[users]`` table of
         ``NAME = "PASSWORD"`` and optionally a ``[components]`` table of
         ``COMPONENT = "NAME"`` (processor, joiner, monitor, retrainer, producer).
+        ``users.toml`` and ``broker.pem`` hold secrets: readable by others, they are
+        refused.
         """
         paths = [directory / name for name in (CA_FILE, KEYSTORE_FILE, USERS_FILE)]
         missing = [p.name for p in paths if not p.is_file()]
@@ -99,6 +101,10 @@ class BrokerSecurity:
                 f"{directory}: missing {', '.join(missing)}; expected {CA_FILE} (the CA), "
                 f"{KEYSTORE_FILE} (the broker's key and certificate, PEM) and {USERS_FILE}"
             )
+        for path in paths[1:]:
+            if path.stat().st_mode & 0o077:
+                raise BrokerSecurityError(
+                    f"{path} holds secrets but others may read it; run chmod 600 {path}")
         try:
             table = tomllib.loads(paths[2].read_text())
         except tomllib.TOMLDecodeError as exc:

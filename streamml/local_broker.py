@@ -247,7 +247,8 @@ def start(
     config = data_dir / "server.properties"
     properties = server_properties(port, controller_port, data_dir / "data", proxied=proxied,
                                    footprint=footprint)
-    config.write_text(security.server_properties(properties) if security else properties)
+    # The secured properties hold the JAAS passwords.
+    write_private(config, security.server_properties(properties) if security else properties)
     format_storage(data_dir, new_cluster_id(),
                    security.format_arguments() if security else ())
     process, state = launch(data_dir, port, controller_port,
@@ -263,31 +264,51 @@ def new_cluster_id() -> str:
     return cluster
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600), even if it
+    existed: the mode is set before any byte is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def argument_file(arguments: Sequence[str]) -> str:
+    r"""A Java launcher @argfile holding ``arguments``, each quoted.
+
+    >>> print(argument_file(["format", 'say "hi"', "C:\\kafka"]), end="")
+    "format"
+    "say \"hi\""
+    "C:\\kafka"
+    """
+    quoted = (a.replace("\\", "\\\\").replace('"', '\\"') for a in arguments)
+    return "".join(f'"{a}"\n' for a in quoted)
+
+
 def format_storage(data_dir: Path, cluster_id: str, extra_arguments: Sequence[str] = ()) -> None:
     """Format the node's data folder for ``cluster_id``, unless it already holds data.
 
-    ``extra_arguments`` go to the storage tool, such as SCRAM users to create.
+    ``extra_arguments`` go to the storage tool, such as SCRAM users to create. The
+    tool takes those passwords only as arguments, so the arguments reach the JVM in
+    an @argfile of mode 0600, removed when the tool exits: ``ps`` and
+    ``/proc/PID/cmdline`` show ``java -cp ... @FILE``, never a password.
     """
     if (data_dir / "data" / "meta.properties").exists():
         return
-    result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
-        [
-            java_command(),
-            "-cp",
-            f"{broker_classpath()}/*",
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(data_dir / "server.properties"),
-            "--ignore-formatted",
-            *extra_arguments,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    arguments = ["kafka.tools.StorageTool", "format", "-t", cluster_id,
+                 "-c", str(data_dir / "server.properties"), "--ignore-formatted",
+                 *extra_arguments]
+    argfile = data_dir / "format.args"
+    write_private(argfile, argument_file(arguments))
+    try:
+        result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
+            [java_command(), "-cp", f"{broker_classpath()}/*", f"@{argfile}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise BrokerError(
             f"formatting the broker's storage in {data_dir} failed:\n"

@@ -14,7 +14,13 @@ from streamml.broker_security import (
     parse_properties,
     secure_properties,
 )
-from streamml.local_broker import ProxiedListener, server_properties
+from streamml.local_broker import (
+    ProxiedListener,
+    argument_file,
+    format_storage,
+    server_properties,
+    write_private,
+)
 
 USERS = {"admin": Secret("a-pw"), "processor": Secret("p-pw")}
 
@@ -107,11 +113,18 @@ def test_passwords_stay_out_of_the_repr() -> None:
     assert "c-pw" not in repr(_security())
 
 
+def _folder(folder: Path) -> Path:
+    (folder / "ca.pem").write_text("ca")
+    (folder / "broker.pem").write_text("key and cert")
+    (folder / "users.toml").write_text('super_user = "root"\n[users]\nroot = "r-pw"\n'
+                                       'svc = "s-pw"\n[components]\nprocessor = "svc"\n')
+    (folder / "broker.pem").chmod(0o600)
+    (folder / "users.toml").chmod(0o600)
+    return folder
+
+
 def test_a_directory_gives_its_ca_keystore_and_users(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("ca")
-    (tmp_path / "broker.pem").write_text("key and cert")
-    (tmp_path / "users.toml").write_text('super_user = "root"\n[users]\nroot = "r-pw"\n'
-                                         'svc = "s-pw"\n[components]\nprocessor = "svc"\n')
+    _folder(tmp_path)
 
     security = BrokerSecurity.from_directory(tmp_path)
 
@@ -134,3 +147,74 @@ def test_a_directory_missing_files_names_them(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("ca")
     with pytest.raises(BrokerSecurityError, match="missing broker.pem, users.toml"):
         BrokerSecurity.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("users.toml", 0o644), ("broker.pem", 0o640),
+                                            ("users.toml", 0o604)])
+def test_secret_files_others_may_read_are_refused(tmp_path: Path, name: str, mode: int) -> None:
+    (_folder(tmp_path) / name).chmod(mode)
+
+    with pytest.raises(BrokerSecurityError, match=f"others may read it; run chmod 600 .*{name}"):
+        BrokerSecurity.from_directory(tmp_path)
+
+
+def test_secret_files_are_written_owner_only_even_over_a_readable_file(tmp_path: Path) -> None:
+    path = tmp_path / "server.properties"
+    path.write_text("old")
+    path.chmod(0o644)
+
+    write_private(path, "sasl.jaas.config=...")
+
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text() == "sasl.jaas.config=..."
+
+
+def test_the_secured_server_properties_are_owner_only(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The broker is not launched: formatting and launching are replaced after the
+    properties are written."""
+    from streamml import local_broker
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise Stop
+
+    monkeypatch.setattr(local_broker, "format_storage", stop)
+    with pytest.raises(Stop):
+        local_broker.start(local_broker.free_port(), tmp_path, security=_security())
+
+    config = tmp_path / "server.properties"
+    assert "a-pw" in config.read_text()
+    assert config.stat().st_mode & 0o777 == 0o600
+
+
+def test_no_argument_of_the_storage_tool_holds_a_password(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The argfile is checked while the (replaced) tool runs: mode 0600, passwords inside;
+    afterwards it is gone."""
+    import subprocess
+
+    from streamml import local_broker
+
+    seen: dict[str, object] = {}
+
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        argfile = Path(argv[-1].removeprefix("@"))
+        seen.update(argv=argv, mode=argfile.stat().st_mode & 0o777, text=argfile.read_text())
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(local_broker.subprocess, "run", run)
+    monkeypatch.setattr(local_broker, "broker_classpath", lambda: tmp_path)
+    monkeypatch.setattr(local_broker, "java_command", lambda: "java")
+    format_storage(tmp_path, "cluster", _security().format_arguments())
+
+    argv = seen["argv"]
+    assert isinstance(argv, list) and argv[-1].startswith("@")
+    assert not any("pw" in argument for argument in argv)
+    assert seen["mode"] == 0o600
+    assert seen["text"] == argument_file(["kafka.tools.StorageTool", "format", "-t", "cluster",
+                                          "-c", str(tmp_path / "server.properties"),
+                                          "--ignore-formatted",
+                                          *_security().format_arguments()])
+    assert "password=a-pw" in str(seen["text"])
+    assert not list(tmp_path.glob("*.args"))
