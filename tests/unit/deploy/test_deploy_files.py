@@ -22,7 +22,8 @@ PORT_OF_COMMAND = {"process": DEFAULTS.scoring_port, "join": DEFAULTS.joiner_por
 def known_variables() -> set[str]:
     names = {variable for variable, _, _ in describe()}
     secrets = {f"{PREFIX}{n.upper()}_FILE" for n in ("model_private_key", "model_public_keys",
-                                                     "sasl_password", "ssl_key_password")}
+                                                     "sasl_password", "ssl_key_password",
+                                                     "http_token")}
     return names | secrets | {"KAFKA_BOOTSTRAP_SERVERS"}
 
 
@@ -128,6 +129,91 @@ def test_every_manifest_runs_a_real_command_with_real_settings_and_ports():
                 assert probes == (("/health",) * 2 if container["args"][0] == "join"
                                   else ("/ready", "/live")), f"{file}: probes {probes}"
             assert container["resources"]["limits"] and container["resources"]["requests"]
+
+
+def test_compose_publishes_ports_on_loopback_only():
+    services = compose()["services"]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
+    assert "ports" not in services["alertmanager"]
+    assert [str(p) for p in services["kafka"]["ports"]] == ["127.0.0.1:29092:29092"]
+
+
+def test_grafana_asks_for_a_login_with_a_password_from_a_secret():
+    grafana = compose()["services"]["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    path = env["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    assert path == "/run/secrets/grafana_admin_password"
+    assert grafana["secrets"] == ["grafana_admin_password"]
+    assert "grafana_admin_password" in compose()["secrets"]
+
+
+MOUNTED = "/var/run/secrets/streamml"
+
+
+def pod_specs() -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc["spec"]["template"]["spec"] for _, doc in k8s_documents()
+            if doc["kind"] in ("Deployment", "Job")}
+
+
+def test_kubernetes_clients_use_sasl_ssl_with_credentials_from_the_secret():
+    config = next(doc for _, doc in k8s_documents() if doc["kind"] == "ConfigMap")["data"]
+    assert config["STREAMML_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["STREAMML_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert config["STREAMML_SASL_PASSWORD_FILE"] == f"{MOUNTED}/sasl_password"
+    assert config["STREAMML_SSL_CA_LOCATION"] == f"{MOUNTED}/ca.pem"
+    assert "STREAMML_SASL_PASSWORD" not in config
+    shipped = next(d for _, d in k8s_documents() if d["metadata"]["name"] == "streamml-secrets")
+    assert not shipped.get("stringData") and not shipped.get("data")
+    users = set()
+    for name, spec in pod_specs().items():
+        (container,) = spec["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        users.add(env["STREAMML_SASL_USERNAME"])
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volume = next(v for v in spec["volumes"] if mounts.get(v["name"]) == MOUNTED)
+        items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+        assert volume["secret"]["secretName"] == "streamml-secrets", name
+        # Each pod holds its own password only, readable by its user (fsGroup).
+        assert items["sasl_password"].endswith("_sasl_password") and items["ca.pem"] == "ca.pem"
+        assert [k for k in items.values() if k.endswith("_sasl_password")] == [
+            items["sasl_password"]], name
+        assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsUser"]
+    assert len(users) == len(pod_specs()), "components share a Kafka user"
+
+
+def test_the_http_token_reaches_the_processor_and_the_monitor_from_the_secret():
+    specs = pod_specs()
+    for name in ("streamml-scoring", "streamml-monitor"):
+        (container,) = specs[name]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["STREAMML_HTTP_TOKEN_FILE"] == f"{MOUNTED}/http_token", name
+        volume = next(v for v in specs[name]["volumes"] if v["name"] == "secrets")
+        assert {"key": "http_token", "path": "http_token"} in volume["secret"]["items"]
+
+
+def test_network_policies_let_only_prometheus_reach_the_metrics_ports():
+    policies = [d for _, d in k8s_documents() if d["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if p["spec"]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/part-of": "streamml"}}]
+    assert len(deny) == 1 and "ingress" not in deny[0]["spec"]
+    assert deny[0]["spec"]["policyTypes"] == ["Ingress"]
+    scraped = {d["spec"]["selector"]["app.kubernetes.io/name"]:
+               int(d["metadata"]["annotations"]["prometheus.io/port"])
+               for _, d in k8s_documents() if d["kind"] == "Service"}
+    assert set(scraped) == {"streamml-scoring", "streamml-joiner", "streamml-monitor"}
+    opened = {}
+    for policy in policies:
+        app = policy["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
+        for rule in policy["spec"].get("ingress", []):
+            assert rule["from"] == [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+            opened[app] = [p["port"] for p in rule["ports"]]
+    assert opened == {app: [port] for app, port in scraped.items()}
 
 
 def test_the_processor_runs_three_replicas_with_an_autoscaler():
