@@ -15,6 +15,7 @@ from streamml import local_broker
 
 # A fixed test key pair, never a deployment's: the benchmark's records are signed with it.
 KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
+ALERT_KEY: Final = "aO/0CETXhygHI4mgC2/FITxDlDt3X1fBFLSaIePYusA="
 ROWS: Final = ("kafka-ceiling", "faust-ceiling", "naive", "streamml-faust", "streamml-kafka")
 
 
@@ -22,7 +23,8 @@ def environment(settings: Settings) -> dict[str, str]:
     return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "STREAMML_TOPIC_PREFIX": settings.topic_prefix,
             "STREAMML_GROUP_PREFIX": settings.group_prefix,
-            "STREAMML_MODEL_PRIVATE_KEY": KEY, "STREAMML_LOG_LEVEL": "WARNING",
+            "STREAMML_MODEL_PRIVATE_KEY": KEY, "STREAMML_ALERT_PRIVATE_KEY": ALERT_KEY,
+            "STREAMML_LOG_LEVEL": "WARNING",
             "STREAMML_SCORING_PORT": str(local_broker.free_port()),
             "STREAMML_JOINER_PORT": str(local_broker.free_port()),
             "STREAMML_MONITOR_PORT": str(local_broker.free_port())}

@@ -23,6 +23,7 @@ from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
 from retrainer.audit import audit_key, fold_history
+from scorer.alert_signing import ALERT_PRIVATE_KEY_VARIABLE, alert_signer_from
 from scorer.exceptions import RegistryError
 from scorer.publishing import deployment_key, version_key
 from scorer.registry import RegistryState, fold_records
@@ -111,6 +112,9 @@ class RegistryWriter:
                  timeout: float = 30.0) -> None:
         self.topics = Topics(settings.topic_prefix)
         self.signer = signer_from(settings)
+        # Only the retrainer writes alerts through here; `streamml models` changes write none.
+        self.alert_signer = (alert_signer_from(settings)
+                             if settings.alert_private_key is not None else None)
         self.timeout = timeout
         tid = transactional_id or f"{settings.group_prefix}.cli.{uuid.uuid4().hex[:12]}"
         self._producer = make_producer(settings, **{
@@ -136,8 +140,13 @@ class RegistryWriter:
             messages += [(self.topics.model_versions, deployment_key(deployment.model), value),
                          (self.topics.model_versions,
                           audit_key(deployment.model, deployment.decided_at), value)]
-        messages += [(self.topics.alerts, a.fingerprint.encode(), msgspec.json.encode(a))
-                     for a in alerts]
+        if alerts:
+            signer = self.alert_signer
+            if signer is None:
+                raise RegistryError(f"alerts are signed before they are written: set "
+                                    f"{ALERT_PRIVATE_KEY_VARIABLE}")
+            messages += [(self.topics.alerts, a.fingerprint.encode(),
+                          msgspec.json.encode(signer.sign(a))) for a in alerts]
         for _, key, value in messages:
             if len(value) > MODEL_ARTIFACT_MAX_BYTES:
                 raise RegistryError(f"the record for {key.decode()} is {len(value)} bytes; "

@@ -91,7 +91,9 @@ class Releaser:
                     c.champion)
 
     def on_alert(self, alert: Alert) -> None:
-        self.controller.observe_alert(alert)
+        """Guard the trial with alerts about this model; version numbers are per model."""
+        if alert.model == self.model:
+            self.controller.observe_alert(alert)
 
     def on_labeled(self, events: Sequence[LabeledEvent]) -> None:
         """Pair each event's served score with the other model's score, in one batch each."""

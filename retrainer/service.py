@@ -37,6 +37,7 @@ from retrainer.loop import RetrainLoop
 from retrainer.positions import start_plan
 from retrainer.registry_io import RegistryWriter
 from retrainer.retraining import Round
+from scorer.alert_signing import AlertGate
 from scorer.exceptions import ArtifactRejected, RegistryError
 from scorer.registry_guard import DeploymentGuard
 from scorer.signing import TrustedKeys
@@ -74,8 +75,10 @@ def run_in_background(fn: Callable[[], JobOutcome]) -> Future[JobOutcome]:
 class RetrainerService:
     """Consumes, triggers, trains off the loop, releases. See the module docstring."""
 
-    def __init__(self, settings: Settings, config: RetrainerConfig, keys: TrustedKeys) -> None:
+    def __init__(self, settings: Settings, config: RetrainerConfig, keys: TrustedKeys, *,
+                 alert_keys: TrustedKeys) -> None:
         self.settings, self.config, self.key = settings, config, keys
+        self.alert_gate = AlertGate(alert_keys)
         self.deployments = DeploymentGuard(keys)
         self.topics = Topics(settings.topic_prefix)
         self.loop = RetrainLoop(config, key=keys, now=datetime.now(UTC))
@@ -126,7 +129,9 @@ class RetrainerService:
                 return self.loop.observe_labeled(_LABELED.decode(message.value()), *where,
                                                  message.offset())
             if where[0] == self.topics.alerts:
-                self.loop.observe_alert(_ALERT.decode(message.value()))
+                alert = _ALERT.decode(message.value())
+                if self.alert_gate.admit(alert):  # the gate counts and logs the others
+                    self.loop.observe_alert(alert)
             else:
                 self._registry(message.key() or b"", message.value())
         except msgspec.DecodeError as exc:

@@ -41,10 +41,13 @@ def parse_alert_kinds(text: str) -> tuple[str, ...]:
 def triggering(alert: Alert, *, model: str, kinds: tuple[str, ...]) -> bool:
     """Whether ``alert`` may call for retraining: not info, this model (named), a listed kind.
 
+    An alert naming no model is about none: it never triggers.
+
     Firing or resolved: a resolved one ends what its firing began.
     """
     return (
         alert.severity != "info"
+        and bool(alert.model)
         and alert.model == model
         and any(word in alert.kind.lower() for word in kinds)
     )

@@ -29,6 +29,7 @@ from contracts.topics import Topics
 from producers.sdk import EventProducer, LabelProducer
 from producers.sending import Pacer
 from producers.simulator import Simulator, with_labels
+from scorer.alert_signing import ALERT_PRIVATE_KEY_VARIABLE
 from scorer.artifact import sign_bundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import publish_as_champion
@@ -126,6 +127,7 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
         topic_prefix=f"demo-{run_id}.", group_prefix=f"demo-{run_id}",
         model_private_key=private,
         model_public_keys=",".join(filter(None, (settings.model_public_keys, public))),
+        alert_private_key=settings.alert_private_key or Secret(Signer.generate().private_text()),
     )
     seeds = demo_seeds(secrets.randbelow(2**32) if seed is None else seed)
     run = Run(settings, events, scenario, rate, out_dir / run_id, seeds)
@@ -193,7 +195,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
            "STREAMML_PARTITIONS": str(settings.partitions)}
     # Only the retrainer gets the private key (_private_env); the others verify.
     for name in (PRIVATE_KEY_VARIABLE, PRIVATE_KEY_VARIABLE + "_FILE",
-                 PUBLIC_KEYS_VARIABLE + "_FILE"):
+                 PUBLIC_KEYS_VARIABLE + "_FILE", ALERT_PRIVATE_KEY_VARIABLE,
+                 ALERT_PRIVATE_KEY_VARIABLE + "_FILE"):
         env.pop(name, None)
     env[PUBLIC_KEYS_VARIABLE] = settings.model_public_keys or ""
     return env
@@ -204,6 +207,12 @@ def _private_env(settings: Settings) -> dict[str, str]:
     return {PRIVATE_KEY_VARIABLE: key.reveal()} if key is not None else {}
 
 
+def _alert_env(settings: Settings) -> dict[str, str]:
+    """The alert key of the monitor and the retrainer, which sign what they say on alerts."""
+    key = settings.alert_private_key
+    return {ALERT_PRIVATE_KEY_VARIABLE: key.reveal()} if key is not None else {}
+
+
 def _start_children(supervisor: Supervisor, settings: Settings) -> dict[str, int]:
     ports = {name: local_broker.free_port()
              for name in ("scoring-1", "scoring-2", "joiner", "monitor")}
@@ -211,8 +220,9 @@ def _start_children(supervisor: Supervisor, settings: Settings) -> dict[str, int
     supervisor.start("scoring-2", ["process", "--web-port", str(ports["scoring-2"])])
     supervisor.start("joiner", ["join", "--web-port", str(ports["joiner"]),
                                 "--label-wait", "60"])
-    supervisor.start("monitor", ["monitor", "--web-port", str(ports["monitor"])])
-    supervisor.start("retrainer", ["retrain"], _private_env(settings))
+    supervisor.start("monitor", ["monitor", "--web-port", str(ports["monitor"])],
+                     _alert_env(settings))
+    supervisor.start("retrainer", ["retrain"], {**_private_env(settings), **_alert_env(settings)})
     return ports
 
 

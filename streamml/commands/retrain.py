@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
             "STREAMML_RETRAIN_SCHEDULE_S seconds, and publishes it only when it beats the "
             "champion on the newest events. Released as STREAMML_RELEASE_MODE says; a release "
             "controller then promotes or rolls back the canary. Needs "
-            "STREAMML_MODEL_PRIVATE_KEY. Run one per model."
+            "STREAMML_MODEL_PRIVATE_KEY and STREAMML_ALERT_PRIVATE_KEY. Run one per model."
         ),
     )
     parser.set_defaults(handler=run)
@@ -31,9 +31,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from retrainer.config import RetrainerConfig
     from retrainer.service import RetrainerService
+    from scorer.alert_signing import alert_signer_from, alert_trusted_keys
     from scorer.signing import signer_from, trusted_keys
 
     signer_from(settings)  # before the work: without it nothing can be published
+    alert_signer_from(settings)  # nor any decision said on alerts
     keys = trusted_keys(settings)
     try:
         config = RetrainerConfig.from_settings(settings)
@@ -42,5 +44,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    RetrainerService(settings, config, keys).run(stop)
+    RetrainerService(settings, config, keys, alert_keys=alert_trusted_keys(settings)).run(stop)
     return 0

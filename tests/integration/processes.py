@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from contracts.settings import Settings
+from tests.signing_keys import ALERT_PRIVATE_KEY
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -30,6 +31,9 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         env["STREAMML_MODEL_PRIVATE_KEY"] = settings.model_private_key.reveal()
     if settings.model_public_keys:
         env["STREAMML_MODEL_PUBLIC_KEYS"] = settings.model_public_keys
+    # The monitor and the retrainer sign alerts; tests sign theirs with the same fixed key.
+    env["STREAMML_ALERT_PRIVATE_KEY"] = (settings.alert_private_key.reveal()
+                                         if settings.alert_private_key else ALERT_PRIVATE_KEY)
     env.update(security_env(settings))
     env.update(extra)
     return env

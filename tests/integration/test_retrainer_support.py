@@ -21,6 +21,7 @@ from scorer.training import train
 from tests.integration.processes import Child, settings_env
 from tests.integration.scoring_fixtures import SIGNING_KEY
 from tests.integration.topic_reader import read_topic
+from tests.signing_keys import ALERT_SIGNER
 
 T = TypeVar("T")
 ALERT = msgspec.json.Decoder(Alert)
@@ -76,8 +77,11 @@ def labeled_events(items: Sequence[SimulatedEvent], bundle: ModelBundle, *, vers
 def produce(settings: Settings, topic: str, records: Sequence[LabeledEvent | Alert]) -> None:
     producer = make_producer(settings)
     for record in records:
-        key = record.user_id if isinstance(record, LabeledEvent) else record.fingerprint
-        producer.produce(topic, key=key.encode(), value=msgspec.json.encode(record))
+        if isinstance(record, LabeledEvent):
+            key, value = record.user_id, msgspec.json.encode(record)
+        else:  # as the monitor would: the retrainer acts only on signed alerts
+            key, value = record.fingerprint, msgspec.json.encode(ALERT_SIGNER.sign(record))
+        producer.produce(topic, key=key.encode(), value=value)
         producer.poll(0)
     assert producer.flush(30) == 0
 

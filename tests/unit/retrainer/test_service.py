@@ -17,6 +17,7 @@ from retrainer.config import RetrainerConfig
 from retrainer.jobs import JobOutcome
 from retrainer.registry_io import RegistryWriter
 from retrainer.service import RetrainerService
+from tests.signing_keys import ALERT_KEYS, ALERT_SIGNER
 from tests.unit.retrainer.conftest import alert, deployment, labeled
 
 SETTINGS = Settings(topic_prefix="t.")
@@ -69,7 +70,7 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 
 def make_service() -> RetrainerService:
     config = RetrainerConfig(min_rows=3, window_size=100, every_labels=3)
-    service = RetrainerService(SETTINGS, config, b"key")
+    service = RetrainerService(SETTINGS, config, b"key", alert_keys=ALERT_KEYS)
     service.loop.count_from = {0: 2}
     service.unread = {(LABELED, 0), (VERSIONS, 0)}
     return service
@@ -123,7 +124,8 @@ def test_offsets_are_committed_where_the_snapshot_was_taken_once_the_job_decided
     service = make_service()
     consumer, writer = MagicMock(), MagicMock(spec_set=RegistryWriter)
     feed(service, [labeled_message(i, i) for i in range(6)] + eofs())
-    feed(service, [Message(ALERTS, 1, 41, msgspec.json.encode(alert(kind="info-only")))])
+    feed(service, [Message(ALERTS, 1, 41, msgspec.json.encode(
+        ALERT_SIGNER.sign(alert(kind="info-only"))))])
     run_until_idle(service, consumer, writer)
     (call,) = consumer.commit.call_args_list
     committed = {(tp.topic, tp.partition): tp.offset for tp in call.kwargs["offsets"]}
