@@ -3,15 +3,32 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo test unit faults lint benchmarks
+.PHONY: setup system-deps demo test unit faults lint benchmarks lock
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency comes from requirements.lock, pinned with its hashes; pyproject.toml
+# declares the ranges the lock is made from (make lock).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+UV_VERSION := 0.13.8
+LOCK_TOOLS := $(VENV)/lock-tools
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command "make lock" --quiet
+
+# The lock of make setup (with the test extra) and the image's (without); setuptools is
+# the build backend, installed from the lock too.
+lock:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet 'uv==$(UV_VERSION)'
+	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test \
+		$(LOCK_FLAGS) -o requirements.lock
+	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - \
+		$(LOCK_FLAGS) -o requirements-runtime.lock
 
 system-deps:
 	scripts/system-deps.sh

@@ -13,6 +13,8 @@ from contracts.exceptions import StreamMLError
 
 KAFKA_VERSION = "4.1.1"
 MIN_JAVA = 17
+# Pinned: an unpinned plugin is whatever version the local Maven resolves.
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 
 class BrokerSetupError(StreamMLError):
@@ -68,10 +70,12 @@ def broker_classpath(version: str = KAFKA_VERSION) -> Path:
                 mvn,
                 "-q",
                 "-B",
+                # A jar whose checksum does not match Maven Central's fails the fetch.
+                "--strict-checksums",
                 "-f",
                 str(pom_path),
                 f"-Dkafka.version={version}",
-                "dependency:copy-dependencies",
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
                 f"-DoutputDirectory={staging}",
                 "-DincludeScope=runtime",
             ],
