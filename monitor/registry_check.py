@@ -3,9 +3,9 @@
 The drift baseline, reference metrics and "which version serves" all come from
 registry records, so the monitor takes only records signed by a trusted key, and
 deployments only in decision order. A refused record is counted and becomes a
-critical ``model-refused`` alert, as a scoring processor refusing it would raise.
-The processors' own refusals arrive on ``alerts``; :func:`forwarded` picks those the
-monitor passes on to its other sinks (Alertmanager, webhook), where on-call looks.
+critical ``model-refused`` alert, signed like every alert it writes. The scoring
+processors check the same records with the same keys and count their refusals on
+``/metrics`` (``streamml_model_refusals_total``); they do not write ``alerts``.
 """
 
 from __future__ import annotations
@@ -68,15 +68,4 @@ class RegistryCheck:
         return True, None
 
 
-def forwarded(alert: Alert, model: str) -> bool:
-    """Whether an alert read on ``alerts`` is a processor's refusal to pass on.
-
-    >>> from scorer.registry_guard import refusal_alert
-    >>> forwarded(refusal_alert("m/3", "unsigned", "no signature"), "m")
-    True
-    """
-    return (alert.kind == REFUSED_KIND and alert.severity == "critical"
-            and alert.model == model)
-
-
-__all__ = ["REFUSED_KIND", "RegistryCheck", "forwarded"]
+__all__ = ["REFUSED_KIND", "RegistryCheck"]

@@ -4,9 +4,10 @@ confluent-kafka rather than faust: the monitor observes, it does not transform, 
 reads every partition of the three data topics itself (assigned, no consumer group,
 no rebalances, no commits) from a bounded tail, and takes records in batches for
 vectorised work. On start it reads ``model-versions`` to its end (references),
-the tail of ``alerts`` (what is firing: not fired again, resolved when clean), then
-the tail of the data topics to rebuild its windows, sending only the net changes of
-that replay. The HTTP server is the standard library's, in a thread.
+the tail of ``alerts`` (what is firing: not fired again, resolved when clean; only
+alerts signed by a trusted alert key), then the tail of the data topics to rebuild
+its windows, sending only the net changes of that replay. What it writes on
+``alerts`` it signs with its alert key. The HTTP server is the standard library's, in a thread.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from monitor.exposition import MonitorCollector, Progress, monitor_registry
 from monitor.http_sinks import AlertmanagerSink, WebhookSink, checked_url
 from monitor.page import render
 from monitor.pipeline import MonitorPipeline, collapse
-from monitor.registry_check import RegistryCheck, forwarded
+from monitor.registry_check import RegistryCheck
+from monitor.signed_alerts import AlertRefusals, SigningSink
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink
 from monitor.web import METRICS_CONTENT_TYPE, WebServer, json_page, runbooks_page
+from scorer.alert_signing import AlertGate, alert_signer_from, alert_trusted_keys
 from scorer.signing import trusted_keys
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class MonitorService:
                                    self.base_url)
         self.pipeline = MonitorPipeline(config, model=settings.model_name, topics=self.topics)
         self.dispatcher = Dispatcher([])
+        self.alert_gate = AlertGate(alert_trusted_keys(settings))
         self.dispatcher.sinks = build_sinks(settings, self.topics, self.base_url,
                                             self.dispatcher)
         self.progress = Progress()
@@ -67,6 +71,7 @@ class MonitorService:
         self.metrics = monitor_registry(MonitorCollector(self.pipeline, self.dispatcher,
                                                          self.progress,
                                                          self.registry_check.refusals))
+        self.metrics.register(AlertRefusals(self.alert_gate))
         self.web_port = port
         self.web: WebServer | None = None
         self.heartbeat = Heartbeat(max_age=60.0)
@@ -96,8 +101,6 @@ class MonitorService:
                 assignment.append(tp)
                 if tp.offset < high:
                     self._pending[(topic, tp.partition)] = high
-        # From its end: the processors' refusals of model records, passed on to the sinks.
-        assignment += [tp for tp, _ in tail_offsets(self.consumer, self.topics.alerts, 0)]
         self.consumer.assign(assignment)
         logger.info("monitor started port=%d replaying=%d partitions tail=%d url=%s",
                     self.web_port, len(self._pending), tail, self.base_url)
@@ -133,14 +136,16 @@ class MonitorService:
             starts = [tp for tp, _ in tail_offsets(consumer, self.topics.alerts, ALERTS_TAIL)]
             for m in read_to_end(consumer, starts):
                 alert = decoder.decode(m.value())
-                if not isinstance(alert, Rejection) and self.pipeline.owns(alert):
+                if (not isinstance(alert, Rejection) and self.pipeline.owns(alert)
+                        and self.alert_gate.admit(alert)):
                     alerts.append(alert)
         finally:
             consumer.close()
         latest = latest_by_fingerprint(alerts)
         self.dispatcher.seed(latest.values())
         restored = self.pipeline.restore(latest.values())
-        logger.info("alerts read=%d firing_restored=%d", len(alerts), restored)
+        logger.info("alerts read=%d firing_restored=%d refused=%d", len(alerts), restored,
+                    self.alert_gate.refusals.total())
 
     # -- loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -152,7 +157,6 @@ class MonitorService:
     def step(self, messages: list[Message]) -> None:
         """Process one batch of messages: figures, rules, alerts."""
         registry: list[Message] = []
-        refusals: list[bytes | None] = []
         data: dict[str, list[bytes | None]] = defaultdict(list)
         last: dict[tuple[str, int], int] = {}  # while replaying: the newest offset read
         replaying, versions = self.progress.replaying, self.topics.model_versions
@@ -170,9 +174,6 @@ class MonitorService:
             topic = m.topic()
             if topic == versions:
                 registry.append(m)
-                continue
-            if topic == self.topics.alerts:
-                refusals.append(m.value())
                 continue
             data[topic].append(m.value())  # type: ignore[index]
             if topic == labeled:  # where a change began is named by these
@@ -193,8 +194,6 @@ class MonitorService:
         else:
             self._deliver(alerts)
 
-        self._forward(refusals)
-
     def _apply_registry(self, messages: list[Message]) -> list[Alert]:
         alerts = []
         for m in messages:
@@ -204,14 +203,6 @@ class MonitorService:
             elif refusal is not None:
                 alerts.append(refusal)
         return alerts
-
-    def _forward(self, values: list[bytes | None]) -> None:
-        decoder = RecordDecoder(Alert)
-        for value in values:
-            alert = decoder.decode(value)
-            if not isinstance(alert, Rejection) and forwarded(alert, self.pipeline.monitor.model):
-                with self.lock:
-                    self.dispatcher.publish(alert, skip=(KafkaSink.name,))
 
     def _deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -279,8 +270,9 @@ class MonitorService:
 
 def build_sinks(settings: Settings, topics: Topics, base_url: str,
                 dispatcher: Dispatcher) -> list[AlertSink]:
-    """The ``alerts`` topic always; Alertmanager and a webhook when configured."""
-    sinks: list[AlertSink] = [KafkaSink(make_producer(settings), topics.alerts)]
+    """The ``alerts`` topic always (signed); Alertmanager and a webhook when configured."""
+    sinks: list[AlertSink] = [SigningSink(KafkaSink(make_producer(settings), topics.alerts),
+                                          alert_signer_from(settings))]
     if settings.alertmanager_url:
         url = checked_url(settings.alertmanager_url, "STREAMML_ALERTMANAGER_URL")
         sinks.append(BackgroundSink(AlertmanagerSink(url, generator_url=base_url),

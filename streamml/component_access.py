@@ -37,9 +37,9 @@ class Access:
 
 
 COMPONENT_ACCESS: Final[Mapping[str, Access]] = {
-    # The model watcher alerts on refused artifacts, hence alerts.
+    # Not alerts: what acts on an alert trusts only the monitor's and the retrainer's.
     "processor": Access(reads=(t.USER_EVENTS, t.MODEL_VERSIONS),
-                        writes=(t.PREDICTIONS, t.DEAD_LETTERS, t.ALERTS),
+                        writes=(t.PREDICTIONS, t.DEAD_LETTERS),
                         groups=("scoring", "model-watcher")),
     "joiner": Access(reads=(t.USER_EVENTS, t.PREDICTIONS, t.LABELS, t.JOIN_REPARTITION),
                      writes=(t.LABELED_EVENTS, t.DEAD_LETTERS, t.JOIN_REPARTITION),

@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from contracts.records import Alert, DeadLetter, Prediction
+from contracts.records import DeadLetter, Prediction
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
 from producers.sdk import EventProducer
@@ -38,7 +38,6 @@ from tests.signing_keys import OTHER_SIGNER, SIGNER
 
 PREDICTION = msgspec.json.Decoder(Prediction)
 DEAD_LETTER = msgspec.json.Decoder(DeadLetter)
-ALERT = msgspec.json.Decoder(Alert)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +131,7 @@ def test_50000_events_one_prediction_each_in_order_with_a_hot_swap(
     assert {p.version for p in late} == {2}, "the new version serves within 2 s"
 
 
-def test_refused_artifacts_raise_alerts_and_the_champion_keeps_serving(
+def test_refused_artifacts_are_counted_and_the_champion_keeps_serving(
     settings, processor, bundles
 ):
     publish_champion(settings, signed(bundles[1]))
@@ -147,10 +146,11 @@ def test_refused_artifacts_raise_alerts_and_the_champion_keeps_serving(
     for record, signer in cases.values():
         publish_record(settings, record, None, signer)
 
-    alerts = read_topic(settings, Topics(settings.topic_prefix).alerts,
-                        until=lambda r: len(r) >= len(cases), timeout=60)
-    reasons = {json.loads(bytes(ALERT.decode(a.value).details["reason"])) for a in alerts}
-    assert reasons == set(cases)
+    # Counted on /metrics and logged: processors do not write alerts.
+    deadline = time.monotonic() + 60
+    while (metric(processor.port, "streamml_model_refusals_total") < len(cases)
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
     for reason in cases:
         assert metric(processor.port, f'streamml_model_refusals_total{{reason="{reason}"}}') == 1
     status, body = http_post(f"http://127.0.0.1:{processor.port}/predict",

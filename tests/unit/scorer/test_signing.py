@@ -15,7 +15,7 @@ import pytest
 from contracts.exceptions import SettingsError
 from contracts.records import Deployment
 from contracts.settings import Secret, Settings
-from monitor.registry_check import RegistryCheck, forwarded
+from monitor.registry_check import RegistryCheck
 from scorer.exceptions import BadSignature, ReplayedDeployment, UnknownSigningKey, UnsignedRecord
 from scorer.registry import fold_records
 from scorer.registry_guard import DeploymentGuard
@@ -99,7 +99,7 @@ def test_the_monitor_admits_signed_records_and_alerts_on_the_others() -> None:
                            (good, "replayed-deployment")):
         admitted, alert = check.admit(b"conversion/deployment", msgspec.json.encode(forged))
         assert not admitted and alert is not None and alert.severity == "critical"
-        assert forwarded(alert, "conversion") and not forwarded(alert, "churn")
+        assert alert.kind == "model-refused" and alert.model == "conversion"
         assert msgspec.json.decode(alert.details["reason"]) == reason
     assert check.refusals == {"unsigned": 1, "unknown-key": 1, "replayed-deployment": 1}
 

@@ -19,6 +19,11 @@ def _grants() -> list[Grant]:
     return component_grants(USERS, Topics("p."), "grp")
 
 
+def test_only_the_monitor_and_the_retrainer_may_write_alerts() -> None:
+    writers = {g.principal for g in _grants() if g.name == "p.alerts" and g.operation == "write"}
+    assert writers == {"User:user-monitor", "User:user-retrainer"}
+
+
 def test_only_the_retrainer_may_write_model_versions() -> None:
     writers = {g.principal for g in _grants()
                if g.name == "p.model-versions" and g.operation == "write"}
@@ -29,8 +34,7 @@ def test_each_component_gets_its_topics_by_exact_name() -> None:
     processor = {(g.name, g.operation) for g in _grants()
                  if g.principal == "User:user-processor" and g.resource == "topic"}
     assert processor == {("p.user-events", "read"), ("p.model-versions", "read"),
-                         ("p.predictions", "write"), ("p.dead-letters", "write"),
-                         ("p.alerts", "write")}
+                         ("p.predictions", "write"), ("p.dead-letters", "write")}
     assert all(not g.prefixed for g in _grants() if g.resource == "topic")
 
 
