@@ -43,6 +43,7 @@ class Episode:
     used: int = 0  # post-change labels that version learnt from
     refining: int | None = None  # that version, now the champion, awaiting its last round
     quiet: bool = False  # its alerts resolved while its version was being released
+    on_trial: bool = False  # a deployment put that version on trial
 
     @property
     def name(self) -> str:
@@ -123,20 +124,32 @@ class Episodes:
         self.current = ep
         return f"{ep.name} opens a drift episode"
 
-    def champion(self, version: int) -> str | None:
-        """A new champion ends an episode about another version, unless the episode
-        published it: then one more round will refine it."""
+    def deployed(self, champion: int, trial: tuple[int | None, ...]) -> str | None:
+        """A deployment was applied: ``champion`` serves, ``trial`` (canary, shadow) are
+        on trial. A new champion ends an episode about another version, unless the
+        episode published it: then one more round will refine it. A trial of the
+        episode's version that ended without promoting it lets resolved alerts end it."""
         ep = self.current
-        if ep is None or ep.alert.version in (None, version) or ep.refining == version:
+        if ep is None:
             return None
-        if ep.refining is None and ep.published == version and self.refine_factor:
-            ep.refining, ep.gave_up = version, False
+        if ep.published is not None and ep.refining is None and ep.published != champion:
+            if ep.published in trial:
+                ep.on_trial = True
+            elif ep.on_trial:
+                ep.published, ep.on_trial = None, False
+                if ep.quiet:
+                    self.current = None
+                    return f"{ep.name} ended: resolved after {ep.rounds} rounds"
+        if ep.alert.version in (None, champion) or ep.refining == champion:
+            return None
+        if ep.refining is None and ep.published == champion and self.refine_factor:
+            ep.refining, ep.gave_up = champion, False
             wanted = ep.used * self.refine_factor
             ep.needed = max(ep.needed, min(wanted, self.most_labels or wanted))
-            return (f"v{version} from {ep.name} is the champion; one more round refines it "
+            return (f"v{champion} from {ep.name} is the champion; one more round refines it "
                     f"at {ep.needed} post-change labels")
         self.current = None
-        return f"{ep.name} ended: v{version} is the champion now"
+        return f"{ep.name} ended: v{champion} is the champion now"
 
     def count(self, entry: WindowEntry) -> None:
         """A new labeled event (not one re-read on a restart)."""

@@ -126,7 +126,8 @@ class RetrainLoop:
             self._newest_deployed = max(self._newest_deployed, *named)
             if self._released is not None and self._released <= self._newest_deployed:
                 self._released = None
-        said = self.episodes.champion(deployment.champion) if deployment else None
+        said = self.episodes.deployed(deployment.champion, (deployment.canary, deployment.shadow)) \
+            if deployment else None
         if said:
             logger.info("%s", said)
 
