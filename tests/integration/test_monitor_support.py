@@ -31,6 +31,7 @@ from streamml.local_broker import free_port
 from tests.integration.processes import Child, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import publish_champion, signed, trained_bundle
 from tests.integration.topic_reader import read_topic
+from tests.signing_keys import PUBLIC_KEY
 
 ALERT = msgspec.json.Decoder(Alert)
 ENCODE = msgspec.json.encode
@@ -112,6 +113,8 @@ def simulator(scenario: str, n: int, **kwargs: object) -> Simulator:
 @contextmanager
 def monitor_process(settings: Settings, log: Path, **env: str) -> Iterator[tuple[Child, int]]:
     port = free_port()
+    # The monitor holds the public key of the fixed pair that signs the tests' models.
+    env = {"STREAMML_MODEL_PUBLIC_KEYS": PUBLIC_KEY, **env}
     with streamml_child(["monitor", "--web-port", str(port)], settings_env(settings, **env),
                         log) as child:
         wait_for_health(child, port)
