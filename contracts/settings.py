@@ -174,6 +174,10 @@ class Settings:
     retrain_window_size: int = _setting(
         20_000, "most labeled events in the retrainer's training window", minimum=50
     )
+    retrain_window_max_bytes: int = _setting(
+        256 * 1024 * 1024, "most bytes of labeled events (encoded, plus 512 each) in the "
+        "retrainer's training window; the oldest leave first", minimum=1024 * 1024,
+    )
     retrain_window_age_s: int = _setting(
         7 * 86_400, "oldest labeled event (event time, seconds before the newest) kept "
         "in the training window", minimum=1,

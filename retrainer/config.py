@@ -31,6 +31,7 @@ class RetrainerConfig:
     strategy: StrategyName = "batch"
     training: TrainingConfig = field(default_factory=TrainingConfig)
     window_size: int = 20_000
+    window_max_bytes: int | None = 256 * 1024 * 1024
     window_age: timedelta = timedelta(days=7)
     min_rows: int = 200
     every_labels: int = 5_000
@@ -66,6 +67,7 @@ class RetrainerConfig:
                 estimator=cast(EstimatorName, settings.retrain_estimator.lower()),
                 threshold_rule=ThresholdRule.parse(settings.decision_threshold_rule)),
             window_size=settings.retrain_window_size,
+            window_max_bytes=settings.retrain_window_max_bytes,
             window_age=timedelta(seconds=settings.retrain_window_age_s),
             min_rows=settings.retrain_min_rows,
             every_labels=settings.retrain_every_labels,

@@ -67,7 +67,8 @@ class RetrainLoop:
 
     def __init__(self, config: RetrainerConfig, *, key: TrustedKeys, now: datetime) -> None:
         self.config = config
-        self.window = TrainingWindow(max_events=config.window_size, max_age=config.window_age)
+        self.window = TrainingWindow(max_events=config.window_size, max_age=config.window_age,
+                                     max_bytes=config.window_max_bytes)
         self.triggers = TriggerPolicy(every_labels=config.every_labels,
                                       schedule=config.schedule, last_run=now)
         self.episodes = Episodes(model=config.model, kinds=config.alert_kinds,

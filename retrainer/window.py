@@ -1,4 +1,4 @@
-"""The training window: recent labeled events, bounded by count and by event-time age.
+"""The training window: recent labeled events, bounded by count, bytes and event-time age.
 
 Each labeled event is kept once (by ``event_id``: a replayed or re-joined event does
 not count twice), with the topic, partition and offset it was read from so a model
@@ -12,9 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
+
 from contracts.change_point import ChangePoint
 from contracts.records import LabeledEvent, TopicRange
 from scorer.datasets import TrainingRow
+
+# Per held event beyond its encoded bytes: the key, the ordered dict's node, the entry.
+ENTRY_OVERHEAD_BYTES = 512
+_ENCODER = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,9 @@ class TrainingWindow:
         The oldest arrivals leave first when more are held.
     max_age : timedelta
         Events older (event time) than this before the newest one held leave.
+    max_bytes : int, optional
+        The oldest arrivals leave first while the events' encoded bytes, plus
+        ``ENTRY_OVERHEAD_BYTES`` each, exceed this (they stay on the topic).
 
     Examples
     --------
@@ -101,13 +110,18 @@ class TrainingWindow:
     (1, 3)
     """
 
-    def __init__(self, *, max_events: int, max_age: timedelta) -> None:
-        if max_events < 1 or max_age <= timedelta(0):
-            raise ValueError(f"expected max_events >= 1 and a positive max_age, got "
-                             f"{max_events} and {max_age}")
+    def __init__(self, *, max_events: int, max_age: timedelta,
+                 max_bytes: int | None = None) -> None:
+        if max_events < 1 or max_age <= timedelta(0) or (max_bytes is not None and max_bytes < 1):
+            raise ValueError(f"expected max_events >= 1, a positive max_age and max_bytes, got "
+                             f"{max_events}, {max_age} and {max_bytes}")
         self.max_events = max_events
         self.max_age = max_age
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.left_for_bytes = 0  # events pushed out by max_bytes, for a metric or log
         self._entries: OrderedDict[str, WindowEntry] = OrderedDict()
+        self._sizes: dict[str, int] = {}
         self._newest: datetime | None = None
 
     def __len__(self) -> int:
@@ -119,13 +133,20 @@ class TrainingWindow:
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._entries
 
-    def add(self, event: LabeledEvent, topic: str, partition: int, offset: int) -> bool:
-        """Hold ``event``; False when it was already held (a duplicate) or is too old."""
+    def add(self, event: LabeledEvent, topic: str, partition: int, offset: int,
+            size: int | None = None) -> bool:
+        """Hold ``event``; False when it was already held (a duplicate) or is too old.
+
+        ``size`` is its message's length; it is encoded again when not given.
+        """
         if event.event_id in self._entries:
             return False
         if self._newest is not None and event.ts < self._newest - self.max_age:
             return False
         self._entries[event.event_id] = WindowEntry(event, topic, partition, offset)
+        size = ENTRY_OVERHEAD_BYTES + (len(_ENCODER.encode(event)) if size is None else size)
+        self._sizes[event.event_id] = size
+        self.bytes += size
         if self._newest is None or event.ts > self._newest:
             self._newest = event.ts
         self._evict()
@@ -143,10 +164,17 @@ class TrainingWindow:
 
     def _evict(self) -> None:
         while len(self._entries) > self.max_events:
-            self._entries.popitem(last=False)
+            self._pop_oldest()
+        while self.max_bytes is not None and self.bytes > self.max_bytes and self._entries:
+            self._pop_oldest()
+            self.left_for_bytes += 1
         oldest_kept = self._oldest_kept()
         # Arrival order is close to event-time order, so the old ones sit at the front;
         # a rare straggler further in is left out by ``snapshot`` and leaves by count.
         while oldest_kept and self._entries and \
                 next(iter(self._entries.values())).event.ts < oldest_kept:
-            self._entries.popitem(last=False)
+            self._pop_oldest()
+
+    def _pop_oldest(self) -> None:
+        event_id, _ = self._entries.popitem(last=False)
+        self.bytes -= self._sizes.pop(event_id)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 
-from retrainer.window import TrainingWindow
+from retrainer.window import ENTRY_OVERHEAD_BYTES, TrainingWindow
 from tests.unit.retrainer.conftest import T0, TOPIC, labeled
 
 
@@ -76,3 +77,24 @@ def test_bad_bounds_are_refused() -> None:
         TrainingWindow(max_events=0, max_age=timedelta(hours=1))
     with pytest.raises(ValueError, match="positive max_age"):
         TrainingWindow(max_events=1, max_age=timedelta(0))
+
+
+def test_the_oldest_arrivals_leave_when_the_byte_bound_is_reached() -> None:
+    big = {f"f{k}": "x" * 250 for k in range(200)}  # about 52 KB encoded
+    bounded = TrainingWindow(max_events=1000, max_age=timedelta(days=1), max_bytes=500_000)
+    for i in range(30):
+        bounded.add(labeled(i, features=big), TOPIC, 0, i)
+        assert bounded.bytes <= 500_000
+    held = [e.event.event_id for e in bounded]
+    assert held == [f"e{i}" for i in range(30 - len(held), 30)] and 5 <= len(held) <= 10
+    assert bounded.left_for_bytes == 30 - len(held)
+    small = [labeled(i) for i in range(30, 40)]
+    for i, event in enumerate(small):
+        bounded.add(event, TOPIC, 0, 30 + i)
+    assert bounded.bytes == sum(ENTRY_OVERHEAD_BYTES + len(msgspec.json.encode(e.event))
+                                for e in bounded)
+
+
+def test_a_zero_byte_bound_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        TrainingWindow(max_events=1, max_age=timedelta(hours=1), max_bytes=0)
