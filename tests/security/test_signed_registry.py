@@ -41,11 +41,13 @@ def pointer(champion: int, at: datetime) -> Deployment:
                              reason="forged", now=at)
 
 
-def send_raw(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
+def send_raw(settings: Settings, records: list[tuple[bytes, bytes]],
+             topic: str | None = None) -> None:
     producer = Producer(producer_config(settings, **{"message.max.bytes":
                                                      MODEL_ARTIFACT_MAX_BYTES}))
     for key, value in records:
-        producer.produce(Topics(settings.topic_prefix).model_versions, key=key, value=value)
+        producer.produce(topic or Topics(settings.topic_prefix).model_versions, key=key,
+                         value=value)
     assert producer.flush(30) == 0
 
 
