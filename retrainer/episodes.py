@@ -43,7 +43,6 @@ class Episode:
     used: int = 0  # post-change labels that version learnt from
     refining: int | None = None  # that version, now the champion, awaiting its last round
     quiet: bool = False  # its alerts resolved while its version was being released
-    on_trial: bool = False  # a deployment put that version on trial
 
     @property
     def name(self) -> str:
@@ -132,14 +131,14 @@ class Episodes:
         ep = self.current
         if ep is None:
             return None
-        if ep.published is not None and ep.refining is None and ep.published != champion:
-            if ep.published in trial:
-                ep.on_trial = True
-            elif ep.on_trial:
-                ep.published, ep.on_trial = None, False
-                if ep.quiet:
-                    self.current = None
-                    return f"{ep.name} ended: resolved after {ep.rounds} rounds"
+        # The deployments after a round publishes name its version until its trial ends
+        # (the one that put it on trial may be read before the round reports).
+        if ep.published is not None and ep.refining is None \
+                and ep.published != champion and ep.published not in trial:
+            ep.published = None
+            if ep.quiet:
+                self.current = None
+                return f"{ep.name} ended: resolved after {ep.rounds} rounds"
         if ep.alert.version in (None, champion) or ep.refining == champion:
             return None
         if ep.refining is None and ep.published == champion and self.refine_factor:

@@ -243,3 +243,17 @@ def test_a_trial_that_ends_without_promotion_lets_the_resolved_alerts_end_the_ep
     loop.observe_alert(drift(at=ChangePoint(at=T0, source="window"), status="resolved"))
     feed(loop, 50, 1000)
     assert loop.due(T0) is None and loop.status.startswith("idle")
+
+
+def test_the_trial_deployment_read_before_the_round_reports_still_ends_the_episode() -> None:
+    loop = make_loop(refine_factor=4)
+    loop.observe_alert(drift(at=ChangePoint(at=T0, source="window")))
+    feed(loop, 0, 50)
+    due = loop.due(T0)
+    assert due is not None
+    loop.observe_deployment(deployment(1, canary=2, fraction=0.5))
+    loop.finished(due, T0, published=2, reason="published")
+    loop.observe_deployment(deployment(1))  # the trial expired
+    loop.observe_alert(drift(at=ChangePoint(at=T0, source="window"), status="resolved"))
+    feed(loop, 50, 1000)
+    assert loop.due(T0) is None and loop.status.startswith("idle")
