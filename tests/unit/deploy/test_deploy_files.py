@@ -23,7 +23,8 @@ def known_variables() -> set[str]:
     names = {variable for variable, _, _ in describe()}
     secrets = {f"{PREFIX}{n.upper()}_FILE" for n in ("model_private_key", "model_public_keys",
                                                      "sasl_password", "ssl_key_password",
-                                                     "http_token")}
+                                                     "http_token", "alert_private_key",
+                                                     "alert_public_keys")}
     return names | secrets | {"KAFKA_BOOTSTRAP_SERVERS"}
 
 
@@ -75,6 +76,16 @@ def test_the_private_key_is_a_secret_only_the_publishers_get():
         holds = "STREAMML_MODEL_PRIVATE_KEY_FILE" in env
         assert holds == (name in {"bootstrap-model", "retrainer"}), name
         assert ("model_private_key" in service.get("secrets", [])) == holds, name
+
+
+def test_the_alert_key_is_a_secret_only_the_monitor_and_the_retrainer_get():
+    for name, service in streamml_services().items():
+        env = service.get("environment", compose()["x-streamml"]["environment"])
+        holds = env.get("STREAMML_ALERT_PRIVATE_KEY_FILE") == "/run/secrets/alert_private_key"
+        assert holds == (service["command"][0] in {"monitor", "retrain"}), name
+        assert ("alert_private_key" in service.get("secrets", [])) == holds, name
+    for manifest in ("monitor.yaml", "retrainer.yaml"):
+        assert "STREAMML_ALERT_PRIVATE_KEY_FILE" in (ROOT / "deploy/k8s" / manifest).read_text()
 
 
 def test_only_the_retrainer_mounts_the_signing_key_in_kubernetes():
