@@ -222,7 +222,7 @@ class Settings:
         4, "most training rounds per drift alert", minimum=1
     )
     retrain_refine_factor: int = _setting(
-        4, "once a version trained after a drift is the champion, one more round when this "
+        8, "once a version trained after a drift is the champion, one more round when this "
         "many times the post-change labels it learnt from have arrived (0: never)", minimum=0,
     )
     retrain_min_post_change: int = _setting(

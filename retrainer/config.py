@@ -40,7 +40,7 @@ class RetrainerConfig:
     retry_labels: int = 500
     max_rounds: int = 4
     min_post_change: int = 1000
-    refine_factor: int = 4
+    refine_factor: int = 8
     holdout_fraction: float = 0.4
     challenge: ChallengePolicy = field(default_factory=ChallengePolicy)
     release_mode: ReleaseMode = "canary"

@@ -1,4 +1,4 @@
-"""Alerts signed with the alert key: admitted; unsigned, other keys, changed: refused and counted."""
+"""Alerts signed with the alert key are admitted; unsigned, other keys, changed: refused."""
 
 from __future__ import annotations
 
