@@ -15,12 +15,10 @@ import logging
 from collections import Counter
 from typing import Final
 
-from contracts.exceptions import SettingsError
-from contracts.keys import decode_key, split_keys
 from contracts.records import Alert
 from contracts.settings import Settings
 from scorer.exceptions import ArtifactRejected
-from scorer.signing import Signer, TrustedKeys
+from scorer.signing import Signer, TrustedKeys, signer_of, trusted_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,28 +31,15 @@ _KEYS_REMEMBERED: Final = 64
 
 def alert_signer_from(settings: Settings) -> Signer:
     """The signer of the settings' alert key, or a :class:`SettingsError` saying how to set it."""
-    secret = settings.alert_private_key
-    if secret is None or not secret.reveal():
-        raise SettingsError(
-            f"no alert signing key: set {ALERT_PRIVATE_KEY_VARIABLE} (or "
-            f"{ALERT_PRIVATE_KEY_VARIABLE}_FILE); the monitor and the retrainer sign what they "
-            "write on the alerts topic with it; make one with `streamml keys generate`"
-        )
-    return Signer.from_raw(decode_key(secret.reveal(), ALERT_PRIVATE_KEY_VARIABLE))
+    return signer_of(settings.alert_private_key, ALERT_PRIVATE_KEY_VARIABLE,
+                     "the monitor and the retrainer sign what they write on the alerts "
+                     "topic with it")
 
 
 def alert_trusted_keys(settings: Settings) -> TrustedKeys:
     """The alert public keys of the settings, with the alert private key's own."""
-    raws = [decode_key(text, ALERT_PUBLIC_KEYS_VARIABLE)
-            for text in split_keys(settings.alert_public_keys or "")]
-    if settings.alert_private_key is not None:
-        raws.append(alert_signer_from(settings).public_key)
-    if not raws:
-        raise SettingsError(
-            f"no trusted alert key: set {ALERT_PUBLIC_KEYS_VARIABLE} (or "
-            f"{ALERT_PUBLIC_KEYS_VARIABLE}_FILE) or {ALERT_PRIVATE_KEY_VARIABLE}"
-        )
-    return TrustedKeys.from_raw(raws, ALERT_PUBLIC_KEYS_VARIABLE)
+    return trusted_of(settings.alert_public_keys, settings.alert_private_key,
+                      ALERT_PUBLIC_KEYS_VARIABLE, ALERT_PRIVATE_KEY_VARIABLE, "alert")
 
 
 class AlertGate:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 from contracts.exceptions import SettingsError
 from contracts.keys import decode_key, split_keys
 from contracts.records import Alert, Deployment, ModelVersion
-from contracts.settings import Settings
+from contracts.settings import Secret, Settings
 from scorer.exceptions import BadSignature, UnknownSigningKey, UnsignedRecord
 
 PRIVATE_KEY_VARIABLE: Final = "STREAMML_MODEL_PRIVATE_KEY"
@@ -167,27 +167,36 @@ def describe(record: SignedRecord) -> str:
 
 def signer_from(settings: Settings) -> Signer:
     """The signer of the settings' private key, or a :class:`SettingsError` saying how to set it."""
-    secret = settings.model_private_key
-    if secret is None or not secret.reveal():
-        raise SettingsError(
-            f"no model signing key: set {PRIVATE_KEY_VARIABLE} (or {PRIVATE_KEY_VARIABLE}_FILE); "
-            "only the trainer and the retrainer need it; make one with `streamml keys generate`"
-        )
-    return Signer.from_raw(decode_key(secret.reveal(), PRIVATE_KEY_VARIABLE))
+    return signer_of(settings.model_private_key, PRIVATE_KEY_VARIABLE,
+                     "only the trainer and the retrainer need it")
 
 
 def trusted_keys(settings: Settings) -> TrustedKeys:
     """The public keys of the settings, with the private key's own; refuse none at all."""
-    raws = [decode_key(text, PUBLIC_KEYS_VARIABLE)
-            for text in split_keys(settings.model_public_keys or "")]
-    if settings.model_private_key is not None:
-        raws.append(signer_from(settings).public_key)
+    return trusted_of(settings.model_public_keys, settings.model_private_key,
+                      PUBLIC_KEYS_VARIABLE, PRIVATE_KEY_VARIABLE, "model")
+
+
+def signer_of(secret: Secret | None, variable: str, who: str) -> Signer:
+    """The signer of the private key in setting ``variable``; ``who`` needs it, says the error."""
+    if secret is None or not secret.reveal():
+        raise SettingsError(
+            f"no {variable.removeprefix('STREAMML_').split('_')[0].lower()} signing key: set "
+            f"{variable} (or {variable}_FILE); {who}; make one with `streamml keys generate`")
+    return Signer.from_raw(decode_key(secret.reveal(), variable))
+
+
+def trusted_of(public: str | None, secret: Secret | None, public_variable: str,
+               private_variable: str, kind: str) -> TrustedKeys:
+    """The public keys listed in ``public`` and the private key's own; refuse none at all."""
+    raws = [decode_key(text, public_variable) for text in split_keys(public or "")]
+    if secret is not None:
+        raws.append(signer_of(secret, private_variable, "").public_key)
     if not raws:
         raise SettingsError(
-            f"no trusted model key: set {PUBLIC_KEYS_VARIABLE} (or {PUBLIC_KEYS_VARIABLE}_FILE) "
-            "to the public key `streamml keys generate` printed"
-        )
-    return TrustedKeys.from_raw(raws)
+            f"no trusted {kind} key: set {public_variable} (or {public_variable}_FILE) or "
+            f"{private_variable}, to the key `streamml keys generate` printed")
+    return TrustedKeys.from_raw(raws, public_variable)
 
 
 __all__ = [
