@@ -118,8 +118,9 @@ def test_untrusted_artifacts_are_refused_logged_counted_and_alerted_and_v1_keeps
 ) -> None:
     topics = Topics(settings.topic_prefix)
     marker = tmp_path / "marker"
-    cases = untrusted_records(champion, marker)
     publish_champion(settings, signed(champion))
+    # After the champion's deployment: an older one would be refused as replayed instead.
+    cases = untrusted_records(champion, marker)
     worker = Worker(settings, tmp_path, "w").start()
     try:
         worker.wait_healthy()
