@@ -15,12 +15,19 @@ from pathlib import Path
 SEED = "11"
 
 
+def _interruptible() -> None:
+    # A suite started in the background by a shell (`make test &`) ignores SIGINT, and
+    # so would the demo it starts: Ctrl-C is what a user at a terminal sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def demo(tmp_path: Path, bootstrap: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "streamml", "demo", "--seed", SEED, *args], cwd=tmp_path,
         text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "COLUMNS": "120"},
+        preexec_fn=_interruptible,  # noqa: PLW1509 - only resets a signal disposition
     )
 
 
