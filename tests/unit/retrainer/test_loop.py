@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import msgspec
+import pytest
 
 from contracts.change_point import ChangePoint, change_point_details
 from contracts.records import Alert
@@ -231,29 +232,22 @@ def test_a_drift_alert_about_the_refined_champion_opens_its_own_episode() -> Non
     assert due.change.at == later
 
 
-def test_a_trial_that_ends_without_promotion_lets_the_resolved_alerts_end_the_episode() -> None:
+@pytest.mark.parametrize("trial_read_first", [False, True])
+def test_a_trial_that_ends_without_promotion_lets_the_resolved_alerts_end_the_episode(
+        trial_read_first: bool) -> None:
+    """The deployment that puts the version on trial may be read before or after the round
+    reports; either way, once the trial ends without promotion the episode may end."""
     loop = make_loop(refine_factor=4)
     loop.observe_alert(drift(at=ChangePoint(at=T0, source="window")))
     feed(loop, 0, 50)
     due = loop.due(T0)
     assert due is not None
+    if trial_read_first:
+        loop.observe_deployment(deployment(1, canary=2, fraction=0.5))
     loop.finished(due, T0, published=2, reason="published")
-    loop.observe_deployment(deployment(1, canary=2, fraction=0.5))
+    if not trial_read_first:
+        loop.observe_deployment(deployment(1, canary=2, fraction=0.5))
     loop.observe_deployment(deployment(1))  # rolled back, or expired
-    loop.observe_alert(drift(at=ChangePoint(at=T0, source="window"), status="resolved"))
-    feed(loop, 50, 1000)
-    assert loop.due(T0) is None and loop.status.startswith("idle")
-
-
-def test_the_trial_deployment_read_before_the_round_reports_still_ends_the_episode() -> None:
-    loop = make_loop(refine_factor=4)
-    loop.observe_alert(drift(at=ChangePoint(at=T0, source="window")))
-    feed(loop, 0, 50)
-    due = loop.due(T0)
-    assert due is not None
-    loop.observe_deployment(deployment(1, canary=2, fraction=0.5))
-    loop.finished(due, T0, published=2, reason="published")
-    loop.observe_deployment(deployment(1))  # the trial expired
     loop.observe_alert(drift(at=ChangePoint(at=T0, source="window"), status="resolved"))
     feed(loop, 50, 1000)
     assert loop.due(T0) is None and loop.status.startswith("idle")
