@@ -138,11 +138,13 @@ class LabeledScope:
         self.delays[:] = 0
         # A window rule names where the ranking fell within the last two windows: the
         # sliding window breaches while it still holds older events, so its own start
-        # would put hundreds of them before the change. Located only when a rule asks.
-        since = self.trail.fed - 2 * self.window_size
+        # would put hundreds of them before the change. Located only when a rule asks,
+        # which is after the rest of the batch was fed: bounded to this window's events,
+        # so where a change began does not depend on where batches were cut.
+        since, until = self.trail.fed - 2 * self.window_size, self.trail.fed
 
         def located() -> ChangePoint | None:
-            return self.trail.locate_drop(since=since, source="window")
+            return self.trail.locate_drop(since=since, until=until, source="window")
         return WindowReport("labels", self.scope, self.recent.oldest(), end, n, figures,
                             detail={"detectors": fired, "baseline": base,
                                     "change_point": self.change_point, "located": located},

@@ -87,8 +87,9 @@ class Trail:
         """Index of the oldest event still kept."""
         return max(0, self.fed - self.size)
 
-    def _slots(self, since: int) -> NDArray[np.int64]:
-        return np.arange(max(since, self.oldest), self.fed) % self.size
+    def _slots(self, since: int, until: int | None = None) -> NDArray[np.int64]:
+        end = self.fed if until is None else min(until, self.fed)
+        return np.arange(max(since, self.oldest), end) % self.size
 
     def first_offsets(self, *, since: int) -> tuple[tuple[str, int, int], ...]:
         """Per partition, the first offset among the events fed from index ``since`` on."""
@@ -123,8 +124,10 @@ class Trail:
                            offsets=self._first_offsets(slots[k:]), source=source)
 
 
-    def locate_drop(self, *, since: int, source: str) -> ChangePoint | None:
-        """Where the ranking of the scores got worse among the events fed from ``since`` on.
+    def locate_drop(self, *, since: int, source: str,
+                    until: int | None = None) -> ChangePoint | None:
+        """Where the ranking of the scores got worse among the events fed from ``since`` on
+        (and before ``until``, when given).
 
         The split maximising ``(AUC before - AUC after) * sqrt(k (n - k) / n)`` over
         about 40 candidate splits in event-time order (see :func:`drop_split`). A rank
@@ -132,7 +135,7 @@ class Trail:
         change in most runs, where the mean of the heavy-tailed log loss wandered by
         700 (``tests/unit/monitor/test_change_points.py``). None with too few events.
         """
-        slots = self._slots(since)
+        slots = self._slots(since, until)
         if slots.size < 2 * DROP_CANDIDATES:
             return None
         slots = slots[np.argsort(self._ts[slots], kind="stable")]

@@ -157,3 +157,27 @@ def test_label_delay_is_reported_from_its_buckets() -> None:
     [report] = scope().add(np.arange(1000.0), y, p, np.full(1000, 250.0))
 
     assert report.figures["label_delay_p50"] == 300.0
+
+
+def test_where_a_drop_began_does_not_depend_on_where_batches_were_cut() -> None:
+    """Seed 3: each window's located change is the same when its rules ask at once and
+    when they ask after the rest of a large batch was fed (as the monitor's loop does)."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    scores = np.where(np.arange(n) < 2500, y * 0.5 + rng.random(n) * 0.5, rng.random(n))
+    ts = np.arange(float(n))
+
+    def located(batch: int) -> list[object]:
+        scope = LabeledScope(Scope("m", 1, "champion"), window_size=1000, stride=250,
+                             max_seconds=1e9, min_events=1)
+        out = []
+        for lo in range(0, n, batch):
+            part = slice(lo, lo + batch)
+            reports = scope.add(ts[part], y[part], scores[part], np.zeros(ts[part].size))
+            out += [r.detail["located"]() for r in reports]
+        return out
+
+    one_by_one = located(250)
+    assert [cp for cp in one_by_one if cp is not None]
+    assert located(n) == one_by_one
