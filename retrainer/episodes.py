@@ -15,6 +15,10 @@ the champion, the episode stays open for one more round, once ``refine_factor`` 
 the post-change labels it learnt from have arrived: the same gate then publishes a
 successor only if it is better on held-out rows. Alerts about the old version
 resolving do not end it; a drift alert about the new champion replaces it.
+
+A round after the first runs only while the drift lasts (:mod:`retrainer.lasting`):
+the episode keeps the champion's served log loss on the labels that arrive after
+each round, and gives up when it is no longer above what it was before the change.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 
 from contracts.change_point import ChangePoint, change_point_of
 from contracts.records import Alert
+from retrainer.lasting import Losses
 from retrainer.triggers import triggering
 from retrainer.window import WindowEntry
 
@@ -43,6 +48,9 @@ class Episode:
     used: int = 0  # post-change labels that version learnt from
     refining: int | None = None  # that version, now the champion, awaiting its last round
     quiet: bool = False  # its alerts resolved while its version was being released
+    since_round: Losses = field(default_factory=Losses)  # the champion's, since the last round
+    why: str = ""  # why it gave up, when it did before its last round
+    last_gain: float | None = None  # its last refused challenger's mean gain over the champion
 
     @property
     def name(self) -> str:
@@ -152,8 +160,16 @@ class Episodes:
 
     def count(self, entry: WindowEntry) -> None:
         """A new labeled event (not one re-read on a restart)."""
-        if self.current is not None and self.current.counts(entry):
-            self.current.labels += 1
+        ep = self.current
+        if ep is not None and ep.counts(entry):
+            ep.labels += 1
+            if ep.rounds and ep.refining is None and entry.event.version == ep.alert.version:
+                ep.since_round.add(entry.event.label, entry.event.score)
+
+    def give_up(self, why: str) -> None:
+        """The current episode gets no more rounds: ``why``, in words."""
+        if self.current is not None:
+            self.current.gave_up, self.current.why = True, why
 
     def due(self, *, champion: int | None) -> Episode | None:
         """The episode whose next round is due now, if any."""
@@ -171,7 +187,8 @@ class Episodes:
         ep = self.current
         return 0 if ep is None or ep.gave_up else max(0, ep.needed - ep.labels)
 
-    def finished(self, fingerprint: str, labels_used: int, published: int | None = None) -> None:
+    def finished(self, fingerprint: str, labels_used: int, published: int | None = None,
+                 gain: float | None = None) -> None:
         """A round of the episode opened by ``fingerprint`` ended: back off, or give up
         (after the refining round, the episode is over)."""
         ep = self.current
@@ -183,6 +200,7 @@ class Episodes:
         if published is not None:
             ep.published, ep.used = published, labels_used
         ep.rounds += 1
+        ep.since_round, ep.last_gain = Losses(), gain
         if ep.rounds >= self.max_rounds or not self.retry_labels:
             ep.gave_up = True
             return

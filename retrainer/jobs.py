@@ -39,6 +39,7 @@ class JobOutcome:
     published: int | None
     reason: str
     seconds: float
+    gain: float | None = None  # a refused challenger's mean gain over the champion
 
 
 def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter, key: TrustedKeys,
@@ -65,7 +66,8 @@ def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter,
     if result.bundle is None:
         writer.write(alerts=[_alert(config, None, "retrain-rejected", result, due, started)])
         logger.info("challenger rejected reason=%r", result.decision.reason)
-        return JobOutcome(None, result.decision.reason, seconds)
+        return JobOutcome(None, result.decision.reason, seconds,
+                          result.gain.mean if result.gain else None)
     record = model_version_record(sign_bundle(result.bundle, writer.signer), trigger=str(trigger))
     # A trial's deadline counts from its deployment: stamp it when written, not when the
     # round began.

@@ -17,6 +17,7 @@ from typing import Final
 from contracts.records import Alert, Deployment, LabeledEvent
 from retrainer.config import RetrainerConfig
 from retrainer.episodes import Episode, Episodes
+from retrainer.lasting import Losses, lasting
 from retrainer.notices import decision_alert
 from retrainer.online import OnlineLearner
 from retrainer.releaser import ReleaseChange, Releaser
@@ -89,7 +90,7 @@ class RetrainLoop:
         self._newest_deployed = 0
         self._fresh: list[LabeledEvent] = []
         self._notices: list[Alert] = []
-        self._noticed: tuple[str, int] | None = None
+        self._noticed: tuple[str, int, bool] | None = None
 
     @property
     def champion(self) -> int | None:
@@ -153,14 +154,15 @@ class RetrainLoop:
         return due
 
     def finished(self, due: Round, now: datetime, *, published: int | None,
-                 reason: str) -> None:
-        """The round ended: ``published`` is the new version, or None when refused."""
+                 reason: str, gain: float | None = None) -> None:
+        """The round ended: ``published`` is the new version, or None when refused;
+        ``gain`` is a refused challenger's mean gain over the champion, when measured."""
         self.running = None
         # The service may read the releasing deployment back before the job reports.
         if published is not None and published > self._newest_deployed:
             self._released = published
         if due.fingerprint is not None:
-            self.episodes.finished(due.fingerprint, due.post_change_labels, published)
+            self.episodes.finished(due.fingerprint, due.post_change_labels, published, gain)
         self._next(now)
 
     def failed(self, due: Round, now: datetime) -> None:
@@ -206,6 +208,14 @@ class RetrainLoop:
                            f"{self.config.release.deadline_labels})")
             return None
         episode = self.episodes.due(champion=self.champion)
+        if episode is not None and episode.rounds and episode.refining is None:
+            verdict = lasting(self._before_change(episode), episode.since_round,
+                              episode.last_gain)
+            logger.info("before round %d of %s: %s", episode.rounds + 1, episode.name,
+                        verdict.reason)
+            if not verdict.lasts:
+                self.episodes.give_up(verdict.reason)
+                episode = None
         if episode is not None:
             return self._episode_round(episode, now)
         if self.episodes.current is not None:
@@ -233,16 +243,22 @@ class RetrainLoop:
         return Round(trigger, snapshot, self._strategy(), self.config.challenge.spent(number),
                      number, alert.fingerprint, episode.change, episode.labels)
 
+    def _before_change(self, episode: Episode) -> Losses:
+        """The champion's served losses on the window's labels from before the change."""
+        return Losses.of((e.event.label, e.event.score) for e in self.window
+                         if e.event.version == episode.alert.version and not episode.counts(e))
+
     def _wait_status(self, episode: Episode, now: datetime) -> None:
         rounds = f"{episode.rounds} of {self.config.max_rounds} rounds tried"
         if episode.gave_up:
-            self.status = (f"gave up on {episode.name} after {rounds}; waiting for it to "
-                           "resolve or for a new champion")
+            why = f" ({episode.why})" if episode.why else ""
+            self.status = (f"gave up on {episode.name} after {rounds}{why}; waiting for it "
+                           "to resolve or for a new champion")
         else:
             self.status = (f"waiting for {self.episodes.waiting()} more post-change labels "
                            f"for {episode.name}; {rounds}, next at {episode.needed} "
                            "post-change labels")
-        key = (episode.alert.fingerprint, episode.rounds)
+        key = (episode.alert.fingerprint, episode.rounds, episode.gave_up)
         if key != self._noticed:
             self._noticed = key
             logger.info("%s", self.status)

@@ -156,6 +156,7 @@ class RoundResult:
     trigger: Trigger
     lineage: tuple[TopicRange, ...]
     window_rows: int
+    gain: PairedGain | None = None  # the challenger's over the champion, row by row
 
 
 def run_round(snapshot: WindowSnapshot, strategy: Strategy, champion: ModelBundle | None, *,
@@ -194,12 +195,12 @@ def run_round(snapshot: WindowSnapshot, strategy: Strategy, champion: ModelBundl
                 decision.reason)
     if not decision.publish:
         return RoundResult(decision, None, challenger, champion_metrics, trigger, lineage,
-                           len(snapshot))
+                           len(snapshot), versus_champion)
     published = _annotated(strategy.refit(bundle, snapshot), decision, challenger,
                            champion_metrics, champion, baseline, versus_champion, trigger,
                            snapshot, len(holdout), strategy.name)
     return RoundResult(decision, published, challenger, champion_metrics, trigger, lineage,
-                       len(snapshot))
+                       len(snapshot), versus_champion)
 
 
 def _champion_scores(champion: ModelBundle | None,

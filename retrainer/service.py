@@ -227,7 +227,8 @@ class RetrainerService:
             return
         logger.info("job done published=%s seconds=%.1f reason=%r", outcome.published,
                     outcome.seconds, outcome.reason)
-        self.loop.finished(due, now, published=outcome.published, reason=outcome.reason)
+        self.loop.finished(due, now, published=outcome.published, reason=outcome.reason,
+                          gain=outcome.gain)
         kept = (self.topics.labeled_events, self.topics.alerts)
         offsets = [TopicPartition(t, p, o) for (t, p), o in self.job_offsets.items()
                    if t in kept]

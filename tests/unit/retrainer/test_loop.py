@@ -251,3 +251,33 @@ def test_a_trial_that_ends_without_promotion_lets_the_resolved_alerts_end_the_ep
     loop.observe_alert(drift(at=ChangePoint(at=T0, source="window"), status="resolved"))
     feed(loop, 50, 1000)
     assert loop.due(T0) is None and loop.status.startswith("idle")
+
+
+def lasting_drift(since_score: float) -> tuple[RetrainLoop, bool]:
+    """A round refused, then 150 labels the champion scored with ``since_score``: is a
+    second round due? Before the change it scored 0.5 on alternating labels."""
+    change = T0 + timedelta(seconds=200)
+    loop = make_loop(min_post_change=100, retry_labels=150)
+    for i in range(300):
+        loop.observe_labeled(labeled(i, label=i % 2, score=0.5), TOPIC, 0, i)
+    loop.observe_alert(drift(at=ChangePoint(at=change, source="window")))
+    due = loop.due(T0)
+    assert due is not None and due.number == 1
+    loop.finished(due, T0, published=None, reason="not published: test")
+    for i in range(300, 450):
+        score = since_score if i % 2 == 0 else 1 - since_score
+        loop.observe_labeled(labeled(i, label=i % 2, score=score), TOPIC, 0, i)
+    return loop, loop.due(T0) is not None
+
+
+def test_a_drift_that_did_not_last_gets_no_further_round() -> None:
+    loop, again = lasting_drift(0.45)  # slightly better than before the change
+    assert not again
+    assert loop.status.startswith("gave up on concept-drift alert") and \
+        "the drift did not last" in loop.status
+    assert loop.take_notices()[-1].kind == "retrain-gave-up"
+
+
+def test_a_lasting_drift_gets_its_next_round() -> None:
+    _, again = lasting_drift(0.8)  # the champion is now wrong more often than not
+    assert again
