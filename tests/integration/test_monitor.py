@@ -21,6 +21,7 @@ from contracts.change_point import change_point_of
 from contracts.records import Alert
 from contracts.settings import Settings
 from contracts.topics import Topics
+from tests.integration.monitor_parity import assert_same_decisions, pure_alerts
 from tests.integration.processes import http_get
 from tests.integration.test_monitor_support import (
     ARTIFACTS,
@@ -59,6 +60,8 @@ class ShiftRun:
     screenshot: Path
     am_while_firing: list[dict[str, object]]
     am_after_resolve: list[dict[str, object]]
+    settings: Settings
+    settled: list[Alert]  # every alert, once the monitor has counted every record
     notifications: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -66,7 +69,8 @@ class ShiftRun:
 def shift_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) \
         -> Iterator[ShiftRun]:
     workdir = tmp_path_factory.mktemp("monitor-shift")
-    settings = fresh_settings(kafka_bootstrap)
+    # One partition a topic: the pure pipeline then reads each topic in the service's order.
+    settings = fresh_settings(kafka_bootstrap, partitions=1)
     bundle = publish_model(settings)
     capture = Capture()
     try:
@@ -101,8 +105,18 @@ def _shift_run(settings: Settings, bundle: object, workdir: Path, am: str,
         # Other alerts notify too: wait for this one's resolved notification itself.
         wait_until(lambda: "resolved" in _notified(capture.bodies, fired.fingerprint),
                    timeout=30)
+        settled = settled_alerts(settings, port, 3 * EVENTS)
     return ShiftRun(feeder, fired, after_restart, alerts, dom, screenshot,
-                    am_firing, am_resolved, capture.bodies)  # type: ignore[arg-type]
+                    am_firing, am_resolved, settings, settled,  # type: ignore[arg-type]
+                    capture.bodies)
+
+
+def settled_alerts(settings: Settings, port: int, records: int) -> list[Alert]:
+    """Every alert on the topic once the monitor on ``port`` has counted ``records``
+    records (events, predictions and labeled events): nothing it read is left to judge."""
+    wait_until(lambda: json.loads(http_get(f"http://127.0.0.1:{port}/health")[1])
+               ["records"] >= records, timeout=120)
+    return read_alerts(settings)
 
 
 def _am_alerts(am: str, fingerprint: str) -> list[dict[str, object]]:
@@ -172,6 +186,26 @@ def test_the_ops_page_in_chromium_shows_the_drifted_feature_and_the_firing_alert
     assert shift_run.screenshot.stat().st_size > 10_000
 
 
+def test_the_pure_pipeline_raises_the_services_alerts_across_its_restart(
+        shift_run: ShiftRun) -> None:
+    """MonitorPipeline, fed the records the two monitors read, changes every alert as they
+    did, value for value (to float rounding), with the same windows and change points.
+
+    Exact by construction, not by luck: each topic has one partition, so its records reach
+    both in offset order, and the rules compared judge windows cut from one topic alone
+    (:mod:`tests.integration.monitor_parity` names the two that depend on how topics
+    interleave). The restarted monitor re-read every record (its tail, 20,000 a partition,
+    holds them all) from the alerts it had restored, and sent only changes it had not
+    sent, so its topic holds one continuous monitor's changes. ``started_at`` is each
+    decider's wall clock and is not compared.
+    """
+    pure = pure_alerts(shift_run.settings, EVENTS)
+    matched = assert_same_decisions(shift_run.settled, pure)
+
+    assert matched >= 2  # feature-drift fired and resolved, at least
+    assert shift_run.fired.fingerprint in {a.fingerprint for a in pure}
+
+
 def test_a_stable_stream_raises_no_drift_or_performance_alert(
         kafka_settings: Settings, tmp_path: Path) -> None:
     bundle = publish_model(kafka_settings)
@@ -187,15 +221,19 @@ def test_a_stable_stream_raises_no_drift_or_performance_alert(
 
 
 def test_concept_drift_raises_a_performance_or_concept_alert_within_5000_labeled_events(
-        kafka_settings: Settings, tmp_path: Path) -> None:
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    """And the pure pipeline over the records the service read raises the same alerts
+    (one partition a topic, so that order is the service's: see monitor_parity)."""
+    kafka_settings = fresh_settings(kafka_bootstrap, partitions=1)
     bundle = publish_model(kafka_settings)
     feeder = Feeder(kafka_settings, bundle, simulator("concept-drift", 13_000, drift_at=6000),
                     13_000)
-    with monitor_process(kafka_settings, tmp_path / "monitor.log"):
+    with monitor_process(kafka_settings, tmp_path / "monitor.log") as (_, port):
         feeder.send(13_000)
         feeder.drain()
         alerts = read_alerts(kafka_settings, lambda a: any(
             x.kind in ("performance", "concept_drift") for x in a))
+        settled = settled_alerts(kafka_settings, port, 3 * 13_000)
 
     raised = [a for a in alerts if a.kind in ("performance", "concept_drift")]
     first = min(feeder.index_at(detail(a, "window_end")) for a in raised)  # type: ignore[arg-type]
@@ -208,3 +246,5 @@ def test_concept_drift_raises_a_performance_or_concept_alert_within_5000_labeled
         assert cp is not None and cp.offsets, alert.details
         assert {topic for topic, _, _ in cp.offsets} == {labeled}
         assert -2500 <= feeder.index_at(cp.at.timestamp()) - 6000 <= 5000
+    matched = assert_same_decisions(settled, pure_alerts(kafka_settings, 13_000))
+    assert matched >= len(raised)

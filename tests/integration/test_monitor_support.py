@@ -248,9 +248,9 @@ def chromium(url: str, screenshot: Path) -> str:
     return dom
 
 
-def fresh_settings(bootstrap: str) -> Settings:
+def fresh_settings(bootstrap: str, partitions: int = 3) -> Settings:
     """Settings with their own topics (created) and groups, as ``kafka_settings`` gives,
-    for fixtures that outlive one test."""
+    for fixtures that outlive one test or need another partition count."""
     import uuid
 
     from contracts.kafka_clients import make_admin
@@ -258,9 +258,9 @@ def fresh_settings(bootstrap: str) -> Settings:
 
     tag = uuid.uuid4().hex[:10]
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"t{tag}.",
-                        group_prefix=f"g{tag}", partitions=3)
-    ensure_topics(make_admin(settings),
-                  Topics(settings.topic_prefix).specs(partitions=3, replication_factor=1))
+                        group_prefix=f"g{tag}", partitions=partitions)
+    ensure_topics(make_admin(settings), Topics(settings.topic_prefix).specs(
+        partitions=partitions, replication_factor=1))
     return settings
 
 

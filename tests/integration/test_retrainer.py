@@ -1,4 +1,8 @@
-"""The retrainer on a real broker: drift to promotion, damaged windows refused, crash safety."""
+"""The retrainer on a real broker: drift to promotion, damaged windows refused, crash safety.
+
+The promotion test also runs the published round again in-process from the version's
+lineage (:mod:`tests.integration.retrainer_parity`): the pure round the adaptation
+benchmark plays decides as the service did."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from scorer.artifact import load_version
 from scorer.bundle import ModelBundle
 from streamml.local_broker import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
+from tests.integration.retrainer_parity import differences, replayed_round
 from tests.integration.scoring_fixtures import publish_champion, signed
 from tests.integration.test_retrainer_support import (
     DRIFT_AT,
@@ -142,6 +147,24 @@ def test_after_concept_drift_a_better_version_is_published_canaried_promoted_and
         "retrain-published"}
     promote_alert = decision_alerts(settings, "release-promote")[0]
     assert promote_alert.severity == "info" and "promoted" in reason_of(promote_alert)
+
+    # The round again, in-process, from what v2 records: the window its lineage names,
+    # the retrainer's settings, the same champion. Training is seeded (random_state 0,
+    # time-ordered folds), so the replay decides alike; floats are compared to a relative
+    # 1e-9 in case BLAS sums differently between processes.
+    champion = load_version(msgspec.structs.replace(view.state.versions[1],
+                                                    artifact=registry_artifact(settings, 1)),
+                            KEYS)
+    replayed = replayed_round(settings, retrain_env(settings), v2, champion)
+    assert replayed.bundle is not None
+    assert replayed.decision.reason == bundle_v2.params["decision"]
+    evaluations = bundle_v2.params["evaluations"]
+    assert not differences(bundle_v2.params["gate"], replayed.bundle.params["gate"])
+    assert not differences(evaluations["challenger"], replayed.challenger)
+    assert not differences(evaluations["champion"], replayed.champion or {})
+    assert not differences(bundle_v2.metrics, replayed.bundle.metrics)
+    print(f"round replayed from lineage: gain {replayed.bundle.params['gate']}; bit-identical "
+          f"figures: {bundle_v2.metrics == replayed.bundle.metrics}")
 
 
 def test_a_challenger_trained_on_shuffled_labels_is_not_published_and_the_reason_is_recorded(
