@@ -42,7 +42,7 @@ class BatchOutput:
         self._producer = producer if producer is not None else make_producer(
             settings, **{"delivery.report.only.error": True})
         self._max_backoff = max_backoff_seconds
-        self._failed: list[Output] = []
+        self._failed: list[tuple[str, bytes | None, bytes | None, int, Any]] = []
         self._callbacks: dict[str, Any] = {}
 
     async def deliver(self, records: Iterable[Output]) -> None:
@@ -69,6 +69,14 @@ class BatchOutput:
             except BufferError:
                 self._produce(topic, key, value, partition, callback)
 
+    def send_with_headers(self, topic: str, records: Iterable[
+            tuple[bytes | None, bytes | None, int, tuple[tuple[str, bytes], ...]]]) -> None:
+        """:meth:`send_to` for records that carry headers, given as (key, value, partition,
+        headers); a refused one is sent again with its headers."""
+        callback = self._callback_for(topic)
+        for key, value, partition, headers in records:
+            self._produce(topic, key, value, partition, callback, list(headers))
+
     def wait_blocking(self) -> None:
         """Return once every record sent so far is acknowledged, sending refused ones again."""
         backoff = 0.1
@@ -82,14 +90,16 @@ class BatchOutput:
                          "in %.1f s", len(refused), backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
-            self.send(refused)
+            for topic, key, value, partition, headers in refused:
+                self._produce(topic, key, value, partition, self._callback_for(topic), headers)
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int,
-                 callback: Any) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int,
+                 callback: Any, headers: list[tuple[str, str | bytes | None]] | None = None,
+                 ) -> None:
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, partition=partition,
-                                       on_delivery=callback)
+                                       headers=headers, on_delivery=callback)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
@@ -104,7 +114,7 @@ class BatchOutput:
         def delivered(error: Any, message: Any) -> None:
             if error is not None:
                 self._failed.append((topic, message.key(), message.value(),
-                                     message.partition()))
+                                     message.partition(), message.headers()))
         return delivered
 
     def close(self) -> None:

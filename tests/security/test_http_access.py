@@ -133,7 +133,7 @@ def test_a_worker_is_ready_only_with_the_registry_read_a_champion_and_partitions
         assert worker.not_ready() == "no champion model is loaded"
         worker.watcher.state = STATE
         assert worker.not_ready() == "no partitions of user-events are assigned to this worker"
-        worker.assigned = {0}
+        worker.runtime.assigned = {0}
         assert worker.not_ready() is None
     finally:
         worker.output.close()

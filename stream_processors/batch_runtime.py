@@ -1,0 +1,237 @@
+"""The batch loop every confluent-kafka service of streamml runs on.
+
+Order of work: consume a batch, hand it to the service's step (which returns the
+records to send), hand those to the producer, and go on with the next batch while
+they are in flight. When the :class:`CommitPolicy` says so (and before a rebalance
+hands partitions over, and on the way out) wait until the broker has acknowledged
+every output sent so far, then store and commit the offsets of the batches they came
+from. A crash in between repeats those batches (at-least-once); it never skips one.
+
+Assignment, revocation and loss are handled here once: a revocation commits what was
+processed, then the step drops the partitions' state; a loss drops their uncommitted
+offsets (another worker may own them already), then the state; an assignment lets
+the step rebuild the new partitions' state, and start them where that state ends,
+before any of their records is consumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from contracts.http_server import Heartbeat
+from contracts.kafka_clients import KafkaRecord, make_consumer
+from contracts.settings import Settings
+from stream_processors.batch_output import BatchOutput
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Message, TopicPartition
+
+logger = logging.getLogger(__name__)
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Records for one topic: ``(key, value, partition)`` each, with ``headers`` as a
+    fourth element when ``headers`` is set."""
+
+    topic: str
+    records: Iterable[Any]
+    headers: bool = False
+
+
+@dataclass(frozen=True)
+class CommitPolicy:
+    """Commit once ``seconds`` passed or ``events`` were consumed since the last commit,
+    and (``when_dry``) whenever a poll comes back empty."""
+
+    seconds: float
+    events: int
+    when_dry: bool = True
+
+    def due(self, *, since_seconds: float, since_events: int, dry: bool) -> bool:
+        """
+        >>> policy = CommitPolicy(seconds=1.0, events=100, when_dry=False)
+        >>> policy.due(since_seconds=0.5, since_events=10, dry=True)
+        False
+        >>> policy.due(since_seconds=0.5, since_events=100, dry=False)
+        True
+        """
+        return ((dry and self.when_dry) or since_events >= self.events
+                or since_seconds >= self.seconds)
+
+
+class BatchStep(Protocol):
+    """What a service plugs into :class:`BatchRuntime`."""
+
+    def process(self, batch: list[Message]) -> Iterable[Outgoing]:
+        """The records to send for a batch (never raises for bad input: dead-letter it)."""
+
+    def tick(self) -> Iterable[Outgoing]:
+        """Records to send at a turn of the loop, whether or not a batch came."""
+
+    def assigned(self, consumer: Consumer,
+                 partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        """Rebuild state of newly assigned ``partitions``; where they start, if not at
+        the group's committed offsets."""
+
+    def revoked(self, partitions: list[TopicPartition], *, lost: bool) -> None:
+        """Drop the state of ``partitions``; processed records are committed unless ``lost``."""
+
+
+class BatchRuntime:
+    """One consumer of a group running a :class:`BatchStep`; :meth:`run` returns after
+    :meth:`stop`."""
+
+    def __init__(self, settings: Settings, *, group: str, topics: Sequence[str],
+                 step: BatchStep, output: BatchOutput, heartbeat: Heartbeat,
+                 policy: CommitPolicy, max_batch: int, poll_seconds: float,
+                 consumer_config: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.group = group
+        self.topics = list(topics)
+        self.step = step
+        self.output = output
+        self.heartbeat = heartbeat
+        self.policy = policy
+        self.max_batch = max_batch
+        self.poll_seconds = poll_seconds
+        self.consumer_config = consumer_config or {}
+        # Partition numbers held (the topics of one runtime are co-partitioned).
+        self.assigned: set[int] = set()
+        self._stopping = threading.Event()
+        # Next offsets of batches whose outputs were sent but not yet acknowledged.
+        self._uncommitted: dict[tuple[str, int], int] = {}
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        consumer = make_consumer(self.settings, self.group, **self.consumer_config)
+        consumer.subscribe(self.topics, on_assign=self.on_assign,
+                           on_revoke=self.on_revoke, on_lost=self.on_lost)
+        last_commit, since = time.monotonic(), 0
+        try:
+            while not self._stopping.is_set():
+                self.heartbeat.beat()
+                batch = [m for m in consumer.consume(self.max_batch, self.poll_seconds)
+                         if m.error() is None]
+                if batch:
+                    self._send(self.step.process(batch))
+                    self._uncommitted.update(_next_offsets(batch))
+                    since += len(batch)
+                self._send(self.step.tick())
+                now = time.monotonic()
+                if self._uncommitted and self.policy.due(
+                        since_seconds=now - last_commit, since_events=since, dry=not batch):
+                    self._settle(consumer, asynchronous=True)
+                    last_commit, since = now, 0
+        finally:
+            self._settle(consumer, asynchronous=False)
+            consumer.close()
+
+    def _send(self, outgoing: Iterable[Outgoing]) -> None:
+        for out in outgoing:
+            if out.headers:
+                self.output.send_with_headers(out.topic, out.records)
+            else:
+                self.output.send_to(out.topic, out.records)
+
+    def _settle(self, consumer: Any, *, asynchronous: bool) -> None:
+        """Wait for every output sent so far, then commit the offsets they came from."""
+        from confluent_kafka import TopicPartition
+
+        self.output.wait_blocking()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()
+                   if p in self.assigned]
+        self._uncommitted.clear()
+        if offsets:
+            consumer.store_offsets(offsets=offsets)
+        if not asynchronous:
+            _commit_quietly(consumer)
+        elif offsets:
+            consumer.commit(asynchronous=True)
+
+    def on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        start = self.step.assigned(consumer, partitions)
+        if start:
+            from confluent_kafka import TopicPartition
+
+            consumer.assign([TopicPartition(p.topic, p.partition,
+                                            start.get((p.topic, p.partition), p.offset))
+                             for p in partitions])
+        self.assigned.update(p.partition for p in partitions)
+        logger.info("assigned partitions=%s", sorted(self.assigned))
+
+    def on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        # Everything consumed so far was processed (the loop is single-threaded); once
+        # its outputs are acknowledged, committing hands the partitions over.
+        self._settle(consumer, asynchronous=False)
+        revoked = {p.partition for p in partitions}
+        self.assigned.difference_update(revoked)
+        self.step.revoked(partitions, lost=False)
+        logger.info("revoked partitions=%s kept=%s", sorted(revoked), sorted(self.assigned))
+
+    def on_lost(self, _consumer: Any, partitions: list[Any]) -> None:
+        # Lost, not handed over: another worker may own them already, so their
+        # uncommitted offsets are dropped and that worker repeats those records.
+        lost = {p.partition for p in partitions}
+        self.assigned.difference_update(lost)
+        logger.warning("lost partitions=%s: the group rebalanced without this worker (no "
+                       "heartbeat within the session timeout, or more than "
+                       "max.poll.interval.ms between two polls)", sorted(lost))
+        self._uncommitted = {tp: o for tp, o in self._uncommitted.items() if tp[1] not in lost}
+        self.step.revoked(partitions, lost=True)
+
+
+class Worker(Protocol):
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_until_signalled(worker: Worker) -> None:
+    """Run ``worker`` until SIGTERM or SIGINT, which let it commit and close on its way out."""
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run()
+
+
+def record_of(message: Any) -> KafkaRecord:
+    """A consumed message as the record that crosses package boundaries."""
+    return KafkaRecord(
+        topic=message.topic() or "", partition=message.partition() or 0,
+        offset=message.offset() or 0, key=message.key(), value=message.value(),
+        timestamp_ms=max(message.timestamp()[1], 0),
+        headers=tuple(message.headers() or ()),
+    )
+
+
+def _next_offsets(batch: list[Any]) -> dict[tuple[str, int], int]:
+    """Per partition, the offset after the last message of the batch (the last one wins)."""
+    return {(m.topic(), m.partition()): m.offset() + 1 for m in batch}
+
+
+def _commit_quietly(consumer: Any) -> None:
+    from confluent_kafka import KafkaException
+
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        # Nothing to commit (no new offsets) is reported as an error too.
+        logger.debug("commit: %s", exc)

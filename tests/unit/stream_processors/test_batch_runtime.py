@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from contracts.http_server import Heartbeat
+from contracts.settings import Settings
+from stream_processors import batch_runtime
+from stream_processors.batch_runtime import BatchRuntime, CommitPolicy, Outgoing, record_of
+
+
+class Message:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._at = (topic, partition, offset)
+
+    def topic(self) -> str:
+        return self._at[0]
+
+    def partition(self) -> int:
+        return self._at[1]
+
+    def offset(self) -> int:
+        return self._at[2]
+
+    def error(self) -> None:
+        return None
+
+    def key(self) -> bytes:
+        return b"u1"
+
+    def value(self) -> bytes:
+        return f"v{self._at[2]}".encode()
+
+    def timestamp(self) -> tuple[int, int]:
+        return 1, 1000
+
+    def headers(self) -> None:
+        return None
+
+
+class Consumer:
+    """Hands out ``batches`` one per poll, then stops the runtime; records the rest."""
+
+    def __init__(self, runtime: BatchRuntime, batches: list[list[Message]],
+                 log: list[str]) -> None:
+        self.runtime, self.batches, self.log = runtime, batches, log
+        self.assigned: list[TopicPartition] = []
+
+    def subscribe(self, topics: list[str], **_callbacks: Any) -> None:
+        self.log.append(f"subscribe {topics}")
+
+    def consume(self, _n: int, _timeout: float) -> list[Message]:
+        if not self.batches:
+            self.runtime.stop()
+            return []
+        return self.batches.pop(0)
+
+    def store_offsets(self, offsets: list[TopicPartition]) -> None:
+        self.log.append("store " + " ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}"
+                                            for tp in offsets))
+
+    def commit(self, asynchronous: bool = True) -> None:
+        self.log.append("commit")
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = partitions
+
+    def close(self) -> None:
+        self.log.append("close")
+
+
+class Output:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def send_to(self, topic: str, records: Iterable[Any]) -> None:
+        self.log.append(f"send {topic} {len(list(records))}")
+
+    def send_with_headers(self, topic: str, records: Iterable[Any]) -> None:
+        self.log.append(f"send+headers {topic} {len(list(records))}")
+
+    def wait_blocking(self) -> None:
+        self.log.append("acknowledged")
+
+
+class Step:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def process(self, batch: list[Any]) -> Iterable[Outgoing]:
+        return [Outgoing("out", [(m.key(), m.value(), m.partition()) for m in batch])]
+
+    def tick(self) -> Iterable[Outgoing]:
+        return [Outgoing("fwd", [], headers=True)]
+
+    def assigned(self, consumer: Any, partitions: list[Any]) -> dict[tuple[str, int], int]:
+        return {("in", 1): 42}
+
+    def revoked(self, partitions: list[Any], *, lost: bool) -> None:
+        self.log.append(f"revoked {[p.partition for p in partitions]} lost={lost}")
+
+
+def runtime_with(log: list[str], policy: CommitPolicy) -> BatchRuntime:
+    return BatchRuntime(Settings(), group="g", topics=["in"], step=Step(log),
+                        output=Output(log), heartbeat=Heartbeat(),  # type: ignore[arg-type]
+                        policy=policy, max_batch=10, poll_seconds=0.0)
+
+
+def test_offsets_are_stored_only_after_the_outputs_they_came_from_are_acknowledged(
+        monkeypatch: Any) -> None:
+    log: list[str] = []
+    runtime = runtime_with(log, CommitPolicy(seconds=3600, events=3, when_dry=False))
+    runtime.assigned = {0, 1}
+    batches = [[Message("in", 0, 5), Message("in", 1, 9)], [Message("in", 0, 6)]]
+    monkeypatch.setattr(batch_runtime, "make_consumer",
+                        lambda *_a, **_k: Consumer(runtime, batches, log))
+    runtime.run()
+
+    assert log == [
+        "subscribe ['in']",
+        "send out 2", "send+headers fwd 0",
+        "send out 1", "send+headers fwd 0",
+        # three events: the policy's count is reached
+        "acknowledged", "store in[0]@7 in[1]@10", "commit",
+        "send+headers fwd 0",
+        "acknowledged", "commit", "close",  # on the way out, nothing new to store
+    ]
+
+
+def test_an_assignment_starts_partitions_where_the_step_says_and_a_loss_drops_offsets() -> None:
+    log: list[str] = []
+    runtime = runtime_with(log, CommitPolicy(seconds=1, events=1))
+    consumer = Consumer(runtime, [], log)
+    runtime.on_assign(consumer, [TopicPartition("in", 0), TopicPartition("in", 1)])
+    assert [(tp.partition, tp.offset) for tp in consumer.assigned] == [(0, -1001), (1, 42)]
+    assert runtime.assigned == {0, 1}
+
+    runtime._uncommitted = {("in", 0): 3, ("in", 1): 4}
+    runtime.on_lost(consumer, [TopicPartition("in", 1)])
+    assert runtime._uncommitted == {("in", 0): 3}
+    assert runtime.assigned == {0}
+    assert log[-1] == "revoked [1] lost=True"
+
+
+def test_a_record_carries_what_the_message_said() -> None:
+    record = record_of(Message("in", 2, 7))
+    assert (record.topic, record.partition, record.offset, record.value,
+            record.timestamp_ms) == ("in", 2, 7, b"v7", 1000)
