@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -48,10 +50,26 @@ def finish(run: Run, timeline: Timeline, supervisor: Supervisor, console: Consol
         return 1
     deployment = timeline.deployment
     if run.scenario != "stable" and (deployment is None or deployment.champion < 2):
-        console.print("[yellow]version 2 was not promoted within the run; see the retrainer "
-                      "and monitor logs above the report[/]")
+        console.print("[yellow]version 2 was not promoted within the run; the retrainer's "
+                      "last decisions:[/]")
+        console.print(retrainer_decisions(supervisor.log_dir / "retrainer.log"), markup=False,
+                      highlight=False)
         return 1
     return 0
+
+
+# The retrainer's log lines that say what it decided or waited for.
+DECISIONS = re.compile(r"status: |job done|release |trial|drift episode|before round|gave up")
+
+
+def retrainer_decisions(log: Path, lines: int = 12) -> str:
+    """The last ``lines`` decisions in the retrainer's log, or why there are none."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no retrainer log: {exc.strerror})"
+    found = [line for line in text.splitlines() if DECISIONS.search(line)]
+    return "\n".join(found[-lines:]) or "(the retrainer logged no decision)"
 
 
 def _markers(run: Run, timeline: Timeline) -> list[Marker]:
