@@ -1,6 +1,6 @@
 """Rebuild a partition's join state from the tails of its topics: pure, no Kafka.
 
-faust commits the joiner's offsets as it goes, while the join's stores live in
+The joiner commits its offsets as it goes, while the join's stores live in
 memory. When a worker is given a partition (at start, or when another worker left),
 the records before the group's committed offset will not be delivered again, yet
 events and predictions among them may still be waiting for their label, and labels
@@ -26,7 +26,7 @@ never left memory. A source record whose home is another partition was forwarded
 there (:mod:`stream_processors.repartition`) and is restored there, from
 ``join-repartition``; that topic's copies are restored as the records they carry.
 
-A topic the group never committed is read from its start by faust, so nothing of it
+A topic the group never committed is read from its start by the joiner, so nothing of it
 is restored. Labels that had already waited longer than the label wait are not
 restored; the worker that read them dead-lettered them, unless it crashed first.
 """
@@ -40,9 +40,7 @@ from typing import Final
 
 import msgspec
 
-from contracts.decoding import RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import Label, Prediction, UserEvent
 from contracts.topics import (
     JOIN_REPARTITION,
     LABELED_EVENTS,
@@ -51,15 +49,12 @@ from contracts.topics import (
     USER_EVENTS,
     Topics,
 )
+from stream_processors.joiner_step import feed
 from stream_processors.label_join import JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
 from stream_processors.repartition import home_partition, original
 
 SOURCES: Final = (USER_EVENTS, PREDICTIONS, LABELS, JOIN_REPARTITION)
-
-_EVENTS = RecordDecoder(UserEvent)
-_PREDICTIONS = RecordDecoder(Prediction)
-_LABELS = RecordDecoder(Label)
 
 
 class _Joined(msgspec.Struct):
@@ -92,7 +87,7 @@ def tail_range(topic: str, partition: int, *, low: int, high: int, since: int | 
     ``low``/``high`` are its watermarks; ``since`` the first offset at or after the
     window's start time (None when every record is older); ``upto`` where reading
     stops: the group's committed offset for a source topic (None when the group never
-    committed: faust will read it all, so nothing is restored), ``high`` for
+    committed: the joiner reads it all, so nothing is restored), ``high`` for
     ``labeled-events``. At most the last ``limit`` records are read.
 
     >>> tail_range("labels", 0, low=10, high=500, since=100, upto=400, limit=1000)
@@ -132,7 +127,7 @@ def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
     nothing is emitted.
 
     >>> from datetime import UTC, datetime
-    >>> from contracts.records import LabeledEvent
+    >>> from contracts.records import Label, LabeledEvent
     >>> t, topics = datetime(2026, 1, 1, tzinfo=UTC), Topics()
     >>> def rec(topic, value, offset):
     ...     at = int(t.timestamp() + offset) * 1000
@@ -222,19 +217,4 @@ def _feed(record: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
         except msgspec.DecodeError:
             return False
         return True
-    decoded: UserEvent | Prediction | Label | Rejection
-    if kind == USER_EVENTS:
-        decoded = _EVENTS.decode(record.value, now=now)
-        if isinstance(decoded, UserEvent):
-            join.on_event(decoded, arrived, out)
-    elif kind == PREDICTIONS:
-        decoded = _PREDICTIONS.decode(record.value, now=now)
-        if isinstance(decoded, Prediction):
-            join.on_prediction(decoded, arrived, out)
-    elif kind == LABELS:
-        decoded = _LABELS.decode(record.value, now=now)
-        if isinstance(decoded, Label):
-            join.on_label(decoded, arrived, out, origin=record)
-    else:
-        return False
-    return not isinstance(decoded, Rejection)
+    return feed(record, kind, join, out, arrived=arrived, now=now) is None

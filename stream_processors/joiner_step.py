@@ -1,7 +1,7 @@
 """One micro-batch from ``user-events``, ``predictions``, ``labels`` and ``join-repartition``
 in; labeled events, dead letters and records to repartition out.
 
-Pure: no Kafka, no faust. The app module feeds it what the consumer read (the topics
+Pure: no Kafka, no faust. The worker feeds it what the consumer read (the topics
 arrive interleaved in one stream) and sends what it returns. A record whose key's
 home partition (:mod:`stream_processors.repartition`) is the one it was read from
 goes to that partition's join; any other is forwarded to its home partition of
@@ -99,7 +99,7 @@ def join_messages(
         if message is None:
             continue
         kind = kinds.get(message.topic, "unexpected-topic")
-        rejection = _feed(message, kind, join, outs[read.partition], epoch)
+        rejection = feed(message, kind, join, outs[read.partition], arrived=epoch, now=epoch)
         if rejection is None:
             continue
         result.skipped[(kind, rejection.code)] += 1
@@ -154,24 +154,25 @@ def _expire(joins: PartitionedJoin, now: float, outs: defaultdict[int, JoinOutpu
             join.expire(now, outs[partition])
 
 
-def _feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
-          epoch: float) -> Rejection | None:
-    """Decode ``message`` as its topic's record and hand it to the join, or say why not."""
+def feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput, *,
+         arrived: float, now: float) -> Rejection | None:
+    """Decode ``message`` as its topic's record and hand it to the join as arrived at
+    ``arrived``, or say why not; live records and those read back on assignment alike."""
     if kind == USER_EVENTS:
-        event = _EVENTS.decode(message.value, now=epoch)
+        event = _EVENTS.decode(message.value, now=now)
         if isinstance(event, Rejection):
             return event
-        join.on_event(event, epoch, out, size=len(message.value or b""))
+        join.on_event(event, arrived, out, size=len(message.value or b""))
     elif kind == PREDICTIONS:
-        prediction = _PREDICTIONS.decode(message.value, now=epoch)
+        prediction = _PREDICTIONS.decode(message.value, now=now)
         if isinstance(prediction, Rejection):
             return prediction
-        join.on_prediction(prediction, epoch, out, size=len(message.value or b""))
+        join.on_prediction(prediction, arrived, out, size=len(message.value or b""))
     elif kind == LABELS:
-        label = _LABELS.decode(message.value, now=epoch)
+        label = _LABELS.decode(message.value, now=now)
         if isinstance(label, Rejection):
             return label
-        join.on_label(label, epoch, out, origin=message)
+        join.on_label(label, arrived, out, origin=message)
     else:
         return Rejection("unexpected-topic", f"the joiner does not read `{message.topic}`")
     return None

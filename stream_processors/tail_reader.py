@@ -2,7 +2,7 @@
 
 A plain confluent-kafka consumer, by assignment: it never subscribes (so it never
 joins the joiner's group) and never commits. It carries the joiner's group id only to
-ask for the group's committed offsets, which mark where faust will resume, and so
+ask for the group's committed offsets, which mark where the joiner resumes, and so
 where the records read back must stop. Reading is bounded by ``limit`` records per
 partition and by a deadline; what the deadline cuts short is reported, not hidden.
 """
@@ -25,10 +25,11 @@ from contracts.topics import (
     USER_EVENTS,
     Topics,
 )
+from stream_processors.batch_runtime import record_of
 from stream_processors.join_recovery import SOURCES, TailRange, lookback_seconds, tail_range
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, Message
+    from confluent_kafka import Consumer
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def _read(consumer: Consumer, ranges: list[TailRange], deadline: float) -> TailR
                 continue
             offset = message.offset() or 0
             if offset < wanted.end:
-                read.records.append(_record(message))
+                read.records.append(record_of(message))
             if offset >= wanted.end - 1:
                 del todo[key]  # type: ignore[arg-type]
                 consumer.pause([TopicPartition(wanted.topic, wanted.partition)])
@@ -154,16 +155,3 @@ def _checked(tp: Any) -> Any:
 def _offset(offset: int) -> int | None:
     """A real offset, or None for librdkafka's "none" markers (no commit, no such time)."""
     return offset if offset >= 0 else None
-
-
-def _record(message: Message) -> KafkaRecord:
-    _, timestamp_ms = message.timestamp()
-    return KafkaRecord(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        key=message.key(),
-        value=message.value(),
-        timestamp_ms=max(timestamp_ms, 0),
-        headers=tuple(message.headers() or ()),  # type: ignore[arg-type]
-    )

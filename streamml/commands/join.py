@@ -14,10 +14,11 @@ def register(subparsers: Any) -> None:
         "join", help="join labels with their scored events into labeled-events"
     )
     parser.add_argument("--web-port", type=int, default=None,
-                        help="HTTP port for /metrics and /health "
+                        help="HTTP port for /metrics, /live, /ready and /health "
                              "(default: STREAMML_JOINER_PORT)")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="worker folder (default: a folder per port in the cache)")
+                        help="ignored: the joiner keeps nothing on disk (accepted so "
+                             "existing command lines keep working)")
     parser.add_argument("--label-wait", type=_positive_seconds, default=120.0,
                         metavar="SECONDS",
                         help="how long a label waits for its scored event before it is "
@@ -27,20 +28,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--capacity", type=_positive_int, default=200_000, metavar="N",
                         help="most events, and most labels, held while waiting "
                              "(default: 200000)")
+    parser.add_argument("--commit-interval", type=_positive_seconds, default=1.0,
+                        metavar="SECONDS",
+                        help="most seconds between commits while records flow; partitions "
+                             "handed over and a clean stop always commit (default: 1)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_processors.faust_app import run_worker
-    from stream_processors.joiner_app import build_joiner_app
-    from streamml.broker_install import cache_root
+    from stream_processors.batch_runtime import run_until_signalled
+    from stream_processors.kafka_joiner import JoinerWorker
 
-    port = args.web_port or settings.joiner_port
-    datadir = args.data_dir or cache_root() / f"joiner-{port}"
-    app = build_joiner_app(settings, web_port=port, datadir=datadir,
-                           label_wait_seconds=args.label_wait, ttl_seconds=args.ttl,
-                           capacity=args.capacity)
-    run_worker(app, settings.log_level)
+    run_until_signalled(JoinerWorker(
+        settings, web_port=args.web_port or settings.joiner_port,
+        label_wait_seconds=args.label_wait, ttl_seconds=args.ttl, capacity=args.capacity,
+        commit_seconds=args.commit_interval))
     return 0
 
 

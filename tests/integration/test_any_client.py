@@ -89,8 +89,7 @@ def pipeline(request: pytest.FixtureRequest, kafka_settings: Settings, tmp_path:
     scoring_port, join_port = free_port(), free_port()
     env = settings_env(settings, STREAMML_SCORING_PORT=str(scoring_port),
                        STREAMML_SCORING_RUNNER=request.param)
-    join_args = ["join", "--web-port", str(join_port), "--data-dir", str(tmp_path / "join"),
-                 "--label-wait", str(LABEL_WAIT)]
+    join_args = ["join", "--web-port", str(join_port), "--label-wait", str(LABEL_WAIT)]
     publish_champion(settings, signed(trained_bundle()))
     with streamml_child(["process", "--data-dir", str(tmp_path / "w")], env,
                         tmp_path / "process.log") as processor:

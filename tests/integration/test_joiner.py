@@ -93,8 +93,7 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
 ) -> None:
     topics = Topics(kafka_settings.topic_prefix)
     port = free_port()
-    args = ["join", "--web-port", str(port), "--data-dir", str(tmp_path / "joiner"),
-            "--label-wait", str(LABEL_WAIT), "--ttl", "600"]
+    args = ["join", "--web-port", str(port), "--label-wait", str(LABEL_WAIT), "--ttl", "600"]
     ts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     labeled_ids = {f"e{i}" for i in (*EARLY, *LATE)}
 

@@ -1,7 +1,7 @@
 """``streamml join`` restarted (SIGTERM) and killed (SIGKILL) mid-stream forgets nothing.
 
-Events, predictions and labels read before a restart were committed, so faust never
-delivers them again; the joiner rebuilds them from the topics' tails. Labels for
+Events, predictions and labels read before a restart were committed, so they are never
+delivered again; the joiner rebuilds them from the topics' tails. Labels for
 events seen before the restart still join, labels that waited across the restart
 still join, and repeated labels (or records delivered again after a kill) never
 join twice.
@@ -36,19 +36,19 @@ from tests.integration.test_joiner import Sender, metric, send_label
 from tests.integration.topic_reader import read_topic
 
 LABEL_WAIT = 30.0
-# Short sessions so a killed worker's membership ends in seconds, not faust's 60 s.
-FAST_GROUP = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1"}
+# Short sessions so a killed worker's membership ends in seconds, not 45 s.
+FAST_GROUP = {"STREAMML_SESSION_TIMEOUT_S": "6"}
 # No commits while the worker runs: a kill then leaves everything it did uncommitted.
-NO_COMMITS = {"BROKER_COMMIT_INTERVAL": "3600", "BROKER_COMMIT_EVERY": "1000000"}
+NO_COMMITS = ("--commit-interval", "3600")
 
 
 def user_of(i: int) -> str:
     return f"u{i % 11}"
 
 
-def join_args(port: int, data_dir: Path) -> list[str]:
-    return ["join", "--web-port", str(port), "--data-dir", str(data_dir),
-            "--label-wait", str(LABEL_WAIT), "--ttl", "600"]
+def join_args(port: int, *extra: str) -> list[str]:
+    return ["join", "--web-port", str(port), "--label-wait", str(LABEL_WAIT), "--ttl", "600",
+            *extra]
 
 
 def send_scored(sender: Sender, ids: Iterable[int], ts: datetime) -> None:
@@ -117,11 +117,10 @@ def test_restart_and_kill_lose_no_waiting_state_and_join_nothing_twice(
     sender = Sender(settings)
     ts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     env = settings_env(settings, **FAST_GROUP)
-    data_dir = tmp_path / "joiner"
 
     # 1. Events 0..29 scored, 0..9 labeled; labels of 30..34 wait for events not yet sent.
     port = free_port()
-    with streamml_child(join_args(port, data_dir), env, tmp_path / "j1.log") as first:
+    with streamml_child(join_args(port), env, tmp_path / "j1.log") as first:
         wait_ready(first, port)
         send_scored(sender, range(30), ts)
         send_labels(sender, [*range(10), *range(30, 35)], ts)
@@ -133,8 +132,7 @@ def test_restart_and_kill_lose_no_waiting_state_and_join_nothing_twice(
 
     # 2. Restarted: what the first worker read and committed is rebuilt from the tails.
     port = free_port()
-    with streamml_child(join_args(port, data_dir), {**env, **NO_COMMITS},
-                        tmp_path / "j2.log") as second:
+    with streamml_child(join_args(port, *NO_COMMITS), env, tmp_path / "j2.log") as second:
         health = wait_ready(second, port)
         assert (health["pending_events"], health["waiting_labels"]) == (20, 5), health
         send_labels(sender, [*range(10, 25), *range(5)], ts)  # 0..4 are repeats
@@ -144,7 +142,7 @@ def test_restart_and_kill_lose_no_waiting_state_and_join_nothing_twice(
 
     # 3. After the kill, its records come again: the labeled-events tail stops repeats.
     port = free_port()
-    with streamml_child(join_args(port, data_dir), env, tmp_path / "j3.log") as third:
+    with streamml_child(join_args(port), env, tmp_path / "j3.log") as third:
         health = wait_ready(third, port)
         assert health["waiting_labels"] == 0, health
         send_labels(sender, [*range(25, 30), *range(10, 15), *range(20, 25), 30, 31], ts)

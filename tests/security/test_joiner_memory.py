@@ -73,8 +73,7 @@ def test_a_flood_of_large_unlabeled_events_stays_within_the_budget_as_dead_lette
 ) -> None:
     topics = Topics(kafka_settings.topic_prefix)
     port = free_port()
-    args = ["join", "--web-port", str(port), "--data-dir", str(tmp_path / "joiner"),
-            "--ttl", "3600"]
+    args = ["join", "--web-port", str(port), "--ttl", "3600"]
     env = settings_env(kafka_settings, STREAMML_JOINER_MEMORY_BUDGET_BYTES=str(BUDGET))
     ts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     with streamml_child(args, env, tmp_path / "join.log") as child:

@@ -136,9 +136,7 @@ def test_every_manifest_runs_a_real_command_with_real_settings_and_ports():
                 assert ports == [expected], f"{file}: ports {ports}, settings use {expected}"
                 probes = (container["readinessProbe"]["httpGet"]["path"],
                           container["livenessProbe"]["httpGet"]["path"])
-                # The joiner runs on faust's web server, which has only /health.
-                assert probes == (("/health",) * 2 if container["args"][0] == "join"
-                                  else ("/ready", "/live")), f"{file}: probes {probes}"
+                assert probes == ("/ready", "/live"), f"{file}: probes {probes}"
             assert container["resources"]["limits"] and container["resources"]["requests"]
 
 

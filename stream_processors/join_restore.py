@@ -1,46 +1,23 @@
-"""Keep the joiner's per-partition state in step with faust's partition assignment.
+"""Rebuild the joiner's newly assigned partitions from the tails of their topics.
 
-faust (eager rebalancing, through aiokafka) revokes every partition, then assigns
-the new set; both callbacks run one after the other, on the app's loop. On
-assignment the state of partitions no longer owned is dropped, and each newly owned
-partition is rebuilt from the tails of its topics (:mod:`~stream_processors.tail_reader`
-reads, :mod:`~stream_processors.join_recovery` restores) before any of its records
-is joined. Two holds make sure of that:
-
-- ``on_rebalance_complete``: faust's table-recovery service sends this signal and
-  awaits it just before it resumes the paused partitions and seeks them to the
-  committed offsets; while it waits for the restore, nothing new is fetched.
-- the agent awaits :attr:`JoinRebalancer.ready` before each batch, which holds even
-  if faust ever resumes streams earlier.
-
-While holding, the source partitions are also sought to where joining must resume,
-since faust only seeks partitions that have a committed offset, and otherwise
-resumes where the consumer happened to be (seen with faust-streaming 0.15 and
-aiokafka: a partition the group never committed starts at its end when assigned in a
-rebalance, and a kept one skips the records fetched but dropped by the rebalance):
-
-- a newly assigned partition resumes where its restored tail ends: the group's
-  committed offset, or the partition's first offset if the group never committed;
-- a kept partition resumes just after the last record this worker joined.
-
-faust's own seek then moves every committed partition to its commit, so records
-after the commit come again; the state has them, so they count as duplicates.
+The join's stores live in memory while the joiner commits its offsets as it goes, so
+a partition given to a worker (at start, or when another worker left) is rebuilt
+before any of its records is joined: :mod:`~stream_processors.tail_reader` reads
+the tails, :mod:`~stream_processors.join_recovery` restores them, and each source
+partition then resumes where its restored tail ends (the group's committed offset).
 
 If the tails cannot be read (the broker does not answer within the deadline, after
-retries), the exception reaches faust, which crashes the worker rather than join
-with state it knows to be missing; the partitions stay paused until then.
+retries), the exception stops the worker rather than let it join with state it
+knows to be missing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Set
 from dataclasses import dataclass
-from typing import Any
 
-from faust.types import TP
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contracts.settings import Settings
@@ -83,8 +60,8 @@ def rebalance_metrics(registry: CollectorRegistry) -> RebalanceMetrics:
     )
 
 
-class JoinRebalancer:
-    """Drop revoked partitions' state and restore newly assigned ones before joining them."""
+class JoinRestorer:
+    """Read and restore newly assigned partitions, with metrics and logs of each."""
 
     def __init__(self, settings: Settings, *, group: str, topics: Topics, joins: PartitionedJoin,
                  registry: CollectorRegistry, timeout_seconds: float = 60.0,
@@ -96,45 +73,8 @@ class JoinRebalancer:
         self.joins = joins
         self.timeout_seconds = timeout_seconds
         self.metrics = rebalance_metrics(registry)
-        self.ready = asyncio.Event()
         self._sources = {topics.user_events, topics.predictions, topics.labels,
                          topics.join_repartition}
-        self._start_at: dict[tuple[str, int], int] = {}
-
-    def connect(self, app: Any) -> None:
-        app.on_partitions_revoked.connect(self.on_revoked)
-        app.on_partitions_assigned.connect(self.on_assigned)
-        app.on_rebalance_complete.connect(self.hold_streams)
-
-    async def on_revoked(self, app: Any, revoked: Set[Any], **_: Any) -> None:
-        self.ready.clear()
-
-    async def on_assigned(self, app: Any, assigned: Set[Any], **_: Any) -> None:
-        self.ready.clear()
-        owned = {tp.partition for tp in assigned if tp.topic in self._sources}
-        dropped, added = self.joins.assign(owned)
-        logger.info("joiner partitions=%s dropped=%s restoring=%s",
-                    sorted(owned), sorted(dropped), sorted(added))
-        self._start_at = {}
-        if added:
-            began = time.monotonic()
-            restored, self._start_at = await asyncio.to_thread(self.recover, added)
-            for partition, (join, _report) in restored.items():
-                self.joins.install(partition, join)
-            self.metrics.recovery_seconds.observe(time.monotonic() - began)
-        self.metrics.assigned_partitions.set(len(owned))
-        self.ready.set()
-
-    async def hold_streams(self, app: Any, **_: Any) -> None:
-        await self.ready.wait()
-        offsets = self.resume_offsets()
-        if offsets:
-            await app.consumer.seek_wait(offsets)
-
-    def resume_offsets(self) -> dict[TP, int]:
-        """Where each source partition resumes: see the module's docstring."""
-        offsets = {**self.joins.next_offsets(), **self._start_at}
-        return {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
 
     def recover(self, partitions: Set[int]) -> tuple[dict[int, tuple[LabelJoin, RestoreReport]],
                                                      dict[tuple[str, int], int]]:
