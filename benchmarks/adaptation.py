@@ -8,8 +8,12 @@ streamml loop (monitor, retrainer, canary release, all pure, in event time; see
 retrain every N labels with a point-estimate gate, river online). One table: a row
 per stream and policy with the spread over seeds, then the targets.
 
-    python -m benchmarks adaptation [--seeds N] [--quick] [--json PATH]
+    python -m benchmarks adaptation [--seeds N] [--first-seed S] [--quick] [--json PATH]
                                     [--streams a,b] [--policies a,b] [--jobs J]
+    python -m benchmarks adaptation --table RUNS.json [RUNS.json ...]
+
+``--table`` prints the table and targets again from the ``--json`` files of earlier
+runs, merged (so seeds run apart, or policies run apart, make one table).
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks adaptation",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, help="seeds per stream (default 20; 5 with --quick)")
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="the first seed (default 1): seeds S to S+N-1 are run")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="RUNS",
+                        help="only print the table of these --json files, merged")
     parser.add_argument("--quick", action="store_true",
                         help="5 seeds (unless --seeds) and a 50,000-event stable stream")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
@@ -81,11 +89,30 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def saved(paths: Sequence[Path]) -> list[RunFigures]:
+    """The runs of earlier ``--json`` files; a seed run twice counts once (the last)."""
+    runs: dict[tuple[str, int, str], RunFigures] = {}
+    for path in paths:
+        try:
+            for r in json.loads(path.read_text())["runs"]:
+                figures = RunFigures(**{**r, "gaps": tuple(r["gaps"])})
+                runs[(figures.stream, figures.seed, figures.policy)] = figures
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"{path}: not a --json file of this benchmark ({exc})") from exc
+    return list(runs.values())
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
+    if args.table:
+        results = saved(args.table)
+        print(render(results, len({r.seed for r in results})))
+        for line in targets(results):
+            print(line)
+        return 0
     seeds = args.seeds
     jobs = [(seed, tuple(args.streams), tuple(args.policies), args.quick)
-            for seed in range(1, seeds + 1)]
+            for seed in range(args.first_seed, args.first_seed + seeds)]
     started = time.perf_counter()
     results: list[RunFigures] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -67,3 +67,27 @@ def test_where_version_one_stays_good_matching_never_is_the_target() -> None:
             for policy in ("streamml", "never") for s in range(1, 6)]
 
     assert "met     covariate-shift: median regret 30 <= never's 30" in targets(runs)
+
+
+def test_the_table_of_runs_saved_apart_is_the_table_of_them_together(
+        tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from dataclasses import asdict
+
+    from benchmarks.adaptation import main
+
+    first = [figures("demo", "streamml", s, regret=float(s)) for s in (1, 2)]
+    later = [figures("demo", "streamml", s, regret=float(s)) for s in (2, 3)]
+    for name, runs in (("a.json", first), ("b.json", later)):
+        (tmp_path / name).write_text(json.dumps({"runs": [asdict(r) for r in runs]}))
+    assert main(["--table", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("| demo | streamml"))
+    assert "| 3/3 |" in row and "2 [1-3]" in row, "seed 2, saved twice, counts once"
+    (tmp_path / "bad.json").write_text("{}")
+    try:
+        main(["--table", str(tmp_path / "bad.json")])
+    except SystemExit as exc:
+        assert "not a --json file of this benchmark" in str(exc)
+    else:
+        raise AssertionError("a file without runs was taken")
