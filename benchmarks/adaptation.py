@@ -105,9 +105,9 @@ def saved(paths: Sequence[Path]) -> list[RunFigures]:
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
     if args.table:
-        results = saved(args.table)
-        print(render(results, len({r.seed for r in results})))
-        for line in targets(results):
+        earlier = saved(args.table)
+        print(render(earlier, len({r.seed for r in earlier})))
+        for line in targets(earlier):
             print(line)
         return 0
     seeds = args.seeds

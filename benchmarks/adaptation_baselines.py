@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.adaptation_loop import Journal
 from benchmarks.adaptation_streams import MODEL, first_version, history_rows
-from contracts.records import LabeledEvent, UserEvent
+from contracts.records import Features, LabeledEvent, UserEvent
 from retrainer.online import OnlineLearner
 from retrainer.release import log_losses
 from scorer.bundle import ModelBundle
@@ -49,7 +49,7 @@ class Never:
     def learn(self, labeled: Sequence[LabeledEvent], now: datetime) -> None:
         return None
 
-    def champion_scores(self, features: Sequence[dict[str, object]]) -> np.ndarray:
+    def champion_scores(self, features: Sequence[Features]) -> np.ndarray:
         scores, _ = self.bundle.score_batch(features)
         return scores
 
@@ -111,8 +111,8 @@ class Online:
         for e in labeled:
             self.learner.learn_one(e.event_id, e.features, e.label)
 
-    def champion_scores(self, features: Sequence[dict[str, object]]) -> np.ndarray:
-        return np.array([self.learner.predict_one(f) for f in features])  # type: ignore[arg-type]
+    def champion_scores(self, features: Sequence[Features]) -> np.ndarray:
+        return np.array([self.learner.predict_one(f) for f in features])
 
 
 __all__ = ["EveryN", "Never", "Online"]

@@ -26,7 +26,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from benchmarks.adaptation_streams import Stream, evaluation_set, oracle
-from contracts.records import LabeledEvent, UserEvent
+from contracts.records import Features, LabeledEvent, UserEvent
 from producers.simulator import SimulatedEvent
 from retrainer.release import log_losses
 
@@ -63,7 +63,7 @@ class Policy(Protocol):
         """Labels that just arrived, each with the score and version that served it."""
         ...
 
-    def champion_scores(self, features: Sequence[dict[str, object]]) -> np.ndarray:
+    def champion_scores(self, features: Sequence[Features]) -> np.ndarray:
         """What the champion of the moment answers for ``features``."""
         ...
 

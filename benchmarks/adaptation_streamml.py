@@ -34,7 +34,7 @@ import numpy as np
 
 from benchmarks.adaptation_loop import Journal
 from benchmarks.adaptation_streams import MODEL, START, first_version
-from contracts.records import Alert, Deployment, LabeledEvent, Prediction, UserEvent
+from contracts.records import Alert, Deployment, Features, LabeledEvent, Prediction, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor.config import load_config
@@ -97,7 +97,7 @@ class StreamML:
         self._alerts(self.monitor.add(predictions=predictions, events=events))
         return scores, versions
 
-    def champion_scores(self, features: Sequence[dict[str, object]]) -> np.ndarray:
+    def champion_scores(self, features: Sequence[Features]) -> np.ndarray:
         assert self.deployment is not None  # noqa: S101 - deployed in __init__
         scores, _ = self.bundles[self.deployment.champion].score_batch(features)
         return scores

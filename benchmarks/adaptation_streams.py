@@ -17,6 +17,7 @@ from typing import Final
 
 import numpy as np
 
+from contracts.records import Features
 from producers.simulator import Simulator
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
@@ -113,13 +114,13 @@ def _oracle(scenario: str, drifted: bool) -> ModelBundle:
     return bundle
 
 
-def evaluation_set(scenario: str, drifted: bool) -> tuple[list[dict[str, object]], np.ndarray]:
+def evaluation_set(scenario: str, drifted: bool) -> tuple[list[Features], np.ndarray]:
     """Fresh events of one regime (neither the oracle nor any run saw them)."""
     return _evaluation_set(scenario if drifted else "stable", drifted)
 
 
 @cache
-def _evaluation_set(scenario: str, drifted: bool) -> tuple[list[dict[str, object]], np.ndarray]:
+def _evaluation_set(scenario: str, drifted: bool) -> tuple[list[Features], np.ndarray]:
     rows = regime_rows(scenario, drifted, EVALUATION_EVENTS, seed=90_002)
     return [dict(r.features) for r in rows], np.array([r.label for r in rows])
 

@@ -30,7 +30,7 @@ from contracts.records import LabeledEvent, Prediction
 from contracts.topics import Topics
 from monitor.config import load_config
 from monitor.pipeline import MonitorPipeline
-from producers.simulator import Simulator
+from producers.simulator import SimulatedEvent, Simulator
 from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
@@ -81,8 +81,8 @@ def batches(bundle: ModelBundle, n: int, topics: Topics) -> Iterator[list[KafkaR
         yield list(_records(bundle, chunk, waiting, topics, offset))
 
 
-def _records(bundle: ModelBundle, chunk: list, waiting: deque[bytes], topics: Topics,
-             offset: int) -> Iterator[KafkaRecord]:
+def _records(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[bytes],
+             topics: Topics, offset: int) -> Iterator[KafkaRecord]:
     scores, decisions = bundle.score_batch([i.event.features for i in chunk])
     for k, (item, score, decision) in enumerate(zip(chunk, scores.tolist(), decisions.tolist(),
                                                     strict=True)):

@@ -267,7 +267,7 @@ def _pr_auc(positive: NDArray[np.bool_], scores: Floats) -> float:
     return float(np.sum(recall_gain * precision))
 
 
-def _log_loss(labels: NDArray[np.int64], scores: Floats) -> Floats:
+def _log_loss(labels: NDArray[np.int64] | Floats, scores: Floats) -> Floats:
     """Per-event log loss, the error stream the detectors watch (clipped like river's).
 
     >>> _log_loss(np.array([1, 0]), np.array([0.5, 0.5])).round(3).tolist()

@@ -127,8 +127,9 @@ def apply_grants(admin: AdminClient, grants: Iterable[Grant], *, timeout: float 
     bindings = acl_bindings(grants)
     for future in admin.create_acls(bindings, request_timeout=timeout).values():
         future.result()
-    every_acl = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
-                                 AclOperation.ANY, AclPermissionType.ANY)
+    # None matches any name, principal and host, as the class documents; its hints say str.
+    every_acl = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY,  # type: ignore[arg-type]
+                                 None, None, AclOperation.ANY, AclPermissionType.ANY)  # type: ignore[arg-type]
     deadline = time.monotonic() + timeout
     while not set(bindings) <= set(admin.describe_acls(every_acl).result()):
         if time.monotonic() > deadline:

@@ -232,10 +232,11 @@ def start(
     probe = security.client_config(security.super_user) if security else None
     state = read_state(data_dir)
     if state and is_running(state):
-        if answers(state.bootstrap, timeout=5.0, client_config=probe) or _wait(
-            state, wait_seconds, lambda: is_running(state), probe
+        running = state
+        if answers(running.bootstrap, timeout=5.0, client_config=probe) or _wait(
+            running, wait_seconds, lambda: is_running(running), probe
         ):
-            return state
+            return running
     for wanted in (port, *([proxied.port] if proxied else [])):
         if not port_free(wanted):
             raise BrokerError(

@@ -68,11 +68,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(secure_broker.grant_and_describe(security, settings, state.bootstrap))
         return 0
     if args.verb == "status":
-        state = local_broker.read_state(data_dir)
+        found = local_broker.read_state(data_dir)
         probe = security.client_config(security.super_user) if security else None
-        if state and local_broker.is_running(state) and local_broker.answers(
-                state.bootstrap, client_config=probe):
-            print(f"running: {state.bootstrap} (pid {state.pid})")
+        if found and local_broker.is_running(found) and local_broker.answers(
+                found.bootstrap, client_config=probe):
+            print(f"running: {found.bootstrap} (pid {found.pid})")
             return 0
         print(f"not running (folder {data_dir})")
         return 1
