@@ -89,3 +89,9 @@ def broker_classpath(version: str = KAFKA_VERSION) -> Path:
     # The rename makes the cache all-or-nothing: an interrupted fetch leaves no half folder.
     staging.rename(lib)
     return lib
+
+
+__all__ = [
+    "BrokerSetupError", "DEPENDENCY_PLUGIN", "KAFKA_VERSION", "MIN_JAVA", "broker_classpath",
+    "cache_root", "java_command",
+]

@@ -232,3 +232,10 @@ def grant_and_describe(security: BrokerSecurity, settings: Settings, bootstrap: 
               "# and STREAMML_SASL_USERNAME, STREAMML_SASL_PASSWORD (or _FILE) of a user "
               f"in {USERS_FILE}"]
     return "\n".join(lines)
+
+
+__all__ = [
+    "AUTHORIZER", "BrokerSecurity", "BrokerSecurityError", "CA_FILE", "CLIENT_PROTOCOL",
+    "CONTROLLER_USER", "KEYSTORE_FILE", "MECHANISM", "USERS_FILE", "grant_and_describe",
+    "parse_properties", "render_properties", "secure_properties",
+]

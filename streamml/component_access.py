@@ -136,3 +136,8 @@ def apply_grants(admin: AdminClient, grants: Iterable[Grant], *, timeout: float 
             raise StreamMLError(f"the broker did not list the new ACLs within {timeout:.0f} s")
         time.sleep(0.2)
     return len(bindings)
+
+
+__all__ = [
+    "Access", "COMPONENT_ACCESS", "Grant", "acl_bindings", "apply_grants", "component_grants",
+]

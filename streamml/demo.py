@@ -301,3 +301,9 @@ def _promoted(observer: Observer) -> bool:
     with observer.lock:
         deployment = observer.timeline.deployment
     return deployment is not None and deployment.champion >= 2 and deployment.canary is None
+
+
+__all__ = [
+    "ChildFailed", "DEMO_TUNING", "DemoSeeds", "HISTORY_EVENTS", "PROMOTION_WAIT_SECONDS",
+    "Run", "demo_seeds", "ensure_broker", "run_demo",
+]

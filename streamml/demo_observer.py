@@ -63,3 +63,6 @@ class Observer(threading.Thread):
                     handlers[topic](message.value(), now)
         except Exception:  # noqa: BLE001 - the view must survive one odd record
             logger.debug("demo observer skipped a record of %s", topic, exc_info=True)
+
+
+__all__ = ["Observer"]

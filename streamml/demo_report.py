@@ -101,3 +101,6 @@ def write_report(path: Path, *, title: str, charts: Sequence[Chart], markers: Se
         f"<h2>What happened</h2><ul>{events}</ul></html>"
     )
     return path
+
+
+__all__ = ["COLOURS", "Chart", "Marker", "Series", "svg_chart", "write_report"]

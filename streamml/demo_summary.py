@@ -104,3 +104,6 @@ def _summary(run: Run, timeline: Timeline, markers: list[Marker]) -> list[tuple[
     if timeline.deployment is not None:
         rows.append(("serving at the end", f"champion v{timeline.deployment.champion}"))
     return rows
+
+
+__all__ = ["DECISIONS", "finish", "retrainer_decisions"]

@@ -85,3 +85,6 @@ class Timeline:
     def rate_series(self, version: int) -> list[tuple[float, float]]:
         return [((b + 0.5) * BUCKET_SECONDS, c[version] / BUCKET_SECONDS)
                 for b, c in sorted(self.per_bucket.items())]
+
+
+__all__ = ["BUCKET_SECONDS", "Timeline"]

@@ -42,3 +42,6 @@ def render(run: Run, timeline: Timeline) -> Table:
     firing = ", ".join(sorted({f"{a.kind}/{a.metric}" for a in timeline.firing.values()}))
     table.add_row("firing alerts", f"[red]{firing}[/]" if firing else "none")
     return table
+
+
+__all__ = ["render"]

@@ -433,3 +433,12 @@ def log_tail(data_dir: Path, lines: int = 20) -> str:
     except FileNotFoundError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+__all__ = [
+    "BrokerError", "BrokerState", "DEFAULT", "DEFAULT_PORT", "Footprint", "JVM_OPTIONS",
+    "LOG4J_CONFIG", "ProxiedListener", "SMALL", "START_CPU_BUDGET_S", "STATE_FILE", "answers",
+    "argument_file", "await_answer", "cpu_seconds", "default_data_dir", "format_storage",
+    "free_port", "is_running", "launch", "log_tail", "new_cluster_id", "port_free",
+    "read_state", "server_properties", "start", "stop", "terminate", "write_private",
+]

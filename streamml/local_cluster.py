@@ -194,3 +194,9 @@ def _registered(admin: AdminClient) -> int:
         return len(admin.list_topics(timeout=5).brokers)
     except Exception:  # noqa: BLE001 - any failure to answer means "none yet"
         return 0
+
+
+__all__ = [
+    "CLUSTER_FILE", "ClusterState", "cluster_properties", "default_data_dir", "free_ports",
+    "node_dir", "node_state", "read_cluster", "start_cluster", "start_node", "stop_cluster",
+]

@@ -74,3 +74,6 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait(5)
+
+
+__all__ = ["Child", "Supervisor"]

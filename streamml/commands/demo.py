@@ -41,3 +41,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     return run_demo(settings, events=args.events, scenario=args.scenario, rate=args.rate,
                     seed=args.seed)
+
+
+__all__ = ["register", "run", "seed"]

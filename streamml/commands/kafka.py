@@ -110,3 +110,6 @@ def run_cluster(verb: str, ports: list[int], data_dir: Path) -> int:
     stopped = local_cluster.stop_cluster(data_dir)
     print("stopped" if stopped else f"not running (folder {data_dir})")
     return 0
+
+
+__all__ = ["register", "run", "run_cluster"]

@@ -56,3 +56,6 @@ def _write_new(path: Path, text: str, *, mode: int) -> None:
                             "--out folder") from None
     with os.fdopen(fd, "w") as stream:
         stream.write(text + "\n")
+
+
+__all__ = ["PRIVATE_FILE", "PUBLIC_FILE", "register", "run"]

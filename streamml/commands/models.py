@@ -134,3 +134,6 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+__all__ = ["register", "run"]

@@ -47,3 +47,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     return run_monitor(settings, stop, web_port=args.web_port)
+
+
+__all__ = ["register", "run"]

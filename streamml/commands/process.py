@@ -43,3 +43,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app, _ = build_scoring_app(settings, loader, web_port=port, datadir=datadir)
     run_worker(app, settings.log_level)
     return 0
+
+
+__all__ = ["register", "run"]

@@ -118,3 +118,6 @@ def _flatten(records: Iterable[ReplayRecord]) -> Iterator[UserEvent | Label]:
         yield record.event
         if record.label is not None:
             yield record.label
+
+
+__all__ = ["register", "rejection_table", "run"]

@@ -46,3 +46,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     RetrainerService(settings, config, keys, alert_keys=alert_trusted_keys(settings)).run(stop)
     return 0
+
+
+__all__ = ["register", "run"]

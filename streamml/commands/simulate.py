@@ -198,3 +198,6 @@ def _utc_time(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs a timezone, e.g. 2026-01-01T00:00:00Z")
     return value.astimezone(UTC)
+
+
+__all__ = ["FILE_EVENT_RATE", "SCENARIO_NAMES", "delivery_table", "progress_bar", "register", "run"]

@@ -34,3 +34,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{spec.name:<32} partitions={spec.partitions:<3} "
               f"replication={spec.replication_factor}  {state}")
     return 0
+
+
+__all__ = ["register", "run"]

@@ -133,3 +133,6 @@ def _print_report(console: Any, signed: SignedArtifact, report: TrainingReport) 
         f"best {params} (cv {report.scoring} {report.cv_score:.4f}); "
         f"{report.seconds:.1f}s"
     )
+
+
+__all__ = ["register", "run"]
