@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from contracts.settings import Settings
@@ -16,9 +15,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--web-port", type=int, default=None,
                         help="HTTP port for /metrics, /live, /ready and /health "
                              "(default: STREAMML_JOINER_PORT)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="ignored: the joiner keeps nothing on disk (accepted so "
-                             "existing command lines keep working)")
     parser.add_argument("--label-wait", type=_positive_seconds, default=120.0,
                         metavar="SECONDS",
                         help="how long a label waits for its scored event before it is "

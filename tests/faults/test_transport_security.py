@@ -86,7 +86,7 @@ def _start(stack: ExitStack, command: str, settings: Settings, log: Path, **env:
     port = free_port()
     child = stack.enter_context(streamml_child(
         [command, "--web-port", str(port), *(["--data-dir", str(log.with_suffix(""))]
-                                             if command != "monitor" else [])],
+                                             if command == "process" else [])],
         settings_env(settings, **env), log))
     return child, port
 
