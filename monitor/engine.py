@@ -36,6 +36,9 @@ class RuleState:
     window: str = ""
     onset: ChangePoint | None = None  # where the current run of breaching windows began
     change_point: ChangePoint | None = None  # where the change began, as the alert names it
+    # Restored after a restart and the replay not over: firing again within the replay
+    # continues the alert already sent, so it keeps that alert's start and change point.
+    restored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +101,14 @@ class RuleEngine:
                     else window_point(report.start, report.offsets)
             if state.firing or state.breaches < rule.for_windows:
                 return None
+            started = state.started_at if state.restored else None
+            if started is None:
+                started = self.now()
+                state.change_point = change_point_for(rule, report, state.onset)
             state.firing, state.started_at, state.cause, state.window = \
-                True, self.now(), verdict, window
-            state.change_point = change_point_for(rule, report, state.onset)
+                True, started, verdict, window
             return Transition("firing", rule, report.scope, verdict, verdict, window,
-                              state.started_at, report.end, state.change_point)
+                              started, report.end, state.change_point)
         state.cleans, state.breaches = state.cleans + 1, 0
         if state.clean_since is None:
             state.clean_since = report.start
@@ -140,8 +146,13 @@ class RuleEngine:
         state = self._state(rule_name, scope)
         state.firing, state.started_at, state.breaches, state.window = \
             True, started_at, rule.for_windows, window
-        state.change_point = change_point
+        state.change_point, state.restored = change_point, True
         return True
+
+    def end_replay(self) -> None:
+        """The replay after a restart is over: a rule firing from now on starts a new alert."""
+        for state in self._states.values():
+            state.restored = False
 
     def retire(self, scope: Scope) -> list[Transition]:
         """Forget a scope no longer watched, resolving what was firing for it."""

@@ -44,6 +44,7 @@ class MonitorPipeline:
         self.engine = RuleEngine(config.rules, now=now)
         self.history = History(points=config.windows.history)
         self.windows_closed = 0
+        self._restored: set[str] = set()  # fingerprints restored as firing, until replayed
 
     def process(self, records: Sequence[KafkaRecord]) -> list[Alert]:
         """Add a batch of records of the three data topics; the alerts that changed."""
@@ -98,8 +99,21 @@ class MonitorPipeline:
             scope = Scope(alert.model, alert.version, str(route or "champion"))
             if self.engine.restore(str(rule.get("name")), scope, alert.started_at, alert.window,
                                    change_point_of(alert)):
+                self._restored.add(alert.fingerprint)
                 restored += 1
         return restored
+
+    def end_replay(self, changes: Iterable[Alert]) -> list[Alert]:
+        """The changes a replay after :meth:`restore` made, net, that are news to send.
+
+        A restored alert that resolved and fired again within the replay is the alert
+        already sent, still firing: its start and change point stay those it was sent
+        with, and nothing is sent for it.
+        """
+        restored, self._restored = self._restored, set()
+        self.engine.end_replay()
+        return [a for a in collapse(changes)
+                if not (a.status == "firing" and a.fingerprint in restored)]
 
 
 def collapse(alerts: Iterable[Alert]) -> list[Alert]:

@@ -34,7 +34,7 @@ from monitor.exceptions import MonitorError
 from monitor.exposition import MonitorCollector, Progress, monitor_registry
 from monitor.http_sinks import AlertmanagerSink, WebhookSink, checked_url
 from monitor.page import render
-from monitor.pipeline import MonitorPipeline, collapse
+from monitor.pipeline import MonitorPipeline
 from monitor.registry_check import RegistryCheck
 from monitor.signed_alerts import AlertRefusals, SigningSink
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink
@@ -225,7 +225,7 @@ class MonitorService:
         if self._pending or not self.progress.replaying:
             return
         self.progress.replaying = False
-        net = collapse(self._replayed)
+        net = self.pipeline.end_replay(self._replayed)
         self._replayed = []
         logger.info("replay done; alert changes to send=%d", len(net))
         self._deliver(net)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from contracts.change_point import change_point_of
 from monitor.dispatch import Dispatcher
 from monitor.exposition import MonitorCollector, Progress, monitor_registry
 from monitor.page import render
@@ -17,6 +19,8 @@ from monitor.sinks import MemorySink
 from monitor.web import WebServer, runbooks_page
 from scorer.bundle import ModelBundle
 from tests.unit.monitor.conftest import make_pipeline, play, simulator
+
+LATER = datetime(2030, 1, 1, tzinfo=UTC)  # the restarted monitor's clock
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +122,36 @@ def test_a_restarted_pipeline_does_not_fire_again_and_still_resolves(
     assert sink.alerts
     assert {a.status for a in sink.alerts} == {"resolved"}, [a.metric for a in sink.alerts]
     assert {a.fingerprint for a in sink.alerts} <= {a.fingerprint for a in firing}
+
+
+def test_a_restored_alert_the_replay_resolves_and_fires_again_is_the_alert_already_sent(
+        bundle: ModelBundle, shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    """A restart replays the stream from before the drift, so its first windows are clean.
+
+    Seeded simulator; the first assertion checks that the replay does resolve the restored
+    alerts before firing them again."""
+    _, before = shifted
+    firing = {a.fingerprint: a for a in before.firing.values()}
+    sink = MemorySink()
+    after = Dispatcher([sink])
+    after.seed(before.last.values())
+    pipeline = make_pipeline(bundle)
+    pipeline.engine.now = lambda: LATER
+
+    assert pipeline.restore(firing.values()) == len(firing) > 0
+    replayed = play(pipeline, bundle, simulator("covariate-shift", drift_at=4000), 9000).alerts
+    for fingerprint in firing:
+        assert [a.status for a in replayed if a.fingerprint == fingerprint] == [
+            "resolved", "firing"]
+    for alert in pipeline.end_replay(replayed):
+        after.publish(alert)
+    assert sink.alerts == [] and after.duplicates == 0  # as seen outside, nothing happened
+
+    calm = play(pipeline, bundle, simulator("stable", id_prefix="calm"), 6000).alerts
+    for alert in collapse(calm):
+        after.publish(alert)
+    resolved = [a for a in sink.alerts if a.fingerprint in firing]
+    assert resolved and {a.status for a in resolved} == {"resolved"}
+    assert [(a.started_at, change_point_of(a)) for a in resolved] == [
+        (firing[a.fingerprint].started_at, change_point_of(firing[a.fingerprint]))
+        for a in resolved]

@@ -16,6 +16,7 @@ from monitor.sketches import CategoricalFigures
 
 SCOPE = Scope("m", 1, "champion")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def labels(value: float, *, judged: bool = True) -> WindowReport:
@@ -96,6 +97,20 @@ def test_a_restored_alert_is_not_fired_again_but_still_resolves() -> None:
     assert statuses(e, [0.5, 0.5]) == []
     assert statuses(e, [0.0, 0.0, 0.0]) == ["resolved"]
     assert not e.restore("no-such-rule", SCOPE, T0)
+
+
+def test_a_restored_alert_firing_again_within_the_replay_keeps_its_start() -> None:
+    e = engine()
+    e.now = lambda: T1
+    e.restore("drop", SCOPE, T0)
+
+    replayed = [t for v in [0.0, 0.0, 0.0, 0.5, 0.5] for t in e.evaluate(labels(v))]
+    assert [(t.status, t.started_at) for t in replayed] == [("resolved", T0), ("firing", T0)]
+    e.end_replay()
+    assert [(t.status, t.started_at) for v in [0.0, 0.0, 0.0]
+            for t in e.evaluate(labels(v))] == [("resolved", T0)]
+    assert [(t.status, t.started_at) for v in [0.5, 0.5]
+            for t in e.evaluate(labels(v))] == [("firing", T1)]  # a new alert
 
 
 def test_retiring_a_scope_resolves_what_fired_for_it() -> None:
