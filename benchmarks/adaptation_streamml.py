@@ -12,9 +12,10 @@ Settings are the demo's (:data:`streamml.demo.DEMO_TUNING`), so the benchmark's
 
 That these parts make the services' decisions is shown on a real broker by two tests.
 ``tests/integration/test_monitor.py`` feeds the records a running ``streamml monitor``
-read on a concept drift to ``MonitorPipeline`` and finds the same alert changes, values,
-windows and change points, for every shipped rule but the two that depend on how the
-topics interleave (``labels-missing``, ``estimated-performance-drop``).
+read (a covariate shift across a restart, a concept drift) to ``MonitorPipeline`` and
+finds the same alert changes, values, windows and change points, for every shipped rule
+but the two that depend on how the topics interleave (``labels-missing``,
+``estimated-performance-drop``).
 ``tests/integration/test_retrainer.py`` runs a published round again with ``run_round``
 on the window its lineage names and finds the same decision, gate and holdout figures.
 Not covered: the release controller's trial, and timing between the services: when the
