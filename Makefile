@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo test unit faults lint benchmarks lock
+.PHONY: setup system-deps demo test unit faults lint typecheck benchmarks lock
 
 setup: $(VENV)/.installed
 
@@ -39,7 +39,11 @@ demo: setup system-deps
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup system-deps lint
+# The project's packages; the tests are not type-checked.
+typecheck: setup
+	$(BIN)/mypy contracts producers scorer stream_processors monitor retrainer streamml benchmarks
+
+test: setup system-deps lint typecheck
 	$(BIN)/pytest
 
 unit: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.sensors import Monitor
 from faust.types import EventT
+from faust.types.core import HeadersArg
 
 from contracts.kafka_clients import KafkaRecord, faust_config
 from contracts.settings import Settings
@@ -50,7 +52,8 @@ class CommittingApp(faust.App):
         self.on_before_shutdown.connect(_commit_processed)
 
 
-async def _commit_processed(app: faust.App, *_: Any, **__: Any) -> None:
+# Positional-only: mode's handler type takes any keyword, so a sender named `app` could clash.
+async def _commit_processed(app: faust.App, /, *_: Any, **__: Any) -> None:
     try:
         assigned = app.consumer.assignment()
     except ConsumerNotStarted:
@@ -99,7 +102,7 @@ def raw_topic(app: faust.App, name: str) -> Any:
                      key_serializer="raw", value_serializer="raw")
 
 
-def as_record(event: EventT) -> KafkaRecord:
+def as_record(event: EventT[bytes]) -> KafkaRecord:
     message = event.message
     return KafkaRecord(
         topic=message.topic,
@@ -108,8 +111,15 @@ def as_record(event: EventT) -> KafkaRecord:
         key=message.key,
         value=message.value,
         timestamp_ms=int((message.timestamp or 0) * 1000),
-        headers=tuple((k, v) for k, v in (message.headers or [])),
+        headers=_header_pairs(message.headers),
     )
+
+
+def _header_pairs(headers: HeadersArg) -> tuple[tuple[str, bytes], ...]:
+    # faust passes headers on as the client gave them: a list of pairs or a mapping.
+    if isinstance(headers, Mapping):
+        return tuple(headers.items())
+    return tuple(headers or ())
 
 
 def run_worker(app: faust.App, log_level: str) -> None:

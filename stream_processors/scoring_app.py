@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.kafka_clients import KafkaRecord, make_consumer
@@ -52,12 +52,15 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     output = BatchOutput(settings)
     seen = RecentIds()
 
-    @app.task  # type: ignore[misc]
+    # Registered by a call, not as a decorator: faust's task decorator is untyped.
     async def start_watcher() -> None:
         watcher.start()
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
-    async def forget_seen_ids(app: faust.App, revoked: Any, **_: Any) -> None:
+    app.task(start_watcher)
+
+    # Handlers take the sender positional-only (see faust_app._commit_processed).
+    @app.on_partitions_revoked.connect
+    async def forget_seen_ids(app: faust.App, /, *_: Any, **__: Any) -> None:
         # After a rebalance this worker may read again, from the last commit, events it
         # scored already: a redelivery to score again, not a producer's duplicate.
         seen.clear()
@@ -66,19 +69,20 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
     registry_end = make_consumer(settings, "registry-end")
     catching_up: list[asyncio.Future[bool]] = []
 
-    @app.on_partitions_assigned.connect  # type: ignore[misc]
-    async def catch_up_with_models(app: faust.App, assigned: Any, **_: Any) -> None:
+    @app.on_partitions_assigned.connect
+    async def catch_up_with_models(app: faust.App, assigned: Set[TP] = frozenset(), /,
+                                   *_: Any, **__: Any) -> None:
         if any(tp.topic == topics.user_events for tp in assigned):
             catching_up[:] = [asyncio.get_running_loop().run_in_executor(
                 None, watcher.catch_up, registry_end)]
 
-    @app.on_before_shutdown.connect  # type: ignore[misc]
-    def stop_watcher(app: faust.App, **_: Any) -> None:
+    @app.on_before_shutdown.connect
+    def stop_watcher(app: faust.App, /, *_: Any, **__: Any) -> None:
         watcher.stop()
         output.close()
         registry_end.close()
 
-    @app.agent(events, concurrency=1)  # type: ignore[misc]
+    @app.agent(events, concurrency=1)
     async def score(stream: Any) -> None:
         await _wait_for_model(watcher)
         quiet_garbage_collector()
@@ -101,11 +105,11 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
             )
             count_batch(metrics, len(batch), result, time.perf_counter() - began)
 
-    @app.page("/metrics")  # type: ignore[misc]
+    @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
 
-    @app.page("/health")  # type: ignore[misc]
+    @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         state = watcher.serving
         body = {"status": "ok", "model_ready": state.ready,
@@ -114,8 +118,8 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
                                      if tp.topic == topics.user_events)}
         return web.json(body)
 
-    @app.page("/predict")  # type: ignore[misc]
-    class Predict(faust.web.View):  # type: ignore[misc]
+    @app.page("/predict")
+    class Predict(faust.web.View):
         async def post(self, request: Any) -> Any:
             status, body = predict_response(await request.read(), watcher.serving)
             return self.bytes(body, content_type="application/json", status=status)
@@ -132,7 +136,7 @@ async def _wait_for_model(watcher: ModelWatcher) -> None:
     logger.info("model ready: consuming user-events")
 
 
-def _origin(batch: Sequence[EventT]) -> Callable[[int], KafkaRecord]:
+def _origin(batch: Sequence[EventT[bytes]]) -> Callable[[int], KafkaRecord]:
     """The record of event ``i`` of the batch, built only when it is asked for."""
     return lambda i: as_record(batch[i])
 
