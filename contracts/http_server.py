@@ -19,6 +19,7 @@ memory, threads or file descriptors:
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import json
 import logging
@@ -35,6 +36,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+
+from contracts.ports import in_use
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +135,12 @@ class HttpServer:
         self._thread = threading.Thread(target=self._run, args=(host, port, started),
                                         name=name, daemon=True)
         self._thread.start()
-        self.port = started.result(timeout=30)
+        try:
+            self.port = started.result(timeout=30)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise in_use(host, port) from None
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -35,6 +35,21 @@ class KafkaRecord:
 
 
 logger = logging.getLogger(__name__)
+_librdkafka_logger = logging.getLogger("librdkafka")
+
+
+class _DebugLog:
+    """Where librdkafka's own lines go: the debug log, whatever their level.
+
+    A client retries an absent broker every second and logs each try at error level;
+    what matters reaches the caller as an error anyway, so a terminal shows it once.
+    """
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        _librdkafka_logger.debug(msg, *args)
+
+
+LIBRDKAFKA_LOG: Final = _DebugLog()
 
 T = TypeVar("T")
 COORDINATOR_PATIENCE: Final = 60.0
@@ -141,19 +156,19 @@ def consumer_config(settings: Settings, group: str, **overrides: Any) -> dict[st
 def make_producer(settings: Settings, **overrides: Any) -> Producer:
     from confluent_kafka import Producer
 
-    return Producer(producer_config(settings, **overrides))
+    return Producer(producer_config(settings, logger=LIBRDKAFKA_LOG, **overrides))
 
 
 def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     from confluent_kafka import Consumer
 
-    return Consumer(consumer_config(settings, group, **overrides))
+    return Consumer(consumer_config(settings, group, logger=LIBRDKAFKA_LOG, **overrides))
 
 
 def make_admin(settings: Settings) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient(common_config(settings))
+    return AdminClient({**common_config(settings), "logger": LIBRDKAFKA_LOG})
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from contracts.settings import Settings
+from streamml.commands.simulate import SCENARIO_NAMES
 
 
 def register(subparsers: Any) -> None:
@@ -13,7 +14,7 @@ def register(subparsers: Any) -> None:
         "demo", help="start a local broker if none answers, create topics, stream simulated events"
     )
     parser.add_argument("--events", type=int, default=30_000, help="events to stream")
-    parser.add_argument("--scenario", default="concept-drift",
+    parser.add_argument("--scenario", default="concept-drift", choices=SCENARIO_NAMES,
                         help="simulator scenario (default: concept-drift)")
     parser.add_argument("--rate", type=float, default=300.0,
                         help="events per second (default: 300)")

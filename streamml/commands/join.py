@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
                         metavar="SECONDS",
                         help="most seconds between commits while records flow; partitions "
                              "handed over and a clean stop always commit (default: 1)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=True, port_setting="joiner_port")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     for verb in ("promote", "canary", "shadow", "rollback"):
         verbs.choices[verb].add_argument("--reason", default=None,
                                          help="why, for the audit trail")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=True)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,7 +23,11 @@ def register(subparsers: Any) -> None:
                              "rules shipped with streamml)")
     parser.add_argument("--check-rules", action="store_true",
                         help="check the rules file, print its rules and exit")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=_serves, port_setting="monitor_port")
+
+
+def _serves(args: argparse.Namespace) -> bool:
+    return not args.check_rules
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--runner", choices=("faust", "kafka"), default=None,
                         help="event loop: faust-streaming, or a plain confluent-kafka "
                              "consumer (default: STREAMML_SCORING_RUNNER)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=True, port_setting="scoring_port")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -45,7 +45,12 @@ def register(subparsers: Any) -> None:
                         help="read times without a timezone as UTC instead of refusing them")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the file and report, without sending")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=_sends)
+
+
+def _sends(args: argparse.Namespace) -> bool:
+    # A missing file is told by the command itself, before any wait for the broker.
+    return not args.dry_run and args.file.is_file()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
             "STREAMML_MODEL_PRIVATE_KEY and STREAMML_ALERT_PRIVATE_KEY. Run one per model."
         ),
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=True)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

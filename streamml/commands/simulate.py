@@ -66,7 +66,11 @@ def register(subparsers: Any) -> None:
                         help="event time of the first event, ISO 8601 with a timezone")
     parser.add_argument("--out", type=Path, metavar="FILE.jsonl",
                         help="write a training file instead of sending to Kafka")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=_sends)
+
+
+def _sends(args: argparse.Namespace) -> bool:
+    return args.out is None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

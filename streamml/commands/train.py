@@ -41,7 +41,11 @@ def register(subparsers: Any) -> None:
                         help="publish as the next version on model-versions and make it champion")
     parser.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
                         help="where the artifact and metrics go (default: ./artifacts)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_broker=_publishes)
+
+
+def _publishes(args: argparse.Namespace) -> bool:
+    return bool(args.publish)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,6 +22,7 @@ def test_tls_points_at_the_ca_and_the_host_name() -> None:
 
 
 def test_silence_names_the_protocol_in_use() -> None:
-    message = refusal_message("none", "transport failure", SETTINGS)
+    message = refusal_message("none", "within 10 s (last error: transport failure)", SETTINGS)
     assert message.startswith("no broker answered at k:9093 with "
-                              "STREAMML_SECURITY_PROTOCOL=SASL_SSL")
+                              "STREAMML_SECURITY_PROTOCOL=SASL_SSL within 10 s")
+    assert "streamml kafka start" in message and "\n" not in message
