@@ -168,7 +168,8 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
 def make_admin(settings: Settings) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({**common_config(settings), "logger": LIBRDKAFKA_LOG})
+    config: dict[str, Any] = {**common_config(settings), "logger": LIBRDKAFKA_LOG}
+    return AdminClient(config)
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
