@@ -171,16 +171,18 @@ class MonitorService:
                 if error.code() != KafkaError._PARTITION_EOF:
                     logger.warning("consume error: %s", error)
                 continue
-            topic = m.topic()
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            if topic is None or partition is None or offset is None:
+                continue  # only errors come without them, and those were handled above
             if topic == versions:
                 registry.append(m)
                 continue
-            data[topic].append(m.value())  # type: ignore[index]
+            data[topic].append(m.value())
             if topic == labeled:  # where a change began is named by these
-                partitions.append(m.partition())  # type: ignore[arg-type]
-                offsets.append(m.offset())  # type: ignore[arg-type]
+                partitions.append(partition)
+                offsets.append(offset)
             if replaying:
-                last[(topic, m.partition())] = m.offset()  # type: ignore[index]
+                last[(topic, partition)] = offset
         began = time.thread_time()
         with self.lock:
             alerts = self._apply_registry(registry)
