@@ -67,8 +67,7 @@ def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBun
 def joiner(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
     """``streamml join`` on the backlog: labeled events out per second, CPU per event."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-joiner-"))
-    child = runners.start([sys.executable, "-m", "streamml", "join", "--data-dir",
-                           str(workdir)], settings, workdir)
+    child = runners.start([sys.executable, "-m", "streamml", "join"], settings, workdir)
     reader = workload.Reader(settings, topics.labeled_events)
     try:
         result = workload.time_backlog(reader, n, child.pid)
