@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -254,13 +253,6 @@ def test_unknown_scenario_is_refused_with_the_known_ones_listed() -> None:
     with pytest.raises(SimulatorError, match="covariate-shift-return"):
         Simulator(scenario="sideways")
 
-
-def test_two_hundred_thousand_events_take_a_few_seconds() -> None:
-    started = time.perf_counter()
-    count = sum(1 for _ in Simulator(seed=1).events(200_000))
-
-    assert count == 200_000
-    assert time.perf_counter() - started < 8.0
 
 
 def test_the_cli_offers_every_scenario() -> None:

@@ -20,9 +20,10 @@ import pytest
 
 from streamml.local_broker import free_port
 
-# The promise is an answer within 10 s; the bound leaves room for interpreter start-up
-# on a busy machine, and still fails a client that retries for its own 30-60 s.
-PROMISED_S = 15.0
+# The promise is an answer within 10 s of the probe; the bound leaves room for six
+# interpreters starting at once on a loaded 2-core machine, and still fails a client
+# that retries for its own 30-60 s.
+PROMISED_S = 25.0
 
 NEEDS_BROKER = {
     "models list": ["models", "list"],
@@ -123,7 +124,8 @@ def test_a_taken_port_is_told_in_one_line_before_any_wait_for_the_broker(command
     assert ran.stderr.splitlines() == [ran.stderr.strip()]
     assert f"port {port} is in use" in ran.stderr
     assert "Traceback" not in ran.stderr
-    assert ran.seconds < 5, "the port is checked before the broker is waited for"
+    # Waiting for the broker first would take its 10 s probe on top of start-up.
+    assert ran.seconds < 10, "the port is checked before the broker is waited for"
 
 
 def test_a_missing_input_file_is_told_in_one_line(tmp_path: Path) -> None:
