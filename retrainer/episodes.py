@@ -13,11 +13,8 @@ rows; a model fitted on that few sits about 0.01 nats of log loss above what the
 recipe reaches on the new concept. So when a version the episode published becomes
 the champion, the episode stays open for one more round, once ``refine_factor`` times
 the post-change labels it learnt from have arrived: the same gate then publishes a
-successor only if it is better on held-out rows. That round learns from the labels
-after those the champion learnt from: after a sudden change it leaves out one row in
-``refine_factor``; during a gradual one it leaves out the ramp the champion was fitted
-on, a mix of both concepts. Alerts about the old version resolving do not end it; a
-drift alert about the new champion replaces it.
+successor only if it is better on held-out rows. Alerts about the old version
+resolving do not end it; a drift alert about the new champion replaces it.
 
 A round after the first runs only while the drift lasts (:mod:`retrainer.lasting`):
 the episode keeps the champion's served log loss on the labels that arrive after
@@ -28,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from contracts.change_point import ChangePoint, change_point_of
 from contracts.records import Alert
@@ -50,7 +46,6 @@ class Episode:
     firing: dict[str, Alert] = field(default_factory=dict)
     published: int | None = None  # the newest version a round of this episode published
     used: int = 0  # post-change labels that version learnt from
-    learnt_until: datetime | None = None  # the event time of the newest of them
     refining: int | None = None  # that version, now the champion, awaiting its last round
     quiet: bool = False  # its alerts resolved while its version was being released
     since_round: Losses = field(default_factory=Losses)  # the champion's, since the last round
@@ -154,12 +149,10 @@ class Episodes:
                 return f"{ep.name} ended: resolved after {ep.rounds} rounds"
         if ep.alert.version in (None, champion) or ep.refining == champion:
             return None
-        wanted = ep.used * self.refine_factor
-        wanted = min(wanted, self.most_labels or wanted)
-        if ep.refining is None and ep.published == champion and self.refine_factor \
-                and wanted - ep.used >= self.min_rows:
+        if ep.refining is None and ep.published == champion and self.refine_factor:
             ep.refining, ep.gave_up = champion, False
-            ep.needed = max(ep.needed, wanted)
+            wanted = ep.used * self.refine_factor
+            ep.needed = max(ep.needed, min(wanted, self.most_labels or wanted))
             return (f"v{champion} from {ep.name} is the champion; one more round refines it "
                     f"at {ep.needed} post-change labels")
         self.current = None
@@ -195,7 +188,7 @@ class Episodes:
         return 0 if ep is None or ep.gave_up else max(0, ep.needed - ep.labels)
 
     def finished(self, fingerprint: str, labels_used: int, published: int | None = None,
-                 gain: float | None = None, learnt_until: datetime | None = None) -> None:
+                 gain: float | None = None) -> None:
         """A round of the episode opened by ``fingerprint`` ended: back off, or give up
         (after the refining round, the episode is over)."""
         ep = self.current
@@ -205,7 +198,7 @@ class Episodes:
             self.current = None
             return
         if published is not None:
-            ep.published, ep.used, ep.learnt_until = published, labels_used, learnt_until
+            ep.published, ep.used = published, labels_used
         ep.rounds += 1
         ep.since_round, ep.last_gain = Losses(), gain
         if ep.rounds >= self.max_rounds or not self.retry_labels:

@@ -162,9 +162,7 @@ class RetrainLoop:
         if published is not None and published > self._newest_deployed:
             self._released = published
         if due.fingerprint is not None:
-            span = due.snapshot.span
-            self.episodes.finished(due.fingerprint, due.post_change_labels, published, gain,
-                                   span[1] if span else None)
+            self.episodes.finished(due.fingerprint, due.post_change_labels, published, gain)
         self._next(now)
 
     def failed(self, due: Round, now: datetime) -> None:
@@ -242,8 +240,6 @@ class RetrainLoop:
                           f"{alert.metric}={alert.value}, threshold {alert.threshold}, window "
                           f"{alert.window}), round {number}", now)
         snapshot = self.window.snapshot().since(episode.change)
-        if episode.refining is not None:
-            snapshot = snapshot.after(episode.learnt_until)
         return Round(trigger, snapshot, self._strategy(), self.config.challenge.spent(number),
                      number, alert.fingerprint, episode.change, episode.labels)
 

@@ -68,12 +68,6 @@ class WindowSnapshot:
             return self
         return WindowSnapshot(tuple(e for e in self.entries if e.after(change)))
 
-    def after(self, moment: datetime | None) -> WindowSnapshot:
-        """Only the events later than ``moment`` (all of them when it is None)."""
-        if moment is None:
-            return self
-        return WindowSnapshot(tuple(e for e in self.entries if e.event.ts > moment))
-
     def split(self, holdout_fraction: float) -> tuple[WindowSnapshot, WindowSnapshot]:
         """The older part and the most recent ``holdout_fraction`` (never a random split)."""
         n_holdout = max(1, round(len(self.entries) * holdout_fraction))
