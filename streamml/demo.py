@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 
 from contracts.kafka_clients import make_admin
-from contracts.records import UserEvent
+from contracts.records import Deployment, UserEvent
 from contracts.settings import Secret, Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
@@ -263,8 +263,9 @@ def _check_children(supervisor: Supervisor) -> None:
 
 def _stream(run: Run, supervisor: Supervisor, observer: Observer, live: Live) -> None:
     """Send ``run.events`` events (labels as they fall due); with a drift scenario, go on
-    with the drifted stream until version 2 is promoted, for at most two minutes more:
-    the canary is judged on live labels, so it needs traffic to be judged."""
+    with the drifted stream until version 2 is promoted, for two minutes more (four when a
+    canary is on trial then, see :func:`overtime_over`): the canary is judged on live
+    labels, so it needs traffic to be judged."""
     drift_at = run.events // 2
     simulator = Simulator(seed=run.seeds.stream, scenario=run.scenario, drift_at=drift_at,
                           start=datetime.now(UTC), events_per_second=max(run.rate, 1.0),
@@ -277,8 +278,10 @@ def _stream(run: Run, supervisor: Supervisor, observer: Observer, live: Live) ->
             if isinstance(record, UserEvent):
                 if run.sent_events >= run.events:
                     overtime_until = overtime_until or time.monotonic() + PROMOTION_WAIT_SECONDS
-                    if run.scenario == "stable" or _promoted(observer) \
-                            or time.monotonic() > overtime_until:
+                    with observer.lock:
+                        deployment = observer.timeline.deployment
+                    if overtime_over(run.scenario, deployment,
+                                     time.monotonic() - overtime_until):
                         break
                 pacer.wait()
                 events.send_record(record)
@@ -297,13 +300,24 @@ def _stream(run: Run, supervisor: Supervisor, observer: Observer, live: Live) ->
         live.update(render(run, observer.timeline))
 
 
-def _promoted(observer: Observer) -> bool:
-    with observer.lock:
-        deployment = observer.timeline.deployment
-    return deployment is not None and deployment.champion >= 2 and deployment.canary is None
+def overtime_over(scenario: str, deployment: Deployment | None, past_deadline_s: float) -> bool:
+    """Whether the drifted stream's overtime ends, ``past_deadline_s`` after its deadline
+    (negative before it): at a promotion of a newer champion, or at the deadline. A
+    first canary still on trial then (on a loaded machine it can be published late) gets
+    one more wait: a demo that stopped sending would leave it without the labels it is
+    judged on."""
+    if scenario == "stable":
+        return True
+    if deployment is not None and deployment.champion >= 2 and deployment.canary is None:
+        return True
+    # Only the first newer version's trial holds the stream: a refining round's canary
+    # beside a promoted champion is left to the deadline.
+    first_trial = deployment is not None and deployment.canary is not None \
+        and deployment.champion < 2
+    return past_deadline_s > (PROMOTION_WAIT_SECONDS if first_trial else 0.0)
 
 
 __all__ = [
     "ChildFailed", "DEMO_TUNING", "DemoSeeds", "HISTORY_EVENTS", "PROMOTION_WAIT_SECONDS",
-    "Run", "demo_seeds", "ensure_broker", "run_demo",
+    "Run", "demo_seeds", "ensure_broker", "overtime_over", "run_demo",
 ]
