@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,7 +112,8 @@ def ensure_broker(settings: Settings) -> str:
         )
     with console.status("starting the local Kafka broker (the first run fetches its jars)"):
         state = local_broker.start(int(port))
-    console.print(f"[green]broker[/] started at {state.bootstrap} (pid {state.pid})")
+    console.print(f"[green]broker[/] started at {state.bootstrap} (pid {state.pid}); it keeps "
+                  f"running for the next run: `streamml kafka stop --port {port}` stops it")
     return state.bootstrap
 
 
@@ -133,12 +136,13 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
     run = Run(settings, events, scenario, rate, out_dir / run_id, seeds)
     console.print(f"[green]run[/] {run_id}: seed {seeds.seed} (repeat with --seed "
                   f"{seeds.seed}), topics {settings.topic_prefix}*, logs in {run.out_dir / 'logs'}")
-    _fresh_topics(settings)
+    _fresh_topics(settings, out_dir)
     _publish_first_version(settings, seeds)
     supervisor = Supervisor(run.out_dir / "logs", _child_env(settings))
     timeline = Timeline(start=run.started)
     observer = Observer(settings, timeline)
     observer.start()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         ports = _start_children(supervisor, settings)
         _wait_ready(supervisor, ports)
@@ -151,19 +155,38 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
         run.failed = True
         console.print(f"[red]{exc}[/]")
     finally:
+        # Stopping is bounded (each child gets 20 s before a kill); a second SIGTERM
+        # must not cut it short and leave children behind.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             observer.stop()
         finally:
             supervisor.stop_all()
+            signal.signal(signal.SIGTERM, previous)
     return finish(run, timeline, supervisor, console)
 
 
-def _fresh_topics(settings: Settings) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, a container stopping) stops the children as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def earlier_run_topics(topics: Iterable[str], out_dir: Path, current_prefix: str) -> list[str]:
+    """The topics of the earlier runs whose folders are in ``out_dir``: only this
+    folder's own runs, so that a shared broker keeps everyone else's ``demo-*`` topics."""
+    runs = {f"demo-{d.name}" for d in out_dir.iterdir() if d.is_dir()} if out_dir.is_dir() \
+        else set()
+    return sorted(t for t in topics if not t.startswith(current_prefix)
+                  and t.partition(".")[0] in runs)
+
+
+def _fresh_topics(settings: Settings, out_dir: Path) -> None:
     admin = make_admin(settings)
-    # Earlier demo runs' topics go, so runs never see each other's records.
-    old = [t for t in admin.list_topics(timeout=10).topics
-           if t.startswith("demo-") and not t.startswith(settings.topic_prefix)]
+    old = earlier_run_topics(admin.list_topics(timeout=10).topics, out_dir,
+                             settings.topic_prefix)
     if old:
+        console.print(f"[green]topics[/] of {len({t.partition('.')[0] for t in old})} earlier "
+                      f"run(s) in {out_dir}/ deleted")
         admin.delete_topics(old, operation_timeout=30)
     ensure_topics(admin, Topics(settings.topic_prefix).specs(
         partitions=settings.partitions, replication_factor=settings.replication_factor))
@@ -319,5 +342,5 @@ def overtime_over(scenario: str, deployment: Deployment | None, past_deadline_s:
 
 __all__ = [
     "ChildFailed", "DEMO_TUNING", "DemoSeeds", "HISTORY_EVENTS", "PROMOTION_WAIT_SECONDS",
-    "Run", "demo_seeds", "ensure_broker", "overtime_over", "run_demo",
+    "Run", "demo_seeds", "earlier_run_topics", "ensure_broker", "overtime_over", "run_demo",
 ]

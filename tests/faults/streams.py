@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from producers.simulator import Simulator
 
 # Far more than any test sends; the simulator draws them lazily.
 ENDLESS = 10**8
+# Below the brokers and workers under test, which keep normal priority.
+LOAD_NICENESS = 10
 
 
 class SteadyStream:
@@ -64,6 +67,11 @@ class SteadyStream:
         items = Simulator(seed=23, start=datetime.now(UTC), id_prefix=self._prefix,
                           n_users=5000, events_per_second=self.rate).events(ENDLESS)
         try:
+            # The producer's librdkafka threads inherit this thread's priority. After a
+            # producer id changes (a failover) one of them can spin on a core for
+            # minutes (librdkafka issue 2565); at normal priority that starved the
+            # brokers under test on two cores (a restarted node took 132 s to answer).
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICENESS)
             producer = EventProducer(self._settings, on_error=self.failures.append)
             began = time.monotonic()
             for item in items:

@@ -61,8 +61,9 @@ def test_the_demo_detects_the_drift_and_ends_with_a_newer_champion_serving(
     print(f"demo took {time.monotonic() - began:.0f} s")
 
 
-def test_ctrl_c_stops_every_child_and_a_second_run_works(kafka_bootstrap: str, tmp_path: Path):
-    run = demo(tmp_path, kafka_bootstrap, "--events", "100000", "--rate", "200")
+def interrupt(tmp_path: Path, bootstrap: str, sig: signal.Signals) -> str:
+    """Start a long demo, send ``sig`` once its children are ready; its whole output."""
+    run = demo(tmp_path, bootstrap, "--events", "100000", "--rate", "200")
     lines: list[str] = []
     assert run.stdout is not None
     for line in run.stdout:
@@ -72,16 +73,27 @@ def test_ctrl_c_stops_every_child_and_a_second_run_works(kafka_bootstrap: str, t
     run_id = re.search(r"run (\S+):", "".join(lines)).group(1)
     time.sleep(3)
     assert processes_of_run(run_id), "the children run"
-    run.send_signal(signal.SIGINT)
+    run.send_signal(sig)
     # Stopping takes seconds (each child gets SIGTERM, then 20 s before a kill); the
     # bound catches a hang. With other work on the two cores it once took over 120 s.
     output = "".join(lines) + run.communicate(timeout=300)[0]
-    assert run.returncode == 1
+    assert run.returncode == 1, output[-3000:]
     assert "interrupted: stopping every child" in output
     assert processes_of_run(run_id) == [], "no child outlives the demo"
     assert "Traceback" not in output
+    return output
 
+
+def test_ctrl_c_stops_every_child_and_a_second_run_works(kafka_bootstrap: str, tmp_path: Path):
+    interrupt(tmp_path, kafka_bootstrap, signal.SIGINT)
     second = demo(tmp_path, kafka_bootstrap, "--events", "2000", "--rate", "0",
                   "--scenario", "stable")
     output, _ = second.communicate(timeout=300)
     assert second.returncode == 0, output[-3000:]
+    # The first run's folder is in this one's demo-output/: its topics go, no others.
+    assert "topics of 1 earlier run(s)" in output.replace("\n", "")
+
+
+def test_sigterm_stops_every_child_as_ctrl_c_does(kafka_bootstrap: str, tmp_path: Path):
+    """``kill`` and a stopping container send SIGTERM, not SIGINT."""
+    interrupt(tmp_path, kafka_bootstrap, signal.SIGTERM)
