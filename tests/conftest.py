@@ -8,6 +8,7 @@ official jars. Integration tests never skip: without a broker they fail.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from contracts.kafka_clients import make_admin
 from contracts.settings import Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
+from tests.broker_disk import logs_in_memory, ram_disk_folder
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 
@@ -39,7 +41,20 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def in_memory() -> Iterator[Path | None]:
+    """Where the tests' brokers keep their logs: a RAM disk folder for the session, when
+    the machine has one (tests.broker_disk says why)."""
+    root = ram_disk_folder()
+    try:
+        yield root
+    finally:
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory,
+                    in_memory: Path | None) -> Iterator[str]:
     """Bootstrap address of a real broker for the whole session."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
@@ -53,7 +68,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from streamml import local_broker
 
-    data_dir = tmp_path_factory.mktemp("kafka")
+    data_dir = logs_in_memory(tmp_path_factory.mktemp("kafka"), in_memory)
     state = local_broker.start(local_broker.free_port(), data_dir, footprint=local_broker.SMALL)
     try:
         yield state.bootstrap

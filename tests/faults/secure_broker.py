@@ -14,6 +14,7 @@ from contracts.topics import Topics
 from streamml import local_broker
 from streamml.broker_security import BrokerSecurity
 from streamml.component_access import apply_grants, component_grants
+from tests.broker_disk import logs_in_memory
 from tests.faults.pki import new_authority, write_server_keystore
 from tests.integration.scoring_fixtures import SIGNING_KEY
 
@@ -33,14 +34,15 @@ class SecureBroker:
     data_dir: Path
 
     @classmethod
-    def start(cls, directory: Path) -> SecureBroker:
+    def start(cls, directory: Path, logs: Path | None = None) -> SecureBroker:
+        """A broker in ``directory``, its logs in ``logs`` (see tests.broker_disk)."""
         authority = new_authority()
         keystore = write_server_keystore(authority, directory / "broker.pem",
                                          ips=["127.0.0.1"], dns_names=[BROKER_DNS_NAME])
         passwords = {name: Secret(secrets.token_hex(16)) for name in (ADMIN, *USERS.values())}
         security = BrokerSecurity(authority.write(directory / "ca.pem"), keystore, passwords,
                                   super_user=ADMIN)
-        data_dir = directory / "broker"
+        data_dir = logs_in_memory(directory / "broker", logs)
         state = local_broker.start(local_broker.free_port(), data_dir, security=security,
                                    footprint=local_broker.SMALL)
         return cls(security, state.bootstrap, data_dir)

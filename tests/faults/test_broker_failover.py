@@ -36,6 +36,7 @@ from contracts.topics import Topics
 from scorer.bundle import ModelBundle
 from streamml import local_broker, local_cluster
 from streamml.local_cluster import ClusterState
+from tests.broker_disk import logs_in_memory
 from tests.faults.checker import Checker, event_id_of
 from tests.faults.streams import SteadyStream
 from tests.faults.workers import GroupOffsets, Worker, wait_until
@@ -55,8 +56,11 @@ REJOIN_WITHIN_S = 150
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ClusterState]]:
+def cluster(tmp_path_factory: pytest.TempPathFactory,
+            in_memory: Path | None) -> Iterator[tuple[Path, ClusterState]]:
     data_dir = tmp_path_factory.mktemp("cluster")
+    for node_id in range(1, NODES + 1):
+        logs_in_memory(local_cluster.node_dir(data_dir, node_id), in_memory)
     state = local_cluster.start_cluster(local_cluster.free_ports(NODES), data_dir)
     try:
         yield data_dir, state

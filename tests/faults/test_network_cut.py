@@ -24,6 +24,7 @@ from scorer.bundle import ModelBundle
 from streamml import local_broker
 from streamml.local_broker import ProxiedListener
 from streamml.local_cluster import free_ports
+from tests.broker_disk import logs_in_memory
 from tests.faults.checker import Checker, event_id_of
 from tests.faults.streams import SteadyStream
 from tests.faults.tcp_proxy import TcpProxy
@@ -42,9 +43,10 @@ DUPLICATES_BOUND = 2000 + RATE
 
 
 @pytest.fixture(scope="module")
-def proxied_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, TcpProxy]]:
+def proxied_broker(tmp_path_factory: pytest.TempPathFactory,
+                   in_memory: Path | None) -> Iterator[tuple[str, TcpProxy]]:
     """A one-node broker whose second listener is reached through a proxy."""
-    data_dir = tmp_path_factory.mktemp("cut-broker")
+    data_dir = logs_in_memory(tmp_path_factory.mktemp("cut-broker"), in_memory)
     port, proxied_port = free_ports(2)
     with TcpProxy(target_port=proxied_port) as proxy:
         state = local_broker.start(port, data_dir, footprint=local_broker.SMALL,

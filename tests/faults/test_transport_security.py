@@ -54,8 +54,9 @@ LABELED = msgspec.json.Decoder(LabeledEvent)
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    secure = SecureBroker.start(tmp_path_factory.mktemp("secure-kafka"))
+def broker(tmp_path_factory: pytest.TempPathFactory,
+           in_memory: Path | None) -> Iterator[SecureBroker]:
+    secure = SecureBroker.start(tmp_path_factory.mktemp("secure-kafka"), in_memory)
     try:
         yield secure
     finally:
