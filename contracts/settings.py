@@ -25,6 +25,7 @@ SETTINGS_FILE_VARIABLE: Final = "STREAMML_SETTINGS_FILE"
 SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS: Final = ("text", "json")
 RETRAIN_STRATEGIES: Final = ("BATCH", "ONLINE")
 RETRAIN_ESTIMATORS: Final = ("LOGISTIC", "HGB")
 RETRAIN_METRICS: Final = ("LOG_LOSS", "ROC_AUC")
@@ -139,6 +140,10 @@ class Settings:
         "key is trusted too", from_file=True,
     )
     log_level: str = _setting("INFO", "log level", choices=LOG_LEVELS)
+    log_format: str = _setting(
+        "text", "log line format: text, or json (one object a line: time, level, logger, "
+        "message, error; for log collectors)", choices=LOG_FORMATS, lowercase=True,
+    )
     monitor_rules_file: str | None = _setting(
         None, "TOML file of the monitor's windows, detectors and alert rules "
         "(default: the rules shipped in the monitor package)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from contracts.broker_access import check_access
 from contracts.exceptions import StreamMLError
 from contracts.ports import check_port_free
 from contracts.settings import Settings
+from streamml.log_lines import configure_logging
 
 # Each name is a module in streamml.commands with ``register(subparsers)``; its
 # heavy imports stay inside the handler so ``streamml --help`` answers at once.
@@ -56,20 +56,12 @@ def preflight(args: argparse.Namespace, settings: Settings) -> None:
     check_access(settings)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_mapping(os.environ)
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         preflight(args, settings)
         code: int = args.handler(args, settings)
     except StreamMLError as exc:
@@ -87,4 +79,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["COMMANDS", "build_parser", "configure_logging", "main", "preflight"]
+__all__ = ["COMMANDS", "build_parser", "main", "preflight"]
