@@ -58,6 +58,8 @@ DEMO_TUNING = {
     "STREAMML_RELEASE_CANARY_FRACTION": "0.5",
     "STREAMML_RELEASE_MIN_LABELS": "200",
     "STREAMML_LOG_LEVEL": "INFO",
+    # The children's logs are files a person reads, and the summary quotes.
+    "STREAMML_LOG_FORMAT": "text",
 }
 
 
