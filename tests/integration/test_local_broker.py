@@ -31,6 +31,18 @@ def kcat_metadata(bootstrap: str) -> str:
     return result.stdout
 
 
+def metadata_matching(bootstrap: str, pattern: str, seconds: float = 30.0) -> bool:
+    """Whether kcat's metadata matches ``pattern`` within ``seconds``: each node learns a
+    new topic from the controller's log a moment after ``topics create`` returns, and
+    kcat asks whichever node answers first (once it saw none of the topics yet)."""
+    deadline = time.monotonic() + seconds
+    while not re.search(pattern, kcat_metadata(bootstrap)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 @pytest.fixture
 def broker_dir(tmp_path: Path):
     yield tmp_path
@@ -116,8 +128,8 @@ def test_kafka_start_brokers_3_runs_a_cluster_that_status_and_stop_see_whole(bro
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAMML_REPLICATION_FACTOR": "3"}
         created = streamml("topics", "create", env=env)
         assert created.returncode == 0, created.stderr
-        assert re.search(r"partition 0, leader \d, replicas: \d,\d,\d, isrs: \d,\d,\d",
-                         kcat_metadata(bootstrap))
+        assert metadata_matching(
+            bootstrap, r"partition 0, leader \d, replicas: \d,\d,\d, isrs: \d,\d,\d")
 
         node_2 = local_cluster.node_state(broker_dir, 2)
         os.kill(node_2.pid, signal.SIGKILL)
