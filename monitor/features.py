@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from contracts.records import UserEvent
 from monitor.reference import Reference
 from monitor.report import FeatureFigures, Scope, WindowReport
-from monitor.sketches import CategoricalSketch, NumericSketch
+from monitor.sketches import CategoricalSketch, NumericBank, NumericSketch
 from monitor.windows import WindowClock
 
 
@@ -115,6 +115,7 @@ class FeatureWindow:
         self.clock = WindowClock(max_events=stride, max_seconds=max_seconds)
         self.numeric = {n: NumericSketch(r) for n, r in reference.numeric.items()}
         self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
+        self.bank = NumericBank(list(self.numeric.values()))
         self.blocks: deque[_Block] = deque()
         self.count = 0
         self.aged = False  # blocks have left for their age: the stream is too slow to fill it
@@ -160,7 +161,8 @@ class FeatureWindow:
         self.count += sign * block.count
 
     def _report(self) -> WindowReport:
-        features: dict[str, FeatureFigures] = {n: s.figures() for n, s in self.numeric.items()}
+        features: dict[str, FeatureFigures] = dict(zip(self.numeric, self.bank.figures(),
+                                                       strict=True))
         features.update({n: s.figures() for n, s in self.categorical.items()})
         psis = [f.psi for f in features.values() if math.isfinite(f.psi)]
         figures = {"events": float(self.count), "max_psi": max(psis, default=math.nan)}
