@@ -74,15 +74,17 @@ def batches(bundle: ModelBundle, n: int, topics: Topics) -> Iterator[list[KafkaR
     for item in items:
         chunk.append(item)
         if len(chunk) == CHUNK:
-            yield list(_records(bundle, chunk, waiting, topics, offset))
+            yield list(records_of(bundle, chunk, waiting, topics, offset))
             offset += CHUNK
             chunk = []
     if chunk:
-        yield list(_records(bundle, chunk, waiting, topics, offset))
+        yield list(records_of(bundle, chunk, waiting, topics, offset))
 
 
-def _records(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[bytes],
+def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[bytes],
              topics: Topics, offset: int) -> Iterator[KafkaRecord]:
+    """Per event of ``chunk``: its message, its prediction, and the labeled event of the
+    event ``LABEL_DELAY_EVENTS`` before it."""
     scores, decisions = bundle.score_batch([i.event.features for i in chunk])
     for k, (item, score, decision) in enumerate(zip(chunk, scores.tolist(), decisions.tolist(),
                                                     strict=True)):

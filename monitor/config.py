@@ -31,7 +31,8 @@ class WindowConfig:
     500
     """
 
-    feature_events: int = 1000  # user-events per data-drift window
+    feature_events: int = 500  # user-events per data-drift window (sliding)
+    feature_stride: int = 100  # the data-drift window is judged again after this many more
     prediction_events: int = 1000  # predictions per window, per version and route
     labeled_events: int = 1000  # labeled events per performance window and rolling metrics
     labeled_stride: int = 250  # the performance window is judged again after this many more

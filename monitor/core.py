@@ -97,6 +97,7 @@ class Monitor:
             reference = self.registry.reference(scope.version)
             assert reference is not None  # noqa: S101 - filtered above
             self.features[scope] = FeatureWindow(scope, reference, max_events=w.feature_events,
+                                                 stride=min(w.feature_stride, w.feature_events),
                                                  max_seconds=w.max_seconds,
                                                  min_events=w.min_events)
             logger.info("watching features of version=%d route=%s", scope.version, scope.route)

@@ -30,7 +30,8 @@ MAX_UNSEEN_NAMES: Final = 10
 Floats = NDArray[np.float64]
 
 
-def psi(counts: NDArray[np.float64] | NDArray[np.int64], expected: Sequence[float]) -> float:
+def psi(counts: NDArray[np.float64] | NDArray[np.int64],
+        expected: Sequence[float] | Floats) -> float:
     """Population stability index of observed ``counts`` against ``expected`` frequencies.
 
     >>> psi(np.array([25, 25, 50]), [0.25, 0.25, 0.5])
@@ -42,8 +43,14 @@ def psi(counts: NDArray[np.float64] | NDArray[np.int64], expected: Sequence[floa
     if n <= 0:
         return math.nan
     actual = np.maximum(np.asarray(counts, dtype=np.float64) / n, FREQUENCY_FLOOR)
-    reference = np.maximum(np.asarray(expected, dtype=np.float64), FREQUENCY_FLOOR)
+    reference = floored(expected)
     return float(np.sum((actual - reference) * np.log(actual / reference)))
+
+
+def floored(frequencies: Sequence[float] | Floats) -> Floats:
+    """Frequencies as PSI reads them: at least ``FREQUENCY_FLOOR``; a sketch keeps its
+    reference's once, since a sliding window judges every few dozen events."""
+    return np.maximum(np.asarray(frequencies, dtype=np.float64), FREQUENCY_FLOOR)
 
 
 class BinnedCounts:
@@ -58,13 +65,14 @@ class BinnedCounts:
         self.reference = reference
         self.edges = np.asarray(reference.edges, dtype=np.float64)
         self.counts = np.zeros(self.edges.size + 1, dtype=np.int64)
+        self.expected = floored(reference.frequencies)
 
     def add(self, values: Floats) -> None:
         self.counts += np.bincount(np.searchsorted(self.edges, values),
                                    minlength=self.counts.size)
 
     def psi(self) -> float:
-        return psi(self.counts, self.reference.frequencies)
+        return psi(self.counts, self.expected)
 
     def reset(self) -> None:
         self.counts[:] = 0
@@ -119,6 +127,8 @@ class NumericSketch:
         self.reference_cdf = np.array(
             [levels[quantiles == u].max() for u in self.grid], dtype=np.float64)
         self.spread = _spread(quantiles)
+        self.widths = np.diff(self.grid)
+        self.reference_median = float(np.median(quantiles)) if quantiles.size else math.nan
         self.fine = np.zeros(self.grid.size + 1, dtype=np.int64)
         self.missing = 0
         self.total = 0.0
@@ -137,14 +147,14 @@ class NumericSketch:
     def figures(self) -> NumericFigures:
         n = self.present
         ref = self.reference
-        ref_median = float(np.median(ref.quantiles)) if ref.quantiles else math.nan
+        ref_median = self.reference_median
         if n == 0:
             return NumericFigures(self.missing, math.nan, math.nan, math.nan,
                                   _rate(self.missing, self.missing), ref.missing_rate,
                                   math.nan, ref_median, math.nan)
         live_cdf = np.cumsum(self.fine[:-1]) / n
         gaps = np.abs(live_cdf - self.reference_cdf)
-        widths = np.diff(self.grid)
+        widths = self.widths
         median_at = int(np.searchsorted(live_cdf, 0.5))
         median = float(self.grid[median_at]) if median_at < self.grid.size else math.inf
         return NumericFigures(
@@ -162,6 +172,97 @@ class NumericSketch:
         self.fine[:] = 0
         self.missing = 0
         self.total = 0.0
+
+    def absorb(self, other: NumericSketch, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) the counts of ``other``, a sketch of the
+        same reference: a sliding window is the sum of its blocks.
+
+        >>> ref = NumericReference(histogram=Histogram(edges=(1.0,), frequencies=(0.5, 0.5)),
+        ...                        quantiles=(0.0, 1.0, 2.0), missing_rate=0.0)
+        >>> a, b = NumericSketch(ref), NumericSketch(ref)
+        >>> a.add(np.array([0.5, 1.5])); b.add(np.array([1.5, np.nan]))
+        >>> a.absorb(b); a.coarse.counts.tolist(), a.missing
+        ([1, 2], 1)
+        >>> a.absorb(b, -1); a.coarse.counts.tolist(), a.missing, a.total
+        ([1, 1], 0, 2.0)
+        """
+        self.coarse.counts += sign * other.coarse.counts
+        self.fine += sign * other.fine
+        self.missing += sign * other.missing
+        self.total += sign * other.total
+
+
+class NumericBank:
+    """Several numeric sketches whose counts live as rows of 2-D arrays, so that one
+    judgement computes every feature's figures in a few numpy calls instead of a dozen
+    per feature (a sliding window judges every few dozen events). Each sketch keeps
+    working on its own row (a view); padding is neutral for every figure.
+
+    >>> q = tuple(float(i) for i in range(101))
+    >>> refs = [NumericReference(histogram=Histogram(edges=(49.0,), frequencies=(0.5, 0.5)),
+    ...                          quantiles=q, missing_rate=0.0),
+    ...         NumericReference(histogram=Histogram(edges=(), frequencies=(1.0,)),
+    ...                          quantiles=(3.0,) * 101, missing_rate=0.5)]
+    >>> sketches = [NumericSketch(r) for r in refs]
+    >>> bank = NumericBank(sketches)
+    >>> sketches[0].add(np.arange(0.0, 100.0) + 50.0); sketches[1].add(np.array([3.0, np.nan]))
+    >>> bank.figures() == [s.figures() for s in sketches]
+    True
+    """
+
+    def __init__(self, sketches: Sequence[NumericSketch]) -> None:
+        self.sketches = list(sketches)
+        rows = len(self.sketches)
+        bins = max((s.coarse.counts.size for s in self.sketches), default=1)
+        cells = max((s.fine.size for s in self.sketches), default=1)
+        self.coarse = np.zeros((rows, bins), dtype=np.int64)
+        self.fine = np.zeros((rows, cells), dtype=np.int64)
+        self.expected = np.full((rows, bins), FREQUENCY_FLOOR)
+        self.reference_cdf = np.ones((rows, cells - 1))
+        self.widths = np.zeros((rows, max(cells - 2, 0)))
+        self.grid = np.full((rows, cells - 1), math.inf)
+        for i, s in enumerate(self.sketches):
+            self.coarse[i, :s.coarse.counts.size] = s.coarse.counts
+            self.fine[i, :s.fine.size] = s.fine
+            s.coarse.counts = self.coarse[i, :s.coarse.counts.size]
+            s.fine = self.fine[i, :s.fine.size]
+            self.expected[i, :s.coarse.expected.size] = s.coarse.expected
+            self.reference_cdf[i, :s.grid.size] = s.reference_cdf
+            self.widths[i, :s.widths.size] = s.widths
+            self.grid[i, :s.grid.size] = s.grid
+        self.spread = np.array([s.spread for s in self.sketches])
+
+    def figures(self) -> list[NumericFigures]:
+        """:meth:`NumericSketch.figures` of every sketch, in their order."""
+        if not self.sketches:
+            return []
+        present = self.coarse.sum(axis=1)
+        per = np.maximum(present, 1)[:, None]
+        actual = np.maximum(self.coarse / per, FREQUENCY_FLOOR)
+        psis = np.sum((actual - self.expected) * np.log(actual / self.expected), axis=1)
+        live_cdf = np.cumsum(self.fine[:, :-1], axis=1) / per
+        gaps = np.abs(live_cdf - self.reference_cdf)
+        ks = gaps.max(axis=1) if gaps.shape[1] else np.zeros(len(self.sketches))
+        wasserstein = np.sum(gaps[:, :-1] * self.widths, axis=1) / self.spread
+        above = live_cdf >= 0.5
+        median_at = np.where(above.any(axis=1), above.argmax(axis=1), above.shape[1])
+        out = []
+        for i, s in enumerate(self.sketches):
+            n = int(present[i])
+            if n == 0:
+                out.append(s.figures())
+                continue
+            at = int(median_at[i])
+            out.append(NumericFigures(
+                n=n + s.missing, psi=float(psis[i]),
+                ks=float(ks[i]) if s.grid.size else 0.0,
+                wasserstein=float(wasserstein[i]) if s.widths.size else 0.0,
+                missing_rate=_rate(s.missing, n + s.missing),
+                reference_missing_rate=s.reference.missing_rate,
+                median=float(self.grid[i, at]) if at < s.grid.size else math.inf,
+                reference_median=s.reference_median, mean=s.total / n,
+            ))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +304,7 @@ class CategoricalSketch:
         self.categories = list(reference.frequencies)
         self.index = {c: i for i, c in enumerate(self.categories)}
         self.expected = [reference.frequencies[c] for c in self.categories]
+        self.floored = floored(self.expected)
         self.counts = np.zeros(len(self.categories), dtype=np.int64)
         self.missing = 0
         self.unseen_total = 0
@@ -233,7 +335,7 @@ class CategoricalSketch:
                        key=lambda i: -abs(live[i] - self.expected[i]))[:3]
         return CategoricalFigures(
             n=present + self.missing,
-            psi=psi(self.counts, self.expected) if known else math.nan,
+            psi=psi(self.counts, self.floored) if known else math.nan,
             unseen_rate=_rate(self.unseen_total, present),
             missing_rate=_rate(self.missing, present + self.missing),
             reference_missing_rate=self.reference.missing_rate,
@@ -245,6 +347,27 @@ class CategoricalSketch:
         self.counts[:] = 0
         self.missing = self.unseen_total = 0
         self.unseen.clear()
+
+    def absorb(self, other: CategoricalSketch, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take away (-1) the counts of ``other``, a sketch of the
+        same reference; unseen names are kept while counted, at most ten.
+
+        >>> ref = CategoricalReference(frequencies={"a": 1.0}, missing_rate=0.0)
+        >>> w, block = CategoricalSketch(ref), CategoricalSketch(ref)
+        >>> block.add(["a", "z", "z"]); w.absorb(block); w.unseen, w.unseen_total
+        ({'z': 2}, 2)
+        >>> w.absorb(block, -1); w.unseen, w.unseen_total, w.counts.tolist()
+        ({}, 0, [0])
+        """
+        self.counts += sign * other.counts
+        self.missing += sign * other.missing
+        self.unseen_total += sign * other.unseen_total
+        for value, count in other.unseen.items():
+            left = self.unseen.get(value, 0) + sign * count
+            if left > 0 and (value in self.unseen or len(self.unseen) < MAX_UNSEEN_NAMES):
+                self.unseen[value] = left
+            else:
+                self.unseen.pop(value, None)
 
 
 def _spread(quantiles: Floats) -> float:
@@ -269,7 +392,9 @@ __all__ = [
     "BinnedCounts",
     "CategoricalFigures",
     "CategoricalSketch",
+    "NumericBank",
     "NumericFigures",
     "NumericSketch",
+    "floored",
     "psi",
 ]

@@ -21,7 +21,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -100,7 +100,8 @@ class BatchRuntime:
     def __init__(self, settings: Settings, *, group: str, topics: Sequence[str],
                  step: BatchStep, output: BatchOutput, heartbeat: Heartbeat,
                  policy: CommitPolicy, max_batch: int, poll_seconds: float,
-                 consumer_config: dict[str, Any] | None = None) -> None:
+                 consumer_config: dict[str, Any] | None = None,
+                 read_size: int | None = None, max_batch_bytes: int | None = None) -> None:
         self.settings = settings
         self.group = group
         self.topics = list(topics)
@@ -109,6 +110,8 @@ class BatchRuntime:
         self.heartbeat = heartbeat
         self.policy = policy
         self.max_batch = max_batch
+        self.read_size = read_size or max_batch
+        self.max_batch_bytes = max_batch_bytes
         self.poll_seconds = poll_seconds
         self.consumer_config = consumer_config or {}
         # Partition numbers held (the topics of one runtime are co-partitioned).
@@ -132,7 +135,10 @@ class BatchRuntime:
         try:
             while not self._stopping.is_set():
                 self.heartbeat.beat()
-                batch = [m for m in consumer.consume(self.max_batch, self.poll_seconds)
+                batch = [m for m in gather(consumer.consume, max_messages=self.max_batch,
+                                           read_size=self.read_size,
+                                           max_bytes=self.max_batch_bytes,
+                                           timeout=self.poll_seconds)
                          if m.error() is None]
                 if batch:
                     self._send(self.step.process(batch))
@@ -217,6 +223,41 @@ def run_until_signalled(worker: Worker) -> None:
     signal.signal(signal.SIGINT, stop)
     gc.set_threshold(*GC_THRESHOLDS)
     worker.run()
+
+
+def gather(read: Callable[[int, float], list[Any]], *, max_messages: int, read_size: int,
+           max_bytes: int | None, timeout: float) -> list[Any]:
+    """One batch, in reads of at most ``read_size`` messages: until ``max_messages`` are
+    held, or values of ``max_bytes`` or more, or a read comes back short (nothing more
+    was waiting). Only the first read waits, up to ``timeout``.
+
+    A fetch's byte limits count compressed bytes, and alike messages compress many
+    times over, so only the values' own lengths bound what a batch holds: at most
+    ``max_bytes`` plus one read of the largest messages.
+
+    >>> class M:
+    ...     def __init__(self, n): self.n = n
+    ...     def value(self): return b"x" * self.n
+    >>> waiting = [M(100)] * 10 + [M(60_000)] * 10
+    >>> def read(n, _timeout):
+    ...     got = waiting[:n]; del waiting[:n]; return got
+    >>> [len(gather(read, max_messages=8, read_size=3, max_bytes=100_000, timeout=0.1))
+    ...  for _ in range(5)]  # 8 small; 2 small and 4 large (2 reads); 3 large; 3; none
+    [8, 6, 3, 3, 0]
+    """
+    batch: list[Any] = []
+    held = 0
+    while len(batch) < max_messages:
+        want = min(read_size, max_messages - len(batch))
+        got = read(want, timeout if not batch else 0.0)
+        batch.extend(got)
+        if max_bytes is not None:
+            held += sum(len(m.value() or b"") for m in got)
+            if held >= max_bytes:
+                break
+        if len(got) < want:
+            break
+    return batch
 
 
 def record_of(message: Any) -> KafkaRecord:

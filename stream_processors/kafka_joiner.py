@@ -52,8 +52,12 @@ GROUP = "joiner"
 # 64 KiB messages ahead of them: a batch, what librdkafka reads ahead and what one
 # fetch brings are bounded too. Fetch sizes count compressed bytes, and alike events
 # compress many times over, so a fetch asks for little (a larger record batch still
-# comes whole).
-MAX_BATCH = 250
+# comes whole), and a batch is read 250 messages at a time until its values reach
+# 4 MiB: 2,000 small records (a batch of 250 left the joiner waiting on the broker
+# for most of its time), a few dozen large ones.
+MAX_BATCH = 2000
+READ_SIZE = 250
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 PREFETCH_KBYTES = 4 * 1024
 # Outputs not yet acknowledged: dead letters of a flood of large events would
 # otherwise queue up to librdkafka's 1 GiB while the broker catches up.
@@ -98,7 +102,8 @@ class JoinerWorker:
             topics=[self.topics.user_events, self.topics.predictions, self.topics.labels,
                     self.topics.join_repartition],
             policy=CommitPolicy(seconds=commit_seconds, events=COMMIT_EVENTS, when_dry=False),
-            max_batch=MAX_BATCH, poll_seconds=POLL_SECONDS,
+            max_batch=MAX_BATCH, read_size=READ_SIZE, max_batch_bytes=MAX_BATCH_BYTES,
+            poll_seconds=POLL_SECONDS,
             consumer_config={"partition.assignment.strategy": "range",
                              "queued.max.messages.kbytes": PREFETCH_KBYTES,
                              "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,

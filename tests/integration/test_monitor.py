@@ -21,6 +21,7 @@ from contracts.change_point import change_point_of
 from contracts.records import Alert
 from contracts.settings import Settings
 from contracts.topics import Topics
+from producers.scenarios import SCENARIOS
 from tests.integration.monitor_parity import assert_same_decisions, pure_alerts
 from tests.integration.processes import http_get
 from tests.integration.test_monitor_support import (
@@ -132,15 +133,17 @@ def _notified(bodies: list[object], fingerprint: str) -> list[str]:
                    for a in n["alerts"])]  # type: ignore[index]
 
 
-def test_covariate_shift_alert_names_the_shifted_features_within_5000_events(
+def test_covariate_shift_alert_names_the_shifted_features_within_1000_events(
         shift_run: ShiftRun) -> None:
     fired = shift_run.fired
     at = shift_run.feeder.index_at(detail(fired, "window_end"))  # type: ignore[arg-type]
 
-    assert DRIFT_AT < at <= DRIFT_AT + 5000
+    # The pure monitor alerts 289-397 events after the shift (20 seeds); here events of
+    # three partitions reach it interleaved, so its windows hold a mix of event times.
+    assert DRIFT_AT < at <= DRIFT_AT + 1000
     drifted = detail(fired, "drifted_features")
-    assert {"session_length_s", "time_on_site_s", "pages_viewed"} <= set(drifted)  # type: ignore[arg-type]
-    assert "country" not in drifted  # type: ignore[operator]
+    assert {"session_length_s", "time_on_site_s"} <= set(drifted)  # type: ignore[arg-type]
+    assert set(drifted) <= set(SCENARIOS["covariate-shift"].changes)  # type: ignore[arg-type]
     assert fired.kind == "data_drift" and fired.value and fired.value > 0.2
     assert fired.runbook.endswith("/runbooks#feature-drift")
 

@@ -177,12 +177,12 @@ def test_runbook_paths_become_links_to_the_monitor() -> None:
 
 def test_a_rules_file_replaces_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
-    path.write_text('[windows]\nfeature_events = 500\n\n[[rules]]\nname = "auc"\n'
+    path.write_text('[windows]\nfeature_events = 700\n\n[[rules]]\nname = "auc"\n'
                     'metric = "roc_auc"\nbelow = 0.6\n')
 
     config = load_config(path)
 
-    assert config.windows.feature_events == 500 and [r.name for r in config.rules] == ["auc"]
+    assert config.windows.feature_events == 700 and [r.name for r in config.rules] == ["auc"]
 
 
 @pytest.mark.parametrize(("document", "message"), [
