@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 PARAM_GRIDS: Final[Mapping[str, Mapping[str, Sequence[Any]]]] = {
     "logistic": {"model__C": [0.1, 1.0, 10.0]},
     "hgb": {"model__learning_rate": [0.05, 0.1], "model__max_leaf_nodes": [15, 31]},
+    "mlp": {"model__alpha": [1e-4, 1e-2], "model__hidden_layer_sizes": [(16,), (32, 16)]},
 }
 MIN_ROWS: Final = 20
 
@@ -102,6 +103,16 @@ class TrainingReport:
         return out
 
 
+def _serving_only(pipeline: Any) -> Any:
+    """``pipeline`` without what only further training reads. A fitted MLPClassifier
+    keeps its Adam optimizer, two more copies of every weight and one more type an
+    artifact's loader would have to trust; scoring never reads it."""
+    model = pipeline.named_steps["model"]
+    if getattr(model, "_optimizer", None) is not None:
+        model._optimizer = None  # noqa: SLF001 - scikit-learn's own attribute, see above
+    return pipeline
+
+
 def train(
     rows: Sequence[TrainingRow] | Sequence[tuple[Any, ...]],
     *,
@@ -147,8 +158,8 @@ def train(
         raise TrainingDataError(
             "every cross-validation fold failed; is there enough data of both labels?"
         )
-    pipeline = search.best_estimator_
-    y_val, val_scores = _out_of_fold(search.best_estimator_, folds, X_train, y_train)
+    pipeline = _serving_only(search.best_estimator_)
+    y_val, val_scores = _out_of_fold(pipeline, folds, X_train, y_train)
     threshold = (choose_threshold(y_val, val_scores, config.threshold_rule)
                  if y_val.size else DEFAULT_THRESHOLD)
     scores = pipeline.predict_proba(vectorise(schema, [r.features for r in test_rows]))[:, 1]

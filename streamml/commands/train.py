@@ -27,8 +27,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data", required=True, type=Path, metavar="FILE")
     parser.add_argument("--label", required=True, metavar="COLUMN", help="the 0/1 label")
-    parser.add_argument("--model", choices=("logistic", "hgb"), default="logistic",
-                        help="estimator: logistic regression or histogram gradient boosting")
+    parser.add_argument("--model", choices=("logistic", "hgb", "mlp"), default="logistic",
+                        help="estimator: logistic regression, histogram gradient boosting, "
+                             "or a multilayer perceptron (two hidden layers, early stopping)")
     parser.add_argument("--drop", action="append", default=[], metavar="COLUMN",
                         help="a column the model must not see (repeatable)")
     parser.add_argument("--time-column", default="ts", metavar="COLUMN",

@@ -82,8 +82,14 @@ def hgb_bundle() -> ModelBundle:
     return bundle
 
 
-@pytest.fixture(params=["logistic", "hgb"])
-def bundle(
-    request: pytest.FixtureRequest, logistic_bundle: ModelBundle, hgb_bundle: ModelBundle
-) -> ModelBundle:
-    return logistic_bundle if request.param == "logistic" else hgb_bundle
+@pytest.fixture(scope="session")
+def mlp_bundle() -> ModelBundle:
+    config = TrainingConfig(estimator="mlp", param_grid={"model__alpha": [1e-4]})
+    bundle, _ = train(make_rows(1500, seed=2), model="conversion", version=1, config=config)
+    return bundle
+
+
+@pytest.fixture(params=["logistic", "hgb", "mlp"])
+def bundle(request: pytest.FixtureRequest, logistic_bundle: ModelBundle,
+           hgb_bundle: ModelBundle, mlp_bundle: ModelBundle) -> ModelBundle:
+    return {"logistic": logistic_bundle, "hgb": hgb_bundle, "mlp": mlp_bundle}[request.param]

@@ -12,7 +12,7 @@ from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.evaluation import METRICS
 from scorer.exceptions import TrainingDataError
-from scorer.training import TrainingConfig, train
+from scorer.training import PARAM_GRIDS, TrainingConfig, train
 
 RowMaker = Callable[..., list[TrainingRow]]
 FAST = TrainingConfig(param_grid={"model__C": [1.0]})
@@ -59,6 +59,28 @@ def test_the_report_and_bundle_carry_every_held_out_metric(logistic_bundle: Mode
 def test_gradient_boosting_trains_too(hgb_bundle: ModelBundle) -> None:
     assert hgb_bundle.params["estimator"] == "hgb"
     assert hgb_bundle.metrics["roc_auc"] > 0.7
+
+
+def test_the_seeds_multilayer_perceptron_trains_and_keeps_no_optimizer(
+        mlp_bundle: ModelBundle) -> None:
+    assert mlp_bundle.params["estimator"] == "mlp"
+    assert mlp_bundle.metrics["roc_auc"] > 0.7
+    network = mlp_bundle.pipeline.named_steps["model"]
+    assert network.hidden_layer_sizes == (32, 16) and network.early_stopping
+    # Only further training reads the optimizer; an artifact then needs no Adam type.
+    assert network._optimizer is None  # noqa: SLF001
+
+
+def test_the_estimators_offered_everywhere_are_the_same() -> None:
+    from contracts.settings import RETRAIN_ESTIMATORS
+    from scorer.preprocessing import ESTIMATORS
+    from streamml.cli import build_parser
+
+    assert tuple(e.upper() for e in ESTIMATORS) == RETRAIN_ESTIMATORS
+    train_command = build_parser()._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
+    [model] = [a for a in train_command._actions if a.dest == "model"]  # noqa: SLF001
+    assert tuple(model.choices) == ESTIMATORS
+    assert set(PARAM_GRIDS) == set(ESTIMATORS)
 
 
 def test_lineage_version_and_time_are_recorded(rows_maker: RowMaker) -> None:
