@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from contracts.records import TopicRange
-from scorer.compiled import CompiledLinear, compile_pipeline
+from scorer.compiled import CompiledLinear, CompiledNetwork, compile_pipeline
 from scorer.feature_schema import Features, FeatureSchema
 from scorer.preprocessing import vectorise
 from scorer.reference import ReferenceStats
@@ -104,7 +104,7 @@ class ModelBundle:
         return scores, (scores >= self.threshold).astype(np.int8)
 
     @cached_property
-    def compiled(self) -> CompiledLinear | None:
+    def compiled(self) -> CompiledLinear | CompiledNetwork | None:
         """The pipeline as numpy arrays (:mod:`scorer.compiled`), or None if it does not compile.
 
         Built on first use and kept; the same scores as the pipeline, a hundredth of the cost.

@@ -1,4 +1,5 @@
-"""A fitted preprocessing + logistic regression pipeline compiled into plain numpy arrays.
+"""A fitted preprocessing + logistic regression (or small neural network) pipeline
+compiled into plain numpy arrays.
 
 The fitted pipeline is linear after its preprocessing, so its decision is a sum of
 one term per feature: for a number, impute the median, clip to the learned
@@ -8,10 +9,13 @@ add their imputed category's term). Scoring a batch then costs a few numpy
 operations per numeric column and one lookup per category value, instead of
 scikit-learn's validation and column transformer (3 ms a call).
 
-Only the exact pipeline :func:`scorer.preprocessing.build_pipeline` builds with the
-``logistic`` estimator compiles, and a compiled model checks its own scores against
-the pipeline's on probe rows before it is used; anything else scores with
-scikit-learn as before.
+A multilayer perceptron's first layer is the same kind of sum, with a vector of one
+weight per hidden unit for each term; the later layers are two small matrix products.
+
+Only the exact pipelines :func:`scorer.preprocessing.build_pipeline` builds with the
+``logistic`` and ``mlp`` estimators compile, and a compiled model checks its own
+scores against the pipeline's on probe rows before it is used; anything else scores
+with scikit-learn as before.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -35,6 +40,9 @@ from scorer.preprocessing import QuantileClipper, _numbers, vectorise
 logger = logging.getLogger(__name__)
 
 TOLERANCE: Final = 1e-9
+# A term's weight: a number for a logistic regression; for a network's first layer,
+# one number a hidden unit.
+Weight = float | np.ndarray
 UNSEEN: Final = "\x00unseen category\x00"
 
 
@@ -45,13 +53,13 @@ class NumericTerm:
     fill: float  # the imputer's median
     lower: float
     upper: float
-    weight: float  # coefficient / scale
+    weight: Weight  # coefficient / scale
 
 
 @dataclass(frozen=True, slots=True)
 class CategoryTerm:
     name: str
-    terms: Mapping[str | None, float]  # None: the imputed category's term
+    terms: Mapping[str | None, Weight]  # None: the imputed category's term
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +78,7 @@ class CompiledLinear:
     True
     """
 
-    intercept: float
+    intercept: Weight
     numeric: tuple[NumericTerm, ...]
     categorical: tuple[CategoryTerm, ...]
 
@@ -91,12 +99,67 @@ class CompiledLinear:
                  for v in (row.get(name) for row in rows)),
                 dtype=np.float64, count=len(rows),
             )
-        with np.errstate(over="ignore"):  # exp(-d) of a very negative d is inf: score 0
-            result: np.ndarray = 1.0 / (1.0 + np.exp(-decision))
-        return result
+        return _logistic(decision)
 
 
-def compile_pipeline(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear | None:
+@dataclass(frozen=True, slots=True)
+class CategoryTable:
+    """A categorical feature's first-layer terms as rows of one matrix: a lookup gives a
+    row index (unseen categories the last row, of zeros)."""
+
+    name: str
+    rows: Mapping[str | None, int]
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, term: CategoryTerm, units: int) -> CategoryTable:
+        keys = list(term.terms)
+        matrix = np.zeros((len(keys) + 1, units))
+        for i, key in enumerate(keys):
+            matrix[i] = term.terms[key]
+        return cls(term.name, {key: i for i, key in enumerate(keys)}, matrix)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledNetwork:
+    """Scores equal to a ReLU multilayer perceptron pipeline's (within 1e-9): its first
+    layer as per-feature terms of one weight a hidden unit, then dense layers."""
+
+    intercept: np.ndarray
+    numeric: tuple[NumericTerm, ...]
+    categorical: tuple[CategoryTable, ...]
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights, biases) after the first
+
+    def scores(self, rows: Sequence[Features]) -> np.ndarray:
+        hidden = np.tile(self.intercept, (len(rows), 1))
+        for term in self.numeric:
+            x = _numbers([row.get(term.name) for row in rows], term.name,
+                         never_negative=term.never_negative)
+            x[np.isnan(x)] = term.fill
+            np.clip(x, term.lower, term.upper, out=x)
+            hidden += np.outer(x, term.weight)
+        for table in self.categorical:
+            get, name, unseen = table.rows.get, table.name, len(table.rows)
+            at = np.fromiter(
+                (get(v if v.__class__ is str or v is None else category_text(v), unseen)
+                 for v in (row.get(name) for row in rows)),
+                dtype=np.intp, count=len(rows),
+            )
+            hidden += table.matrix[at]
+        for weights, biases in self.layers:
+            np.maximum(hidden, 0.0, out=hidden)
+            hidden = hidden @ weights + biases
+        return _logistic(hidden[:, 0])
+
+
+def _logistic(decision: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-d) of a very negative d is inf: score 0
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-decision))
+    return result
+
+
+def compile_pipeline(pipeline: Pipeline,
+                     schema: FeatureSchema) -> CompiledLinear | CompiledNetwork | None:
     """The pipeline as arrays, or None when it is not one this module can compile exactly."""
     try:
         compiled = _compile(pipeline, schema)
@@ -122,15 +185,31 @@ def _step(owner: Any, name: str, kind: type) -> Any:
     return steps[name]
 
 
-def _compile(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear:
+def _compile(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear | CompiledNetwork:
     if [n for n, _ in pipeline.steps] != ["columns", "model"]:
         raise _NotCompilable("not the columns → model pipeline")
     columns = _step(pipeline, "columns", ColumnTransformer)
+    model = pipeline.named_steps["model"]
+    if type(model) is MLPClassifier:
+        if model.activation != "relu" or model.out_activation_ != "logistic" \
+                or list(model.classes_) != [0, 1]:
+            raise _NotCompilable("not a binary ReLU network")
+        first = _terms(columns, schema, model.coefs_[0], model.intercepts_[0].copy())
+        units = model.coefs_[0].shape[1]
+        return CompiledNetwork(
+            np.asarray(first.intercept), first.numeric,
+            tuple(CategoryTable.of(t, units) for t in first.categorical),
+            tuple(zip(model.coefs_[1:], model.intercepts_[1:], strict=True)))
     model = _step(pipeline, "model", LogisticRegression)
     if model.coef_.shape[0] != 1 or list(model.classes_) != [0, 1]:
         raise _NotCompilable("not a binary logistic regression")
-    coef = model.coef_[0]
-    intercept = float(model.intercept_[0])
+    return _terms(columns, schema, model.coef_[0], float(model.intercept_[0]))
+
+
+def _terms(columns: Any, schema: FeatureSchema, coef: np.ndarray,
+           intercept: Weight) -> CompiledLinear:
+    """The branches' columns as terms; ``coef`` has one row a column (a number for a
+    logistic regression, a vector for a network's first layer)."""
     numeric: list[NumericTerm] = []
     categorical: list[CategoryTerm] = []
     at = 0
@@ -156,7 +235,7 @@ def _compile(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear:
 
 
 def _numeric(branch: Any, specs: list[Any], coef: np.ndarray,
-             intercept: float) -> tuple[list[NumericTerm], float]:
+             intercept: Weight) -> tuple[list[NumericTerm], Weight]:
     impute = _step(branch, "impute", SimpleImputer)
     clip = _step(branch, "clip", QuantileClipper)
     scale = _step(branch, "scale", StandardScaler)
@@ -168,8 +247,8 @@ def _numeric(branch: Any, specs: list[Any], coef: np.ndarray,
         raise _NotCompilable("the imputer dropped a column")
     terms = []
     for k, spec in enumerate(specs):
-        weight = float(coef[k] / std[k])
-        intercept -= weight * float(mean[k])
+        weight = _weight(coef[k] / std[k])
+        intercept = intercept - weight * float(mean[k])
         terms.append(NumericTerm(
             name=spec.name, never_negative=spec.minimum is not None and spec.minimum >= 0.0,
             fill=float(impute.statistics_[k]), lower=float(clip.lower_bounds_[k]),
@@ -191,15 +270,21 @@ def _categorical(branch: Any, specs: list[Any],
         rare = set() if infrequent[k] is None else {c for c in infrequent[k]}
         frequent = [c for c in onehot.categories_[k] if c not in rare]
         # Frequent categories in order, then one column for all infrequent ones.
-        table: dict[str | None, float] = {c: float(coef[at + i]) for i, c in enumerate(frequent)}
+        table: dict[str | None, Weight] = {c: _weight(coef[at + i])
+                                           for i, c in enumerate(frequent)}
         width = len(frequent)
         if rare:
-            table.update({c: float(coef[at + width]) for c in rare})
+            table.update({c: _weight(coef[at + width]) for c in rare})
             width += 1
-        table[None] = table.get(impute.statistics_[k], 0.0)
+        table[None] = table.get(impute.statistics_[k], 0.0 * _weight(coef[at]))
         terms.append(CategoryTerm(spec.name, table))
         at += width
     return terms, at
+
+
+def _weight(value: Any) -> Weight:
+    """A coefficient as a term keeps it: a float, or a network's row of floats."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
 
 def probe_rows(schema: FeatureSchema, n: int = 64, seed: int = 0) -> list[dict[str, Any]]:
@@ -223,10 +308,11 @@ def probe_rows(schema: FeatureSchema, n: int = 64, seed: int = 0) -> list[dict[s
     return rows
 
 
-def _probe_error(compiled: CompiledLinear, pipeline: Pipeline, schema: FeatureSchema) -> float:
+def _probe_error(compiled: CompiledLinear | CompiledNetwork, pipeline: Pipeline,
+                 schema: FeatureSchema) -> float:
     rows = probe_rows(schema)
     expected = pipeline.predict_proba(vectorise(schema, rows))[:, 1]
     return float(np.max(np.abs(compiled.scores(rows) - expected)))
 
 
-__all__ = ["CompiledLinear", "compile_pipeline", "probe_rows"]
+__all__ = ["CategoryTable", "CompiledLinear", "CompiledNetwork", "compile_pipeline", "probe_rows"]

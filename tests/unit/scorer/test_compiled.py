@@ -45,16 +45,18 @@ def sklearn_scores(bundle: ModelBundle, events: list[Event]) -> np.ndarray:
     return scores
 
 
+@pytest.mark.parametrize("estimator", ["logistic", "mlp"])
 def test_compiled_scores_equal_the_pipeline_on_10000_random_events(
-    logistic_bundle: ModelBundle,
+    estimator: str, logistic_bundle: ModelBundle, mlp_bundle: ModelBundle,
 ) -> None:
+    bundle = logistic_bundle if estimator == "logistic" else mlp_bundle
     categories = {"device": ["ios", "android", "web"], "country": ["de", "fr", "es", "it"]}
     events = random_events(10_000, seed=11, categories=categories)
 
-    assert logistic_bundle.compiled is not None
-    scores = logistic_bundle.compiled.scores(events)
+    assert bundle.compiled is not None
+    scores = bundle.compiled.scores(events)
 
-    np.testing.assert_allclose(scores, sklearn_scores(logistic_bundle, events), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scores, sklearn_scores(bundle, events), rtol=0, atol=1e-9)
 
 
 def test_infrequent_categories_share_one_term_as_in_the_one_hot_encoder() -> None:
