@@ -109,7 +109,16 @@ class Round:
 def kill_the_leader(data_dir: Path, admin: AdminClient, topic: str, watched: list[str],
                     offsets: GroupOffsets) -> Round:
     """kill -9 the leader of ``topic``'s partition 0, start it again, wait until all is well."""
-    victim = leader_of(admin, topic, 0)
+    # The cluster can still be settling from the last round (a metadata request timed
+    # out here once, with a CPU burner on one of the two cores): ask until it answers.
+    leaders: list[int] = []
+
+    def led() -> bool:
+        leaders.append(leader_of(admin, topic, 0))
+        return leaders[-1] > 0
+
+    wait_until(settled(led), 120, f"a leader of {topic}[0] before the kill")
+    victim = leaders[-1]
     node = local_cluster.node_state(data_dir, victim)
     at_kill = offsets.committed()
     killed_at = time.monotonic()
