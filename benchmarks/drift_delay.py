@@ -25,17 +25,12 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from benchmarks.monitor_memory import BATCH, model, records_of
+from benchmarks.monitor_memory import BATCH, model, pipeline_for, records_of
 from contracts.records import Alert
 from contracts.topics import Topics
 from monitor.alerts import detail
-from monitor.config import load_config
-from monitor.pipeline import MonitorPipeline
 from producers.simulator import Simulator
-from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
-from scorer.publishing import deployment_key, deployment_record, model_version_record, version_key
-from scorer.signing import Signer
 
 DATA_KINDS = frozenset({"data_drift", "data_quality", "prediction_drift"})
 CHANGES = ("covariate-shift", "new-category", "covariate-concept-shift")
@@ -65,17 +60,9 @@ class ChangeRow:
         return [d for d in self.delays if d is not None]
 
 
-def pipeline_for(bundle: ModelBundle) -> MonitorPipeline:
-    pipeline = MonitorPipeline(load_config(), model="conversion", topics=Topics())
-    record = model_version_record(sign_bundle(bundle, Signer.generate()))
-    pipeline.apply_registry(version_key("conversion", 1), ENCODE(record))
-    pipeline.apply_registry(deployment_key("conversion"), ENCODE(deployment_record(
-        "conversion", 1, decided_by="benchmark", reason="benchmark")))
-    return pipeline
-
-
 def play(bundle: ModelBundle, simulator: Simulator, n: int) -> Played:
-    pipeline, topics, played = pipeline_for(bundle), Topics(), Played()
+    topics, played = Topics(), Played()
+    pipeline = pipeline_for(bundle, topics)
     items = list(simulator.events(n))
     stamps = np.array([i.event.ts.timestamp() for i in items])
     waiting: deque[bytes] = deque()

@@ -101,14 +101,20 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
             yield KafkaRecord(topics.labeled_events, 0, offset + k, None, waiting.popleft(), 0)
 
 
-def run(n: int, first: int) -> dict[str, Any]:
-    bundle = model()
-    topics = Topics()
+def pipeline_for(bundle: ModelBundle, topics: Topics) -> MonitorPipeline:
+    """The pure monitor with the default rules, serving ``bundle`` as version 1."""
     pipeline = MonitorPipeline(load_config(), model="conversion", topics=topics)
     record = model_version_record(sign_bundle(bundle, Signer.generate()))
     pipeline.apply_registry(version_key("conversion", 1), ENCODE(record))
     pipeline.apply_registry(deployment_key("conversion"), ENCODE(deployment_record(
         "conversion", 1, decided_by="benchmark", reason="benchmark")))
+    return pipeline
+
+
+def run(n: int, first: int) -> dict[str, Any]:
+    bundle = model()
+    topics = Topics()
+    pipeline = pipeline_for(bundle, topics)
     seen, cpu, at_first = 0, 0.0, 0.0
     alerts: list[str] = []
     began = time.perf_counter()
