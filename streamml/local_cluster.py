@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
 CLUSTER_FILE = "cluster.json"
+# A voter that hears nothing from the quorum's leader for the fetch timeout (2 s by
+# default) calls an election. Nodes sharing two cores with the tests and a CPU burner
+# went that long without a turn on a core: the controller changed 30 times in ten
+# minutes and every change stalled the cluster's writes for seconds. A dead leader is
+# still found within 10 s, about when the controller fences a dead broker (9 s).
+FOOTPRINT = local_broker.Footprint(
+    local_broker.SMALL.jvm_options,
+    {**local_broker.SMALL.properties,
+     "controller.quorum.fetch.timeout.ms": "10000",
+     "controller.quorum.election.timeout.ms": "5000"},
+)
 
 
 @dataclass(frozen=True)
@@ -52,13 +63,13 @@ def cluster_properties(
     """Each node's server properties, by node id (1, 2, ...): one controller quorum of all.
 
     Several JVMs share a laptop or a CI runner with the tests, so each is small
-    (:data:`streamml.local_broker.SMALL`).
+    (:data:`streamml.local_broker.SMALL`) and patient with its quorum (:data:`FOOTPRINT`).
     """
     voters = {node_id: port for node_id, port in enumerate(controller_ports, start=1)}
     return {
         node_id: local_broker.server_properties(
             port, voters[node_id], node_dir(data_dir, node_id) / "data",
-            node_id=node_id, voters=voters, footprint=local_broker.SMALL,
+            node_id=node_id, voters=voters, footprint=FOOTPRINT,
         )
         for node_id, port in enumerate(ports, start=1)
     }
@@ -174,7 +185,7 @@ def _launch(data_dir: Path, node_id: int) -> tuple[subprocess.Popen[bytes], Brok
     recorded = node_state(data_dir, node_id)
     return local_broker.launch(node_dir(data_dir, node_id), recorded.port,
                                recorded.controller_port,
-                               jvm_options=local_broker.SMALL.jvm_options)
+                               jvm_options=FOOTPRINT.jvm_options)
 
 
 def _wait_for_registration(cluster: ClusterState, seconds: float) -> bool:

@@ -37,6 +37,16 @@ def test_a_cluster_of_three_replicates_internal_topics_and_needs_two_in_sync() -
     assert config["transaction.state.log.min.isr"] == "2"
 
 
+def test_a_cluster_waits_longer_for_its_quorum_leader_than_kafka_does_before_electing() -> None:
+    config = parsed(cluster_properties([1, 2, 3], [4, 5, 6], Path("/c"))[1])
+
+    # Kafka's defaults: 2,000 and 1,000 ms; a node starved of CPU for longer than
+    # that must not depose a live controller.
+    assert int(config["controller.quorum.fetch.timeout.ms"]) >= 10_000
+    assert int(config["controller.quorum.election.timeout.ms"]) >= 5_000
+    assert config["num.io.threads"] == "2"
+
+
 def test_one_node_alone_keeps_one_replica_of_everything() -> None:
     config = parsed(server_properties(9092, 19092, Path("/b/data")))
 
