@@ -136,15 +136,15 @@ def gain(metric: str, challenger: float, champion: float) -> float:
     return champion - challenger if metric in LOWER_IS_BETTER else challenger - champion
 
 
-def base_rate_log_loss(train_labels: np.ndarray, holdout_labels: np.ndarray) -> float:
-    """Log loss on the holdout of always predicting the training base rate.
+def base_rate_log_loss(rate: float, labels: np.ndarray) -> float:
+    """Log loss on ``labels`` of always predicting ``rate`` (the training base rate).
 
-    >>> round(base_rate_log_loss(np.array([0, 1, 0, 0]), np.array([0, 1])), 4)
+    >>> round(base_rate_log_loss(0.25, np.array([0, 1])), 4)
     0.837
     """
-    rate = float(np.clip(np.mean(train_labels), EPSILON, 1 - EPSILON))
-    y = np.asarray(holdout_labels, dtype=np.float64)
-    return float(-np.mean(y * np.log(rate) + (1 - y) * np.log(1 - rate)))
+    rate = float(np.clip(rate, EPSILON, 1 - EPSILON))
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-np.mean(y * np.log(rate) + (1 - y) * np.log(1 - rate))) if len(y) else 0.0
 
 
 def holdout_metrics(labels: np.ndarray, scores: np.ndarray, *,
@@ -209,6 +209,54 @@ def decide(
                            f"({versus})")
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Both models' figures on one holdout, the challenger's paired gains, the decision."""
+
+    decision: Decision
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    baseline_log_loss: float
+    versus_champion: PairedGain | None
+    versus_base: PairedGain
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One model's scores on the holdout and the threshold it decides 1 at."""
+
+    scores: np.ndarray
+    threshold: float
+
+
+def judge(labels: np.ndarray, challenger: Scored, champion: Scored | None, *,
+          base_rate: float, policy: ChallengePolicy, alpha: float) -> Verdict:
+    """Score both models on the same labeled holdout and decide (:func:`decide`).
+
+    ``base_rate`` is the plainest model's constant prediction (the training base rate);
+    ``alpha`` the error rate the paired tests may spend.
+
+    >>> y = np.array([0, 1] * 200)
+    >>> good = Scored(np.where(y == 1, 0.8, 0.2), 0.5)
+    >>> judge(y, good, Scored(np.full(400, 0.5), 0.5), base_rate=0.5,
+    ...       policy=ChallengePolicy(), alpha=0.05).decision.publish
+    True
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    plain = log_losses(y, np.full(len(y), np.clip(base_rate, EPSILON, 1 - EPSILON)))
+    mine = log_losses(y, challenger.scores)
+    baseline = base_rate_log_loss(base_rate, y)
+    figures = holdout_metrics(y, challenger.scores, threshold=challenger.threshold)
+    theirs = None if champion is None else \
+        holdout_metrics(y, champion.scores, threshold=champion.threshold)
+    versus_base = paired_gain(plain, mine, alpha)
+    versus_champion = None if champion is None else \
+        paired_gain(log_losses(y, champion.scores), mine, alpha)
+    decision = decide(figures, theirs, baseline, policy,
+                      versus_champion=versus_champion, versus_base=versus_base)
+    return Verdict(decision, figures, theirs, baseline, versus_champion, versus_base)
+
+
 def _beats_a_champion_below_the_base_rate(champion: Mapping[str, float] | None,
                                           baseline_log_loss: float,
                                           versus_base: PairedGain | None) -> bool:
@@ -223,10 +271,13 @@ __all__ = [
     "Decision",
     "MetricName",
     "PairedGain",
+    "Scored",
+    "Verdict",
     "base_rate_log_loss",
     "decide",
     "gain",
     "holdout_metrics",
+    "judge",
     "log_losses",
     "paired_gain",
 ]

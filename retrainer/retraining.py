@@ -24,17 +24,7 @@ from sklearn.base import clone
 
 from contracts.change_point import ChangePoint
 from contracts.records import TopicRange
-from retrainer.challenge import (
-    EPSILON,
-    ChallengePolicy,
-    Decision,
-    PairedGain,
-    base_rate_log_loss,
-    decide,
-    holdout_metrics,
-    log_losses,
-    paired_gain,
-)
+from retrainer.challenge import ChallengePolicy, Decision, PairedGain, Scored, judge
 from retrainer.online import OnlineLearner
 from retrainer.triggers import Trigger
 from retrainer.window import WindowSnapshot
@@ -176,21 +166,16 @@ def run_round(snapshot: WindowSnapshot, strategy: Strategy, champion: ModelBundl
     except TrainingDataError as exc:
         return RoundResult(Decision(False, f"not published: cannot train on the window: {exc}"),
                            None, {}, None, trigger, lineage, len(snapshot))
-    challenger = holdout_metrics(y_holdout, scores, threshold=bundle.threshold)
     champion_scores = _champion_scores(champion, holdout)
-    champion_metrics = None if champion is None or champion_scores is None else \
-        holdout_metrics(y_holdout, champion_scores, threshold=champion.threshold)
     train_labels = np.array([e.event.label for e in train_part.entries])
-    baseline = base_rate_log_loss(train_labels, y_holdout)
-    spent = policy.spent(1) if alpha is None else alpha
-    mine = log_losses(y_holdout, scores)
-    rate = float(np.clip(np.mean(train_labels), EPSILON, 1 - EPSILON)) if len(train_labels) \
-        else 0.5
-    versus_base = paired_gain(log_losses(y_holdout, np.full(len(y_holdout), rate)), mine, spent)
-    versus_champion = None if champion_scores is None else \
-        paired_gain(log_losses(y_holdout, champion_scores), mine, spent)
-    decision = decide(challenger, champion_metrics, baseline, policy,
-                      versus_champion=versus_champion, versus_base=versus_base)
+    verdict = judge(
+        y_holdout, Scored(scores, bundle.threshold),
+        None if champion is None or champion_scores is None
+        else Scored(champion_scores, champion.threshold),
+        base_rate=float(np.mean(train_labels)) if len(train_labels) else 0.5,
+        policy=policy, alpha=policy.spent(1) if alpha is None else alpha)
+    decision, challenger, champion_metrics = verdict.decision, verdict.challenger, verdict.champion
+    baseline, versus_champion = verdict.baseline_log_loss, verdict.versus_champion
     logger.info("round version=%d trigger=%r decision=%r", version, str(trigger),
                 decision.reason)
     if not decision.publish:

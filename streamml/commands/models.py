@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.settings import Settings
+from streamml.commands import model_gate
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "models", help="list, show, promote, canary, shadow or roll back model versions",
+        "models", help="list, show, promote, canary, shadow or roll back model versions; "
+                       "evaluate and publish trained artifacts",
         description="Reads the registry (the compacted model-versions topic). Every change "
                     "is written with an audit record saying who decided and why.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -35,7 +37,8 @@ def register(subparsers: Any) -> None:
     for verb in ("promote", "canary", "shadow", "rollback"):
         verbs.choices[verb].add_argument("--reason", default=None,
                                          help="why, for the audit trail")
-    parser.set_defaults(handler=run, needs_broker=True)
+    model_gate.add_verbs(verbs)
+    parser.set_defaults(handler=run, needs_broker=model_gate.needs_broker)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,6 +46,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from retrainer.registry_io import read_view
     from retrainer.reports import history_lines, show_lines, version_lines
 
+    if args.verb == "evaluate":
+        return model_gate.evaluate(args, settings)
+    if args.verb == "publish":
+        return model_gate.publish(args, settings, _user())
     if args.verb == "status":
         print("\n".join(_status(settings)))
         return 0

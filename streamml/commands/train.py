@@ -40,13 +40,16 @@ def register(subparsers: Any) -> None:
                              "cost); default: STREAMML_DECISION_THRESHOLD_RULE (f1)")
     parser.add_argument("--publish", action="store_true",
                         help="publish as the next version on model-versions and make it champion")
+    parser.add_argument("--next-version", action="store_true",
+                        help="number it as the registry's next version without publishing "
+                             "(for `streamml models evaluate` and `models publish`)")
     parser.add_argument("--out", type=Path, default=Path("artifacts"), metavar="DIR",
                         help="where the artifact and metrics go (default: ./artifacts)")
     parser.set_defaults(handler=run, needs_broker=_publishes)
 
 
 def _publishes(args: argparse.Namespace) -> bool:
-    return bool(args.publish)
+    return bool(args.publish or args.next_version)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signer = signer_from(settings)  # before the work: without it nothing can be saved
     console = Console()
     rows = load_rows(args.data, label=args.label, time_column=args.time_column)
-    version = read_registry(settings).next_version if args.publish else 1
+    version = read_registry(settings).next_version if _publishes(args) else 1
     rule = args.threshold_rule or ThresholdRule.parse(settings.decision_threshold_rule)
     config = TrainingConfig(estimator=args.model, drop=tuple(args.drop), threshold_rule=rule)
     with console.status(f"training {args.model} on {len(rows)} rows"):

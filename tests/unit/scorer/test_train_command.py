@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,21 +12,14 @@ from scorer.artifact import load_artifact
 from scorer.datasets import TrainingRow
 from streamml.cli import main
 from tests.signing_keys import KEYS, PRIVATE_KEY
+from tests.unit.scorer.csv_rows import write_csv
 
 RowMaker = Callable[..., list[TrainingRow]]
 
 
 @pytest.fixture
 def data_file(tmp_path: Path, rows_maker: RowMaker) -> Path:
-    path = tmp_path / "events.csv"
-    with path.open("w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["user_id", "ts", "cart_value", "pages", "device", "country", "converted"])
-        for i, row in enumerate(rows_maker(300)):
-            f = row.features
-            writer.writerow([f"u{i}", row.ts.isoformat() if row.ts else "", f["cart_value"] or "",
-                             f["pages"], f["device"] or "", f["country"], row.label])
-    return path
+    return write_csv(tmp_path / "events.csv", rows_maker(300))
 
 
 @pytest.fixture(autouse=True)

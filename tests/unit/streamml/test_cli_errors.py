@@ -27,6 +27,7 @@ PROMISED_S = 25.0
 
 NEEDS_BROKER = {
     "models list": ["models", "list"],
+    "models evaluate": ["models", "evaluate", "{csv}", "--data", "{csv}", "--label", "y"],
     "simulate": ["simulate", "--events", "100"],
     "produce": ["produce", "{csv}"],
     "topics create": ["topics", "create"],
