@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,6 +25,7 @@ from sklearn.base import clone
 from sklearn.model_selection import (
     BaseCrossValidator,
     GridSearchCV,
+    ParameterGrid,
     StratifiedKFold,
     TimeSeriesSplit,
     train_test_split,
@@ -121,8 +122,12 @@ def train(
     config: TrainingConfig | None = None,
     lineage: Sequence[TopicRange] = (),
     now: datetime | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> tuple[ModelBundle, TrainingReport]:
     """Train, evaluate on held-out data and package a model.
+
+    ``on_stage`` hears each stage as it begins, in words (the search with its number
+    of fits: the long part).
 
     Examples
     --------
@@ -145,10 +150,15 @@ def train(
     X_train = vectorise(schema, [r.features for r in train_rows])
     y_train = np.array([r.label for r in train_rows])
     folds = _folds(config, ordered)
+    grid = dict(config.param_grid or PARAM_GRIDS[config.estimator])
+    stage = on_stage or (lambda _: None)
+    candidates, splits = len(ParameterGrid(grid)), folds.get_n_splits()
+    stage(f"searching {config.estimator}: {candidates} settings x {splits} folds = "
+          f"{candidates * splits} fits on {len(train_rows)} rows")
     search = GridSearchCV(
         build_pipeline(schema, estimator=config.estimator, clip=config.clip,
                        random_state=config.random_state),
-        dict(config.param_grid or PARAM_GRIDS[config.estimator]),
+        grid,
         scoring=config.scoring,
         cv=folds,
         error_score=np.nan,  # a fold holding one class only should not end the search
@@ -159,9 +169,11 @@ def train(
             "every cross-validation fold failed; is there enough data of both labels?"
         )
     pipeline = _serving_only(search.best_estimator_)
+    stage(f"choosing the decision threshold on out-of-fold scores ({splits} more fits)")
     y_val, val_scores = _out_of_fold(pipeline, folds, X_train, y_train)
     threshold = (choose_threshold(y_val, val_scores, config.threshold_rule)
                  if y_val.size else DEFAULT_THRESHOLD)
+    stage(f"evaluating on {len(test_rows)} held-out rows")
     scores = pipeline.predict_proba(vectorise(schema, [r.features for r in test_rows]))[:, 1]
     metrics = evaluate(np.array([r.label for r in test_rows]), scores, threshold=threshold)
     best_params = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}

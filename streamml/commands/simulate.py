@@ -151,7 +151,8 @@ def _send(simulator: Simulator, n: int, rate: float, settings: Settings, console
 
 
 def progress_bar(total: int | None) -> Progress:
-    """A progress bar on stderr; quiet when stderr is not a terminal or the run is short."""
+    """A progress bar on stderr when it is a terminal (a run of a few thousand events to a
+    broker, or paced by --rate, still takes seconds)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -166,8 +167,7 @@ def progress_bar(total: int | None) -> Progress:
     if total is not None:
         columns[1:1] = [BarColumn()]
         columns.append(TimeRemainingColumn())
-    short = total is not None and total < 10_000
-    return Progress(*columns, console=console, disable=short or not console.is_terminal)
+    return Progress(*columns, console=console, disable=not console.is_terminal)
 
 
 def delivery_table(reports: dict[str, DeliveryReport], elapsed: float, title: str = "") -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,17 @@ def _publishes(args: argparse.Namespace) -> bool:
     return bool(args.publish or args.next_version)
 
 
+class Stages:
+    """Each stage of a long command, one line on stderr as it begins, with the time so far:
+    a terminal and a CI log show the same."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        print(f"[{time.monotonic() - self.began:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
@@ -65,17 +78,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signer = signer_from(settings)  # before the work: without it nothing can be saved
     console = Console()
+    stage = Stages()
+    stage(f"loading {args.data}")
     rows = load_rows(args.data, label=args.label, time_column=args.time_column)
+    if _publishes(args):
+        stage("reading the registry for the next version number")
     version = read_registry(settings).next_version if _publishes(args) else 1
     rule = args.threshold_rule or ThresholdRule.parse(settings.decision_threshold_rule)
     config = TrainingConfig(estimator=args.model, drop=tuple(args.drop), threshold_rule=rule)
-    with console.status(f"training {args.model} on {len(rows)} rows"):
-        bundle, report = train(rows, model=settings.model_name, version=version, config=config)
+    bundle, report = train(rows, model=settings.model_name, version=version, config=config,
+                           on_stage=stage)
+    stage(f"signing version {version} and writing it to {args.out}")
     signed = sign_bundle(bundle, signer)
     artifact_path, metrics_path = _save(args.out, signed, report)
     _print_report(console, signed, report)
     console.print(f"artifact: {artifact_path}\nmetrics:  {metrics_path}")
     if args.publish:
+        stage("publishing")
         deployment = publish_as_champion(
             settings, signed, decided_by="streamml train",
             reason=f"trained on {args.data.name} ({len(rows)} rows)",

@@ -65,6 +65,27 @@ def test_training_prints_the_evaluation_and_saves_a_loadable_signed_artifact(
     assert bundle.threshold == metrics["threshold"]
 
 
+def test_each_stage_is_told_on_stderr_as_it_begins_with_the_number_of_fits(
+    data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMML_MODEL_PRIVATE_KEY", PRIVATE_KEY)
+
+    assert main(["train", "--data", str(data_file), "--label", "converted",
+                 "--out", str(tmp_path)]) == 0
+
+    lines = capsys.readouterr().err.splitlines()
+    stages = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
+    assert stages[0] == f"loading {data_file}"
+    # The logistic grid: three values of C, on three time-ordered folds.
+    assert stages[1].startswith("searching logistic: 3 settings x 3 folds = 9 fits on ")
+    assert stages[2].startswith("choosing the decision threshold")
+    assert stages[3].startswith("evaluating on ") and stages[3].endswith(" held-out rows")
+    assert stages[4] == f"signing version 1 and writing it to {tmp_path}"
+    seconds = [float(line[1:].split(" s]")[0]) for line in lines if line.startswith("[")]
+    assert seconds == sorted(seconds)
+
+
 def test_the_threshold_rule_comes_from_the_option_or_the_setting(
     data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
