@@ -24,12 +24,10 @@ from typing import Final, Literal
 
 import numpy as np
 
-from scorer.evaluation import evaluate
+from scorer.evaluation import EPSILON, base_rate_log_loss, evaluate, skill
 
 MetricName = Literal["log_loss", "roc_auc"]
 LOWER_IS_BETTER: Final = frozenset({"log_loss", "brier"})
-# Keeps the log loss of a base rate of 0 or 1 finite.
-EPSILON: Final = 1e-6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,17 +134,6 @@ def gain(metric: str, challenger: float, champion: float) -> float:
     return champion - challenger if metric in LOWER_IS_BETTER else challenger - champion
 
 
-def base_rate_log_loss(rate: float, labels: np.ndarray) -> float:
-    """Log loss on ``labels`` of always predicting ``rate`` (the training base rate).
-
-    >>> round(base_rate_log_loss(0.25, np.array([0, 1])), 4)
-    0.837
-    """
-    rate = float(np.clip(rate, EPSILON, 1 - EPSILON))
-    y = np.asarray(labels, dtype=np.float64)
-    return float(-np.mean(y * np.log(rate) + (1 - y) * np.log(1 - rate))) if len(y) else 0.0
-
-
 def holdout_metrics(labels: np.ndarray, scores: np.ndarray, *,
                     threshold: float = 0.5) -> dict[str, float]:
     """The scorer's held-out metrics, so every comparison uses one definition."""
@@ -175,15 +162,15 @@ def decide(
     >>> decide({"log_loss": 0.395}, {"log_loss": 0.50}, 0.40, policy).reason[:37]
     'not published: no skill over the base'
     """
-    skill = 1.0 - challenger["log_loss"] / baseline_log_loss if baseline_log_loss > 0 else 0.0
-    if skill < policy.min_skill and not _beats_a_champion_below_the_base_rate(
+    gained = skill(challenger["log_loss"], baseline_log_loss)
+    if gained < policy.min_skill and not _beats_a_champion_below_the_base_rate(
             champion, baseline_log_loss, versus_base):
         return Decision(False, (
             f"not published: no skill over the base rate (log loss "
-            f"{challenger['log_loss']:.4f} vs {baseline_log_loss:.4f}, skill {skill:.3f} < "
+            f"{challenger['log_loss']:.4f} vs {baseline_log_loss:.4f}, skill {gained:.3f} < "
             f"{policy.min_skill}); the window's labels look damaged or uninformative"))
     if champion is None:
-        return Decision(True, f"published: no champion to beat (skill {skill:.3f})")
+        return Decision(True, f"published: no champion to beat (skill {gained:.3f})")
     name = policy.metric
     if name not in challenger or name not in champion:
         return Decision(False, f"not published: {name} is undefined on the holdout "

@@ -18,6 +18,8 @@ from sklearn.metrics import (
 
 METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss",
                   "brier")
+# Keeps the log loss of a base rate of 0 or 1 finite.
+EPSILON: Final = 1e-6
 
 
 def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
@@ -51,4 +53,25 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) 
     return {name: metrics[name] for name in METRICS if name in metrics}
 
 
-__all__ = ["METRICS", "evaluate"]
+def base_rate_log_loss(rate: float, labels: np.ndarray) -> float:
+    """Log loss on ``labels`` of always predicting ``rate`` (the training base rate).
+
+    >>> round(base_rate_log_loss(0.25, np.array([0, 1])), 4)
+    0.837
+    """
+    rate = float(np.clip(rate, EPSILON, 1 - EPSILON))
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-np.mean(y * np.log(rate) + (1 - y) * np.log(1 - rate))) if len(y) else 0.0
+
+
+def skill(log_loss_: float, baseline: float) -> float:
+    """Relative log-loss gain over the base rate: 0 for a model no better than predicting
+    it, 1 for a perfect one.
+
+    >>> skill(0.3, 0.6)
+    0.5
+    """
+    return 1.0 - log_loss_ / baseline if baseline > 0 else 0.0
+
+
+__all__ = ["EPSILON", "METRICS", "base_rate_log_loss", "evaluate", "skill"]

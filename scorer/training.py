@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from sklearn.base import clone
@@ -34,7 +34,7 @@ from sklearn.model_selection import (
 from contracts.records import TopicRange
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
-from scorer.evaluation import evaluate
+from scorer.evaluation import base_rate_log_loss, evaluate, skill
 from scorer.exceptions import TrainingDataError
 from scorer.feature_schema import infer_schema
 from scorer.preprocessing import ESTIMATORS, EstimatorName, build_pipeline, vectorise
@@ -50,13 +50,15 @@ PARAM_GRIDS: Final[Mapping[str, Mapping[str, Sequence[Any]]]] = {
     "mlp": {"model__alpha": [1e-4, 1e-2], "model__hidden_layer_sizes": [(16,), (32, 16)]},
 }
 MIN_ROWS: Final = 20
+# Every estimator searched on the same folds; the best cross-validated one is kept.
+AUTO: Final = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig:
     """How to train; the defaults suit the simulator's traffic."""
 
-    estimator: EstimatorName = "logistic"
+    estimator: EstimatorName | Literal["auto"] = "logistic"
     drop: tuple[str, ...] = ()
     test_fraction: float = 0.2
     cv_splits: int = 3
@@ -67,8 +69,11 @@ class TrainingConfig:
     random_state: int = 0
 
     def __post_init__(self) -> None:
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator {self.estimator!r}; expected one of {ESTIMATORS}")
+        if self.estimator not in (AUTO, *ESTIMATORS):
+            raise ValueError(f"estimator {self.estimator!r}; expected one of "
+                             f"{(AUTO, *ESTIMATORS)}")
+        if self.estimator == AUTO and self.param_grid is not None:
+            raise ValueError("a parameter grid belongs to one estimator, not to auto")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be within (0, 1), got {self.test_fraction}")
         if self.cv_splits < 2:
@@ -80,7 +85,10 @@ class TrainingReport:
     """What happened: held-out metrics, the chosen parameters and threshold, the split.
 
     ``validation_rows`` counts the out-of-fold scores the threshold was chosen on (0: too
-    few of both labels, the default 0.5 was kept).
+    few of both labels, the default 0.5 was kept). ``skill`` is the held-out log loss's
+    gain over predicting the training base rate (``baseline_log_loss``); at 0 or below
+    the model is no better than that constant. ``comparison`` holds each estimator's
+    best cross-validated score when ``auto`` chose among them (None: every fold failed).
     """
 
     metrics: dict[str, float]
@@ -96,12 +104,34 @@ class TrainingReport:
     folds: str
     test_from: datetime | None
     seconds: float
+    estimator: str
+    skill: float
+    baseline_log_loss: float
+    comparison: dict[str, float | None] = field(default_factory=dict)
     dropped: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["test_from"] = self.test_from.isoformat() if self.test_from else None
         return out
+
+
+def _search(name: EstimatorName, config: TrainingConfig, schema: Any, folds: BaseCrossValidator,
+            X: np.ndarray, y: np.ndarray, stage: Callable[[str], None],
+            of: int) -> GridSearchCV:
+    grid = dict(config.param_grid or PARAM_GRIDS[name])
+    candidates, splits = len(ParameterGrid(grid)), folds.get_n_splits()
+    stage(f"searching {name}{f' (of {of} estimators)' if of > 1 else ''}: {candidates} "
+          f"settings x {splits} folds = {candidates * splits} fits on {len(y)} rows")
+    search = GridSearchCV(
+        build_pipeline(schema, estimator=name, clip=config.clip,
+                       random_state=config.random_state),
+        grid,
+        scoring=config.scoring,
+        cv=folds,
+        error_score=np.nan,  # a fold holding one class only should not end the search
+    )
+    return search.fit(X, y)
 
 
 def _serving_only(pipeline: Any) -> Any:
@@ -150,39 +180,40 @@ def train(
     X_train = vectorise(schema, [r.features for r in train_rows])
     y_train = np.array([r.label for r in train_rows])
     folds = _folds(config, ordered)
-    grid = dict(config.param_grid or PARAM_GRIDS[config.estimator])
     stage = on_stage or (lambda _: None)
-    candidates, splits = len(ParameterGrid(grid)), folds.get_n_splits()
-    stage(f"searching {config.estimator}: {candidates} settings x {splits} folds = "
-          f"{candidates * splits} fits on {len(train_rows)} rows")
-    search = GridSearchCV(
-        build_pipeline(schema, estimator=config.estimator, clip=config.clip,
-                       random_state=config.random_state),
-        grid,
-        scoring=config.scoring,
-        cv=folds,
-        error_score=np.nan,  # a fold holding one class only should not end the search
-    )
-    search.fit(X_train, y_train)
-    if not np.isfinite(search.best_score_):
+    names: tuple[EstimatorName, ...] = ESTIMATORS if config.estimator == AUTO else \
+        (config.estimator,)
+    searches: dict[str, GridSearchCV] = {
+        name: _search(name, config, schema, folds, X_train, y_train, stage, len(names))
+        for name in names}
+    comparison: dict[str, float | None] = {
+        name: float(found.best_score_) if np.isfinite(found.best_score_) else None
+        for name, found in searches.items()}
+    scored = {name: score for name, score in comparison.items() if score is not None}
+    if not scored:
         raise TrainingDataError(
             "every cross-validation fold failed; is there enough data of both labels?"
         )
+    chosen = max(scored, key=lambda name: scored[name])
+    search = searches[chosen]
     pipeline = _serving_only(search.best_estimator_)
-    stage(f"choosing the decision threshold on out-of-fold scores ({splits} more fits)")
+    stage(f"choosing the decision threshold on out-of-fold scores "
+          f"({folds.get_n_splits()} more fits)")
     y_val, val_scores = _out_of_fold(pipeline, folds, X_train, y_train)
     threshold = (choose_threshold(y_val, val_scores, config.threshold_rule)
                  if y_val.size else DEFAULT_THRESHOLD)
     stage(f"evaluating on {len(test_rows)} held-out rows")
     scores = pipeline.predict_proba(vectorise(schema, [r.features for r in test_rows]))[:, 1]
-    metrics = evaluate(np.array([r.label for r in test_rows]), scores, threshold=threshold)
+    y_test = np.array([r.label for r in test_rows])
+    metrics = evaluate(y_test, scores, threshold=threshold)
+    baseline = base_rate_log_loss(float(np.mean(y_train)), y_test)
     best_params = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
     bundle = ModelBundle(
         pipeline=pipeline, schema=schema,
         reference=reference_stats(schema, [r.features for r in train_rows], scores),
         metrics=metrics, lineage=tuple(lineage), model=model, version=version,
         created_at=now or datetime.now(UTC), threshold=threshold,
-        params={"estimator": config.estimator, **best_params,
+        params={"estimator": chosen, **best_params,
                 "threshold_rule": str(config.threshold_rule)},
     )
     report = TrainingReport(
@@ -192,7 +223,9 @@ def train(
         scoring=config.scoring, train_rows=len(train_rows), test_rows=len(test_rows),
         time_ordered=ordered, folds=type(folds).__name__,
         test_from=test_rows[0].ts if ordered else None,
-        seconds=time.perf_counter() - started, dropped=schema.dropped,
+        seconds=time.perf_counter() - started, estimator=chosen,
+        skill=skill(metrics["log_loss"], baseline), baseline_log_loss=baseline,
+        comparison=comparison if config.estimator == AUTO else {}, dropped=schema.dropped,
     )
     logger.info("trained model=%s version=%d rows=%d seconds=%.1f threshold=%.4f (%s) %s",
                 model, version, len(data), report.seconds, threshold, config.threshold_rule,

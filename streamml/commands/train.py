@@ -29,9 +29,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data", required=True, type=Path, metavar="FILE")
     parser.add_argument("--label", required=True, metavar="COLUMN", help="the 0/1 label")
-    parser.add_argument("--model", choices=("logistic", "hgb", "mlp"), default="logistic",
+    parser.add_argument("--model", choices=("auto", "logistic", "hgb", "mlp"), default="auto",
                         help="estimator: logistic regression, histogram gradient boosting, "
-                             "or a multilayer perceptron (two hidden layers, early stopping)")
+                             "a multilayer perceptron (two hidden layers, early stopping), "
+                             "or auto (default): each searched on the same time-ordered "
+                             "folds, the best kept, the comparison printed")
     parser.add_argument("--drop", action="append", default=[], metavar="COLUMN",
                         help="a column the model must not see (repeatable)")
     parser.add_argument("--time-column", default="ts", metavar="COLUMN",
@@ -41,7 +43,11 @@ def register(subparsers: Any) -> None:
                              "positive-rate:R or cost:C (false-positive cost / false-negative "
                              "cost); default: STREAMML_DECISION_THRESHOLD_RULE (f1)")
     parser.add_argument("--publish", action="store_true",
-                        help="publish as the next version on model-versions and make it champion")
+                        help="publish as the next version on model-versions and make it "
+                             "champion; refused (exit 1) for a model no better than "
+                             "predicting the base rate, unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help="publish even a model no better than the base rate")
     parser.add_argument("--next-version", action="store_true",
                         help="number it as the registry's next version without publishing "
                              "(for `streamml models evaluate` and `models publish`)")
@@ -93,6 +99,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     artifact_path, metrics_path = _save(args.out, signed, report)
     _print_report(console, signed, report)
     console.print(f"artifact: {artifact_path}\nmetrics:  {metrics_path}")
+    if report.skill <= 0:
+        console.print(f"[bold]no better than predicting the base rate[/bold]: held-out log loss "
+                      f"{report.metrics['log_loss']:.4f} vs {report.baseline_log_loss:.4f}"
+                      f"{'' if args.model == 'auto' else '; try --model auto'}")
+        if args.publish and not args.force:
+            console.print("not published (--force publishes it anyway)")
+            return 1
     if args.publish:
         stage("publishing")
         deployment = publish_as_champion(
@@ -141,6 +154,11 @@ def _print_report(console: Any, signed: SignedArtifact, report: TrainingReport) 
     meta = signed.metadata
     split = (f"time-ordered, test from {report.test_from:%Y-%m-%d %H:%M}"
              if report.test_from else "stratified random")
+    if report.comparison:
+        ranked = sorted(report.comparison.items(), key=lambda kv: -(kv[1] or float("-inf")))
+        console.print(f"estimators by cross-validated {report.scoring}: " + ", ".join(
+            f"{name} {'failed' if score is None else f'{score:.4f}'}" for name, score in ranked)
+            + f"; chose {report.estimator}")
     title = f"{meta.model} v{meta.version} ({meta.params.get('estimator')}): held-out evaluation"
     table = Table(title=title, min_width=len(title))
     table.add_column("metric")
@@ -148,6 +166,7 @@ def _print_report(console: Any, signed: SignedArtifact, report: TrainingReport) 
     for name, value in report.metrics.items():
         table.add_row(name, f"{value:.4f}")
     table.add_section()
+    table.add_row("skill over the base rate", f"{report.skill:.4f}")
     table.add_row("threshold", f"{report.threshold:.4f}")
     console.print(table)
     chosen = (f"on {report.validation_rows} out-of-fold validation scores"

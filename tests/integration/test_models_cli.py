@@ -23,6 +23,7 @@ from tests.integration.scoring_fixtures import (
     trained_bundle,
 )
 from tests.integration.test_retrainer_support import registry, signed_settings, wait_for
+from tests.unit.scorer.band_rule import band_rows
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,25 @@ def test_changes_that_cannot_be_made_are_refused_with_the_reason(
     code, out, _ = models(capsys, "show", "4")
     assert code == 1 and "not in the registry" in out
     assert [d.champion for d in registry(settings).history] == [1]
+
+
+def test_train_publishes_a_model_no_better_than_the_base_rate_only_when_forced(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A band rule no straight line fits (fixed seed; the linear model's held-out skill
+    is about 0 whatever the seed, see tests/unit/scorer/band_rule.py)."""
+    data = tmp_path / "band.csv"
+    data.write_text("ts,x,c,label\n" + "".join(
+        f"{row.ts.isoformat() if row.ts else ''},{row.features['x']},{row.features['c']},"
+        f"{row.label}\n" for row in band_rows(2000, seed=5)))
+    train = ["train", "--data", str(data), "--label", "label", "--model", "logistic",
+             "--publish", "--out", str(tmp_path / "out")]
+
+    refused = main(train)
+    out = capsys.readouterr().out
+    assert refused == 1
+    assert "no better than predicting the base rate" in out and "not published" in out
+    assert registry(settings).state.versions == {}
+
+    assert main([*train, "--force"]) == 0
+    assert sorted(registry(settings).state.versions) == [1]

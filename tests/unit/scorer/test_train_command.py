@@ -77,11 +77,14 @@ def test_each_stage_is_told_on_stderr_as_it_begins_with_the_number_of_fits(
     lines = capsys.readouterr().err.splitlines()
     stages = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
     assert stages[0] == f"loading {data_file}"
-    # The logistic grid: three values of C, on three time-ordered folds.
-    assert stages[1].startswith("searching logistic: 3 settings x 3 folds = 9 fits on ")
-    assert stages[2].startswith("choosing the decision threshold")
-    assert stages[3].startswith("evaluating on ") and stages[3].endswith(" held-out rows")
-    assert stages[4] == f"signing version 1 and writing it to {tmp_path}"
+    # --model auto searches each estimator's grid on three time-ordered folds.
+    assert stages[1].startswith("searching logistic (of 3 estimators): 3 settings x 3 folds "
+                                "= 9 fits on ")
+    assert stages[2].startswith("searching hgb (of 3 estimators): 4 settings x 3 folds")
+    assert stages[3].startswith("searching mlp (of 3 estimators): 4 settings x 3 folds")
+    assert stages[4].startswith("choosing the decision threshold")
+    assert stages[5].startswith("evaluating on ") and stages[5].endswith(" held-out rows")
+    assert stages[6] == f"signing version 1 and writing it to {tmp_path}"
     seconds = [float(line[1:].split(" s]")[0]) for line in lines if line.startswith("[")]
     assert seconds == sorted(seconds)
 
