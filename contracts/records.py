@@ -78,6 +78,10 @@ class Prediction(Record, frozen=True, kw_only=True):
     score: Probability
     decision: Annotated[int, msgspec.Meta(ge=0, le=1)]
     scored_at: Timestamp
+    # With STREAMML_EXPLAIN_TOP_K: the largest feature terms of the logit, largest first.
+    # Left out of the JSON when unset, so records without it are what they always were.
+    contributions: Annotated[dict[FeatureName, float], msgspec.Meta(max_length=64)] | \
+        msgspec.UnsetType = msgspec.UNSET
 
 
 class LabeledEvent(Record, frozen=True, kw_only=True):

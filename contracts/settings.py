@@ -103,6 +103,11 @@ class Settings:
     )
     web_host: str = _setting("127.0.0.1", "address the HTTP servers bind to")
     scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
+    explain_top_k: int = _setting(
+        0, "each prediction of a linear model carries its k largest feature contributions "
+        "to the logit (exact: with the intercept they sum to it); 0 for none",
+        minimum=0, maximum=64,
+    )
     scoring_runner: str = _setting(
         "kafka", "event loop of the scoring processor: faust-streaming, or kafka (a plain "
         "confluent-kafka consumer)",

@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from contracts.records import TopicRange
 from scorer.compiled import CompiledLinear, CompiledNetwork, compile_pipeline
+from scorer.explanations import top_contributions
 from scorer.feature_schema import Features, FeatureSchema
 from scorer.preprocessing import vectorise
 from scorer.reference import ReferenceStats
@@ -102,6 +103,14 @@ class ModelBundle:
         else:
             scores = self.pipeline.predict_proba(vectorise(self.schema, features_list))[:, 1]
         return scores, (scores >= self.threshold).astype(np.int8)
+
+    def explain(self, features_list: Sequence[Features], k: int) -> list[dict[str, float]] | None:
+        """The ``k`` largest feature contributions to each row's logit (exact; see
+        :mod:`scorer.explanations`), or None for a model that is not linear."""
+        compiled = self.compiled
+        if not isinstance(compiled, CompiledLinear):
+            return None
+        return top_contributions(compiled.names, compiled.contributions(features_list), k)
 
     @cached_property
     def compiled(self) -> CompiledLinear | CompiledNetwork | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -85,21 +85,35 @@ class CompiledLinear:
     def scores(self, rows: Sequence[Features]) -> np.ndarray:
         """Probability of label 1 per row; a :class:`FeatureValueError` like ``vectorise``'s."""
         decision = np.full(len(rows), self.intercept)
+        for _, term in self._terms(rows):
+            decision += term
+        return _logistic(decision)
+
+    def contributions(self, rows: Sequence[Features]) -> np.ndarray:
+        """Each feature's term of the logit, one column a feature in :attr:`names` order:
+        with :attr:`intercept` they sum to the logit exactly (no attribution method)."""
+        columns = [term for _, term in self._terms(rows)]
+        return np.column_stack(columns) if columns else np.zeros((len(rows), 0))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*(t.name for t in self.numeric), *(t.name for t in self.categorical))
+
+    def _terms(self, rows: Sequence[Features]) -> Iterator[tuple[str, np.ndarray]]:
         for term in self.numeric:  # in schema order, so the first bad value is the same
             x = _numbers([row.get(term.name) for row in rows], term.name,
                          never_negative=term.never_negative)
             x[np.isnan(x)] = term.fill
             np.clip(x, term.lower, term.upper, out=x)
             x *= term.weight
-            decision += x
+            yield term.name, x
         for cat in self.categorical:
             get, name = cat.terms.get, cat.name
-            decision += np.fromiter(
+            yield name, np.fromiter(
                 (get(v if v.__class__ is str or v is None else category_text(v), 0.0)
                  for v in (row.get(name) for row in rows)),
                 dtype=np.float64, count=len(rows),
             )
-        return _logistic(decision)
 
 
 @dataclass(frozen=True, slots=True)

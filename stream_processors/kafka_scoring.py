@@ -112,7 +112,8 @@ class KafkaScoringWorker:
         began = time.perf_counter()
         result = score_values([m.value() for m in batch], [m.key() for m in batch],
                               [m.partition() for m in batch], lambda i: record_of(batch[i]),
-                              self.watcher.state, self._seen)
+                              self.watcher.state, self._seen,
+                              explain_top_k=self.settings.explain_top_k)
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)
         return (Outgoing(self.topics.predictions, result.predictions),
                 Outgoing(self.topics.dead_letters, result.dead_letters))

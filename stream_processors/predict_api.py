@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from contracts.records import Features, Identifier
 from scorer.exceptions import FeatureValueError
+from scorer.explanations import MAX_TOP_K
 from scorer.routing import assign
 from stream_processors.serving_state import ServingState
 
@@ -13,6 +16,8 @@ from stream_processors.serving_state import ServingState
 class PredictRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     features: Features
     user_id: Identifier | None = None
+    # The k largest feature contributions to the logit, for a linear model.
+    explain: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOP_K)] = 0
 
 
 _REQUEST = msgspec.json.Decoder(PredictRequest)
@@ -21,6 +26,9 @@ _ENCODER = msgspec.json.Encoder()
 
 def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
     """(HTTP status, JSON body): 200 with the score, 400 with the reason, 503 before a model.
+
+    With ``"explain": k`` the answer has ``contributions``: a linear model's k largest
+    feature terms of the logit, or null for a model that is not linear.
 
     >>> predict_response(b"{}", ServingState())[0]
     503
@@ -40,10 +48,14 @@ def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
         scores, decisions = model.score_batch([request.features])
     except FeatureValueError as exc:
         return 400, _ENCODER.encode({"error": str(exc)})
-    return 200, _ENCODER.encode({
+    answer = {
         "model": model.model,
         "version": model.version,
         "route": route,
         "score": float(scores[0]),
         "decision": int(decisions[0]),
-    })
+    }
+    if request.explain:
+        explained = model.explain([request.features], request.explain)
+        answer["contributions"] = explained[0] if explained is not None else None
+    return 200, _ENCODER.encode(answer)

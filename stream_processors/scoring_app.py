@@ -94,7 +94,8 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
                 result = score_values([e.message.value for e in batch],
                                       [e.message.key for e in batch],
                                       [e.message.partition for e in batch],
-                                      _origin(batch), watcher.state, seen)
+                                      _origin(batch), watcher.state, seen,
+                                      explain_top_k=settings.explain_top_k)
             except Exception as exc:
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("scoring failed for a batch of %d", len(batch))

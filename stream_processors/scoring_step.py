@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -64,15 +65,17 @@ def score_messages(
     seen: RecentIds,
     *,
     now: datetime | None = None,
+    explain_top_k: int = 0,
 ) -> StepResult:
     """Decode, route and score a batch; a bad message becomes a dead letter, never an error.
 
     ``state`` must be ready (a champion loaded). Each version scores its events as one
-    vectorised batch; shadow scores are sent too, tagged ``shadow``.
+    vectorised batch; shadow scores are sent too, tagged ``shadow``. With
+    ``explain_top_k``, a linear model's predictions carry their largest terms.
     """
     return score_values([m.value for m in messages], [m.key for m in messages],
                         [m.partition for m in messages], messages.__getitem__, state, seen,
-                        now=now)
+                        now=now, explain_top_k=explain_top_k)
 
 
 def score_values(
@@ -84,6 +87,7 @@ def score_values(
     seen: RecentIds,
     *,
     now: datetime | None = None,
+    explain_top_k: int = 0,
 ) -> StepResult:
     """:func:`score_messages` on the values, keys and partitions of a batch, as the
     runners read them.
@@ -129,7 +133,7 @@ def score_values(
         model = state.models.get(assignment.version) or champion
         items = [(positions[i], valid[i]) for i in members]
         _score(result, items, partitions, origin, model, assignment.route, now,
-               dead_letter_failures=assignment.shown)
+               dead_letter_failures=assignment.shown, explain_top_k=explain_top_k)
     return result
 
 
@@ -143,10 +147,12 @@ def _score(
     now: datetime,
     *,
     dead_letter_failures: bool = True,
+    explain_top_k: int = 0,
 ) -> None:
     while items:
+        features = [event.features for _, event in items]
         try:
-            scores, decisions = model.score_batch([event.features for _, event in items])
+            scores, decisions = model.score_batch(features)
         except FeatureValueError as exc:
             # One bad value must not hold back the batch: drop its row and score the rest.
             position, _ = items[exc.row]
@@ -156,12 +162,16 @@ def _score(
             continue
         append, encode = result.predictions.append, _ENCODER.encode
         name, version = model.model, model.version
-        for (position, event), score, decision in zip(items, scores.tolist(),
-                                                      decisions.tolist(), strict=True):
+        # The rows scored above, so no value can fail here.
+        explained = model.explain(features, explain_top_k) if explain_top_k else None
+        unset: list[Any] = [msgspec.UNSET] * len(items)
+        for (position, event), score, decision, why in zip(
+                items, scores.tolist(), decisions.tolist(), explained or unset, strict=True):
             user_id = event.user_id
             append((user_id.encode(), encode(Prediction(
                 event_id=event.event_id, user_id=user_id, ts=event.ts, model=name,
                 version=version, route=route, score=score, decision=decision, scored_at=now,
+                contributions=why,
             )), partitions[position]))
         result.scored[(version, route)] += len(items)
         return

@@ -31,6 +31,9 @@ class ScoringModel(Protocol):
         self, features: Sequence[dict[str, float | str | None]]
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def explain(self, features: Sequence[dict[str, float | str | None]],
+                k: int) -> list[dict[str, float]] | None: ...
+
 
 @dataclass(frozen=True)
 class ServingState:

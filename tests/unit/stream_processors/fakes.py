@@ -37,6 +37,11 @@ class FakeModel:
         scores = np.asarray(values, dtype=float)
         return scores, (scores >= 0.5).astype(np.int8)
 
+    def explain(self, features: Sequence[dict[str, float | str | None]],
+                k: int) -> list[dict[str, float]] | None:
+        """None: its score is not a logit, so it is explained as a model that is not linear."""
+        return None
+
 
 def deployment(champion: int = 1, **changes: object) -> Deployment:
     """A signed deployment, decided a second after the one made before it."""

@@ -32,3 +32,24 @@ def test_bad_bodies_get_400_with_the_reason():
 
 def test_503_before_any_model():
     assert predict_response(b'{"features": {}}', ServingState())[0] == 503
+
+
+def test_explain_asks_a_linear_model_for_its_largest_terms_and_others_say_null() -> None:
+    from scorer.training import TrainingConfig, train
+    from tests.unit.scorer.conftest import make_rows
+
+    bundle, _ = train(make_rows(600), model="conversion", version=1,
+                      config=TrainingConfig(param_grid={"model__C": [1.0]}))
+    linear = ServingState().with_model(bundle).with_deployment(deployment(1))
+    body = b'{"features": {"cart_value": 80, "device": "web", "pages": 2}, "explain": 2}'
+
+    status, answer = predict_response(body, linear)
+    _, plain = predict_response(b'{"features": {"cart_value": 80}, "explain": 2}', STATE)
+
+    assert status == 200
+    contributions = json.loads(answer)["contributions"]
+    assert len(contributions) == 2 and set(contributions) <= set(bundle.schema.names)
+    sizes = [abs(v) for v in contributions.values()]
+    assert sizes == sorted(sizes, reverse=True)
+    assert json.loads(plain)["contributions"] is None
+    assert predict_response(b'{"features": {}, "explain": 65}', linear)[0] == 400

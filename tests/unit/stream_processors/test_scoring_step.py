@@ -94,3 +94,27 @@ def test_an_event_not_keyed_by_its_user_id_is_dead_lettered():
     result = score_messages(messages, ready_state(), RecentIds(), now=NOW)
     assert result.predictions == []
     assert result.rejected == {"key-not-user-id": 2}
+
+
+def test_with_explanations_a_linear_models_predictions_carry_its_top_terms() -> None:
+    from scorer.training import TrainingConfig, train
+    from tests.unit.scorer.conftest import make_rows
+
+    bundle, _ = train(make_rows(600), model="conversion", version=1,
+                      config=TrainingConfig(param_grid={"model__C": [1.0]}))
+    state = ServingState(models={1: bundle}, deployment=deployment(1))
+    messages = [record(event_bytes(f"e{i}", f"u{i}", cart_value=10.0 * i), offset=i)
+                for i in range(5)]
+    now = datetime(2026, 6, 1, 13, tzinfo=UTC)
+
+    plain = score_messages(messages, state, RecentIds(), now=now)
+    explained = score_messages(messages, state, RecentIds(), now=now, explain_top_k=2)
+
+    assert all(b"contributions" not in value for _, value, _ in plain.predictions)
+    for (_, value, _), (_, bare, _) in zip(explained.predictions, plain.predictions,
+                                           strict=True):
+        prediction = msgspec.json.decode(value, type=Prediction)
+        assert len(prediction.contributions) == 2
+        assert set(prediction.contributions) <= set(bundle.schema.names)
+        assert msgspec.structs.replace(prediction, contributions=msgspec.UNSET) == \
+            msgspec.json.decode(bare, type=Prediction)
