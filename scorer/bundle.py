@@ -104,13 +104,20 @@ class ModelBundle:
             scores = self.pipeline.predict_proba(vectorise(self.schema, features_list))[:, 1]
         return scores, (scores >= self.threshold).astype(np.int8)
 
-    def explain(self, features_list: Sequence[Features], k: int) -> list[dict[str, float]] | None:
-        """The ``k`` largest feature contributions to each row's logit (exact; see
-        :mod:`scorer.explanations`), or None for a model that is not linear."""
+    def score_explained(self, features_list: Sequence[Features], k: int) -> tuple[
+            np.ndarray, np.ndarray, list[dict[str, float]] | None]:
+        """:meth:`score_batch`, and each row's ``k`` largest feature contributions to its
+        logit (exact; see :mod:`scorer.explanations`), or None for a model that is not
+        linear. A linear model's terms are computed once, for both."""
         compiled = self.compiled
         if not isinstance(compiled, CompiledLinear):
-            return None
-        return top_contributions(compiled.names, compiled.contributions(features_list), k)
+            return (*self.score_batch(features_list), None)
+        if not features_list:
+            return (*self.score_batch(features_list), [])
+        terms = compiled.contributions(features_list)
+        scores = compiled.scores_of(terms)
+        return (scores, (scores >= self.threshold).astype(np.int8),
+                top_contributions(compiled.names, terms, k))
 
     @cached_property
     def compiled(self) -> CompiledLinear | CompiledNetwork | None:

@@ -89,6 +89,14 @@ class CompiledLinear:
             decision += term
         return _logistic(decision)
 
+    def scores_of(self, contributions: np.ndarray) -> np.ndarray:
+        """:meth:`scores` from :meth:`contributions`, summed in the same order (the same
+        floating-point result)."""
+        decision = np.full(contributions.shape[0], self.intercept)
+        for column in contributions.T:
+            decision += column
+        return _logistic(decision)
+
     def contributions(self, rows: Sequence[Features]) -> np.ndarray:
         """Each feature's term of the logit, one column a feature in :attr:`names` order:
         with :attr:`intercept` they sum to the logit exactly (no attribution method)."""

@@ -44,8 +44,13 @@ def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
     shown = assign(state.deployment, request.user_id)[0] if request.user_id else None
     route = shown.route if shown else "champion"
     model = state.model_for(route) or state.champion()
+    explained = None
     try:
-        scores, decisions = model.score_batch([request.features])
+        if request.explain:
+            scores, decisions, explained = model.score_explained([request.features],
+                                                                 request.explain)
+        else:
+            scores, decisions = model.score_batch([request.features])
     except FeatureValueError as exc:
         return 400, _ENCODER.encode({"error": str(exc)})
     answer = {
@@ -56,6 +61,5 @@ def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
         "decision": int(decisions[0]),
     }
     if request.explain:
-        explained = model.explain([request.features], request.explain)
         answer["contributions"] = explained[0] if explained is not None else None
     return 200, _ENCODER.encode(answer)

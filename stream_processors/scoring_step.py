@@ -151,8 +151,12 @@ def _score(
 ) -> None:
     while items:
         features = [event.features for _, event in items]
+        explained = None
         try:
-            scores, decisions = model.score_batch(features)
+            if explain_top_k:
+                scores, decisions, explained = model.score_explained(features, explain_top_k)
+            else:
+                scores, decisions = model.score_batch(features)
         except FeatureValueError as exc:
             # One bad value must not hold back the batch: drop its row and score the rest.
             position, _ = items[exc.row]
@@ -162,8 +166,6 @@ def _score(
             continue
         append, encode = result.predictions.append, _ENCODER.encode
         name, version = model.model, model.version
-        # The rows scored above, so no value can fail here.
-        explained = model.explain(features, explain_top_k) if explain_top_k else None
         unset: list[Any] = [msgspec.UNSET] * len(items)
         for (position, event), score, decision, why in zip(
                 items, scores.tolist(), decisions.tolist(), explained or unset, strict=True):

@@ -31,8 +31,8 @@ class ScoringModel(Protocol):
         self, features: Sequence[dict[str, float | str | None]]
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def explain(self, features: Sequence[dict[str, float | str | None]],
-                k: int) -> list[dict[str, float]] | None: ...
+    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int
+                        ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]] | None]: ...
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ def test_the_top_k_are_the_largest_terms_by_size_largest_first(
     assert isinstance(compiled, CompiledLinear)
     terms = compiled.contributions(events)
 
-    explained = logistic_bundle.explain(events, 2)
+    scores, _, explained = logistic_bundle.score_explained(events, 2)
 
+    np.testing.assert_array_equal(scores, logistic_bundle.score_batch(events)[0])
     assert explained is not None and len(explained) == 500
     for row, top in zip(terms, explained, strict=True):
         sizes = sorted(np.abs(row), reverse=True)
@@ -52,5 +53,7 @@ def test_a_model_that_is_not_linear_is_not_explained(hgb_bundle: ModelBundle,
                                                      mlp_bundle: ModelBundle) -> None:
     events = random_events(10, seed=7, categories=CATEGORIES)
 
-    assert hgb_bundle.explain(events, 3) is None
-    assert mlp_bundle.explain(events, 3) is None
+    for bundle in (hgb_bundle, mlp_bundle):
+        scores, _, explained = bundle.score_explained(events, 3)
+        assert explained is None
+        np.testing.assert_array_equal(scores, bundle.score_batch(events)[0])

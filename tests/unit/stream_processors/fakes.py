@@ -37,10 +37,10 @@ class FakeModel:
         scores = np.asarray(values, dtype=float)
         return scores, (scores >= 0.5).astype(np.int8)
 
-    def explain(self, features: Sequence[dict[str, float | str | None]],
-                k: int) -> list[dict[str, float]] | None:
-        """None: its score is not a logit, so it is explained as a model that is not linear."""
-        return None
+    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int
+                        ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]] | None]:
+        """No explanation: its score is not a logit, as a model that is not linear."""
+        return (*self.score_batch(features), None)
 
 
 def deployment(champion: int = 1, **changes: object) -> Deployment:
