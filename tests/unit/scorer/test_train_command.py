@@ -95,7 +95,8 @@ def test_the_threshold_rule_comes_from_the_option_or_the_setting(
 ) -> None:
     monkeypatch.setenv("STREAMML_MODEL_PRIVATE_KEY", PRIVATE_KEY)
     monkeypatch.setenv("STREAMML_DECISION_THRESHOLD_RULE", "cost:3")
-    base = ["train", "--data", str(data_file), "--label", "converted", "--out", str(tmp_path)]
+    base = ["train", "--data", str(data_file), "--label", "converted", "--model", "logistic",
+            "--out", str(tmp_path)]
 
     assert main(base) == 0
     assert json.loads((tmp_path / "conversion-v1.json").read_text())["threshold_rule"] == "cost:3"
