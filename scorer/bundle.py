@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
 from contracts.records import TopicRange
 from scorer.compiled import CompiledLinear, CompiledNetwork, compile_pipeline
-from scorer.explanations import top_contributions
+from scorer.explanations import baseline_shapley, top_contributions
 from scorer.feature_schema import Features, FeatureSchema
 from scorer.preprocessing import vectorise
 from scorer.reference import ReferenceStats
@@ -104,20 +105,35 @@ class ModelBundle:
             scores = self.pipeline.predict_proba(vectorise(self.schema, features_list))[:, 1]
         return scores, (scores >= self.threshold).astype(np.int8)
 
-    def score_explained(self, features_list: Sequence[Features], k: int) -> tuple[
+    def score_explained(self, features_list: Sequence[Features], k: int, *,
+                        exhaustive: bool = False) -> tuple[
             np.ndarray, np.ndarray, list[dict[str, float]] | None]:
         """:meth:`score_batch`, and each row's ``k`` largest feature contributions to its
-        logit (exact; see :mod:`scorer.explanations`), or None for a model that is not
-        linear. A linear model's terms are computed once, for both."""
+        logit (see :mod:`scorer.explanations`).
+
+        A linear model's terms are computed once, for both. Any other model is explained
+        only when ``exhaustive`` (one request at a time: 2^m rows scored a row), else None.
+        """
         compiled = self.compiled
-        if not isinstance(compiled, CompiledLinear):
-            return (*self.score_batch(features_list), None)
-        if not features_list:
-            return (*self.score_batch(features_list), [])
-        terms = compiled.contributions(features_list)
-        scores = compiled.scores_of(terms)
-        return (scores, (scores >= self.threshold).astype(np.int8),
-                top_contributions(compiled.names, terms, k))
+        if isinstance(compiled, CompiledLinear) and features_list:
+            terms = compiled.contributions(features_list)
+            scores = compiled.scores_of(terms)
+            return (scores, (scores >= self.threshold).astype(np.int8),
+                    top_contributions(compiled.names, terms, k))
+        scores, decisions = self.score_batch(features_list)
+        if isinstance(compiled, CompiledLinear):
+            return scores, decisions, []
+        if not exhaustive:
+            return scores, decisions, None
+        names = self.schema.names
+        values = np.vstack([baseline_shapley(self._logits, row, names)
+                            for row in features_list]) if features_list else np.zeros((0, 0))
+        return scores, decisions, top_contributions(names, values, k)
+
+    def _logits(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        p = np.clip(self.score_batch(rows)[0], 1e-12, 1 - 1e-12)
+        logits: np.ndarray = np.log(p / (1 - p))
+        return logits
 
     @cached_property
     def compiled(self) -> CompiledLinear | CompiledNetwork | None:

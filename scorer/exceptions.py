@@ -26,6 +26,12 @@ class FeatureValueError(ScorerError, ValueError):
         self.feature = feature
 
 
+class UnexplainableModel(ScorerError):
+    """The model has more features than an exact explanation can enumerate."""
+
+    code = "too-many-features"
+
+
 class TrainingDataError(ScorerError, ValueError):
     """A training file or row set cannot be used; the message names the line or column."""
 

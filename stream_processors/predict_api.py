@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 
 from contracts.records import Features, Identifier
-from scorer.exceptions import FeatureValueError
+from scorer.exceptions import FeatureValueError, UnexplainableModel
 from scorer.explanations import MAX_TOP_K
 from scorer.routing import assign
 from stream_processors.serving_state import ServingState
@@ -27,8 +27,9 @@ _ENCODER = msgspec.json.Encoder()
 def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
     """(HTTP status, JSON body): 200 with the score, 400 with the reason, 503 before a model.
 
-    With ``"explain": k`` the answer has ``contributions``: a linear model's k largest
-    feature terms of the logit, or null for a model that is not linear.
+    With ``"explain": k`` the answer has ``contributions``: the k largest feature
+    contributions to the logit (:mod:`scorer.explanations`; null for a model that gives
+    none), and 400 for a model with too many features to explain exactly.
 
     >>> predict_response(b"{}", ServingState())[0]
     503
@@ -47,11 +48,11 @@ def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
     explained = None
     try:
         if request.explain:
-            scores, decisions, explained = model.score_explained([request.features],
-                                                                 request.explain)
+            scores, decisions, explained = model.score_explained(
+                [request.features], request.explain, exhaustive=True)
         else:
             scores, decisions = model.score_batch([request.features])
-    except FeatureValueError as exc:
+    except (FeatureValueError, UnexplainableModel) as exc:
         return 400, _ENCODER.encode({"error": str(exc)})
     answer = {
         "model": model.model,

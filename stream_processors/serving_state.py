@@ -31,7 +31,8 @@ class ScoringModel(Protocol):
         self, features: Sequence[dict[str, float | str | None]]
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int
+    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int, *,
+                        exhaustive: bool = False
                         ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]] | None]: ...
 
 

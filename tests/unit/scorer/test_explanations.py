@@ -1,11 +1,15 @@
-"""Each prediction's feature contributions: exact for a linear model, none for others."""
+"""Feature contributions: a linear model's terms on the stream; exact baseline Shapley
+values for any model on request."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scorer.bundle import ModelBundle
 from scorer.compiled import CompiledLinear
+from scorer.exceptions import UnexplainableModel
+from scorer.explanations import MAX_EXACT_FEATURES, baseline_shapley
 from tests.unit.scorer.test_compiled import random_events
 
 CATEGORIES = {"device": ["ios", "android", "web", "tv"], "country": ["de", "fr", "es", "it"]}
@@ -49,11 +53,50 @@ def test_the_top_k_are_the_largest_terms_by_size_largest_first(
         assert all(row[compiled.names.index(name)] == value for name, value in top.items())
 
 
-def test_a_model_that_is_not_linear_is_not_explained(hgb_bundle: ModelBundle,
-                                                     mlp_bundle: ModelBundle) -> None:
+def test_a_model_that_is_not_linear_is_not_explained_on_the_stream(
+        hgb_bundle: ModelBundle, mlp_bundle: ModelBundle) -> None:
     events = random_events(10, seed=7, categories=CATEGORIES)
 
     for bundle in (hgb_bundle, mlp_bundle):
         scores, _, explained = bundle.score_explained(events, 3)
         assert explained is None
         np.testing.assert_array_equal(scores, bundle.score_batch(events)[0])
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+def test_on_request_any_model_is_explained_exactly_from_the_all_missing_row(
+        hgb_bundle: ModelBundle, mlp_bundle: ModelBundle) -> None:
+    """Efficiency, the property that makes the values exact: they sum to the row's logit
+    minus the logit of the same row with every feature missing."""
+    events = random_events(20, seed=8, categories=CATEGORIES)
+    for bundle in (hgb_bundle, mlp_bundle):
+        names = bundle.schema.names
+        values = np.vstack([baseline_shapley(lambda rows, b=bundle: logit(b.score_batch(rows)[0]),
+                                             event, names) for event in events])
+        expected = logit(bundle.score_batch(events)[0]) - logit(bundle.score_batch([{}])[0])[0]
+
+        np.testing.assert_allclose(values.sum(axis=1), expected, rtol=0, atol=1e-9)
+        _, _, top = bundle.score_explained(events[:1], 2, exhaustive=True)
+        assert top is not None and len(top[0]) == 2
+        order = np.argsort(-np.abs(values[0]), kind="stable")[:2]
+        assert top[0] == {names[j]: values[0, j] for j in order}
+
+
+def test_a_feature_the_model_ignores_gets_nothing_and_equal_features_share_equally() -> None:
+    def model(rows: list[dict[str, float | None]]) -> np.ndarray:
+        return np.array([(r.get("a") or 0.0) * (r.get("b") or 0.0) for r in rows])
+
+    values = baseline_shapley(model, {"a": 2.0, "b": 2.0, "unused": 5.0}, ["a", "b", "unused"])
+
+    assert values.tolist() == [2.0, 2.0, 0.0]
+
+
+def test_more_features_than_an_exact_explanation_enumerates_are_refused() -> None:
+    names = [f"f{i}" for i in range(MAX_EXACT_FEATURES + 1)]
+
+    with pytest.raises(UnexplainableModel, match="at most 14"):
+        baseline_shapley(lambda rows: np.zeros(len(rows)), {}, names)

@@ -37,7 +37,8 @@ class FakeModel:
         scores = np.asarray(values, dtype=float)
         return scores, (scores >= 0.5).astype(np.int8)
 
-    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int
+    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int, *,
+                        exhaustive: bool = False
                         ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]] | None]:
         """No explanation: its score is not a logit, as a model that is not linear."""
         return (*self.score_batch(features), None)

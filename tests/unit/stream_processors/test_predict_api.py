@@ -34,7 +34,7 @@ def test_503_before_any_model():
     assert predict_response(b'{"features": {}}', ServingState())[0] == 503
 
 
-def test_explain_asks_a_linear_model_for_its_largest_terms_and_others_say_null() -> None:
+def test_explain_asks_a_linear_model_for_its_largest_terms_and_a_fake_says_null() -> None:
     from scorer.training import TrainingConfig, train
     from tests.unit.scorer.conftest import make_rows
 
