@@ -10,6 +10,7 @@ from contracts.records import Features, Identifier
 from scorer.exceptions import FeatureValueError, UnexplainableModel
 from scorer.explanations import MAX_TOP_K
 from scorer.routing import assign
+from stream_processors.cpu_budget import CpuBudget
 from stream_processors.serving_state import ServingState
 
 
@@ -22,14 +23,18 @@ class PredictRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
 _REQUEST = msgspec.json.Decoder(PredictRequest)
 _ENCODER = msgspec.json.Encoder()
+# Explanations on request may take a tenth of a core of the processor, whoever asks.
+EXPLANATIONS = CpuBudget(0.1)
 
 
-def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
+def predict_response(body: bytes, state: ServingState,
+                     explanations: CpuBudget = EXPLANATIONS) -> tuple[int, bytes]:
     """(HTTP status, JSON body): 200 with the score, 400 with the reason, 503 before a model.
 
     With ``"explain": k`` the answer has ``contributions``: the k largest feature
     contributions to the logit (:mod:`scorer.explanations`; null for a model that gives
-    none), and 400 for a model with too many features to explain exactly.
+    none); 400 for a model with too many features to explain exactly, and 429 once the
+    second's share of CPU for explanations (``explanations``) is spent.
 
     >>> predict_response(b"{}", ServingState())[0]
     503
@@ -45,11 +50,16 @@ def predict_response(body: bytes, state: ServingState) -> tuple[int, bytes]:
     shown = assign(state.deployment, request.user_id)[0] if request.user_id else None
     route = shown.route if shown else "champion"
     model = state.model_for(route) or state.champion()
+    if request.explain and not explanations.allows():
+        return 429, _ENCODER.encode({"error": f"explanations may take "
+                                              f"{explanations.limit:.0%} of a core and have "
+                                              "used it; retry in a second"})
     explained = None
     try:
         if request.explain:
-            scores, decisions, explained = model.score_explained(
-                [request.features], request.explain, exhaustive=True)
+            with explanations.spending():
+                scores, decisions, explained = model.score_explained(
+                    [request.features], request.explain, exhaustive=True)
         else:
             scores, decisions = model.score_batch([request.features])
     except (FeatureValueError, UnexplainableModel) as exc:

@@ -53,3 +53,25 @@ def test_explain_asks_a_linear_model_for_its_largest_terms_and_a_fake_says_null(
     assert sizes == sorted(sizes, reverse=True)
     assert json.loads(plain)["contributions"] is None
     assert predict_response(b'{"features": {}, "explain": 65}', linear)[0] == 400
+
+
+def test_explanations_past_their_share_of_a_core_get_429_until_the_next_second() -> None:
+    from stream_processors.cpu_budget import CpuBudget
+
+    now, cpu = [0.0], [0.0]
+
+    def costly_cpu() -> float:
+        cpu[0] += 0.06  # each reading 60 ms later: a costly explanation
+        return cpu[0]
+
+    budget = CpuBudget(0.1, clock=lambda: now[0], cpu=costly_cpu)
+    asks = b'{"features": {"cart_value": 80}, "explain": 1}'
+
+    statuses = [predict_response(asks, STATE, budget)[0] for _ in range(3)]
+    plain = predict_response(b'{"features": {"cart_value": 80}}', STATE, budget)[0]
+    now[0] = 1.5
+    later = predict_response(asks, STATE, budget)[0]
+
+    assert statuses == [200, 200, 429]  # 60 + 60 ms spent of a 100 ms second
+    assert plain == 200  # scoring alone is never refused
+    assert later == 200  # the next second, less what was overspent
