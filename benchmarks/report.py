@@ -127,6 +127,13 @@ def targets(f: Figures) -> list[Target]:
     swap = f.hot_swap_seconds.get(f.streamml)
     out.append(Target(f"hot-swap delay ({f.streamml})", "-" if swap is None else f"{swap:.2f} s",
                       "<= 2 s", None if swap is None else swap <= 2.0))
+    explained, kafka = f.row("streamml-kafka-explain3"), f.row("streamml-kafka")
+    label = "CPU per event explaining k=3 / streamml-kafka's"
+    if explained is not None and kafka is not None:
+        more = explained.cpu_seconds_per_100k / kafka.cpu_seconds_per_100k - 1
+        out.append(Target(label, f"{more:+.0%}", "<= +25%", more <= 0.25))
+    else:
+        out.append(Target(label, "-", "<= +25%", None))
     if f.monitor is not None and main is not None:
         processor_us = main.cpu_seconds_per_100k * 10.0
         share = f.monitor.cpu_us_per_event / processor_us

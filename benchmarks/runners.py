@@ -16,7 +16,10 @@ from streamml import local_broker
 # A fixed test key pair, never a deployment's: the benchmark's records are signed with it.
 KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
 ALERT_KEY: Final = "aO/0CETXhygHI4mgC2/FITxDlDt3X1fBFLSaIePYusA="
-ROWS: Final = ("kafka-ceiling", "faust-ceiling", "naive", "streamml-faust", "streamml-kafka")
+# The kafka runner with STREAMML_EXPLAIN_TOP_K=3: what explanations cost on the stream.
+EXPLAINED: Final = "streamml-kafka-explain3"
+ROWS: Final = ("kafka-ceiling", "faust-ceiling", "naive", "streamml-faust", "streamml-kafka",
+               EXPLAINED)
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -30,11 +33,17 @@ def environment(settings: Settings) -> dict[str, str]:
             "STREAMML_MONITOR_PORT": str(local_broker.free_port())}
 
 
+def row_environment(row: str) -> dict[str, str]:
+    """Settings a row runs with beyond the common ones."""
+    return {"STREAMML_EXPLAIN_TOP_K": "3"} if row == EXPLAINED else {}
+
+
 def command(row: str, workdir: Path, signed: SignedArtifact) -> list[str]:
     python = sys.executable
     if row.startswith("streamml-"):
+        runner = "kafka" if row == EXPLAINED else row.removeprefix("streamml-")
         return [python, "-m", "streamml", "process", "--data-dir", str(workdir),
-                "--runner", row.removeprefix("streamml-")]
+                "--runner", runner]
     if row == "naive":
         artifact = workdir / "model.skops.zip"
         artifact.write_bytes(signed.data)

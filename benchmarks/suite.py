@@ -4,7 +4,8 @@ pipeline, and the performance targets as ratios within the run: ``python -m benc
 Rows: ``kafka-ceiling`` (bare confluent-kafka consume → decode → produce, no model),
 ``faust-ceiling`` (a faust agent forwarding raw bytes), ``naive`` (a faust agent
 calling ``Pipeline.predict_proba`` per event) and the scoring processor on both
-runners, ``streamml-faust`` and ``streamml-kafka``. Each row gets its own topics and a
+runners, ``streamml-faust`` and ``streamml-kafka``, and the latter explaining each
+prediction (``streamml-kafka-explain3``). Each row gets its own topics and a
 pre-produced backlog (sustained events/s, CPU, peak RSS), then a paced load at
 1,000 and 5,000 events/s (latency from send to output received, on one clock).
 
@@ -155,7 +156,8 @@ def run_row(ctx: Context, row: str, figures: Figures, *, measure_swap: bool) -> 
         if row.startswith("streamml-"):
             publish_as_champion(settings, ctx.v1, decided_by="benchmark", reason="benchmark")
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{row}-"))
-        child = runners.start(runners.command(row, workdir, ctx.v1), settings, workdir)
+        child = runners.start(runners.command(row, workdir, ctx.v1), settings, workdir,
+                              runners.row_environment(row))
         reader = workload.Reader(settings, topics.predictions)
         try:
             backlog = workload.time_backlog(reader, count, child.pid, rss_at=marks)

@@ -42,6 +42,8 @@ def figures(**changes: object) -> Figures:
         RowFigures("streamml-faust", 200_000, 7_000, 14.0, 250, {1000: latency(1000, 75)}),
         RowFigures("streamml-kafka", 1_000_000, 90_000, 1.0, 220,
                    {1000: latency(1000, 32), 5000: latency(5000, 40)}),
+        RowFigures("streamml-kafka-explain3", 200_000, 80_000, 1.2, 225,
+                   {1000: latency(1000, 33), 5000: latency(5000, 42)}),
     ]
     f.hot_swap_seconds = {"streamml-kafka": 0.6, "streamml-faust": 0.7}
     f.retrain_rows, f.retrain_seconds = 100_000, 4.2
@@ -64,15 +66,16 @@ def test_targets_are_judged_as_ratios_of_the_default_runner():
     assert verdicts["monitor RSS growth 200k -> 1M events"] == ("+18.2%", False)
     assert verdicts["hot-swap delay (streamml-kafka)"] == ("0.60 s", True)
     assert verdicts["monitor CPU per event / processor's"][1] is False  # 33 µs against 10
+    assert verdicts["CPU per event explaining k=3 / streamml-kafka's"] == ("+20%", True)
 
 
 def test_a_target_without_its_figures_is_not_judged():
     f = figures(monitor=None, memory={}, hot_swap_seconds={})
-    f.rows = [r for r in f.rows if r.row != "naive"]
+    f.rows = [r for r in f.rows if r.row not in ("naive", "streamml-kafka-explain3")]
 
     missing = [t.name for t in targets(f) if t.holds is None]
 
-    assert len(missing) == 5
+    assert len(missing) == 6
 
 
 def test_the_table_shows_every_row_its_latencies_and_every_target():
@@ -85,7 +88,7 @@ def test_the_table_shows_every_row_its_latencies_and_every_target():
     assert "1,000,000" in kafka and "90,000" in kafka and "11 / 32" in kafka
     naive = next(line for line in lines if line.startswith("naive"))
     assert naive.split()[-2:] == ["overload", "overload"]
-    assert text.count("PASS") == 5 and text.count("MISS") == 2
+    assert text.count("PASS") == 6 and text.count("MISS") == 2
     assert "retraining on 100,000 labeled rows" in text
 
 
