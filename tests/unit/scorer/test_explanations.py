@@ -15,13 +15,18 @@ from tests.unit.scorer.test_compiled import random_events
 CATEGORIES = {"device": ["ios", "android", "web", "tv"], "country": ["de", "fr", "es", "it"]}
 
 
+def linear_terms(bundle: ModelBundle, n: int, seed: int) -> tuple[list, CompiledLinear, np.ndarray]:
+    """``n`` random events, the bundle's compiled linear model, and its terms of each."""
+    events = random_events(n, seed=seed, categories=CATEGORIES)
+    compiled = bundle.compiled
+    assert isinstance(compiled, CompiledLinear)
+    return events, compiled, compiled.contributions(events)
+
+
 def test_contributions_and_the_intercept_sum_to_the_logit_of_every_score(
         logistic_bundle: ModelBundle) -> None:
-    events = random_events(10_000, seed=5, categories=CATEGORIES)
-    compiled = logistic_bundle.compiled
-    assert isinstance(compiled, CompiledLinear)
+    events, compiled, terms = linear_terms(logistic_bundle, 10_000, seed=5)
 
-    terms = compiled.contributions(events)
     scores, _ = logistic_bundle.score_batch(events)
 
     assert terms.shape == (10_000, len(logistic_bundle.schema.names))
@@ -38,10 +43,7 @@ def test_contributions_and_the_intercept_sum_to_the_logit_of_every_score(
 
 def test_the_top_k_are_the_largest_terms_by_size_largest_first(
         logistic_bundle: ModelBundle) -> None:
-    events = random_events(500, seed=6, categories=CATEGORIES)
-    compiled = logistic_bundle.compiled
-    assert isinstance(compiled, CompiledLinear)
-    terms = compiled.contributions(events)
+    events, compiled, terms = linear_terms(logistic_bundle, 500, seed=6)
 
     scores, _, explained = logistic_bundle.score_explained(events, 2)
 
