@@ -19,12 +19,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from prometheus_client import generate_latest
 
+from contracts.batch_runtime import Assignment, BatchRuntime, run_until_signalled
 from contracts.decoding import RecordDecoder, Rejection
 from contracts.http_server import Heartbeat
 from contracts.kafka_clients import make_consumer, make_producer
+from contracts.partition_reads import TopicMissing, UnfinishedRead, partitions_of, read_to_end
 from contracts.records import Alert
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -77,6 +79,10 @@ class MonitorService:
         self.heartbeat = Heartbeat(max_age=60.0)
         self.registry_read = False
         self.consumer: Consumer | None = None
+        self._registry_end: dict[int, int] = {}
+        self.runtime = BatchRuntime(
+            settings, group="monitor", source=Assignment(self._plan), step=self, output=None,
+            heartbeat=self.heartbeat, policy=None, max_batch=BATCH, poll_seconds=0.5)
         self._pending: dict[tuple[str, int], int] = {}
         self._replayed: list[Alert] = []
 
@@ -91,20 +97,24 @@ class MonitorService:
                              probes={"/live": self.heartbeat.check, "/ready": self.not_ready},
                              token=token.reveal() if token else None)
         self.web_port = self.web.port
-        self.consumer = make_consumer(self.settings, "monitor")
+        self._registry_end = registry_end
+
+    def _plan(self, consumer: Consumer) -> list[TopicPartition]:
+        """Registry changes from where the start read it; the data topics' tails, replayed."""
+        self.consumer = consumer
         tail = self.settings.monitor_tail_records
         assignment = [TopicPartition(self.topics.model_versions, p, o)
-                      for p, o in registry_end.items()]
+                      for p, o in self._registry_end.items()]
         for topic in (self.topics.predictions, self.topics.labeled_events,
                       self.topics.user_events):
-            for tp, high in tail_offsets(self.consumer, topic, tail):
+            for tp, high in tail_offsets(consumer, topic, tail):
                 assignment.append(tp)
                 if tp.offset < high:
                     self._pending[(topic, tp.partition)] = high
-        self.consumer.assign(assignment)
         logger.info("monitor started port=%d replaying=%d partitions tail=%d url=%s",
                     self.web_port, len(self._pending), tail, self.base_url)
         self._finish_replay_if_done()
+        return assignment
 
     def _read_registry(self) -> dict[int, int]:
         consumer = make_consumer(self.settings, "monitor-registry",
@@ -113,7 +123,7 @@ class MonitorService:
             starts = [TopicPartition(self.topics.model_versions, p, OFFSET_BEGINNING)
                       for p in partitions(consumer, self.topics.model_versions)]
             ends = {tp.partition: 0 for tp in starts}
-            for m in read_to_end(consumer, starts):
+            for m in read_all(consumer, starts):
                 admitted, refusal = self.registry_check.admit(m.key(), m.value())
                 if admitted:
                     self.pipeline.apply_registry(m.key(), m.value())
@@ -134,7 +144,7 @@ class MonitorService:
         alerts = []
         try:
             starts = [tp for tp, _ in tail_offsets(consumer, self.topics.alerts, ALERTS_TAIL)]
-            for m in read_to_end(consumer, starts):
+            for m in read_all(consumer, starts):
                 alert = decoder.decode(m.value())
                 if (not isinstance(alert, Rejection) and self.pipeline.owns(alert)
                         and self.alert_gate.admit(alert)):
@@ -148,13 +158,7 @@ class MonitorService:
                     self.alert_gate.refusals.total())
 
     # -- loop ---------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        assert self.consumer is not None, "start() first"  # noqa: S101
-        while not stop.is_set():
-            self.heartbeat.beat()
-            self.step(self.consumer.consume(BATCH, 0.5))
-
-    def step(self, messages: list[Message]) -> None:
+    def process(self, messages: list[Message]) -> tuple[()]:
         """Process one batch of messages: figures, rules, alerts."""
         registry: list[Message] = []
         data: dict[str, list[bytes | None]] = defaultdict(list)
@@ -166,14 +170,9 @@ class MonitorService:
         # One pass and no object per message: at tens of thousands of records a second,
         # each call per record here costs the monitor more than the figures do.
         for m in messages:
-            error = m.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    logger.warning("consume error: %s", error)
-                continue
             topic, partition, offset = m.topic(), m.partition(), m.offset()
             if topic is None or partition is None or offset is None:
-                continue  # only errors come without them, and those were handled above
+                continue  # only errors come without them, and the runtime keeps those
             if topic == versions:
                 registry.append(m)
                 continue
@@ -195,6 +194,10 @@ class MonitorService:
             self._finish_replay_if_done()
         else:
             self._deliver(alerts)
+        return ()
+
+    def tick(self) -> tuple[()]:
+        return ()
 
     def _apply_registry(self, messages: list[Message]) -> list[Alert]:
         alerts = []
@@ -263,8 +266,6 @@ class MonitorService:
                 "/runbooks": runbooks_page}
 
     def close(self) -> None:
-        if self.consumer is not None:
-            self.consumer.close()
         self.dispatcher.close()
         if self.web is not None:
             self.web.close()
@@ -286,11 +287,10 @@ def build_sinks(settings: Settings, topics: Topics, base_url: str,
 
 
 def partitions(consumer: Consumer, topic: str) -> list[int]:
-    found = consumer.list_topics(topic, timeout=15).topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
-        raise MonitorError(f"topic {topic} does not exist; create the project's topics first "
-                           "(streamml topics create)")
-    return sorted(found.partitions)
+    found = partitions_of(consumer, topic, timeout=15)
+    if not found:
+        raise MonitorError(str(TopicMissing(topic)))
+    return found
 
 
 def tail_offsets(consumer: Consumer, topic: str, tail: int) -> list[tuple[TopicPartition, int]]:
@@ -302,33 +302,24 @@ def tail_offsets(consumer: Consumer, topic: str, tail: int) -> list[tuple[TopicP
     return out
 
 
-def read_to_end(consumer: Consumer, starts: list[TopicPartition]) -> Iterator[Message]:
-    """Every message from ``starts`` to the end of each partition (partition EOF)."""
-    consumer.assign(starts)
-    pending = {tp.partition for tp in starts}
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while pending and time.monotonic() < deadline:
-        for m in consumer.consume(500, 0.5):
-            error = m.error()
-            if error is None:
-                yield m
-            elif error.code() == KafkaError._PARTITION_EOF:
-                pending.discard(m.partition())
-            else:
-                logger.warning("reading %s: %s", m.topic(), error)
-    if pending:
-        logger.warning("gave up reading partitions %s to their end", sorted(pending))
+def read_all(consumer: Consumer, starts: list[TopicPartition]) -> Iterator[Message]:
+    """Every message from ``starts`` to each partition's end; what is left unread after
+    :data:`STARTUP_TIMEOUT` is logged, and the monitor starts without it."""
+    try:
+        yield from read_to_end(consumer, starts, timeout=STARTUP_TIMEOUT, errors="log")
+    except UnfinishedRead as exc:
+        logger.warning("gave up: %s", exc)
 
 
-def run(settings: Settings, stop: threading.Event, *, web_port: int | None = None) -> int:
-    """Start the monitor and run until ``stop`` is set."""
+def run(settings: Settings, *, web_port: int | None = None) -> int:
+    """Start the monitor and run until SIGTERM or SIGINT."""
     service = MonitorService(settings, web_port=web_port)
     try:
         service.start()
-        service.run(stop)
+        run_until_signalled(service.runtime)
     finally:
         service.close()
     return 0
 
 
-__all__ = ["MonitorService", "build_sinks", "read_to_end", "run", "tail_offsets"]
+__all__ = ["MonitorService", "build_sinks", "run", "tail_offsets"]

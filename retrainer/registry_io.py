@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ from typing import Any
 
 import msgspec
 
-from contracts.kafka_clients import make_consumer, make_producer, patiently
+from contracts.kafka_clients import make_producer, patiently
+from contracts.partition_reads import KeyValues
 from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
@@ -26,13 +26,10 @@ from retrainer.audit import audit_key, fold_history
 from scorer.alert_signing import ALERT_PRIVATE_KEY_VARIABLE, alert_signer_from
 from scorer.exceptions import RegistryError
 from scorer.publishing import deployment_key, version_key
-from scorer.registry import RegistryState, fold_records
+from scorer.registry import RegistryState, fold_records, read_topic_records
 from scorer.signing import signer_from, trusted_keys
 
 logger = logging.getLogger(__name__)
-
-Records = list[tuple[bytes | None, bytes | None]]
-
 
 @dataclass(frozen=True)
 class RegistryView:
@@ -42,50 +39,10 @@ class RegistryView:
     history: list[Deployment]
 
 
-def read_records(settings: Settings, *, timeout: float = 15.0) -> Records:
+def read_records(settings: Settings, *, timeout: float = 15.0) -> KeyValues:
     """Every ``(key, value)`` of ``model-versions`` from its start to its current end."""
-    return read_topic_tail(settings, Topics(settings.topic_prefix).model_versions, None,
-                           timeout=timeout)
-
-
-def read_topic_tail(settings: Settings, topic: str, tail: int | None, *,
-                    timeout: float = 15.0) -> Records:
-    """The last ``tail`` records of each partition of ``topic`` (None: all of them)."""
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
-
-    consumer = make_consumer(settings, "registry-reader", **{"enable.partition.eof": True})
-    try:
-        found = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            raise RegistryError(f"topic {topic} does not exist; create the project's topics "
-                                "first (streamml topics create)")
-        starts = []
-        for p in found.partitions:
-            start = OFFSET_BEGINNING
-            if tail is not None:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p),
-                                                           timeout=timeout)
-                start = max(low, high - tail)
-            starts.append(TopicPartition(topic, p, start))
-        consumer.assign(starts)
-        pending, records = set(found.partitions), []
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise RegistryError(f"could not read {topic} to its end within {timeout}s")
-            message = consumer.poll(0.2)
-            if message is None:
-                continue
-            error = message.error()
-            if error is None:
-                records.append((message.key(), message.value()))
-            elif error.code() == KafkaError._PARTITION_EOF:
-                pending.discard(message.partition())
-            else:
-                raise RegistryError(f"reading {topic}: {error}")
-        return records
-    finally:
-        consumer.close()
+    return read_topic_records(settings, Topics(settings.topic_prefix).model_versions,
+                              timeout=timeout)
 
 
 def read_view(settings: Settings, *, keep_artifacts: bool = False,
@@ -183,4 +140,4 @@ def _summary(deployment: Deployment | None) -> Any:
             f"fraction={deployment.canary_fraction} shadow={deployment.shadow}")
 
 
-__all__ = ["RegistryView", "RegistryWriter", "read_records", "read_topic_tail", "read_view"]
+__all__ = ["RegistryView", "RegistryWriter", "read_records", "read_view"]

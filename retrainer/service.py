@@ -1,8 +1,9 @@
 """The retrainer service: Kafka in, training off the loop, registry changes out.
 
-One confluent-kafka consumer reads ``labeled-events``, ``alerts`` and
-``model-versions`` by assignment (one retrainer runs per model; no group
-rebalancing is wanted), starting where :mod:`retrainer.positions` says. Offsets of
+One consumer, on :class:`contracts.batch_runtime.BatchRuntime`, reads
+``labeled-events``, ``alerts`` and ``model-versions`` by assignment (one retrainer
+runs per model; no group rebalancing is wanted), starting where
+:mod:`retrainer.positions` says. Offsets of
 ``labeled-events`` and ``alerts`` are committed when a training job has decided, up
 to where its snapshot was taken: a crash mid-training leaves them uncommitted, so
 the restarted retrainer rebuilds the window, counts those labels again and retrains.
@@ -27,7 +28,8 @@ from typing import Any, Final
 
 import msgspec
 
-from contracts.kafka_clients import make_consumer
+from contracts.batch_runtime import Assignment, BatchRuntime
+from contracts.http_server import Heartbeat
 from contracts.records import Alert, Deployment, LabeledEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -45,6 +47,7 @@ from scorer.signing import TrustedKeys
 logger = logging.getLogger(__name__)
 
 GROUP: Final = "retrainer"
+BATCH: Final = 500
 
 _LABELED = msgspec.json.Decoder(LabeledEvent)
 _ALERT = msgspec.json.Decoder(Alert)
@@ -90,39 +93,50 @@ class RetrainerService:
         self.job_round: Round | None = None
         self.ready = False
         self._said = ""
+        self.consumer: Any = None
+        self.writer: RegistryWriter | None = None
+        self.runtime = BatchRuntime(
+            settings, group=GROUP, source=Assignment(self._plan, at_end=self.reached_end),
+            step=self, output=None, heartbeat=Heartbeat(), policy=None, max_batch=BATCH,
+            poll_seconds=0.2)
 
-    def run(self, stop: threading.Event) -> None:
-        consumer = make_consumer(self.settings, GROUP, **{"enable.partition.eof": True})
-        writer = RegistryWriter(self.settings,
-                                transactional_id=f"{self.settings.group_prefix}.retrainer")
+    def run(self) -> None:
+        self.writer = RegistryWriter(self.settings,
+                                     transactional_id=f"{self.settings.group_prefix}.retrainer")
         try:
-            plan = start_plan(consumer, self.topics, window_size=self.config.window_size,
-                              window_age=self.config.window_age)
-            self.loop.count_from = dict(plan.count_from)
-            self.unread = {(tp.topic, tp.partition) for tp in plan.assignment}
-            consumer.assign(plan.assignment)
-            logger.info("assigned %s", " ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}"
-                                                for tp in plan.assignment))
-            while not stop.is_set():
-                for message in consumer.consume(500, 0.2):
-                    self._handle(message)
-                self._tick(consumer, writer)
+            self.runtime.run()
         finally:
-            consumer.close()
-            writer.close()
+            self.writer.close()
+
+    def stop(self) -> None:
+        self.runtime.stop()
+
+    def _plan(self, consumer: Any) -> list[Any]:
+        self.consumer = consumer
+        plan = start_plan(consumer, self.topics, window_size=self.config.window_size,
+                          window_age=self.config.window_age)
+        self.loop.count_from = dict(plan.count_from)
+        self.unread = {(tp.topic, tp.partition) for tp in plan.assignment}
+        logger.info("assigned %s", " ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}"
+                                            for tp in plan.assignment))
+        return plan.assignment
+
+    def process(self, batch: list[Any]) -> tuple[()]:
+        for message in batch:
+            self._handle(message)
+        return ()
+
+    def tick(self) -> tuple[()]:
+        assert self.writer is not None  # noqa: S101 - run() makes it first
+        self._tick(self.consumer, self.writer)
+        return ()
+
+    def reached_end(self, topic: str, partition: int, _offset: int) -> None:
+        self.unread.discard((topic, partition))
 
     def _handle(self, message: Any) -> bool:
         """Apply one message; True when it was a labeled event new to the window."""
-        from confluent_kafka import KafkaError
-
-        error = message.error()
         where = (message.topic(), message.partition())
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                self.unread.discard(where)
-            else:
-                logger.warning("consumer error on %s: %s", where, error)
-            return False
         self.next_offsets[where] = message.offset() + 1
         try:
             if where[0] == self.topics.labeled_events:

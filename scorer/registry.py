@@ -7,14 +7,13 @@ consumer-group commits, so any number of readers can do it at any time.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
 
-from contracts.kafka_clients import make_consumer
+from contracts.partition_reads import KeyValues, TopicMissing, UnfinishedRead, read_topic
 from contracts.records import Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -94,40 +93,23 @@ def read_registry(
 ) -> RegistryState:
     """Read ``model-versions`` from the beginning to its current end (``model`` defaults
     to ``settings.model_name``); raise :class:`RegistryError` if that takes over ``timeout``."""
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+    records = read_topic_records(settings, Topics(settings.topic_prefix).model_versions,
+                                 timeout=timeout)
+    return fold_records(records, model or settings.model_name, trusted_keys(settings),
+                        keep_artifacts=keep_artifacts)
 
-    topic = Topics(settings.topic_prefix).model_versions
-    consumer = make_consumer(settings, "registry-reader", **{"enable.partition.eof": True})
+
+def read_topic_records(settings: Settings, topic: str, *, tail: int | None = None,
+                       timeout: float = 15.0) -> KeyValues:
+    """:func:`contracts.partition_reads.read_topic`, with every failure a :class:`RegistryError`."""
+    from confluent_kafka import KafkaException
+
     try:
-        found = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            raise RegistryError(
-                f"topic {topic} does not exist; create the project's topics first "
-                "(streamml topics create)"
-            )
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions])
-        pending = set(found.partitions)
-        deadline = time.monotonic() + timeout
-
-        def records() -> Iterable[tuple[bytes | None, bytes | None]]:
-            while pending:
-                if time.monotonic() > deadline:
-                    raise RegistryError(f"could not read {topic} to its end within {timeout}s")
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is None:
-                    yield message.key(), message.value()
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(message.partition())
-                else:
-                    raise RegistryError(f"reading {topic}: {error}")
-
-        return fold_records(records(), model or settings.model_name, trusted_keys(settings),
-                            keep_artifacts=keep_artifacts)
-    finally:
-        consumer.close()
+        return read_topic(settings, topic, tail=tail, timeout=timeout)
+    except (TopicMissing, UnfinishedRead) as exc:
+        raise RegistryError(str(exc)) from None
+    except KafkaException as exc:
+        raise RegistryError(f"reading {topic}: {exc.args[0] if exc.args else exc}") from None
 
 
 def schema_of(record: ModelVersion) -> FeatureSchema:
@@ -152,4 +134,5 @@ def reference_of(record: ModelVersion) -> ReferenceStats:
             from None
 
 
-__all__ = ["RegistryState", "fold_records", "read_registry", "reference_of", "schema_of"]
+__all__ = ["RegistryState", "fold_records", "read_registry", "read_topic_records",
+           "reference_of", "schema_of"]

@@ -1,7 +1,7 @@
 """The label joiner: ``user-events``, ``predictions`` and ``labels`` in; ``labeled-events`` out.
 
 One consumer reads the three topics and ``join-repartition`` on the batch runtime
-(:mod:`stream_processors.batch_runtime`). They share their partition count, and the
+(:mod:`contracts.batch_runtime`). They share their partition count, and the
 range assignor gives co-subscribed topics with equal partition counts the same
 partition numbers. A record written to another partition than murmur2 gives its key
 (by a client with another partitioner) is forwarded there through
@@ -33,12 +33,18 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contracts.batch_output import BatchOutput
+from contracts.batch_runtime import (
+    BatchRuntime,
+    CommitPolicy,
+    Outgoing,
+    Subscription,
+    record_of,
+)
 from contracts.http_server import JSON, Answer, Heartbeat, HttpServer, Route, probe
 from contracts.kafka_clients import KafkaRecord, make_producer
 from contracts.settings import Settings
 from contracts.topics import Topics
-from stream_processors.batch_output import BatchOutput
-from stream_processors.batch_runtime import BatchRuntime, CommitPolicy, Outgoing, record_of
 from stream_processors.join_restore import JoinRestorer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
 from stream_processors.metrics import JoinerMetrics, joiner_metrics
@@ -99,8 +105,8 @@ class JoinerWorker:
         self.heartbeat = Heartbeat(max_age=max(90.0, 2 * recovery_timeout_seconds))
         self.runtime = BatchRuntime(
             settings, group=GROUP, step=self, output=self.output, heartbeat=self.heartbeat,
-            topics=[self.topics.user_events, self.topics.predictions, self.topics.labels,
-                    self.topics.join_repartition],
+            source=Subscription([self.topics.user_events, self.topics.predictions,
+                                 self.topics.labels, self.topics.join_repartition], self),
             policy=CommitPolicy(seconds=commit_seconds, events=COMMIT_EVENTS, when_dry=False),
             max_batch=MAX_BATCH, read_size=READ_SIZE, max_batch_bytes=MAX_BATCH_BYTES,
             poll_seconds=POLL_SECONDS,

@@ -1,7 +1,7 @@
 """The scoring processor on a plain confluent-kafka consumer: the same pure scoring step,
 model watcher and output path as the faust app, without faust's per-event cost.
 
-It runs on :mod:`stream_processors.batch_runtime`: each batch is scored and its
+It runs on :mod:`contracts.batch_runtime`: each batch is scored and its
 outputs handed to the producer; every ``COMMIT_SECONDS`` or ``COMMIT_EVENTS`` (and
 when the topic runs dry, before a rebalance hands partitions over, and on the way
 out) the runtime waits until the broker has acknowledged every output sent so far,
@@ -16,11 +16,17 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from contracts.batch_output import BatchOutput
+from contracts.batch_runtime import (
+    BatchRuntime,
+    CommitPolicy,
+    Outgoing,
+    Subscription,
+    record_of,
+)
 from contracts.http_server import Heartbeat
 from contracts.settings import Settings
 from contracts.topics import Topics
-from stream_processors.batch_output import BatchOutput
-from stream_processors.batch_runtime import BatchRuntime, CommitPolicy, Outgoing, record_of
 from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
@@ -57,7 +63,8 @@ class KafkaScoringWorker:
         self.heartbeat = Heartbeat(max_age=90.0)
         self._seen = RecentIds()
         self.runtime = BatchRuntime(
-            settings, group="scoring", topics=[self.topics.user_events], step=self,
+            settings, group="scoring", source=Subscription([self.topics.user_events], self),
+            step=self,
             output=self.output, heartbeat=self.heartbeat,
             policy=CommitPolicy(seconds=COMMIT_SECONDS, events=COMMIT_EVENTS),
             max_batch=MAX_BATCH, poll_seconds=POLL_SECONDS,

@@ -18,7 +18,8 @@ from typing import Any
 
 import msgspec
 
-from contracts.kafka_clients import make_consumer
+from contracts.batch_runtime import Assignment, BatchRuntime
+from contracts.http_server import Heartbeat
 from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -36,6 +37,8 @@ Loader = Callable[[ModelVersion, ServingState], ScoringModel]
 # so far (only a retrainer's open registry transaction makes it long); past it the worker
 # scores with what it holds, and says so.
 CATCH_UP_SECONDS = 30.0
+# Registry records hold whole artifacts: a few at a time.
+WATCH_BATCH = 8
 
 _VERSION = msgspec.json.Decoder(ModelVersion)
 _DEPLOYMENT = msgspec.json.Decoder(Deployment)
@@ -58,14 +61,20 @@ class ModelWatcher:
         self._read_to = 0
         self._at_end = False
         self._progress = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+        self._runtime = BatchRuntime(
+            settings, group="model-watcher",
+            source=Assignment(self._plan, at_end=lambda _t, _p, end: self.advance(
+                end, at_end=True)),
+            step=self, output=None, heartbeat=Heartbeat(), policy=None,
+            max_batch=WATCH_BATCH, poll_seconds=0.2)
+        self._thread = threading.Thread(target=self._runtime.run, name="model-watcher",
+                                        daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._runtime.stop()
         self._thread.join(timeout=10)
 
     def wait_until_read(self, offset: int, timeout: float) -> bool:
@@ -113,28 +122,21 @@ class ModelWatcher:
             self._progress.notify_all()
         self._signal_ready()
 
-    def _run(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+    def _plan(self, _consumer: Any) -> list[Any]:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-        consumer = make_consumer(self._settings, "model-watcher",
-                                 **{"enable.partition.eof": True})
-        consumer.assign([TopicPartition(self._topics.model_versions, 0, OFFSET_BEGINNING)])
-        try:
-            while not self._stop.is_set():
-                message = consumer.poll(0.2)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        self.advance(message.offset() or 0, at_end=True)
-                    continue
-                # A refusal is logged and counted on /metrics; processors do not write
-                # alerts (the monitor refuses the same record and raises the signed alert).
-                self.apply(message.key() or b"", message.value())
-                self.advance((message.offset() or 0) + 1)
-        finally:
-            consumer.close()
+        return [TopicPartition(self._topics.model_versions, 0, OFFSET_BEGINNING)]
+
+    def process(self, batch: list[Any]) -> tuple[()]:
+        for message in batch:
+            # A refusal is logged and counted on /metrics; processors do not write
+            # alerts (the monitor refuses the same record and raises the signed alert).
+            self.apply(message.key() or b"", message.value())
+            self.advance((message.offset() or 0) + 1)
+        return ()
+
+    def tick(self) -> tuple[()]:
+        return ()
 
     def apply(self, key: bytes, value: bytes | None) -> Alert | None:
         """Apply one registry record; return an alert when it was refused."""

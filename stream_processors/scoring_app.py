@@ -18,10 +18,10 @@ import faust
 from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contracts.batch_output import BatchOutput
 from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.settings import Settings
 from contracts.topics import Topics
-from stream_processors.batch_output import BatchOutput
 from stream_processors.faust_app import (
     as_record,
     build_faust_app,

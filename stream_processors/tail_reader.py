@@ -15,7 +15,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from contracts.batch_runtime import record_of
 from contracts.kafka_clients import KafkaRecord, make_consumer
+from contracts.partition_reads import UnfinishedRead, partitions_of, read_to_end
 from contracts.settings import Settings
 from contracts.topics import (
     JOIN_REPARTITION,
@@ -25,7 +27,6 @@ from contracts.topics import (
     USER_EVENTS,
     Topics,
 )
-from stream_processors.batch_runtime import record_of
 from stream_processors.join_recovery import SOURCES, TailRange, lookback_seconds, tail_range
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _plan(consumer: Consumer, topics: Topics, partitions: Collection[int], windo
              JOIN_REPARTITION: topics.join_repartition}
     wanted: list[tuple[str, str, int]] = []
     for kind, name in names.items():
-        present = _partitions_of(consumer, name, timeout)
+        present = set(partitions_of(consumer, name, timeout=timeout))
         missing = sorted(set(partitions) - present)
         if missing:
             logger.warning("topic=%s has no partitions %s; nothing of them is restored. "
@@ -105,43 +106,24 @@ def _plan(consumer: Consumer, topics: Topics, partitions: Collection[int], windo
 
 
 def _read(consumer: Consumer, ranges: list[TailRange], deadline: float) -> TailRead:
-    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+    from confluent_kafka import TopicPartition
 
     read = TailRead(ranges=ranges)
-    todo = {(r.topic, r.partition): r for r in ranges if not r.empty}
-    if not todo:
+    todo = [r for r in ranges if not r.empty]
+    left = deadline - time.monotonic()
+    if not todo or left <= 0:
+        read.unfinished = todo
         return read
-    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in todo.values()])
-    while todo and (left := deadline - time.monotonic()) > 0:
-        for message in consumer.consume(1000, min(0.5, left)):
-            key = (message.topic(), message.partition())
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    todo.pop(key, None)  # type: ignore[arg-type]
-                elif error.fatal():
-                    raise KafkaException(error)
-                else:
-                    logger.warning("reading back %s[%s]: %s", key[0], key[1], error)
-                continue
-            wanted = todo.get(key)  # type: ignore[arg-type]
-            if wanted is None:
-                continue
-            offset = message.offset() or 0
-            if offset < wanted.end:
-                read.records.append(record_of(message))
-            if offset >= wanted.end - 1:
-                del todo[key]  # type: ignore[arg-type]
-                consumer.pause([TopicPartition(wanted.topic, wanted.partition)])
-    read.unfinished = list(todo.values())
+    try:
+        for message in read_to_end(
+                consumer, [TopicPartition(r.topic, r.partition, r.start) for r in todo],
+                ends={(r.topic, r.partition): r.end for r in todo}, timeout=left,
+                errors="log", batch=1000):
+            read.records.append(record_of(message))
+    except UnfinishedRead as exc:
+        cut = set(exc.unfinished)
+        read.unfinished = [r for r in todo if (r.topic, r.partition) in cut]
     return read
-
-
-def _partitions_of(consumer: Consumer, topic: str, timeout: float) -> set[int]:
-    metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-    if metadata is None or metadata.error is not None:
-        return set()
-    return set(metadata.partitions)
 
 
 def _checked(tp: Any) -> Any:

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_processors.batch_runtime import run_until_signalled
+    from contracts.batch_runtime import run_until_signalled
     from stream_processors.kafka_joiner import JoinerWorker
 
     run_until_signalled(JoinerWorker(

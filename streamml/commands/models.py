@@ -124,11 +124,12 @@ def _recent_alerts(settings: Settings) -> list[Any]:
 
     from contracts.records import Alert
     from contracts.topics import Topics
-    from retrainer.registry_io import read_topic_tail
+    from scorer.registry import read_topic_records
 
     decoder = msgspec.json.Decoder(Alert)
     alerts = []
-    for _, value in read_topic_tail(settings, Topics(settings.topic_prefix).alerts, 2000):
+    for _, value in read_topic_records(settings, Topics(settings.topic_prefix).alerts,
+                                       tail=2000):
         try:
             alerts.append(decoder.decode(value or b""))
         except msgspec.DecodeError:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from monitor.service import run as run_monitor
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return run_monitor(settings, stop, web_port=args.web_port)
+    return run_monitor(settings, web_port=args.web_port)
 
 
 __all__ = ["register", "run"]

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     port = args.web_port or settings.scoring_port
     loader = artifact_loader(trusted_keys(settings))
     if (args.runner or settings.scoring_runner) == "kafka":
-        from stream_processors.batch_runtime import run_until_signalled
+        from contracts.batch_runtime import run_until_signalled
         from stream_processors.kafka_scoring import KafkaScoringWorker
 
         run_until_signalled(KafkaScoringWorker(settings, loader, web_port=port))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from typing import Any
 
 from contracts.exceptions import SettingsError
@@ -29,6 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from contracts.batch_runtime import run_until_signalled
     from retrainer.config import RetrainerConfig
     from retrainer.service import RetrainerService
     from scorer.alert_signing import alert_signer_from, alert_trusted_keys
@@ -41,10 +40,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         config = RetrainerConfig.from_settings(settings)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    RetrainerService(settings, config, keys, alert_keys=alert_trusted_keys(settings)).run(stop)
+    run_until_signalled(RetrainerService(settings, config, keys,
+                                         alert_keys=alert_trusted_keys(settings)))
     return 0
 
 

@@ -10,7 +10,7 @@ a worker holding partitions while part of the stream is still uncommitted.
 ``faust`` runs the faust-streaming runner with the same short session, and
 ``faust-exactly-once`` runs it with faust's ``PROCESSING_GUARANTEE=exactly_once``.
 That cannot make the outputs exactly-once: the processor sends them with its own
-confluent-kafka producer (``stream_processors/batch_output.py``), outside faust's
+confluent-kafka producer (``contracts/batch_output.py``), outside faust's
 transactions.
 """
 

@@ -23,6 +23,7 @@ from tests.unit.retrainer.test_service import (
     SETTINGS,
     Message,
     eofs,
+    feed,
     jobs,  # noqa: F401 - the fixture
     labeled_message,
     run_until_idle,
@@ -72,7 +73,7 @@ def test_the_same_alert_signed_by_the_alert_key_starts_a_round(
     service._handle(sent(ALERT_SIGNER.sign(alert())))
     for i in range(10):
         service._handle(labeled_message(i, i))
-    service._handle(eofs()[0])
+    feed(service, eofs()[:1])
     run_until_idle(service, consumer, writer)
     assert len(jobs) == 1 and jobs[0][4].trigger.kind == "alert"
     assert service.alert_gate.refusals == {}

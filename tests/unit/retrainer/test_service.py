@@ -77,7 +77,14 @@ def make_service() -> RetrainerService:
 
 
 def feed(service: RetrainerService, messages: list[Message]) -> int:
-    return sum(service._handle(m) for m in messages)
+    """What the runtime does: records to the service, partition ends to ``reached_end``."""
+    fresh = 0
+    for m in messages:
+        if m.eof:
+            service.reached_end(m.topic(), m.partition(), m.offset())
+        else:
+            fresh += service._handle(m)
+    return fresh
 
 
 def labeled_message(i: int, offset: int) -> Message:

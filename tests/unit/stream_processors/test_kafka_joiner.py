@@ -12,12 +12,12 @@ import msgspec
 import pytest
 from confluent_kafka import KafkaException
 
+from contracts.batch_runtime import Outgoing
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Label, LabeledEvent, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors import join_restore
-from stream_processors.batch_runtime import Outgoing
 from stream_processors.join_recovery import TailRange
 from stream_processors.kafka_joiner import JoinerWorker
 from stream_processors.tail_reader import TailRead

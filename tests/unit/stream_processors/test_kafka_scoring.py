@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import TopicPartition
 
+from contracts.batch_runtime import BatchRuntime
 from contracts.settings import Settings
-from stream_processors.batch_runtime import BatchRuntime
 from stream_processors.kafka_scoring import KafkaScoringWorker
 from tests.signing_keys import PUBLIC_KEY
 
@@ -40,7 +40,7 @@ def test_a_revocation_commits_what_was_scored_and_is_logged_with_what_the_worker
     runtime: BatchRuntime = worker.runtime
     runtime._uncommitted = {("user-events", 1): 10, ("user-events", 2): 7}
     consumer = RecordingConsumer()
-    with caplog.at_level(logging.INFO, logger="stream_processors.batch_runtime"):
+    with caplog.at_level(logging.INFO, logger="contracts.batch_runtime"):
         runtime.on_revoke(consumer, [TopicPartition("user-events", 2)])
 
     assert runtime.assigned == {0, 1}
@@ -53,7 +53,7 @@ def test_lost_partitions_are_a_warning_that_names_the_likely_causes(
         worker: KafkaScoringWorker, caplog: pytest.LogCaptureFixture) -> None:
     runtime = worker.runtime
     runtime._uncommitted = {("user-events", 1): 10, ("user-events", 2): 7}
-    with caplog.at_level(logging.WARNING, logger="stream_processors.batch_runtime"):
+    with caplog.at_level(logging.WARNING, logger="contracts.batch_runtime"):
         runtime.on_lost(None, [TopicPartition("user-events", 1)])
 
     assert runtime.assigned == {0, 2}

@@ -7,11 +7,15 @@ hands partitions over, and on the way out) wait until the broker has acknowledge
 every output sent so far, then store and commit the offsets of the batches they came
 from. A crash in between repeats those batches (at-least-once); it never skips one.
 
-Assignment, revocation and loss are handled here once: a revocation commits what was
-processed, then the step drops the partitions' state; a loss drops their uncommitted
-offsets (another worker may own them already), then the state; an assignment lets
-the step rebuild the new partitions' state, and start them where that state ends,
-before any of their records is consumed.
+A runtime reads either as a member of a consumer group (:class:`Subscription`) or
+partitions it assigns itself (:class:`Assignment`), as the monitor, the retrainer and
+the model watcher do: they rebuild state from bounded tails and need every partition.
+
+For a group, assignment, revocation and loss are handled here once: a revocation
+commits what was processed, then the step drops the partitions' state; a loss drops
+their uncommitted offsets (another worker may own them already), then the state; an
+assignment lets the step rebuild the new partitions' state, and start them where that
+state ends, before any of their records is consumed.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from contracts.batch_output import BatchOutput
 from contracts.http_server import Heartbeat
 from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.settings import Settings
-from stream_processors.batch_output import BatchOutput
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -84,6 +88,10 @@ class BatchStep(Protocol):
     def tick(self) -> Iterable[Outgoing]:
         """Records to send at a turn of the loop, whether or not a batch came."""
 
+
+class GroupMember(Protocol):
+    """What a step of a consumer group does when partitions come and go."""
+
     def assigned(self, consumer: Consumer,
                  partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
         """Rebuild state of newly assigned ``partitions``; where they start, if not at
@@ -93,18 +101,41 @@ class BatchStep(Protocol):
         """Drop the state of ``partitions``; processed records are committed unless ``lost``."""
 
 
-class BatchRuntime:
-    """One consumer of a group running a :class:`BatchStep`; :meth:`run` returns after
-    :meth:`stop`."""
+@dataclass(frozen=True)
+class Subscription:
+    """Partitions handed out by the group to ``member``, which rebuilds their state."""
 
-    def __init__(self, settings: Settings, *, group: str, topics: Sequence[str],
-                 step: BatchStep, output: BatchOutput, heartbeat: Heartbeat,
-                 policy: CommitPolicy, max_batch: int, poll_seconds: float,
+    topics: Sequence[str]
+    member: GroupMember
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Partitions the service reads itself, whichever other readers there are.
+
+    ``plan`` picks them and their start offsets once, with the runtime's consumer.
+    ``at_end`` hears when a partition is read to its current end (then partition EOF
+    is turned on), with the offset it ends at.
+    """
+
+    plan: Callable[[Consumer], list[TopicPartition]]
+    at_end: Callable[[str, int, int], None] | None = None
+
+
+class BatchRuntime:
+    """One consumer running a :class:`BatchStep`; :meth:`run` returns after :meth:`stop`.
+
+    ``output`` is None for a step that sends nothing through the runtime, and
+    ``policy`` None for a reader that never commits."""
+
+    def __init__(self, settings: Settings, *, group: str, source: Subscription | Assignment,
+                 step: BatchStep, output: BatchOutput | None, heartbeat: Heartbeat,
+                 policy: CommitPolicy | None, max_batch: int, poll_seconds: float,
                  consumer_config: dict[str, Any] | None = None,
                  read_size: int | None = None, max_batch_bytes: int | None = None) -> None:
         self.settings = settings
         self.group = group
-        self.topics = list(topics)
+        self.source = source
         self.step = step
         self.output = output
         self.heartbeat = heartbeat
@@ -114,6 +145,8 @@ class BatchRuntime:
         self.max_batch_bytes = max_batch_bytes
         self.poll_seconds = poll_seconds
         self.consumer_config = consumer_config or {}
+        if isinstance(source, Assignment) and source.at_end is not None:
+            self.consumer_config["enable.partition.eof"] = True
         # Partition numbers held (the topics of one runtime are co-partitioned).
         self.assigned: set[int] = set()
         self._stopping = threading.Event()
@@ -129,33 +162,64 @@ class BatchRuntime:
 
     def run(self) -> None:
         consumer = make_consumer(self.settings, self.group, **self.consumer_config)
-        consumer.subscribe(self.topics, on_assign=self.on_assign,
-                           on_revoke=self.on_revoke, on_lost=self.on_lost)
-        last_commit, since = time.monotonic(), 0
         try:
-            while not self._stopping.is_set():
-                self.heartbeat.beat()
-                batch = [m for m in gather(consumer.consume, max_messages=self.max_batch,
-                                           read_size=self.read_size,
-                                           max_bytes=self.max_batch_bytes,
-                                           timeout=self.poll_seconds)
-                         if m.error() is None]
-                if batch:
-                    self._send(self.step.process(batch))
-                    self._uncommitted.update(_next_offsets(batch))
-                    since += len(batch)
-                self._send(self.step.tick())
-                now = time.monotonic()
-                if self._uncommitted and self.policy.due(
-                        since_seconds=now - last_commit, since_events=since, dry=not batch):
-                    self._settle(consumer, asynchronous=True)
-                    last_commit, since = now, 0
+            self._start(consumer)
+            self._loop(consumer)
         finally:
             self._settle(consumer, asynchronous=False)
             consumer.close()
 
+    def _start(self, consumer: Consumer) -> None:
+        if isinstance(self.source, Assignment):
+            partitions = self.source.plan(consumer)
+            consumer.assign(partitions)
+            self.assigned.update(p.partition for p in partitions)
+        else:
+            consumer.subscribe(list(self.source.topics), on_assign=self.on_assign,
+                               on_revoke=self.on_revoke, on_lost=self.on_lost)
+
+    def _loop(self, consumer: Consumer) -> None:
+        last_commit, since = time.monotonic(), 0
+        while not self._stopping.is_set():
+            self.heartbeat.beat()
+            messages = gather(consumer.consume, max_messages=self.max_batch,
+                              read_size=self.read_size, max_bytes=self.max_batch_bytes,
+                              timeout=self.poll_seconds)
+            batch = [m for m in messages if m.error() is None]
+            if batch:
+                self._send(self.step.process(batch))
+                since += len(batch)
+                if self.policy is not None:
+                    self._uncommitted.update(_next_offsets(batch))
+            if len(batch) < len(messages):  # after the batch: an end follows its records
+                self._errors(m for m in messages if m.error() is not None)
+            self._send(self.step.tick())
+            now = time.monotonic()
+            if self._uncommitted and self.policy is not None and self.policy.due(
+                    since_seconds=now - last_commit, since_events=since, dry=not batch):
+                self._settle(consumer, asynchronous=True)
+                last_commit, since = now, 0
+
+    def _errors(self, messages: Iterable[Message]) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+
+        at_end = self.source.at_end if isinstance(self.source, Assignment) else None
+        for m in messages:
+            error = m.error()
+            if error is None:
+                continue
+            if error.code() == KafkaError._PARTITION_EOF:
+                if at_end is not None:
+                    at_end(m.topic() or "", m.partition() or 0, m.offset() or 0)
+            elif error.fatal():
+                raise KafkaException(error)
+            else:  # librdkafka retries these itself
+                logger.warning("consuming %s[%s]: %s", m.topic(), m.partition(), error)
+
     def _send(self, outgoing: Iterable[Outgoing]) -> None:
         for out in outgoing:
+            if self.output is None:
+                raise TypeError(f"a step without an output sent records to {out.topic}")
             if out.headers:
                 self.output.send_with_headers(out.topic, out.records)
             else:
@@ -165,7 +229,10 @@ class BatchRuntime:
         """Wait for every output sent so far, then commit the offsets they came from."""
         from confluent_kafka import TopicPartition
 
-        self.output.wait_blocking()
+        if self.output is not None:
+            self.output.wait_blocking()
+        if self.policy is None:
+            return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()
                    if p in self.assigned]
         self._uncommitted.clear()
@@ -176,8 +243,12 @@ class BatchRuntime:
         elif offsets:
             consumer.commit(asynchronous=True)
 
+    def _member(self) -> GroupMember:
+        assert isinstance(self.source, Subscription)  # noqa: S101 - only a group calls back
+        return self.source.member
+
     def on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        start = self.step.assigned(consumer, partitions)
+        start = self._member().assigned(consumer, partitions)
         if start:
             from confluent_kafka import TopicPartition
 
@@ -193,7 +264,7 @@ class BatchRuntime:
         self._settle(consumer, asynchronous=False)
         revoked = {p.partition for p in partitions}
         self.assigned.difference_update(revoked)
-        self.step.revoked(partitions, lost=False)
+        self._member().revoked(partitions, lost=False)
         logger.info("revoked partitions=%s kept=%s", sorted(revoked), sorted(self.assigned))
 
     def on_lost(self, _consumer: Any, partitions: list[Any]) -> None:
@@ -205,7 +276,7 @@ class BatchRuntime:
                        "heartbeat within the session timeout, or more than "
                        "max.poll.interval.ms between two polls)", sorted(lost))
         self._uncommitted = {tp: o for tp, o in self._uncommitted.items() if tp[1] not in lost}
-        self.step.revoked(partitions, lost=True)
+        self._member().revoked(partitions, lost=True)
 
 
 class Worker(Protocol):

@@ -5,10 +5,17 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from contracts import batch_runtime
+from contracts.batch_runtime import (
+    Assignment,
+    BatchRuntime,
+    CommitPolicy,
+    Outgoing,
+    Subscription,
+    record_of,
+)
 from contracts.http_server import Heartbeat
 from contracts.settings import Settings
-from stream_processors import batch_runtime
-from stream_processors.batch_runtime import BatchRuntime, CommitPolicy, Outgoing, record_of
 
 
 class Message:
@@ -103,7 +110,8 @@ class Step:
 
 
 def runtime_with(log: list[str], policy: CommitPolicy) -> BatchRuntime:
-    return BatchRuntime(Settings(), group="g", topics=["in"], step=Step(log),
+    step = Step(log)
+    return BatchRuntime(Settings(), group="g", source=Subscription(["in"], step), step=step,
                         output=Output(log), heartbeat=Heartbeat(),  # type: ignore[arg-type]
                         policy=policy, max_batch=10, poll_seconds=0.0)
 
@@ -142,6 +150,47 @@ def test_an_assignment_starts_partitions_where_the_step_says_and_a_loss_drops_of
     assert runtime._uncommitted == {("in", 0): 3}
     assert runtime.assigned == {0}
     assert log[-1] == "revoked [1] lost=True"
+
+
+class EndOfPartition(Message):
+    def error(self) -> Any:
+        from confluent_kafka import KafkaError
+
+        return KafkaError(KafkaError._PARTITION_EOF)
+
+
+class Reader:
+    """A step that sends nothing: it only keeps what it read."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def process(self, batch: list[Any]) -> Iterable[Outgoing]:
+        self.log.append("read " + " ".join(str(m.offset()) for m in batch))
+        return ()
+
+    def tick(self) -> Iterable[Outgoing]:
+        return ()
+
+
+def test_a_reader_assigns_its_own_partitions_hears_their_ends_and_never_commits(
+        monkeypatch: Any) -> None:
+    log: list[str] = []
+    reader = Reader(log)
+    source = Assignment(lambda _consumer: [TopicPartition("in", 0, 5), TopicPartition("in", 2, 0)],
+                        at_end=lambda t, p, o: log.append(f"end {t}[{p}]@{o}"))
+    runtime = BatchRuntime(Settings(), group="g", source=source, step=reader, output=None,
+                           heartbeat=Heartbeat(), policy=None, max_batch=10, poll_seconds=0.0)
+    batches = [[Message("in", 0, 5), Message("in", 0, 6), EndOfPartition("in", 0, 7)],
+               [EndOfPartition("in", 2, 0)]]
+    consumer = Consumer(runtime, batches, log)
+    monkeypatch.setattr(batch_runtime, "make_consumer", lambda *_a, **_k: consumer)
+    runtime.run()
+
+    assert [(tp.partition, tp.offset) for tp in consumer.assigned] == [(0, 5), (2, 0)]
+    assert runtime.assigned == {0, 2}
+    assert runtime.consumer_config["enable.partition.eof"] is True
+    assert log == ["read 5 6", "end in[0]@7", "end in[2]@0", "close"]
 
 
 def test_a_record_carries_what_the_message_said() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncio
 
+from contracts.batch_output import BatchOutput
 from contracts.settings import Settings
-from stream_processors.batch_output import BatchOutput
 
 
 class FlakyProducer:
