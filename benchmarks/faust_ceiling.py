@@ -16,7 +16,7 @@ from typing import Any
 
 from contracts.settings import Settings
 from contracts.topics import Topics
-from stream_processors.faust_app import build_faust_app, raw_topic, run_worker
+from stream_processors.faust_runner import build_faust_app, raw_topic, run_worker
 from stream_processors.gc_policy import quiet_garbage_collector
 
 

@@ -25,7 +25,7 @@ from contracts.topics import Topics
 from scorer.artifact import load_artifact
 from scorer.preprocessing import vectorise
 from scorer.signing import Signer
-from stream_processors.faust_app import build_faust_app, raw_topic, run_worker
+from stream_processors.faust_runner import build_faust_app, raw_topic, run_worker
 
 
 def main(argv: list[str]) -> int:

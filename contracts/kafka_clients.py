@@ -2,7 +2,9 @@
 
 Both transports streamml uses, confluent-kafka (producers, admin, plain consumers)
 and aiokafka (under faust), get the same bootstrap servers and security settings
-from here, so a cluster with TLS or SASL needs configuring once.
+from here (faust's own app settings build on them in
+:mod:`stream_processors.faust_runner`), so a cluster with TLS or SASL needs
+configuring once.
 """
 
 from __future__ import annotations
@@ -201,35 +203,4 @@ def aiokafka_config(settings: Settings) -> dict[str, Any]:
         config["sasl_plain_password"] = (
             settings.sasl_password.reveal() if settings.sasl_password else None
         )
-    return config
-
-
-def faust_config(settings: Settings) -> dict[str, Any]:
-    """``faust.App`` keyword arguments for the broker, its credentials and safe defaults."""
-    import faust
-
-    config: dict[str, Any] = {
-        "broker": ";".join(f"kafka://{s}" for s in settings.bootstrap_servers.split(",")),
-        "producer_acks": -1,
-        "broker_commit_every": 1000,
-        "topic_allow_declare": False,
-        "topic_disable_leader": True,
-        "web_bind": settings.web_host,
-        # faust's own BROKER_SESSION_TIMEOUT and BROKER_HEARTBEAT_INTERVAL variables,
-        # when set, still win over these.
-        "broker_session_timeout": float(settings.session_timeout_s),
-        "broker_heartbeat_interval": heartbeat_interval_s(settings.session_timeout_s),
-        # faust refuses a session timeout longer than its request timeout (90 s).
-        "broker_request_timeout": max(90.0, settings.session_timeout_s + 30.0),
-    }
-    context = ssl_context(settings)
-    if settings.sasl_mechanism:
-        config["broker_credentials"] = faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password.reveal() if settings.sasl_password else None,
-            mechanism=settings.sasl_mechanism,
-            ssl_context=context,
-        )
-    elif context is not None:
-        config["broker_credentials"] = faust.SSLCredentials(context)
     return config

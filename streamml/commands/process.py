@@ -26,9 +26,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from scorer.signing import trusted_keys
-    from stream_processors.faust_app import run_worker
+    from stream_processors.faust_runner import build_scoring_app, run_worker
     from stream_processors.model_loading import artifact_loader
-    from stream_processors.scoring_app import build_scoring_app
     from streamml.broker_install import cache_root
 
     port = args.web_port or settings.scoring_port

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.settings import Settings
-from stream_processors.faust_app import build_faust_app, raw_topic, run_worker
+from stream_processors.faust_runner import build_faust_app, raw_topic, run_worker
 
 COMMIT_INTERVAL_S = 0.2
 

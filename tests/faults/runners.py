@@ -11,7 +11,7 @@ import os
 
 from stream_processors.kafka_scoring import COMMIT_EVENTS, MAX_BATCH
 
-FAUST_COMMIT_EVERY = 1000  # contracts.kafka_clients.faust_config
+FAUST_COMMIT_EVERY = 1000  # stream_processors.faust_runner.faust_config
 FAUST_COMMIT_INTERVAL_S = 2.8  # faust's default broker_commit_interval
 
 SHORT_SESSION = {"STREAMML_SESSION_TIMEOUT_S": "8"}

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
-from stream_processors import kafka_scoring, scoring_app
+from stream_processors import faust_runner, kafka_scoring
 from streamml.local_broker import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import (
@@ -83,5 +83,5 @@ def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     assert not lost
     # Both workers commit what they scored when partitions change hands; what may be
     # scored again is a batch either of them took before the hand-over and scored after.
-    batch = {"faust": scoring_app.MAX_BATCH, "kafka": kafka_scoring.MAX_BATCH}[runner]
+    batch = {"faust": faust_runner.MAX_BATCH, "kafka": kafka_scoring.MAX_BATCH}[runner]
     assert duplicates <= 2 * batch, "redelivery is bounded by the batches in flight"

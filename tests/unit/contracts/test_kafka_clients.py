@@ -8,7 +8,6 @@ from contracts.kafka_clients import (
     aiokafka_config,
     common_config,
     consumer_config,
-    faust_config,
     producer_config,
 )
 from contracts.settings import Secret, Settings
@@ -81,16 +80,6 @@ def test_consumers_take_the_session_timeout_and_heartbeat_a_third_as_often() -> 
 
     assert (default["session.timeout.ms"], default["heartbeat.interval.ms"]) == (45_000, 3000)
     assert (short["session.timeout.ms"], short["heartbeat.interval.ms"]) == (8000, 2666)
-
-
-def test_faust_apps_take_the_same_session_timeout() -> None:
-    default = faust_config(Settings())
-    long = faust_config(Settings(session_timeout_s=300))
-
-    assert (default["broker_session_timeout"], default["broker_heartbeat_interval"]) == (45.0, 3.0)
-    assert default["broker_request_timeout"] == 90.0
-    # faust refuses a session timeout above its request timeout.
-    assert long["broker_request_timeout"] > long["broker_session_timeout"] == 300.0
 
 
 def test_aiokafka_config_for_plaintext_has_no_tls_or_sasl() -> None:
