@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from contracts.bounded_ids import RecentIds
 from contracts.decoding import RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import LabeledEvent, Prediction, Record, UserEvent
 from contracts.topics import Topics
 from monitor.concept import make_detector
 from monitor.config import WindowConfig
-from monitor.dedup import SeenIds
 from monitor.features import FeatureWindow, columns
 from monitor.performance import LabeledScope
 from monitor.predictions import PredictionScope
@@ -70,7 +70,7 @@ class Monitor:
                       names.user_events: "events"}
         self.labeled_topic = names.labeled_events
         self.registry = Registry(model)
-        self.seen = {k: SeenIds(capacity=windows.dedup_capacity) for k in self.kinds.values()}
+        self.seen = {k: RecentIds(capacity=windows.dedup_capacity) for k in self.kinds.values()}
         self.counts: Counter[tuple[str, str]] = Counter()
         self.predictions: OrderedDict[Scope, PredictionScope] = OrderedDict()
         self.labeled: OrderedDict[Scope, LabeledScope] = OrderedDict()
@@ -165,7 +165,7 @@ class Monitor:
 
     def _fresh(self, kind: str, keys: list[str]) -> list[int]:
         """Indices of the keys seen for the first time."""
-        fresh = [i for i, new in enumerate(self.seen[kind].first_times(keys)) if new]
+        fresh = [i for i, new in enumerate(self.seen[kind].add_all(keys)) if new]
         self.counts[(kind, "counted")] += len(fresh)
         self.counts[(kind, "duplicate")] += len(keys) - len(fresh)
         return fresh

@@ -24,6 +24,8 @@ from faust.types.core import HeadersArg
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.batch_output import BatchOutput
+from contracts.bounded_ids import RecentIds
+from contracts.dead_letters import dead_letter
 from contracts.kafka_clients import KafkaRecord, heartbeat_interval_s, make_consumer, ssl_context
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -31,8 +33,7 @@ from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
 from stream_processors.predict_api import predict_response
-from stream_processors.recent_ids import RecentIds
-from stream_processors.scoring_step import StepResult, count_batch, dead_letter, score_values
+from stream_processors.scoring_step import StepResult, count_batch, score_values
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from typing import Final
 
 import msgspec
 
+from contracts.dead_letters import dead_letter
 from contracts.decoding import RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Label, Prediction, UserEvent
@@ -34,7 +35,6 @@ from contracts.topics import JOIN_REPARTITION, LABELS, PREDICTIONS, USER_EVENTS,
 from stream_processors.label_join import MEMORY_BUDGET_FULL, Evicted, JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
 from stream_processors.repartition import Forward, forward, home_partition, original
-from stream_processors.scoring_step import dead_letter
 
 STAGE: Final = "join"
 NOT_ASSIGNED: Final = "not-assigned"

@@ -41,6 +41,7 @@ from contracts.batch_runtime import (
     Subscription,
     record_of,
 )
+from contracts.dead_letters import dead_letter
 from contracts.http_server import JSON, Answer, Heartbeat, HttpServer, Route, probe
 from contracts.kafka_clients import KafkaRecord, make_producer
 from contracts.settings import Settings
@@ -49,7 +50,6 @@ from stream_processors.join_restore import JoinRestorer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
 from stream_processors.metrics import JoinerMetrics, joiner_metrics
 from stream_processors.partitioned_join import PartitionedJoin
-from stream_processors.scoring_step import dead_letter
 
 logger = logging.getLogger(__name__)
 

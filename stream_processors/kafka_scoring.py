@@ -24,6 +24,7 @@ from contracts.batch_runtime import (
     Subscription,
     record_of,
 )
+from contracts.bounded_ids import RecentIds
 from contracts.http_server import Heartbeat
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -31,7 +32,6 @@ from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
-from stream_processors.recent_ids import RecentIds
 from stream_processors.scoring_step import count_batch, score_values
 
 logger = logging.getLogger(__name__)

@@ -28,10 +28,10 @@ from typing import Final
 
 import msgspec
 
+from contracts.bounded_ids import RecentIds
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Features, Label, LabeledEvent, Prediction, UserEvent
 from stream_processors.aged_store import AgedStore
-from stream_processors.recent_ids import RecentIds
 
 NO_SCORED_EVENT = "no-scored-event"
 LABEL_STORE_FULL = "label-store-full"

@@ -18,13 +18,14 @@ import msgspec
 import numpy as np
 from prometheus_client import Histogram
 
+from contracts.bounded_ids import RecentIds
+from contracts.dead_letters import dead_letter
 from contracts.decoding import Rejection, decode_event
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import DeadLetter, Prediction, Route, UserEvent
+from contracts.records import Prediction, Route, UserEvent
 from scorer.exceptions import FeatureValueError
 from scorer.routing import group_by_assignment
 from stream_processors.metrics import ScoringMetrics
-from stream_processors.recent_ids import RecentIds
 from stream_processors.serving_state import ScoringModel, ServingState
 
 _ENCODER = msgspec.json.Encoder()
@@ -42,21 +43,6 @@ class StepResult:
     rejected: Counter[str] = field(default_factory=Counter)
     scored: Counter[tuple[int, str]] = field(default_factory=Counter)
     event_lag_seconds: list[float] = field(default_factory=list)
-
-
-def dead_letter(message: KafkaRecord, reason: str, error: str, stage: str, at: datetime) -> bytes:
-    return _ENCODER.encode(
-        DeadLetter(
-            error=error[:4000],
-            reason=reason,
-            stage=stage,
-            original=message.value or b"",
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            at=at,
-        )
-    )
 
 
 def score_messages(

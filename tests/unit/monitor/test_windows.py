@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.dedup import SeenIds
+from contracts.bounded_ids import RecentIds
 from monitor.windows import RecentWindow, WindowClock
 
 
@@ -65,9 +65,9 @@ def test_recent_window_takes_a_batch_larger_than_itself() -> None:
 
 
 def test_seen_ids_count_a_redelivery_once_and_stay_bounded() -> None:
-    seen = SeenIds(capacity=1000)
+    seen = RecentIds(capacity=1000)
 
-    fresh = [seen.first_time(f"e{i % 1500}") for i in range(3000)]
+    fresh = [seen.add(f"e{i % 1500}") for i in range(3000)]
 
     assert fresh[:1500] == [True] * 1500
     assert sum(fresh[1500:]) == 1500  # the first 500 were forgotten, so they count again
@@ -76,4 +76,4 @@ def test_seen_ids_count_a_redelivery_once_and_stay_bounded() -> None:
 
 def test_seen_ids_refuse_a_useless_capacity() -> None:
     with pytest.raises(ValueError, match="capacity"):
-        SeenIds(capacity=0)
+        RecentIds(capacity=0)

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from contracts.bounded_ids import RecentIds
 from contracts.records import DeadLetter, Prediction
-from stream_processors.recent_ids import RecentIds
 from stream_processors.scoring_step import score_messages
 from stream_processors.serving_state import ServingState
 from tests.unit.stream_processors.fakes import FakeModel, deployment, event_bytes, record
