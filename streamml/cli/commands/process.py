@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_processors.faust_app import run_worker
     from stream_processors.model_loading import artifact_loader
     from stream_processors.scoring_app import build_scoring_app
-    from streamml.broker_install import cache_root
+    from streamml.broker.install import cache_root
 
     port = args.web_port or settings.scoring_port
     loader = artifact_loader(trusted_keys(settings))
