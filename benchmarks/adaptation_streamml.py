@@ -7,7 +7,7 @@ events the service would read; the retrainer is :class:`retrainer.loop.RetrainLo
 (triggers, window, and the canary's release controller with its paired test), the
 object the retrainer service runs, with the round the service runs
 (:func:`retrainer.retraining.run_round`) and its release (:func:`retrainer.jobs.release_of`).
-Settings are the demo's (:data:`streamml.demo.DEMO_TUNING`), so the benchmark's
+Settings are the demo's (:data:`streamml.demo.run.DEMO_TUNING`), so the benchmark's
 ``demo`` stream is the demo's loop in event time.
 
 That these parts make the services' decisions is shown on a real broker by two tests.
@@ -51,7 +51,7 @@ from scorer.bundle import ModelBundle
 from scorer.publishing import deployment_key, model_version_record, version_key
 from scorer.routing import group_by_assignment
 from scorer.signing import Signer
-from streamml.demo import DEMO_TUNING
+from streamml.demo.run import DEMO_TUNING
 
 # A fixed test key pair, never a deployment's.
 SIGNER = Signer.from_raw(base64.b64decode("j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="))

@@ -11,7 +11,7 @@ from typing import Final
 
 from contracts.settings import Settings
 from scorer.artifact import SignedArtifact
-from streamml import local_broker
+from streamml.broker import single_node
 
 # A fixed test key pair, never a deployment's: the benchmark's records are signed with it.
 KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
@@ -28,9 +28,9 @@ def environment(settings: Settings) -> dict[str, str]:
             "STREAMML_GROUP_PREFIX": settings.group_prefix,
             "STREAMML_MODEL_PRIVATE_KEY": KEY, "STREAMML_ALERT_PRIVATE_KEY": ALERT_KEY,
             "STREAMML_LOG_LEVEL": "WARNING",
-            "STREAMML_SCORING_PORT": str(local_broker.free_port()),
-            "STREAMML_JOINER_PORT": str(local_broker.free_port()),
-            "STREAMML_MONITOR_PORT": str(local_broker.free_port())}
+            "STREAMML_SCORING_PORT": str(single_node.free_port()),
+            "STREAMML_JOINER_PORT": str(single_node.free_port()),
+            "STREAMML_MONITOR_PORT": str(single_node.free_port())}
 
 
 def row_environment(row: str) -> dict[str, str]:

@@ -27,7 +27,7 @@ from contracts.settings import Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
 from producers.simulator import Simulator
-from streamml import local_broker
+from streamml.broker import single_node
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _TEMPLATE = b'{"schema_version":1,"event_id":"%s-%09d","user_id":"%s","ts":"%s","features":%s}'
@@ -53,9 +53,9 @@ def broker() -> Iterator[str]:
         return
     data_dir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
     try:
-        yield local_broker.start(local_broker.free_port(), data_dir).bootstrap
+        yield single_node.start(single_node.free_port(), data_dir).bootstrap
     finally:
-        local_broker.stop(data_dir)
+        single_node.stop(data_dir)
 
 
 def fresh_topics(base: Settings, tag: str) -> tuple[Settings, Topics]:

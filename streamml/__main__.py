@@ -1,5 +1,5 @@
 import sys
 
-from streamml.cli import main
+from streamml.cli.main import main
 
 sys.exit(main())

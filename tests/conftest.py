@@ -66,14 +66,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory,
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    from streamml import local_broker
+    from streamml.broker import single_node
 
     data_dir = logs_in_memory(tmp_path_factory.mktemp("kafka"), in_memory)
-    state = local_broker.start(local_broker.free_port(), data_dir, footprint=local_broker.SMALL)
+    state = single_node.start(single_node.free_port(), data_dir, footprint=single_node.SMALL)
     try:
         yield state.bootstrap
     finally:
-        local_broker.stop(data_dir)
+        single_node.stop(data_dir)
 
 
 @pytest.fixture

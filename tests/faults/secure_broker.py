@@ -7,13 +7,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.component_access import apply_grants, component_grants
 from contracts.kafka_clients import make_admin
 from contracts.settings import Secret, Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
-from streamml import local_broker
-from streamml.broker_security import BrokerSecurity
-from streamml.component_access import apply_grants, component_grants
+from streamml.broker import single_node
+from streamml.broker.security import BrokerSecurity
 from tests.broker_disk import logs_in_memory
 from tests.faults.pki import new_authority, write_server_keystore
 from tests.integration.scoring_fixtures import SIGNING_KEY
@@ -43,13 +43,13 @@ class SecureBroker:
         security = BrokerSecurity(authority.write(directory / "ca.pem"), keystore, passwords,
                                   super_user=ADMIN)
         data_dir = logs_in_memory(directory / "broker", logs)
-        state = local_broker.start(local_broker.free_port(), data_dir, security=security,
-                                   footprint=local_broker.SMALL)
+        state = single_node.start(single_node.free_port(), data_dir, security=security,
+                                  footprint=single_node.SMALL)
         return cls(security, state.bootstrap, data_dir)
 
     def stop(self) -> None:
         # Its data is thrown away: no need to wait long for a clean shutdown.
-        local_broker.stop(self.data_dir, wait_seconds=10)
+        single_node.stop(self.data_dir, wait_seconds=10)
 
     def deployment(self) -> Settings:
         """Plain settings (no credentials) of a fresh deployment: topics and group prefix."""

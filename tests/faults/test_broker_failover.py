@@ -34,8 +34,16 @@ from contracts.settings import Secret, Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
 from scorer.bundle import ModelBundle
-from streamml import local_broker, local_cluster
-from streamml.local_cluster import ClusterState
+from streamml.broker.cluster import (
+    ClusterState,
+    free_ports,
+    node_dir,
+    node_state,
+    start_cluster,
+    start_node,
+    stop_cluster,
+)
+from streamml.broker.single_node import is_running
 from tests.broker_disk import logs_in_memory
 from tests.faults.checker import Checker, event_id_of
 from tests.faults.streams import SteadyStream
@@ -60,12 +68,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory,
             in_memory: Path | None) -> Iterator[tuple[Path, ClusterState]]:
     data_dir = tmp_path_factory.mktemp("cluster")
     for node_id in range(1, NODES + 1):
-        logs_in_memory(local_cluster.node_dir(data_dir, node_id), in_memory)
-    state = local_cluster.start_cluster(local_cluster.free_ports(NODES), data_dir)
+        logs_in_memory(node_dir(data_dir, node_id), in_memory)
+    state = start_cluster(free_ports(NODES), data_dir)
     try:
         yield data_dir, state
     finally:
-        local_cluster.stop_cluster(data_dir)
+        stop_cluster(data_dir)
 
 
 def settled(condition: Callable[[], bool]) -> Callable[[], bool]:
@@ -119,7 +127,7 @@ def kill_the_leader(data_dir: Path, admin: AdminClient, topic: str, watched: lis
 
     wait_until(settled(led), 120, f"a leader of {topic}[0] before the kill")
     victim = leaders[-1]
-    node = local_cluster.node_state(data_dir, victim)
+    node = node_state(data_dir, victim)
     at_kill = offsets.committed()
     killed_at = time.monotonic()
     os.kill(node.pid, signal.SIGKILL)
@@ -134,13 +142,13 @@ def kill_the_leader(data_dir: Path, admin: AdminClient, topic: str, watched: lis
         now, ends = offsets.committed(), offsets.ends()
         return all(now[p] > at_kill[p] or now[p] >= ends[p] for p in at_kill)
 
-    wait_until(lambda: not local_broker.is_running(node), 10, "the node dies")
+    wait_until(lambda: not is_running(node), 10, "the node dies")
     # Returns once the leader moved (8-14 s on a quiet machine); the bound catches a
     # cluster that never elects. A controller slowed by other work on the cores took
     # over 60 s once ("Exceptionally slow controller event", load average 46).
     failover = wait_until(settled(moved), 180, f"a new leader after killing node {victim}")
     restarting_at = time.monotonic()
-    local_cluster.start_node(data_dir, victim)
+    start_node(data_dir, victim)
     restart = time.monotonic() - restarting_at
     rejoin = wait_until(settled(rejoined), REJOIN_WITHIN_S, f"node {victim} back in every ISR")
     wait_until(settled(progressed), 90, "scoring progress on every partition")

@@ -23,7 +23,7 @@ from contracts.kafka_clients import common_config, make_admin
 from contracts.settings import Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import TopicSpec
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.faults.inflight_app import COMMIT_INTERVAL_S
 from tests.faults.workers import GroupOffsets, wait_until
 from tests.integration.processes import Child, settings_env

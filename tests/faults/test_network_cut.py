@@ -21,9 +21,9 @@ from contracts.settings import Secret, Settings
 from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
 from scorer.bundle import ModelBundle
-from streamml import local_broker
-from streamml.local_broker import ProxiedListener
-from streamml.local_cluster import free_ports
+from streamml.broker import single_node
+from streamml.broker.cluster import free_ports
+from streamml.broker.single_node import ProxiedListener
 from tests.broker_disk import logs_in_memory
 from tests.faults.checker import Checker, event_id_of
 from tests.faults.streams import SteadyStream
@@ -49,12 +49,12 @@ def proxied_broker(tmp_path_factory: pytest.TempPathFactory,
     data_dir = logs_in_memory(tmp_path_factory.mktemp("cut-broker"), in_memory)
     port, proxied_port = free_ports(2)
     with TcpProxy(target_port=proxied_port) as proxy:
-        state = local_broker.start(port, data_dir, footprint=local_broker.SMALL,
-                                   proxied=ProxiedListener(proxied_port, proxy.port))
+        state = single_node.start(port, data_dir, footprint=single_node.SMALL,
+                                  proxied=ProxiedListener(proxied_port, proxy.port))
         try:
             yield state.bootstrap, proxy
         finally:
-            local_broker.stop(data_dir)
+            single_node.stop(data_dir)
 
 
 def test_a_60_s_network_cut_loses_nothing_and_scoring_resumes_within_30_s(

@@ -2,7 +2,7 @@
 
 The module starts a broker of its own whose only client listener is SASL_SSL. Every
 component runs as a real process signed in as its own user, with only the ACLs its
-role needs (:mod:`streamml.component_access`); the admin user creates the topics and
+role needs (:mod:`contracts.component_access`); the admin user creates the topics and
 grants the ACLs. Refusals are checked too: plaintext, a wrong password, a host name
 the certificate does not name, and a scoring worker's user publishing a model.
 """
@@ -36,7 +36,7 @@ from producers.simulator import SimulatedEvent, Simulator
 from scorer.artifact import SignedArtifact
 from scorer.exceptions import RegistryError
 from scorer.publishing import publish_as_champion
-from streamml.local_broker import answers, free_port
+from streamml.broker.single_node import answers, free_port
 from tests.faults.secure_broker import ADMIN, SecureBroker
 from tests.faults.workers import wait_until
 from tests.integration.processes import (

@@ -20,7 +20,7 @@ from contracts.kafka_clients import common_config
 from contracts.settings import Settings
 from producers.sdk import EventProducer
 from producers.simulator import Simulator
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import Child, http_get, settings_env, wait_for_health
 
 

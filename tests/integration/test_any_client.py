@@ -26,7 +26,7 @@ from contracts.settings import Secret, Settings
 from contracts.topics import Topics
 from producers.sdk import EventProducer, LabelProducer
 from producers.simulator import SimulatedEvent, Simulator
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import SIGNING_KEY, publish_champion, signed, trained_bundle
 from tests.integration.topic_reader import read_topic

@@ -13,7 +13,7 @@ from contracts.kafka_clients import producer_config
 from contracts.records import DeadLetter, Label, LabeledEvent, Prediction, Route, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.topic_reader import read_topic
 

@@ -24,7 +24,7 @@ from contracts.kafka_clients import KafkaRecord
 from contracts.records import LabeledEvent, Prediction, Route, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import (
     Child,
     http_get,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from contracts.settings import Settings
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import Child, settings_env, streamml_child
 from tests.integration.test_joiner import Sender
 from tests.integration.test_joiner_restart import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from contracts.topics import ALL_TOPICS
-from streamml import local_broker, local_cluster
+from streamml.broker import cluster, single_node
 
 
 def streamml(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -46,11 +46,11 @@ def metadata_matching(bootstrap: str, pattern: str, seconds: float = 30.0) -> bo
 @pytest.fixture
 def broker_dir(tmp_path: Path):
     yield tmp_path
-    local_broker.stop(tmp_path)
+    single_node.stop(tmp_path)
 
 
 def test_kafka_start_status_stop_and_topics_seen_by_kcat(broker_dir: Path):
-    port = str(local_broker.free_port())
+    port = str(single_node.free_port())
     started = streamml("kafka", "start", "--port", port, "--data-dir", str(broker_dir))
     assert started.returncode == 0, started.stderr
     bootstrap = f"127.0.0.1:{port}"
@@ -109,7 +109,7 @@ def consecutive_free_ports(n: int) -> int:
     that finds free ports serves the test equally.
     """
     for base in random.sample(range(20000, 60000, n), 200):
-        if all(local_broker.port_free(base + i) for i in range(n)):
+        if all(single_node.port_free(base + i) for i in range(n)):
             return base
     raise AssertionError(f"no {n} consecutive free ports")
 
@@ -131,9 +131,9 @@ def test_kafka_start_brokers_3_runs_a_cluster_that_status_and_stop_see_whole(bro
         assert metadata_matching(
             bootstrap, r"partition 0, leader \d, replicas: \d,\d,\d, isrs: \d,\d,\d")
 
-        node_2 = local_cluster.node_state(broker_dir, 2)
+        node_2 = cluster.node_state(broker_dir, 2)
         os.kill(node_2.pid, signal.SIGKILL)
-        while local_broker.is_running(node_2):
+        while single_node.is_running(node_2):
             time.sleep(0.1)
         degraded = streamml("kafka", "status", *folder)
         assert degraded.returncode == 1
@@ -142,7 +142,7 @@ def test_kafka_start_brokers_3_runs_a_cluster_that_status_and_stop_see_whole(bro
 
         again = streamml("kafka", "start", "--brokers", "3", *folder)
         assert again.returncode == 0, again.stderr
-        assert local_cluster.node_state(broker_dir, 2).pid != node_2.pid
+        assert cluster.node_state(broker_dir, 2).pid != node_2.pid
         status = streamml("kafka", "status", *folder)
         assert status.returncode == 0 and "3 of 3 nodes running" in status.stdout
 
@@ -151,4 +151,4 @@ def test_kafka_start_brokers_3_runs_a_cluster_that_status_and_stop_see_whole(bro
         status = streamml("kafka", "status", *folder)
         assert status.returncode == 1 and "0 of 3 nodes running" in status.stdout
     finally:
-        local_cluster.stop_cluster(broker_dir)
+        cluster.stop_cluster(broker_dir)

@@ -13,8 +13,8 @@ import pytest
 from contracts.settings import Settings
 from scorer.bundle import ModelBundle
 from scorer.publishing import model_version_record
-from streamml.cli import main
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
+from streamml.cli.main import main
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import (
     publish_champion,

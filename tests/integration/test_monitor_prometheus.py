@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contracts.settings import Secret, Settings
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import SIGNING_KEY, send_events
 from tests.integration.test_monitor_support import (

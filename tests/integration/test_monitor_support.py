@@ -27,7 +27,7 @@ from contracts.settings import Settings
 from contracts.topics import Topics
 from producers.simulator import SimulatedEvent, Simulator
 from scorer.bundle import ModelBundle
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import Child, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import publish_champion, signed, trained_bundle
 from tests.integration.topic_reader import read_topic

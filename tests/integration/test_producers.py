@@ -13,7 +13,7 @@ from contracts.records import Label, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
 from producers import EventProducer, LabelProducer
-from streamml.commands import simulate
+from streamml.cli.commands import simulate
 from tests.integration.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration

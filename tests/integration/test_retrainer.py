@@ -24,7 +24,7 @@ from producers.sdk import EventProducer
 from producers.simulator import SimulatedEvent, Simulator
 from scorer.artifact import load_version
 from scorer.bundle import ModelBundle
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.retrainer_parity import differences, replayed_round
 from tests.integration.scoring_fixtures import publish_champion, signed

@@ -16,7 +16,7 @@ from contracts.settings import Secret, Settings
 from contracts.topics import Topics
 from producers.sdk import EventProducer
 from scorer.publishing import model_version_record
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import (
     http_get,
     http_post,

@@ -12,7 +12,7 @@ import pytest
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
 from stream_processors import faust_runner, kafka_scoring
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import (
     SIGNING_KEY,

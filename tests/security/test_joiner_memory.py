@@ -26,7 +26,7 @@ from contracts.records import DeadLetter, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors.label_join import MEMORY_BUDGET_FULL
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import http_get, settings_env, streamml_child, wait_for_health
 from tests.integration.test_joiner import metric
 from tests.integration.topic_reader import read_topic

@@ -20,7 +20,7 @@ from contracts.records import Alert, Deployment
 from contracts.settings import Secret, Settings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
 from scorer.publishing import deployment_record, model_version_record
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 from tests.integration.processes import (
     http_get,
     http_post,

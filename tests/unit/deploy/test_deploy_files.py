@@ -11,7 +11,7 @@ import yaml
 
 from contracts.exceptions import SettingsError
 from contracts.settings import PREFIX, Settings, describe
-from streamml.cli import build_parser
+from streamml.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = Settings()

@@ -12,7 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from streamml import broker_install
+from streamml.broker import install
 
 ROOT = Path(__file__).resolve().parents[3]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -83,10 +83,10 @@ def test_the_broker_jars_are_fetched_with_strict_checksums_and_a_pinned_plugin(
         return subprocess.CompletedProcess(argv, 1, "", "stopped here")
 
     monkeypatch.setenv("STREAMML_HOME", str(tmp_path))
-    monkeypatch.setattr(broker_install.shutil, "which", lambda name: "/usr/bin/mvn")
-    monkeypatch.setattr(broker_install.subprocess, "run", run)
-    with pytest.raises(broker_install.BrokerSetupError, match="stopped here"):
-        broker_install.broker_classpath()
+    monkeypatch.setattr(install.shutil, "which", lambda name: "/usr/bin/mvn")
+    monkeypatch.setattr(install.subprocess, "run", run)
+    with pytest.raises(install.BrokerSetupError, match="stopped here"):
+        install.broker_classpath()
 
     (argv,) = seen
     assert "--strict-checksums" in argv

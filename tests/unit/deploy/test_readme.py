@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from contracts.settings import describe
-from streamml.cli import COMMANDS
+from streamml.cli.main import COMMANDS
 
 README = (Path(__file__).resolve().parents[3] / "README.md").read_text()
 

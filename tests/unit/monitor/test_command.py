@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamml.cli import main
+from streamml.cli.main import main
 
 
 def test_check_rules_lists_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,7 @@ from monitor.exceptions import RetryableSinkError, SinkError
 from monitor.http_sinks import AlertmanagerSink, WebhookSink, checked_url
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink, MemorySink
 from monitor.testing import FakeProducer, sample_alert
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from contracts.decoding import decode_event
 from contracts.records import UserEvent
 from contracts.settings import Settings
 from producers import ReplayError
-from streamml.commands import produce, simulate
+from streamml.cli.commands import produce, simulate
 
 
 def run(*argv: str) -> int:

@@ -256,6 +256,6 @@ def test_unknown_scenario_is_refused_with_the_known_ones_listed() -> None:
 
 
 def test_the_cli_offers_every_scenario() -> None:
-    from streamml.commands.simulate import SCENARIO_NAMES
+    from streamml.cli.commands.simulate import SCENARIO_NAMES
 
     assert SCENARIO_NAMES == tuple(SCENARIOS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from retrainer.notices import decision_alert, status_lines
-from streamml.cli import build_parser
+from streamml.cli.main import build_parser
 from tests.unit.retrainer.conftest import T0, alert
 
 

@@ -22,7 +22,7 @@ def test_importing_the_logic_loads_no_kafka_client() -> None:
 
 
 def test_the_cli_knows_retrain_and_models() -> None:
-    from streamml.cli import build_parser
+    from streamml.cli.main import build_parser
 
     parser = build_parser()
     args = parser.parse_args(["models", "canary", "3", "--fraction", "0.2", "--reason", "try"])

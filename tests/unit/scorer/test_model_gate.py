@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scorer.datasets import TrainingRow
-from streamml.cli import main
+from streamml.cli.main import main
 from tests.signing_keys import OTHER_PRIVATE_KEY, PRIVATE_KEY
 from tests.unit.scorer.csv_rows import write_csv
 

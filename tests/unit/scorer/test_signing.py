@@ -20,7 +20,7 @@ from scorer.exceptions import BadSignature, ReplayedDeployment, UnknownSigningKe
 from scorer.registry import fold_records
 from scorer.registry_guard import DeploymentGuard
 from scorer.signing import Signer, TrustedKeys, canonical_bytes, key_id, signer_from, trusted_keys
-from streamml.cli import main
+from streamml.cli.main import main
 from tests.signing_keys import KEYS, OTHER_PUBLIC_KEY, OTHER_SIGNER, PRIVATE_KEY, PUBLIC_KEY, SIGNER
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from scorer.artifact import load_artifact
 from scorer.datasets import TrainingRow
-from streamml.cli import main
+from streamml.cli.main import main
 from tests.signing_keys import KEYS, PRIVATE_KEY
 from tests.unit.scorer.csv_rows import write_csv
 

@@ -75,7 +75,7 @@ def test_the_seeds_multilayer_perceptron_trains_and_keeps_no_optimizer(
 def test_the_estimators_offered_everywhere_are_the_same() -> None:
     from contracts.settings import RETRAIN_ESTIMATORS
     from scorer.preprocessing import ESTIMATORS
-    from streamml.cli import build_parser
+    from streamml.cli.main import build_parser
 
     assert tuple(e.upper() for e in ESTIMATORS) == RETRAIN_ESTIMATORS
     train_command = build_parser()._subparsers._group_actions[0].choices["train"]  # noqa: SLF001

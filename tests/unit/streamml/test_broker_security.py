@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from contracts.settings import Secret, Settings
-from streamml.broker_security import (
+from streamml.broker.security import (
     BrokerSecurity,
     BrokerSecurityError,
     grant_and_describe,
     parse_properties,
     secure_properties,
 )
-from streamml.local_broker import (
+from streamml.broker.single_node import (
     ProxiedListener,
     argument_file,
     format_storage,
@@ -172,7 +172,7 @@ def test_secret_files_are_written_owner_only_even_over_a_readable_file(tmp_path:
 def test_the_secured_server_properties_are_owner_only(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The broker is not launched: formatting and launching are replaced after the
     properties are written."""
-    from streamml import local_broker
+    from streamml.broker import single_node
 
     class Stop(Exception):
         pass
@@ -180,9 +180,9 @@ def test_the_secured_server_properties_are_owner_only(tmp_path: Path, monkeypatc
     def stop(*args: object, **kwargs: object) -> None:
         raise Stop
 
-    monkeypatch.setattr(local_broker, "format_storage", stop)
+    monkeypatch.setattr(single_node, "format_storage", stop)
     with pytest.raises(Stop):
-        local_broker.start(local_broker.free_port(), tmp_path, security=_security())
+        single_node.start(single_node.free_port(), tmp_path, security=_security())
 
     config = tmp_path / "server.properties"
     assert "a-pw" in config.read_text()
@@ -194,7 +194,7 @@ def test_no_argument_of_the_storage_tool_holds_a_password(tmp_path: Path, monkey
     afterwards it is gone."""
     import subprocess
 
-    from streamml import local_broker
+    from streamml.broker import single_node
 
     seen: dict[str, object] = {}
 
@@ -203,9 +203,9 @@ def test_no_argument_of_the_storage_tool_holds_a_password(tmp_path: Path, monkey
         seen.update(argv=argv, mode=argfile.stat().st_mode & 0o777, text=argfile.read_text())
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    monkeypatch.setattr(local_broker.subprocess, "run", run)
-    monkeypatch.setattr(local_broker, "broker_classpath", lambda: tmp_path)
-    monkeypatch.setattr(local_broker, "java_command", lambda: "java")
+    monkeypatch.setattr(single_node.subprocess, "run", run)
+    monkeypatch.setattr(single_node, "broker_classpath", lambda: tmp_path)
+    monkeypatch.setattr(single_node, "java_command", lambda: "java")
     format_storage(tmp_path, "cluster", _security().format_arguments())
 
     argv = seen["argv"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from streamml.local_broker import free_port
+from streamml.broker.single_node import free_port
 
 # The promise is an answer within 10 s of the probe; the bound leaves room for six
 # interpreters starting at once on a loaded 2-core machine, and still fails a client

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.records import Deployment
-from streamml.demo import PROMOTION_WAIT_SECONDS, overtime_over
+from streamml.demo.run import PROMOTION_WAIT_SECONDS, overtime_over
 
 
 def deployment(champion: int, canary: int | None = None) -> Deployment:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamml.demo_summary import retrainer_decisions
+from streamml.demo.summary import retrainer_decisions
 
 LOG = """\
 2026-12-03T20:23:30+0000 INFO retrainer.loop concept-drift alert f1 about v1 opens a drift episode

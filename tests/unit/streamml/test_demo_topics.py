@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamml.demo import earlier_run_topics
+from streamml.demo.run import earlier_run_topics
 
 ON_BROKER = [
     "demo-20261201-101010-ab12.user-events", "demo-20261201-101010-ab12.predictions",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from streamml import local_broker
-from streamml.local_broker import SMALL, BrokerState, server_properties
-from streamml.local_cluster import cluster_properties
+from streamml.broker import single_node
+from streamml.broker.cluster import cluster_properties
+from streamml.broker.single_node import SMALL, BrokerState, server_properties
 
 
 def parsed(text: str) -> dict[str, str]:
@@ -37,24 +37,24 @@ def test_cluster_nodes_are_small() -> None:
 def test_a_node_that_burns_its_cpu_budget_without_answering_is_given_up_before_the_wall_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(local_broker, "START_CPU_BUDGET_S", 0.3)
+    monkeypatch.setattr(single_node, "START_CPU_BUDGET_S", 0.3)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # noqa: S603
     try:
-        node = BrokerState(busy.pid, local_broker.free_port(), 0, "/nowhere")
+        node = BrokerState(busy.pid, single_node.free_port(), 0, "/nowhere")
         began = time.monotonic()
 
-        answered = local_broker._wait(node, 60.0, lambda: busy.poll() is None)
+        answered = single_node._wait(node, 60.0, lambda: busy.poll() is None)
 
         assert not answered
         assert time.monotonic() - began < 30
-        assert local_broker.cpu_seconds(busy.pid) >= 0.3
+        assert single_node.cpu_seconds(busy.pid) >= 0.3
     finally:
         busy.kill()
         busy.wait()
 
 
 def test_a_node_that_dies_ends_the_wait_at_once() -> None:
-    node = BrokerState(2**22 + 1, local_broker.free_port(), 0, "/nowhere")
+    node = BrokerState(2**22 + 1, single_node.free_port(), 0, "/nowhere")
 
-    assert not local_broker._wait(node, 60.0, lambda: False)
-    assert local_broker.cpu_seconds(node.pid) == 0.0
+    assert not single_node._wait(node, 60.0, lambda: False)
+    assert single_node.cpu_seconds(node.pid) == 0.0

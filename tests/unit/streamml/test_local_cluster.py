@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from streamml.cli import build_parser
-from streamml.local_broker import ProxiedListener, server_properties
-from streamml.local_cluster import cluster_properties, free_ports
+from streamml.broker.cluster import cluster_properties, free_ports
+from streamml.broker.single_node import ProxiedListener, server_properties
+from streamml.cli.main import build_parser
 
 
 def parsed(text: str) -> dict[str, str]:

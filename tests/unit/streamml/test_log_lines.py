@@ -9,7 +9,7 @@ import pytest
 
 from contracts.exceptions import StreamMLError
 from contracts.settings import Settings
-from streamml.log_lines import configure_logging
+from streamml.cli.log_lines import configure_logging
 
 
 @pytest.fixture(autouse=True)

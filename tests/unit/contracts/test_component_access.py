@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.topics import Topics
-from streamml.component_access import (
+from contracts.component_access import (
     COMPONENT_ACCESS,
     Grant,
     acl_bindings,
     component_grants,
 )
+from contracts.topics import Topics
 
 USERS = {component: f"user-{component}" for component in COMPONENT_ACCESS}
 

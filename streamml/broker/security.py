@@ -57,7 +57,7 @@ class BrokerSecurity:
         The user allowed everything (creating topics, granting ACLs); one of ``users``.
     components : Mapping[str, str]
         Which user each streamml component signs in as, for granting its ACLs
-        (:mod:`streamml.component_access`); may be empty.
+        (:mod:`contracts.component_access`); may be empty.
 
     >>> s = BrokerSecurity(Path("ca.pem"), Path("broker.pem"), {"admin": Secret("pw")})
     >>> s.format_arguments()
@@ -213,9 +213,9 @@ def _renamed(entry: str, names: Mapping[str, str]) -> str:
 def grant_and_describe(security: BrokerSecurity, settings: Settings, bootstrap: str) -> str:
     """Grant the components' ACLs (topic and group prefixes from ``settings``) as the
     super user; return what a shell needs to connect, without any password."""
+    from contracts.component_access import apply_grants, component_grants
     from contracts.kafka_clients import make_admin
     from contracts.topics import Topics
-    from streamml.component_access import apply_grants, component_grants
 
     lines = []
     if security.components:

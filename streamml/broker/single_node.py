@@ -2,7 +2,7 @@
 
 The broker's folder holds its configuration, data, log and a ``broker.json`` with the
 pid and address, so ``status`` and ``stop`` find it again from another process.
-:mod:`streamml.local_cluster` runs several such nodes as one cluster.
+:mod:`streamml.broker.cluster` runs several such nodes as one cluster.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.exceptions import StreamMLError
 from contracts.topics import min_insync_replicas
-from streamml.broker_install import broker_classpath, cache_root, java_command
+from streamml.broker.install import broker_classpath, cache_root, java_command
 
 if TYPE_CHECKING:
-    from streamml.broker_security import BrokerSecurity
+    from streamml.broker.security import BrokerSecurity
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def start(
     without answering; ``wait_seconds`` only bounds a node that waits on nothing.
     ``proxied`` adds a second client listener that advertises a proxy's port.
     ``security`` makes every client listener SASL_SSL, with SCRAM users and ACLs
-    (:mod:`streamml.broker_security`); the probe then signs in as its super user.
+    (:mod:`streamml.broker.security`); the probe then signs in as its super user.
     """
     data_dir = data_dir or default_data_dir(port)
     probe = security.client_config(security.super_user) if security else None

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from scorer.signing import trusted_keys
     from stream_processors.faust_runner import build_scoring_app, run_worker
     from stream_processors.model_loading import artifact_loader
-    from streamml.broker_install import cache_root
+    from streamml.broker.install import cache_root
 
     port = args.web_port or settings.scoring_port
     loader = artifact_loader(trusted_keys(settings))

@@ -63,7 +63,7 @@ def broker_classpath(version: str = KAFKA_VERSION) -> Path:
         )
     staging = lib.with_name("lib.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    pom = resources.files("streamml") / "broker" / "pom.xml"
+    pom = resources.files("streamml.broker") / "pom.xml"
     with resources.as_file(pom) as pom_path:
         result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
             [

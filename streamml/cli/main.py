@@ -13,9 +13,9 @@ from contracts.broker_access import check_access
 from contracts.exceptions import StreamMLError
 from contracts.ports import check_port_free
 from contracts.settings import Settings
-from streamml.log_lines import configure_logging
+from streamml.cli.log_lines import configure_logging
 
-# Each name is a module in streamml.commands with ``register(subparsers)``; its
+# Each name is a module in streamml.cli.commands with ``register(subparsers)``; its
 # heavy imports stay inside the handler so ``streamml --help`` answers at once.
 COMMANDS = ("kafka", "topics", "process", "join", "demo", "train", "simulate", "produce",
             "retrain", "models", "monitor", "keys")
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"streamml.commands.{name}").register(subparsers)
+        importlib.import_module(f"streamml.cli.commands.{name}").register(subparsers)
     return parser
 
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from streamml.demo_timeline import Timeline
+from streamml.demo.timeline import Timeline
 
 if TYPE_CHECKING:
-    from streamml.demo import Run
+    from streamml.demo.run import Run
 
 
 def render(run: Run, timeline: Timeline) -> Table:

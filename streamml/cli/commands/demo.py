@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from contracts.settings import Settings
-from streamml.commands.simulate import SCENARIO_NAMES
+from streamml.cli.commands.simulate import SCENARIO_NAMES
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +38,7 @@ def seed(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streamml.demo import run_demo
+    from streamml.demo.run import run_demo
 
     return run_demo(settings, events=args.events, scenario=args.scenario, rate=args.rate,
                     seed=args.seed)

@@ -38,12 +38,12 @@ from scorer.publishing import publish_as_champion
 from scorer.signing import PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE, Signer, signer_from
 from scorer.threshold import ThresholdRule
 from scorer.training import TrainingConfig, train
-from streamml import local_broker
-from streamml.demo_observer import Observer
-from streamml.demo_summary import finish
-from streamml.demo_timeline import Timeline
-from streamml.demo_view import render
-from streamml.supervisor import Supervisor
+from streamml.broker import single_node
+from streamml.demo.observer import Observer
+from streamml.demo.summary import finish
+from streamml.demo.supervisor import Supervisor
+from streamml.demo.timeline import Timeline
+from streamml.demo.view import render
 
 console = Console()
 HISTORY_EVENTS = 20_000
@@ -103,17 +103,17 @@ class Run:
 
 def ensure_broker(settings: Settings) -> str:
     """The broker of the settings if it answers; else a local one started on that port."""
-    if local_broker.answers(settings.bootstrap_servers):
+    if single_node.answers(settings.bootstrap_servers):
         console.print(f"[green]broker[/] answers at {settings.bootstrap_servers}")
         return settings.bootstrap_servers
     host, _, port = settings.bootstrap_servers.partition(",")[0].rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
-        raise local_broker.BrokerError(
+        raise single_node.BrokerError(
             f"no broker answers at {settings.bootstrap_servers}; the demo starts one only on "
             "this machine (unset STREAMML_BOOTSTRAP_SERVERS to use 127.0.0.1:9092)"
         )
     with console.status("starting the local Kafka broker (the first run fetches its jars)"):
-        state = local_broker.start(int(port))
+        state = single_node.start(int(port))
     console.print(f"[green]broker[/] started at {state.bootstrap} (pid {state.pid}); it keeps "
                   f"running for the next run: `streamml kafka stop --port {port}` stops it")
     return state.bootstrap
@@ -239,7 +239,7 @@ def _alert_env(settings: Settings) -> dict[str, str]:
 
 
 def _start_children(supervisor: Supervisor, settings: Settings) -> dict[str, int]:
-    ports = {name: local_broker.free_port()
+    ports = {name: single_node.free_port()
              for name in ("scoring-1", "scoring-2", "joiner", "monitor")}
     supervisor.start("scoring-1", ["process", "--web-port", str(ports["scoring-1"])])
     supervisor.start("scoring-2", ["process", "--web-port", str(ports["scoring-2"])])

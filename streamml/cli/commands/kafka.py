@@ -46,21 +46,21 @@ def _node_count(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streamml import broker_security as secure_broker
-    from streamml import local_broker, local_cluster
+    from streamml.broker import cluster, single_node
+    from streamml.broker import security as secure_broker
 
-    port = args.port or local_broker.DEFAULT_PORT
+    port = args.port or single_node.DEFAULT_PORT
     given = args.data_dir
     if args.secure and args.brokers > 1:
         raise secure_broker.BrokerSecurityError("--secure starts one node; leave out --brokers")
-    if args.brokers > 1 or (given and (given / local_cluster.CLUSTER_FILE).exists()):
-        folder = given or local_cluster.default_data_dir(port)
+    if args.brokers > 1 or (given and (given / cluster.CLUSTER_FILE).exists()):
+        folder = given or cluster.default_data_dir(port)
         return run_cluster(args.verb, list(range(port, port + args.brokers)), folder)
-    data_dir = given or local_broker.default_data_dir(port)
+    data_dir = given or single_node.default_data_dir(port)
     security = secure_broker.BrokerSecurity.from_directory(args.secure) if args.secure else None
     if args.verb == "start":
         began = time.monotonic()
-        state = local_broker.start(port, data_dir, security=security)
+        state = single_node.start(port, data_dir, security=security)
         print(f"Kafka broker ready at {state.bootstrap} "
               f"(pid {state.pid}, {time.monotonic() - began:.1f} s, folder {data_dir})")
         print(f"export KAFKA_BOOTSTRAP_SERVERS={state.bootstrap}")
@@ -68,46 +68,46 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(secure_broker.grant_and_describe(security, settings, state.bootstrap))
         return 0
     if args.verb == "status":
-        found = local_broker.read_state(data_dir)
+        found = single_node.read_state(data_dir)
         probe = security.client_config(security.super_user) if security else None
-        if found and local_broker.is_running(found) and local_broker.answers(
+        if found and single_node.is_running(found) and single_node.answers(
                 found.bootstrap, client_config=probe):
             print(f"running: {found.bootstrap} (pid {found.pid})")
             return 0
         print(f"not running (folder {data_dir})")
         return 1
-    stopped = local_broker.stop(data_dir)
+    stopped = single_node.stop(data_dir)
     print("stopped" if stopped else f"not running (folder {data_dir})")
     return 0
 
 
 def run_cluster(verb: str, ports: list[int], data_dir: Path) -> int:
-    from streamml import local_broker, local_cluster
+    from streamml.broker import cluster, single_node
 
     if verb == "start":
         began = time.monotonic()
-        cluster = local_cluster.start_cluster(ports, data_dir)
-        for node_id, node in enumerate(cluster.nodes, start=1):
+        started = cluster.start_cluster(ports, data_dir)
+        for node_id, node in enumerate(started.nodes, start=1):
             print(f"node {node_id}: {node.bootstrap} (pid {node.pid})")
-        print(f"Kafka cluster of {len(cluster.nodes)} nodes ready "
+        print(f"Kafka cluster of {len(started.nodes)} nodes ready "
               f"({time.monotonic() - began:.1f} s, folder {data_dir})")
-        print(f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap}")
-        print(f"export STREAMML_REPLICATION_FACTOR={min(3, len(cluster.nodes))}")
+        print(f"export KAFKA_BOOTSTRAP_SERVERS={started.bootstrap}")
+        print(f"export STREAMML_REPLICATION_FACTOR={min(3, len(started.nodes))}")
         return 0
     if verb == "status":
-        found = local_cluster.read_cluster(data_dir)
+        found = cluster.read_cluster(data_dir)
         if found is None:
             print(f"not running (folder {data_dir})")
             return 1
         up = 0
         for node_id, node in enumerate(found.nodes, start=1):
-            serving = local_broker.is_running(node) and local_broker.answers(node.bootstrap)
+            serving = single_node.is_running(node) and single_node.answers(node.bootstrap)
             up += serving
             print(f"node {node_id}: {'running' if serving else 'down'} {node.bootstrap}"
                   + (f" (pid {node.pid})" if serving else ""))
         print(f"{up} of {len(found.nodes)} nodes running: {found.bootstrap}")
         return 0 if up == len(found.nodes) else 1
-    stopped = local_cluster.stop_cluster(data_dir)
+    stopped = cluster.stop_cluster(data_dir)
     print("stopped" if stopped else f"not running (folder {data_dir})")
     return 0
 

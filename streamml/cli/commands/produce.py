@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _send(stream: Iterable[UserEvent | Label], report: ReplayReport, rate: float,
           settings: Settings, console: Any) -> int:
     from producers import EventProducer, LabelProducer, Pacer, SendCounts, send_stream
-    from streamml.commands.simulate import delivery_table, progress_bar
+    from streamml.cli.commands.simulate import delivery_table, progress_bar
 
     counts = SendCounts()
     interrupted = False

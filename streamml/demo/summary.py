@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from streamml.demo_report import Chart, Marker, Series, write_report
-from streamml.demo_timeline import Timeline
-from streamml.supervisor import Supervisor
+from streamml.demo.report import Chart, Marker, Series, write_report
+from streamml.demo.supervisor import Supervisor
+from streamml.demo.timeline import Timeline
 
 if TYPE_CHECKING:
-    from streamml.demo import Run
+    from streamml.demo.run import Run
 
 
 def finish(run: Run, timeline: Timeline, supervisor: Supervisor, console: Console) -> int:

@@ -9,7 +9,7 @@ import time
 from contracts.kafka_clients import common_config
 from contracts.settings import Settings
 from contracts.topics import Topics
-from streamml.demo_timeline import Timeline
+from streamml.demo.timeline import Timeline
 
 logger = logging.getLogger(__name__)
 

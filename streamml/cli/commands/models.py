@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.settings import Settings
-from streamml.commands import model_gate
+from streamml.cli.commands import model_gate
 
 
 def register(subparsers: Any) -> None:

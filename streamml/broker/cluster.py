@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streamml import local_broker
-from streamml.broker_install import cache_root
-from streamml.local_broker import BrokerError, BrokerState
+from streamml.broker import single_node
+from streamml.broker.install import cache_root
+from streamml.broker.single_node import BrokerError, BrokerState
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -29,9 +29,9 @@ CLUSTER_FILE = "cluster.json"
 # went that long without a turn on a core: the controller changed 30 times in ten
 # minutes and every change stalled the cluster's writes for seconds. A dead leader is
 # still found within 10 s, about when the controller fences a dead broker (9 s).
-FOOTPRINT = local_broker.Footprint(
-    local_broker.SMALL.jvm_options,
-    {**local_broker.SMALL.properties,
+FOOTPRINT = single_node.Footprint(
+    single_node.SMALL.jvm_options,
+    {**single_node.SMALL.properties,
      "controller.quorum.fetch.timeout.ms": "10000",
      "controller.quorum.election.timeout.ms": "5000"},
 )
@@ -63,11 +63,11 @@ def cluster_properties(
     """Each node's server properties, by node id (1, 2, ...): one controller quorum of all.
 
     Several JVMs share a laptop or a CI runner with the tests, so each is small
-    (:data:`streamml.local_broker.SMALL`) and patient with its quorum (:data:`FOOTPRINT`).
+    (:data:`streamml.broker.single_node.SMALL`) and patient with its quorum (:data:`FOOTPRINT`).
     """
     voters = {node_id: port for node_id, port in enumerate(controller_ports, start=1)}
     return {
-        node_id: local_broker.server_properties(
+        node_id: single_node.server_properties(
             port, voters[node_id], node_dir(data_dir, node_id) / "data",
             node_id=node_id, voters=voters, footprint=FOOTPRINT,
         )
@@ -83,7 +83,7 @@ def read_cluster(data_dir: Path) -> ClusterState | None:
         return None
     nodes = []
     for node_id, port in enumerate(layout["ports"], start=1):
-        recorded = local_broker.read_state(node_dir(data_dir, node_id))
+        recorded = single_node.read_state(node_dir(data_dir, node_id))
         nodes.append(recorded or BrokerState(0, port, layout["controller_ports"][node_id - 1],
                                              str(node_dir(data_dir, node_id))))
     return ClusterState(tuple(nodes))
@@ -94,7 +94,7 @@ def start_cluster(
 ) -> ClusterState:
     """Start one node per client port (or find them running); return once all serve.
 
-    Each node's wait follows its own work (:func:`streamml.local_broker.start`).
+    Each node's wait follows its own work (:func:`streamml.broker.single_node.start`).
     """
     data_dir = data_dir or default_data_dir(ports[0])
     found = read_cluster(data_dir)
@@ -105,10 +105,10 @@ def start_cluster(
         )
     nodes = found.nodes if found else ()
     missing = [n for n in range(1, len(ports) + 1)
-               if not (nodes and local_broker.is_running(nodes[n - 1]))]
+               if not (nodes and single_node.is_running(nodes[n - 1]))]
     for node_id in missing:
         taken = ports[node_id - 1]
-        if not local_broker.port_free(taken):
+        if not single_node.port_free(taken):
             raise BrokerError(f"port {taken} is taken by another process; choose other "
                               f"ports with --port")
     if found is None:
@@ -117,7 +117,7 @@ def start_cluster(
     launched = [_launch(data_dir, node_id) for node_id in missing]
     try:
         for process, state in launched:
-            local_broker.await_answer(process, state, wait_seconds)
+            single_node.await_answer(process, state, wait_seconds)
     except BrokerError:
         stop_cluster(data_dir)
         raise
@@ -132,10 +132,10 @@ def start_cluster(
 def start_node(data_dir: Path, node_id: int, *, wait_seconds: float = 600.0) -> BrokerState:
     """Start one node of the cluster again (after it was killed); return once it answers."""
     current = node_state(data_dir, node_id)
-    if local_broker.is_running(current):
+    if single_node.is_running(current):
         return current
     process, state = _launch(data_dir, node_id)
-    local_broker.await_answer(process, state, wait_seconds)
+    single_node.await_answer(process, state, wait_seconds)
     return state
 
 
@@ -144,8 +144,8 @@ def stop_cluster(data_dir: Path, *, wait_seconds: float = 30.0) -> bool:
     cluster = read_cluster(data_dir)
     if cluster is None:
         return False
-    running = [n for n in cluster.nodes if local_broker.is_running(n)]
-    local_broker.terminate(running, wait_seconds=wait_seconds)
+    running = [n for n in cluster.nodes if single_node.is_running(n)]
+    single_node.terminate(running, wait_seconds=wait_seconds)
     return bool(running)
 
 
@@ -160,12 +160,12 @@ def free_ports(n: int) -> list[int]:
 
 def _create(ports: list[int], data_dir: Path) -> None:
     controller_ports = free_ports(len(ports))
-    cluster_id = local_broker.new_cluster_id()
+    cluster_id = single_node.new_cluster_id()
     for node_id, text in cluster_properties(ports, controller_ports, data_dir).items():
         folder = node_dir(data_dir, node_id)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "server.properties").write_text(text)
-        local_broker.format_storage(folder, cluster_id)
+        single_node.format_storage(folder, cluster_id)
     layout = {"ports": list(ports), "controller_ports": controller_ports}
     (data_dir / CLUSTER_FILE).write_text(json.dumps(layout))
 
@@ -183,9 +183,9 @@ def node_state(data_dir: Path, node_id: int) -> BrokerState:
 
 def _launch(data_dir: Path, node_id: int) -> tuple[subprocess.Popen[bytes], BrokerState]:
     recorded = node_state(data_dir, node_id)
-    return local_broker.launch(node_dir(data_dir, node_id), recorded.port,
-                               recorded.controller_port,
-                               jvm_options=FOOTPRINT.jvm_options)
+    return single_node.launch(node_dir(data_dir, node_id), recorded.port,
+                              recorded.controller_port,
+                              jvm_options=FOOTPRINT.jvm_options)
 
 
 def _wait_for_registration(cluster: ClusterState, seconds: float) -> bool:
