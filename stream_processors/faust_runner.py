@@ -59,7 +59,7 @@ def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
 
     app.task(start_watcher)
 
-    # Handlers take the sender positional-only (see faust_app._commit_processed).
+    # Handlers take the sender positional-only (see _commit_processed below).
     @app.on_partitions_revoked.connect
     async def forget_seen_ids(app: faust.App, /, *_: Any, **__: Any) -> None:
         # After a rebalance this worker may read again, from the last commit, events it
