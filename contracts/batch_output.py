@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from contracts.kafka_clients import make_producer
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class BatchOutput:
     which shows as consumer lag, rather than events being lost.
     """
 
-    def __init__(self, settings: Settings, *, producer: Any | None = None,
+    def __init__(self, settings: SharedSettings, *, producer: Any | None = None,
                  max_backoff_seconds: float = 30.0) -> None:
         # Delivery reports only for failures: a Python callback per acknowledged
         # record costs more than producing it.

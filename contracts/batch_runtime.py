@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from contracts.batch_output import BatchOutput
 from contracts.http_server import Heartbeat
 from contracts.kafka_clients import KafkaRecord, make_consumer
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -128,7 +128,7 @@ class BatchRuntime:
     ``output`` is None for a step that sends nothing through the runtime, and
     ``policy`` None for a reader that never commits."""
 
-    def __init__(self, settings: Settings, *, group: str, source: Subscription | Assignment,
+    def __init__(self, settings: SharedSettings, *, group: str, source: Subscription | Assignment,
                  step: BatchStep, output: BatchOutput | None, heartbeat: Heartbeat,
                  policy: CommitPolicy | None, max_batch: int, poll_seconds: float,
                  consumer_config: dict[str, Any] | None = None,

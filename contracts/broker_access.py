@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from contracts.exceptions import StreamMLError
 from contracts.kafka_clients import common_config
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError
@@ -28,10 +28,10 @@ class BrokerAccessError(StreamMLError):
     """The broker could not be reached, or refused our credentials or its certificate."""
 
 
-def refusal_message(kind: str, reason: str, settings: Settings) -> str:
+def refusal_message(kind: str, reason: str, settings: SharedSettings) -> str:
     """What to tell a user whose client was refused (``kind``: authentication, tls, none).
 
-    >>> s = Settings(bootstrap_servers="k:9093", security_protocol="SASL_SSL",
+    >>> s = SharedSettings(bootstrap_servers="k:9093", security_protocol="SASL_SSL",
     ...              sasl_mechanism="PLAIN", sasl_username="ann", sasl_password=None)
     >>> refusal_message("authentication", "invalid credentials", s).split(";")[0]
     "authentication failed for user 'ann' (PLAIN) at k:9093"
@@ -60,7 +60,7 @@ def _kind(error: KafkaError) -> str | None:
     return None
 
 
-def check_access(settings: Settings, *, timeout: float = PROBE_TIMEOUT) -> None:
+def check_access(settings: SharedSettings, *, timeout: float = PROBE_TIMEOUT) -> None:
     """Return once the broker answers a metadata request; raise :class:`BrokerAccessError`
     as soon as it refuses our credentials or certificate, or after ``timeout``."""
     from confluent_kafka import KafkaException

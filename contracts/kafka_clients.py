@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -83,10 +83,10 @@ def patiently(call: Callable[[], T], *, what: str,
             pause = min(pause * 2, 5.0)
 
 
-def common_config(settings: Settings) -> dict[str, Any]:
+def common_config(settings: SharedSettings) -> dict[str, Any]:
     """Connection and security settings shared by every confluent-kafka client.
 
-    >>> common_config(Settings(bootstrap_servers="k:9092"))
+    >>> common_config(SharedSettings(bootstrap_servers="k:9092"))
     {'bootstrap.servers': 'k:9092', 'security.protocol': 'PLAINTEXT'}
     """
     config: dict[str, Any] = {
@@ -110,7 +110,7 @@ def common_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+def producer_config(settings: SharedSettings, **overrides: Any) -> dict[str, Any]:
     """An idempotent producer that waits for every in-sync replica.
 
     Keys are hashed with murmur2, as the Java client and aiokafka (under faust) do;
@@ -140,7 +140,7 @@ def heartbeat_interval_s(session_timeout_s: float) -> float:
     return min(3.0, session_timeout_s / 3)
 
 
-def consumer_config(settings: Settings, group: str, **overrides: Any) -> dict[str, Any]:
+def consumer_config(settings: SharedSettings, group: str, **overrides: Any) -> dict[str, Any]:
     """A consumer whose offsets move only when the caller commits them after its output landed."""
     return {
         **common_config(settings),
@@ -155,26 +155,26 @@ def consumer_config(settings: Settings, group: str, **overrides: Any) -> dict[st
     }
 
 
-def make_producer(settings: Settings, **overrides: Any) -> Producer:
+def make_producer(settings: SharedSettings, **overrides: Any) -> Producer:
     from confluent_kafka import Producer
 
     return Producer(producer_config(settings, logger=LIBRDKAFKA_LOG, **overrides))
 
 
-def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
+def make_consumer(settings: SharedSettings, group: str, **overrides: Any) -> Consumer:
     from confluent_kafka import Consumer
 
     return Consumer(consumer_config(settings, group, logger=LIBRDKAFKA_LOG, **overrides))
 
 
-def make_admin(settings: Settings) -> AdminClient:
+def make_admin(settings: SharedSettings) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
     config: dict[str, Any] = {**common_config(settings), "logger": LIBRDKAFKA_LOG}
     return AdminClient(config)
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def ssl_context(settings: SharedSettings) -> ssl.SSLContext | None:
     """The TLS context aiokafka needs, built from the same files confluent-kafka reads."""
     if settings.security_protocol not in ("SSL", "SASL_SSL"):
         return None
@@ -188,7 +188,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def aiokafka_config(settings: Settings) -> dict[str, Any]:
+def aiokafka_config(settings: SharedSettings) -> dict[str, Any]:
     """Keyword arguments for aiokafka clients, equivalent to :func:`common_config`."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers.split(","),

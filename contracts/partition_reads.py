@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from contracts.exceptions import StreamMLError
 from contracts.kafka_clients import make_consumer
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -45,7 +45,7 @@ class TopicMissing(StreamMLError):
                          "(streamml topics create)")
 
 
-def read_topic(settings: Settings, topic: str, *, tail: int | None = None,
+def read_topic(settings: SharedSettings, topic: str, *, tail: int | None = None,
                timeout: float = 15.0) -> KeyValues:
     """Every ``(key, value)`` of ``topic``, or of the last ``tail`` records of each of its
     partitions, up to the end it has now; by assignment, with no group and no commit."""

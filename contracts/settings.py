@@ -1,4 +1,5 @@
-"""One typed, frozen settings object, read from ``STREAMML_*`` variables and an optional file.
+"""Typed, frozen settings, one class per service over a shared part, read from
+``STREAMML_*`` variables and an optional file.
 
 Every field's variable is ``STREAMML_`` plus its name in capitals; the bootstrap
 servers are also read from the usual ``KAFKA_BOOTSTRAP_SERVERS``. A TOML file named by
@@ -69,14 +70,10 @@ def _setting(default: Any, doc: str, **meta: Any) -> Any:
     return field(default=default, metadata={"doc": doc, **meta})
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything a streamml process can be told, with defaults that work on a laptop.
-
-    >>> s = Settings.from_mapping({"STREAMML_PARTITIONS": "6", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"})
-    >>> s.partitions, s.bootstrap_servers, s.web_host
-    (6, 'k:9092', '127.0.0.1')
-    """
+@dataclass(frozen=True)
+class SharedSettings:
+    """What every streamml process reads: the cluster and its security, names, keys, HTTP
+    and logs."""
 
     bootstrap_servers: str = _setting(
         "127.0.0.1:9092", "Kafka bootstrap servers, host:port[,host:port...]",
@@ -102,24 +99,6 @@ class Settings:
         "default, group.min/max.session.timeout.ms)", minimum=6, maximum=1800,
     )
     web_host: str = _setting("127.0.0.1", "address the HTTP servers bind to")
-    scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
-    explain_top_k: int = _setting(
-        0, "each prediction of a linear model carries its k largest feature contributions "
-        "to the logit (exact: with the intercept they sum to it); 0 for none",
-        minimum=0, maximum=64,
-    )
-    scoring_runner: str = _setting(
-        "kafka", "event loop of the scoring processor: faust-streaming, or kafka (a plain "
-        "confluent-kafka consumer)",
-        choices=("faust", "kafka"), lowercase=True,
-    )
-    joiner_port: int = _setting(6067, "HTTP port of the label joiner", minimum=1)
-    joiner_memory_budget_bytes: int = _setting(
-        256 * 1024 * 1024, "bytes of records the label joiner keeps waiting for their labels "
-        "(events, predictions, labels; shared by the partitions a worker owns); past it the "
-        "oldest are dead-lettered", minimum=1024 * 1024,
-    )
-    monitor_port: int = _setting(6068, "HTTP port of the monitor", minimum=1)
     http_token: Secret | None = _setting(
         None, "bearer token /predict, /health and the monitor's pages require when set "
         "(/live, /ready and /metrics stay open)", secret=True,
@@ -146,9 +125,47 @@ class Settings:
     )
     log_level: str = _setting("INFO", "log level", choices=LOG_LEVELS)
     log_format: str = _setting(
-        "text", "log line format: text, or json (one object a line: time, level, logger, "
-        "message, error; for log collectors)", choices=LOG_FORMATS, lowercase=True,
+        "text", "log line format: `text`, or `json`: one object a line (`time` in UTC, "
+        "`level`, `logger`, `message`, `process`, and `error` with the traceback), so a "
+        "newline in a value read from a topic cannot forge a line; the k8s manifests set it",
+        choices=LOG_FORMATS, lowercase=True,
     )
+
+
+@dataclass(frozen=True)
+class ScoringSettings(SharedSettings):
+    """The scoring processor's own settings."""
+
+    scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
+    explain_top_k: int = _setting(
+        0, "each prediction of a linear model carries its k largest feature contributions "
+        "to the logit (exact: with the intercept they sum to it); 0 for none (0 to 64)",
+        minimum=0, maximum=64,
+    )
+    scoring_runner: str = _setting(
+        "kafka", "event loop of the scoring processor: faust-streaming, or kafka (a plain "
+        "confluent-kafka consumer)",
+        choices=("faust", "kafka"), lowercase=True,
+    )
+
+
+@dataclass(frozen=True)
+class JoinerSettings(SharedSettings):
+    """The label joiner's own settings."""
+
+    joiner_port: int = _setting(6067, "HTTP port of the label joiner", minimum=1)
+    joiner_memory_budget_bytes: int = _setting(
+        256 * 1024 * 1024, "bytes of records the label joiner keeps waiting for their labels "
+        "(events, predictions, labels; shared by the partitions a worker owns); past it the "
+        "oldest are dead-lettered", minimum=1024 * 1024,
+    )
+
+
+@dataclass(frozen=True)
+class MonitorSettings(SharedSettings):
+    """The monitor's own settings."""
+
+    monitor_port: int = _setting(6068, "HTTP port of the monitor", minimum=1)
     monitor_rules_file: str | None = _setting(
         None, "TOML file of the monitor's windows, detectors and alert rules "
         "(default: the rules shipped in the monitor package)"
@@ -168,6 +185,12 @@ class Settings:
         None, "URL the monitor POSTs every alert record to (secret: such URLs carry tokens)",
         secret=True,
     )
+
+
+@dataclass(frozen=True)
+class RetrainerSettings(SharedSettings):
+    """The retrainer's own settings: when and how it trains, and how it releases."""
+
     retrain_strategy: str = _setting(
         "BATCH", "how the retrainer learns: batch fits on the window, or online (river, "
         "one labeled event at a time)", choices=RETRAIN_STRATEGIES,
@@ -278,6 +301,18 @@ class Settings:
         minimum=1,
     )
 
+
+@dataclass(frozen=True)
+class Settings(ScoringSettings, JoinerSettings, MonitorSettings, RetrainerSettings):
+    """Everything a streamml process can be told, with defaults that work on a laptop:
+    every service's part in the one object read from the environment. A service's own
+    part (:class:`ScoringSettings` and the others) holds what it reads and no more.
+
+    >>> s = Settings.from_mapping({"STREAMML_PARTITIONS": "6", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"})
+    >>> s.partitions, s.bootstrap_servers, s.web_host
+    (6, 'k:9092', '127.0.0.1')
+    """
+
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> Settings:
         """Read settings from ``environ`` (and the file it names), validating every value."""
@@ -335,18 +370,49 @@ class Settings:
                 )
 
 
-def describe() -> list[tuple[str, str, str]]:
-    """(variable, default, meaning) for every setting, for docs and ``--help``."""
+# Who reads which settings, in the order the README's tables list them.
+SECTIONS: Final = (
+    ("every service", SharedSettings),
+    ("the scoring processor", ScoringSettings),
+    ("the label joiner", JoinerSettings),
+    ("the monitor", MonitorSettings),
+    ("the retrainer", RetrainerSettings),
+)
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(who reads it, variable, default, meaning) of every setting, as the README shows them.
+
+    >>> describe()[0][:3]
+    ('every service', 'STREAMML_BOOTSTRAP_SERVERS', '127.0.0.1:9092')
+    """
     rows = []
-    for f in fields(Settings):
-        default = "(unset)" if f.default is None else repr(f.default)
-        doc = f.metadata["doc"]
-        if "choices" in f.metadata:
-            doc += f" ({' | '.join(f.metadata['choices'])})"
-        if "forms" in f.metadata:
-            doc += f" ({f.metadata['forms']})"
-        rows.append((PREFIX + f.name.upper(), default, doc))
+    for section, part in SECTIONS:
+        own = part.__annotations__
+        for f in fields(part):
+            if f.name not in own:
+                continue
+            doc = f.metadata["doc"]
+            if "choices" in f.metadata:
+                doc += f" ({' | '.join(f.metadata['choices'])})"
+            if "forms" in f.metadata:
+                doc += f" ({f.metadata['forms']})"
+            rows.append((section, PREFIX + f.name.upper(), _shown(f.default), doc))
     return rows
+
+
+def _shown(default: object) -> str:
+    """
+    >>> [_shown(v) for v in (None, "", 0.0, 0.25, 3, "f1")]
+    ['unset', 'empty', '0', '0.25', '3', 'f1']
+    """
+    if default is None:
+        return "unset"
+    if default == "":
+        return "empty"
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
 
 
 def _read_secret_file(variable: str, path: str) -> str:

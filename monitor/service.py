@@ -28,7 +28,7 @@ from contracts.http_server import Heartbeat
 from contracts.kafka_clients import make_consumer, make_producer
 from contracts.partition_reads import TopicMissing, UnfinishedRead, partitions_of, read_to_end
 from contracts.records import Alert
-from contracts.settings import Settings
+from contracts.settings import MonitorSettings
 from contracts.topics import Topics
 from monitor.config import MonitorConfig, load_config, with_runbook_base
 from monitor.dispatch import Dispatcher, latest_by_fingerprint
@@ -54,7 +54,7 @@ STARTUP_TIMEOUT = 60.0
 class MonitorService:
     """The running monitor: consumers, sinks, web server, and the loop between them."""
 
-    def __init__(self, settings: Settings, config: MonitorConfig | None = None, *,
+    def __init__(self, settings: MonitorSettings, config: MonitorConfig | None = None, *,
                  web_port: int | None = None) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
@@ -271,7 +271,7 @@ class MonitorService:
             self.web.close()
 
 
-def build_sinks(settings: Settings, topics: Topics, base_url: str,
+def build_sinks(settings: MonitorSettings, topics: Topics, base_url: str,
                 dispatcher: Dispatcher) -> list[AlertSink]:
     """The ``alerts`` topic always (signed); Alertmanager and a webhook when configured."""
     sinks: list[AlertSink] = [SigningSink(KafkaSink(make_producer(settings), topics.alerts),
@@ -311,7 +311,7 @@ def read_all(consumer: Consumer, starts: list[TopicPartition]) -> Iterator[Messa
         logger.warning("gave up: %s", exc)
 
 
-def run(settings: Settings, *, web_port: int | None = None) -> int:
+def run(settings: MonitorSettings, *, web_port: int | None = None) -> int:
     """Start the monitor and run until SIGTERM or SIGINT."""
     service = MonitorService(settings, web_port=web_port)
     try:

@@ -1,4 +1,5 @@
-"""The retrainer's settings, read once from :class:`contracts.settings.Settings` and checked."""
+"""The retrainer's settings, read once from :class:`contracts.settings.RetrainerSettings`
+and checked."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal, cast
 
-from contracts.settings import Settings
+from contracts.settings import RetrainerSettings
 from retrainer.challenge import ChallengePolicy, MetricName
 from retrainer.release import ReleasePolicy
 from retrainer.triggers import parse_alert_kinds
@@ -22,7 +23,7 @@ ReleaseMode = Literal["canary", "shadow", "champion"]
 class RetrainerConfig:
     """Window, triggers, challenge and release policies of one retrainer.
 
-    >>> config = RetrainerConfig.from_settings(Settings(retrain_metric="ROC_AUC"))
+    >>> config = RetrainerConfig.from_settings(RetrainerSettings(retrain_metric="ROC_AUC"))
     >>> config.strategy, config.challenge.metric, config.release.metric, config.alert_kinds
     ('batch', 'roc_auc', 'roc_auc', ('drift', 'performance'))
     """
@@ -58,7 +59,7 @@ class RetrainerConfig:
                 f"STREAMML_RETRAIN_WINDOW_SIZE ({self.window_size}): no window would do")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RetrainerConfig:
+    def from_settings(cls, settings: RetrainerSettings) -> RetrainerConfig:
         metric = cast(MetricName, settings.retrain_metric.lower())
         return cls(
             model=settings.model_name,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.records import Alert, Deployment, ModelVersion
-from contracts.settings import Settings
+from contracts.settings import RetrainerSettings
 from retrainer.config import RetrainerConfig
 from retrainer.lifecycle import promote, start_canary, start_shadow
 from retrainer.notices import decision_alert
@@ -42,8 +42,8 @@ class JobOutcome:
     gain: float | None = None  # a refused challenger's mean gain over the champion
 
 
-def run_job(settings: Settings, config: RetrainerConfig, writer: RegistryWriter, key: TrustedKeys,
-            due: Round) -> JobOutcome:
+def run_job(settings: RetrainerSettings, config: RetrainerConfig, writer: RegistryWriter,
+            key: TrustedKeys, due: Round) -> JobOutcome:
     """One round from the registry's current state to a written decision."""
     started = datetime.now(UTC)
     view = read_view(settings, keep_artifacts=True)

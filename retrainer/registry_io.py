@@ -20,7 +20,7 @@ import msgspec
 from contracts.kafka_clients import make_producer, patiently
 from contracts.partition_reads import KeyValues
 from contracts.records import Alert, Deployment, ModelVersion
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
 from retrainer.audit import audit_key, fold_history
 from scorer.alert_signing import ALERT_PRIVATE_KEY_VARIABLE, alert_signer_from
@@ -39,13 +39,13 @@ class RegistryView:
     history: list[Deployment]
 
 
-def read_records(settings: Settings, *, timeout: float = 15.0) -> KeyValues:
+def read_records(settings: SharedSettings, *, timeout: float = 15.0) -> KeyValues:
     """Every ``(key, value)`` of ``model-versions`` from its start to its current end."""
     return read_topic_records(settings, Topics(settings.topic_prefix).model_versions,
                               timeout=timeout)
 
 
-def read_view(settings: Settings, *, keep_artifacts: bool = False,
+def read_view(settings: SharedSettings, *, keep_artifacts: bool = False,
               timeout: float = 15.0) -> RegistryView:
     """The registry of ``settings.model_name`` and its deployment history, in one read."""
     records = read_records(settings, timeout=timeout)
@@ -59,13 +59,13 @@ class RegistryWriter:
 
     Parameters
     ----------
-    settings : Settings
+    settings : SharedSettings
     transactional_id : str or None
         Stable for a service (a restart fences the old instance); None makes a
         unique one, as a command line does.
     """
 
-    def __init__(self, settings: Settings, *, transactional_id: str | None = None,
+    def __init__(self, settings: SharedSettings, *, transactional_id: str | None = None,
                  timeout: float = 30.0) -> None:
         self.topics = Topics(settings.topic_prefix)
         self.signer = signer_from(settings)

@@ -31,7 +31,7 @@ import msgspec
 from contracts.batch_runtime import Assignment, BatchRuntime
 from contracts.http_server import Heartbeat
 from contracts.records import Alert, Deployment, LabeledEvent
-from contracts.settings import Settings
+from contracts.settings import RetrainerSettings
 from contracts.topics import Topics
 from retrainer.config import RetrainerConfig
 from retrainer.jobs import JobOutcome, run_job
@@ -78,7 +78,7 @@ def run_in_background(fn: Callable[[], JobOutcome]) -> Future[JobOutcome]:
 class RetrainerService:
     """Consumes, triggers, trains off the loop, releases. See the module docstring."""
 
-    def __init__(self, settings: Settings, config: RetrainerConfig, keys: TrustedKeys, *,
+    def __init__(self, settings: RetrainerSettings, config: RetrainerConfig, keys: TrustedKeys, *,
                  alert_keys: TrustedKeys) -> None:
         self.settings, self.config, self.key = settings, config, keys
         self.alert_gate = AlertGate(alert_keys)

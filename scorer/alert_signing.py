@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Final
 
 from contracts.records import Alert
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 from scorer.exceptions import ArtifactRejected
 from scorer.signing import Signer, TrustedKeys, signer_of, trusted_of
 
@@ -29,14 +29,14 @@ _LOG_EVERY_POWER_OF: Final = 10
 _KEYS_REMEMBERED: Final = 64
 
 
-def alert_signer_from(settings: Settings) -> Signer:
+def alert_signer_from(settings: SharedSettings) -> Signer:
     """The signer of the settings' alert key, or a :class:`SettingsError` saying how to set it."""
     return signer_of(settings.alert_private_key, ALERT_PRIVATE_KEY_VARIABLE,
                      "the monitor and the retrainer sign what they write on the alerts "
                      "topic with it")
 
 
-def alert_trusted_keys(settings: Settings) -> TrustedKeys:
+def alert_trusted_keys(settings: SharedSettings) -> TrustedKeys:
     """The alert public keys of the settings, with the alert private key's own."""
     return trusted_of(settings.alert_public_keys, settings.alert_private_key,
                       ALERT_PUBLIC_KEYS_VARIABLE, ALERT_PRIVATE_KEY_VARIABLE, "alert")

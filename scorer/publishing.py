@@ -18,7 +18,7 @@ import msgspec
 
 from contracts.kafka_clients import make_producer
 from contracts.records import Deployment, ModelVersion
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES, Topics
 from scorer.artifact import SignedArtifact
 from scorer.exceptions import RegistryError
@@ -137,7 +137,7 @@ def publish(
 
 
 def publish_as_champion(
-    settings: Settings,
+    settings: SharedSettings,
     artifact: SignedArtifact,
     *,
     decided_by: str,

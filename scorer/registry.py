@@ -15,7 +15,7 @@ import msgspec
 
 from contracts.partition_reads import KeyValues, TopicMissing, UnfinishedRead, read_topic
 from contracts.records import Deployment, ModelVersion
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 from contracts.topics import Topics
 from scorer.exceptions import ArtifactRejected, RegistryError
 from scorer.feature_schema import FeatureSchema, FeatureSpec
@@ -85,7 +85,7 @@ def fold_records(
 
 
 def read_registry(
-    settings: Settings,
+    settings: SharedSettings,
     model: str | None = None,
     *,
     timeout: float = 15.0,
@@ -99,7 +99,7 @@ def read_registry(
                         keep_artifacts=keep_artifacts)
 
 
-def read_topic_records(settings: Settings, topic: str, *, tail: int | None = None,
+def read_topic_records(settings: SharedSettings, topic: str, *, tail: int | None = None,
                        timeout: float = 15.0) -> KeyValues:
     """:func:`contracts.partition_reads.read_topic`, with every failure a :class:`RegistryError`."""
     from confluent_kafka import KafkaException

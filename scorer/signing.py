@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 from contracts.exceptions import SettingsError
 from contracts.keys import decode_key, split_keys
 from contracts.records import Alert, Deployment, ModelVersion
-from contracts.settings import Secret, Settings
+from contracts.settings import Secret, SharedSettings
 from scorer.exceptions import BadSignature, UnknownSigningKey, UnsignedRecord
 
 PRIVATE_KEY_VARIABLE: Final = "STREAMML_MODEL_PRIVATE_KEY"
@@ -165,13 +165,13 @@ def describe(record: SignedRecord) -> str:
     return f"the deployment of {record.model} decided at {record.decided_at.isoformat()}"
 
 
-def signer_from(settings: Settings) -> Signer:
+def signer_from(settings: SharedSettings) -> Signer:
     """The signer of the settings' private key, or a :class:`SettingsError` saying how to set it."""
     return signer_of(settings.model_private_key, PRIVATE_KEY_VARIABLE,
                      "only the trainer and the retrainer need it")
 
 
-def trusted_keys(settings: Settings) -> TrustedKeys:
+def trusted_keys(settings: SharedSettings) -> TrustedKeys:
     """The public keys of the settings, with the private key's own; refuse none at all."""
     return trusted_of(settings.model_public_keys, settings.model_private_key,
                       PUBLIC_KEYS_VARIABLE, PRIVATE_KEY_VARIABLE, "model")

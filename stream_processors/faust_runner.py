@@ -27,7 +27,7 @@ from contracts.batch_output import BatchOutput
 from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
 from contracts.kafka_clients import KafkaRecord, heartbeat_interval_s, make_consumer, ssl_context
-from contracts.settings import Settings
+from contracts.settings import ScoringSettings
 from contracts.topics import Topics
 from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.metrics import scoring_metrics
@@ -43,7 +43,7 @@ MAX_BATCH = 2000
 BATCH_WITHIN_SECONDS = 0.05
 
 
-def build_scoring_app(settings: Settings, loader: Loader, *, web_port: int,
+def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: int,
                       datadir: Path) -> tuple[faust.App, ModelWatcher]:
     metrics = scoring_metrics()
     watcher = ModelWatcher(settings, loader, metrics)
@@ -156,7 +156,7 @@ def _whole_batch_failed(batch: Any, exc: Exception) -> StepResult:
     return result
 
 
-def faust_config(settings: Settings) -> dict[str, Any]:
+def faust_config(settings: ScoringSettings) -> dict[str, Any]:
     """``faust.App`` keyword arguments for the broker, its credentials and safe defaults."""
     config: dict[str, Any] = {
         "broker": ";".join(f"kafka://{s}" for s in settings.bootstrap_servers.split(",")),
@@ -186,7 +186,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 
 
-def build_faust_app(name: str, settings: Settings, *, web_port: int, datadir: Path,
+def build_faust_app(name: str, settings: ScoringSettings, *, web_port: int, datadir: Path,
                     **overrides: Any) -> faust.App:
     """A faust app with our broker, credentials and safe defaults; no app at import time."""
     return CommittingApp(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from contracts.settings import Settings
+from contracts.settings import JoinerSettings
 from contracts.topics import Topics
 from stream_processors.join_recovery import RestoreReport, restore_partitions
 from stream_processors.label_join import LabelJoin
@@ -63,7 +63,8 @@ def rebalance_metrics(registry: CollectorRegistry) -> RebalanceMetrics:
 class JoinRestorer:
     """Read and restore newly assigned partitions, with metrics and logs of each."""
 
-    def __init__(self, settings: Settings, *, group: str, topics: Topics, joins: PartitionedJoin,
+    def __init__(self, settings: JoinerSettings, *, group: str, topics: Topics,
+                 joins: PartitionedJoin,
                  registry: CollectorRegistry, timeout_seconds: float = 60.0,
                  reader: Reader = read_tails) -> None:
         self.settings = settings

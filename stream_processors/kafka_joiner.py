@@ -44,7 +44,7 @@ from contracts.batch_runtime import (
 from contracts.dead_letters import dead_letter
 from contracts.http_server import JSON, Answer, Heartbeat, HttpServer, Route, probe
 from contracts.kafka_clients import KafkaRecord, make_producer
-from contracts.settings import Settings
+from contracts.settings import JoinerSettings
 from contracts.topics import Topics
 from stream_processors.join_restore import JoinRestorer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
@@ -82,7 +82,7 @@ DEFAULT_RECOVERY_TIMEOUT_SECONDS = 60.0
 class JoinerWorker:
     """One worker of the joiner group; :meth:`run` returns after :meth:`stop`."""
 
-    def __init__(self, settings: Settings, *, web_port: int,
+    def __init__(self, settings: JoinerSettings, *, web_port: int,
                  label_wait_seconds: float = DEFAULT_LABEL_WAIT_SECONDS,
                  ttl_seconds: float = DEFAULT_TTL_SECONDS, capacity: int = DEFAULT_CAPACITY,
                  recovery_timeout_seconds: float = DEFAULT_RECOVERY_TIMEOUT_SECONDS,

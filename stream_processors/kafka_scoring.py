@@ -26,7 +26,7 @@ from contracts.batch_runtime import (
 )
 from contracts.bounded_ids import RecentIds
 from contracts.http_server import Heartbeat
-from contracts.settings import Settings
+from contracts.settings import ScoringSettings
 from contracts.topics import Topics
 from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.http_api import serve
@@ -52,7 +52,7 @@ PREFETCH_KBYTES = 16 * 1024
 class KafkaScoringWorker:
     """One worker of the scoring group; :meth:`run` returns after :meth:`stop`."""
 
-    def __init__(self, settings: Settings, loader: Loader, *, web_port: int) -> None:
+    def __init__(self, settings: ScoringSettings, loader: Loader, *, web_port: int) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.metrics = scoring_metrics()

@@ -21,7 +21,7 @@ import msgspec
 from contracts.batch_runtime import Assignment, BatchRuntime
 from contracts.http_server import Heartbeat
 from contracts.records import Alert, Deployment, ModelVersion
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 from contracts.topics import Topics
 from scorer.exceptions import ArtifactRejected
 from scorer.registry_guard import DeploymentGuard, refusal_alert
@@ -48,7 +48,7 @@ _NOTHING_YET = ServingState()
 class ModelWatcher:
     """Owns the current serving state; ``state`` is swapped whole, never mutated."""
 
-    def __init__(self, settings: Settings, loader: Loader, metrics: ScoringMetrics,
+    def __init__(self, settings: SharedSettings, loader: Loader, metrics: ScoringMetrics,
                  keys: TrustedKeys | None = None) -> None:
         self._settings = settings
         self._deployments = DeploymentGuard(keys or trusted_keys(settings))

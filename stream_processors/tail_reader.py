@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from contracts.batch_runtime import record_of
 from contracts.kafka_clients import KafkaRecord, make_consumer
 from contracts.partition_reads import UnfinishedRead, partitions_of, read_to_end
-from contracts.settings import Settings
+from contracts.settings import SharedSettings
 from contracts.topics import (
     JOIN_REPARTITION,
     LABELED_EVENTS,
@@ -53,7 +53,7 @@ class TailWindows:
     limit: int
 
 
-def read_tails(settings: Settings, *, group: str, topics: Topics, partitions: Collection[int],
+def read_tails(settings: SharedSettings, *, group: str, topics: Topics, partitions: Collection[int],
                windows: TailWindows, timeout: float, now: float | None = None) -> TailRead:
     """Read the tails of ``partitions`` of the joiner's sources and ``labeled-events``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,13 @@ from contracts.settings import (
     LOG_LEVELS,
     SASL_MECHANISMS,
     SECURITY_PROTOCOLS,
+    JoinerSettings,
+    MonitorSettings,
+    RetrainerSettings,
+    ScoringSettings,
     Secret,
     Settings,
+    SharedSettings,
     describe,
 )
 from tests.signing_keys import PRIVATE_KEY
@@ -260,11 +266,30 @@ def test_with_overrides_returns_a_changed_copy() -> None:
 
 
 def test_describe_lists_every_variable_with_its_choices() -> None:
-    rows = {variable: doc for variable, _, doc in describe()}
+    rows = {variable: doc for _, variable, _, doc in describe()}
 
     assert "STREAMML_BOOTSTRAP_SERVERS" in rows
     assert "STREAMML_SASL_PASSWORD" in rows
     assert all(level in rows["STREAMML_LOG_LEVEL"] for level in LOG_LEVELS)
+    assert len(rows) == len(fields(Settings))
+
+
+def test_each_service_has_its_own_settings_and_none_of_another_services() -> None:
+    """A setting read by one service lives in that service's class, a shared one in the
+    shared part; the whole is every part, each setting once."""
+    own = {part: {f.name for f in fields(part)} - {f.name for f in fields(SharedSettings)}
+           for part in (ScoringSettings, JoinerSettings, MonitorSettings, RetrainerSettings)}
+
+    assert "scoring_port" in own[ScoringSettings] and "monitor_port" in own[MonitorSettings]
+    assert "retrain_window_size" in own[RetrainerSettings]
+    assert "bootstrap_servers" in {f.name for f in fields(SharedSettings)}
+    for part, names in own.items():
+        for other, other_names in own.items():
+            assert part is other or not names & other_names, (part, other)
+    assert {f.name for f in fields(Settings)} == (
+        {f.name for f in fields(SharedSettings)}.union(*own.values()))
+    sections = {section for section, _, _, _ in describe()}
+    assert len(sections) == 5
 
 
 def test_a_secret_can_come_from_a_file_named_by_its_FILE_variable(tmp_path):

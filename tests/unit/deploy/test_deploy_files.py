@@ -20,7 +20,7 @@ PORT_OF_COMMAND = {"process": DEFAULTS.scoring_port, "join": DEFAULTS.joiner_por
 
 
 def known_variables() -> set[str]:
-    names = {variable for variable, _, _ in describe()}
+    names = {variable for _, variable, _, _ in describe()}
     secrets = {f"{PREFIX}{n.upper()}_FILE" for n in ("model_private_key", "model_public_keys",
                                                      "sasl_password", "ssl_key_password",
                                                      "http_token", "alert_private_key",

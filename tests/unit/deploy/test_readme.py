@@ -19,9 +19,17 @@ def test_the_readme_begins_with_the_demo_and_the_test_command():
     assert commands == ["make demo", "make test"]
 
 
-def test_every_setting_is_in_the_settings_table():
-    missing = [v for v, _, _ in describe() if f"`{v}`" not in README]
-    assert not missing, f"settings missing from README.md: {missing}"
+def test_the_settings_tables_are_the_settings_themselves():
+    """One table a service, each row as `contracts/settings.py` describes it."""
+    expected, section = [], None
+    for who, variable, default, meaning in describe():
+        if who != section:
+            expected += [f"Read by {who}:", "", "| variable | default | meaning |", "|---|---|---|"]
+            section = who
+        expected.append(f"| `{variable}` | {default} | {meaning.replace('|', chr(92) + '|')} |")
+    shown = [line for line in README.split("## Settings", 1)[1].split("\n## ", 1)[0].splitlines()
+             if line.startswith(("Read by ", "| variable", "|---|", "| `STREAMML_"))]
+    assert shown == [line for line in expected if line], "regenerate README's settings tables"
 
 
 def test_every_command_is_in_the_cli_table():
