@@ -197,6 +197,11 @@ class MonitorService:
         return ()
 
     def tick(self) -> tuple[()]:
+        # Partitions whose tails end in transaction markers deliver nothing more: their
+        # positions end the replay, batch or no batch.
+        if self.progress.replaying:
+            self._mark_replayed({})
+            self._finish_replay_if_done()
         return ()
 
     def _apply_registry(self, messages: list[Message]) -> list[Alert]:
