@@ -119,3 +119,6 @@ class BatchOutput:
 
     def close(self) -> None:
         self._producer.flush(30)
+
+
+__all__ = ["BatchOutput"]

@@ -354,3 +354,8 @@ def _commit_quietly(consumer: Any) -> None:
     except KafkaException as exc:
         # Nothing to commit (no new offsets) is reported as an error too.
         logger.debug("commit: %s", exc)
+
+
+__all__ = ["GC_THRESHOLDS", "Assignment", "BatchRuntime", "BatchStep", "CommitPolicy",
+           "GroupMember", "Outgoing", "Subscription", "Worker", "gather", "record_of",
+           "run_until_signalled"]
