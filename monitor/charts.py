@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from html import escape
 
 
 def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
@@ -50,4 +51,43 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
     return "".join(parts)
 
 
-__all__ = ["sparkline"]
+def distribution(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
+                 *, height: int = 36) -> str:
+    """Bars of two distributions over the same bins: the reference's in grey, the
+    window's in blue beside it; each bin's title gives both shares.
+
+    >>> svg = distribution(["<1", "1-2"], [0.5, 0.5], [0.2, 0.8])
+    >>> svg.count("<rect"), "1-2: reference 50.0%, now 80.0%" in svg
+    (4, True)
+    """
+    top = max([*reference, *current, 1e-9])
+    bar, gap = 5, 3
+    width = len(labels) * (2 * bar + gap)
+    parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+             f'role="img" aria-label="reference and current distribution">']
+    for i, (label, ref, now) in enumerate(zip(labels, reference, current, strict=True)):
+        x = i * (2 * bar + gap)
+        parts.append(f"<g><title>{escape(label)}: reference {ref:.1%}, now {now:.1%}</title>")
+        for dx, share, colour in ((0, ref, "#aaa"), (bar, now, "#36c")):
+            h = round(max(share / top * (height - 2), 0.5 if share > 0 else 0), 1)
+            parts.append(f'<rect x="{x + dx}" y="{height - h}" width="{bar}" height="{h}" '
+                         f'fill="{colour}"/>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """Names of the bins split at ``edges``.
+
+    >>> bin_labels([5.0, 19.93])
+    ['≤ 5', '5 to 19.9', '> 19.9']
+    """
+    if not edges:
+        return ["all"]
+    shown = [f"{e:.3g}" for e in edges]
+    return ([f"≤ {shown[0]}"] + [f"{a} to {b}" for a, b in zip(shown, shown[1:], strict=False)]
+            + [f"> {shown[-1]}"])
+
+
+__all__ = ["bin_labels", "distribution", "sparkline"]

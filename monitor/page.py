@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 from contracts.change_point import ChangePoint, change_point_of
 from contracts.records import Alert
 from monitor.alerts import detail
-from monitor.charts import sparkline
+from monitor.charts import bin_labels, distribution, sparkline
 from monitor.dispatch import Dispatcher
 from monitor.pipeline import MonitorPipeline
-from monitor.report import FEATURE_METRICS, Scope, WindowKind, WindowReport
+from monitor.report import FEATURE_METRICS, FeatureFigures, Scope, WindowKind, WindowReport
 from monitor.rules import Rule
+from monitor.sketches import NumericFigures
 
 STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:60em;padding:.5em;color:#222}
@@ -36,6 +37,10 @@ SHOWN: dict[WindowKind, tuple[str, ...]] = {
     "labels": ("log_loss", "brier", "calibration_error", "label_delay_p50", "roc_auc_drop",
                "concept_drift"),
 }
+UNITS = {"throughput": "events/s", "latency_p95": "s", "label_delay_p50": "s"}
+# The page reloads itself; a browser cannot send a bearer token, so behind one it is
+# reloaded by whatever proxy added the token.
+REFRESH_SECONDS = 15
 # Estimate (from scores, at once) beside the realised figure (from labels, later).
 PAIRS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 # From labels only; the first four of PAIRS decide 1 at the version's threshold.
@@ -49,10 +54,12 @@ def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         '<meta name=viewport content="width=device-width,initial-scale=1">',
+        f"<meta http-equiv=refresh content={REFRESH_SECONDS}>",
         f"<title>streamml monitor: {escape(registry.model)}</title><style>{STYLE}</style>",
         f"</head><body><h1>streamml monitor: {escape(registry.model)}</h1>",
         f'<p class=muted>{datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")}'
-        f'{" · rebuilding from the topics&#39; tail" if replaying else ""}</p>',
+        f'{" · rebuilding from the topics&#39; tail" if replaying else ""}'
+        f" · refreshes every {REFRESH_SECONDS} s</p>",
         "<h2>Versions and routes</h2><p>",
         ", ".join(f"{escape(route)}: v{v}" for route, v in served.items()) or
         "no version published yet", "</p>",
@@ -161,7 +168,8 @@ def _row(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str,
          report: WindowReport) -> str:
     threshold = next((r.threshold for r in pipeline.engine.rules if r.metric == name), None)
     line = sparkline(pipeline.history.line(scope, kind, name), threshold=threshold)
-    return (f"<tr><td>{name}</td><td class=num>{_fmt(report.figures.get(name))}</td>"
+    unit = f" <span class=muted>({UNITS[name]})</span>" if name in UNITS else ""
+    return (f"<tr><td>{name}{unit}</td><td class=num>{_fmt(report.figures.get(name))}</td>"
             f"<td>{line}</td></tr>")
 
 
@@ -181,11 +189,26 @@ def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport) -> 
             f"</td><td class=num>{_fmt(f.psi)}</td>"
             f"<td class=num>{_fmt(getattr(f, 'ks', None))}</td><td>"
             f"{sparkline(pipeline.history.line(scope, 'features', 'psi:' + name), width=60)}"
-            "</td></tr>")
+            f"</td><td>{_distribution(f)}</td></tr>")
     return (f"<h3>Drift per feature</h3><p class=muted>{escape(report.describe())}</p>"
             "<div class=scroll><table><tr><th>feature</th><th>status</th><th>PSI</th>"
-            "<th>KS</th><th>PSI trend</th></tr>"
+            "<th>KS</th><th>PSI trend</th><th>distribution: reference "
+            '<span style="color:#aaa">&#9632;</span>, this window '
+            '<span style="color:#36c">&#9632;</span></th></tr>'
             f"{''.join(rows)}</table></div>")
+
+
+def _distribution(f: FeatureFigures) -> str:
+    """Reference against this window: over the reference's bins for a number, over the
+    categories that moved most for a category."""
+    if isinstance(f, NumericFigures):
+        if not f.share:
+            return "<span class=muted>no value yet</span>"
+        return distribution(bin_labels(f.edges), f.reference_share, f.share)
+    if not f.shifts:
+        return "<span class=muted>no category moved</span>"
+    names = sorted(f.shifts)
+    return distribution(names, [f.shifts[c][1] for c in names], [f.shifts[c][0] for c in names])
 
 
 def _pct(value: float) -> str:

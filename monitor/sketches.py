@@ -91,13 +91,18 @@ class NumericFigures:
     median: float
     reference_median: float
     mean: float
+    # The distribution over the reference's bins (split at ``edges``): the window's
+    # present values, and the reference's; for charts, not for alerts.
+    edges: tuple[float, ...] = ()
+    share: tuple[float, ...] = ()
+    reference_share: tuple[float, ...] = ()
 
     @property
     def missing_delta(self) -> float:
         return self.missing_rate - self.reference_missing_rate
 
     def as_dict(self) -> dict[str, float]:
-        return {k: _rounded(v) for k, v in asdict(self).items()}
+        return {k: _rounded(v) for k, v in asdict(self).items() if isinstance(v, float | int)}
 
 
 class NumericSketch:
@@ -165,6 +170,8 @@ class NumericSketch:
             missing_rate=_rate(self.missing, n + self.missing),
             reference_missing_rate=ref.missing_rate,
             median=median, reference_median=ref_median, mean=self.total / n,
+            edges=ref.histogram.edges, share=tuple((self.coarse.counts / n).tolist()),
+            reference_share=ref.histogram.frequencies,
         )
 
     def reset(self) -> None:
@@ -253,6 +260,7 @@ class NumericBank:
                 out.append(s.figures())
                 continue
             at = int(median_at[i])
+            bins = s.coarse.counts.size
             out.append(NumericFigures(
                 n=n + s.missing, psi=float(psis[i]),
                 ks=float(ks[i]) if s.grid.size else 0.0,
@@ -261,6 +269,9 @@ class NumericBank:
                 reference_missing_rate=s.reference.missing_rate,
                 median=float(self.grid[i, at]) if at < s.grid.size else math.inf,
                 reference_median=s.reference_median, mean=s.total / n,
+                edges=s.reference.histogram.edges,
+                share=tuple((self.coarse[i, :bins] / n).tolist()),
+                reference_share=s.reference.histogram.frequencies,
             ))
         return out
 

@@ -50,6 +50,31 @@ def test_the_page_shows_versions_drifted_features_and_firing_alerts(
         in html
 
 
+def shares(html: str, feature: str) -> list[tuple[float, float]]:
+    """The (reference, now) shares the feature's distribution chart gives, bin by bin."""
+    row = re.search(rf"<tr><td>{feature}<br>.*?</tr>", html)
+    assert row is not None
+    return [(float(a) / 100, float(b) / 100) for a, b in
+            re.findall(r"reference ([0-9.]+)%, now ([0-9.]+)%", row.group(0))]
+
+
+def test_each_feature_shows_its_distribution_against_the_reference_and_figures_their_units(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    html = render(*shifted)
+
+    shifted_bins = shares(html, "session_length_s")
+    assert len(shifted_bins) >= 5
+    assert sum(now for _, now in shifted_bins) == pytest.approx(1.0, abs=0.01)
+    moved = sum(abs(now - ref) for ref, now in shifted_bins) / 2
+    stable = shares(html, "cart_value")
+    still = sum(abs(now - ref) for ref, now in stable) / 2
+    # Total variation: the 1.6x scaled feature moved far more of its mass than a stable one.
+    assert moved > 0.15 and still < moved / 2, (moved, still)
+    assert "<tr><td>latency_p95 <span class=muted>(s)</span></td>" in html
+    assert "<tr><td>throughput <span class=muted>(events/s)</span></td>" in html
+    assert "<meta http-equiv=refresh content=15>" in html
+
+
 def bundle_threshold(shifted: tuple[MonitorPipeline, Dispatcher]) -> float:
     threshold = shifted[0].monitor.registry.threshold(1)
     assert threshold is not None and threshold != 0.5
