@@ -47,19 +47,21 @@ PAIRS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REALISED = ("pr_auc", "decision_threshold")
 
 
-def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool = False) -> str:
-    """The whole page as HTML text."""
+def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool = False,
+           export: bool = False) -> str:
+    """The whole page as HTML text; ``export``: a file to keep, which does not reload."""
     registry = pipeline.monitor.registry
     served = registry.served()
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         '<meta name=viewport content="width=device-width,initial-scale=1">',
-        f"<meta http-equiv=refresh content={REFRESH_SECONDS}>",
+        "" if export else f"<meta http-equiv=refresh content={REFRESH_SECONDS}>",
         f"<title>streamml monitor: {escape(registry.model)}</title><style>{STYLE}</style>",
         f"</head><body><h1>streamml monitor: {escape(registry.model)}</h1>",
         f'<p class=muted>{datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")}'
         f'{" · rebuilding from the topics&#39; tail" if replaying else ""}'
-        f" · refreshes every {REFRESH_SECONDS} s</p>",
+        + (" · exported" if export else
+           f" · refreshes every {REFRESH_SECONDS} s · <a href=report>export</a>") + "</p>",
         "<h2>Versions and routes</h2><p>",
         ", ".join(f"{escape(route)}: v{v}" for route, v in served.items()) or
         "no version published yet", "</p>",

@@ -246,9 +246,10 @@ class MonitorService:
         return None if self.registry_read else "model-versions is not read to its end yet"
 
     def _pages(self) -> dict[str, Any]:
-        def page() -> tuple[int, str, bytes]:
+        def page(*, export: bool = False) -> tuple[int, str, bytes]:
             with self.lock:
-                text = render(self.pipeline, self.dispatcher, replaying=self.progress.replaying)
+                text = render(self.pipeline, self.dispatcher, replaying=self.progress.replaying,
+                              export=export)
             return 200, "text/html; charset=utf-8", text.encode()
 
         def metrics() -> tuple[int, str, bytes]:
@@ -267,8 +268,8 @@ class MonitorService:
                     "firing": len(self.dispatcher.firing),
                 }
 
-        return {"/": page, "/metrics": metrics, "/health": json_page(health),
-                "/runbooks": runbooks_page}
+        return {"/": page, "/report": lambda: page(export=True), "/metrics": metrics,
+                "/health": json_page(health), "/runbooks": runbooks_page}
 
     def close(self) -> None:
         self.dispatcher.close()

@@ -22,10 +22,29 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--check-rules", action="store_true",
                         help="check the rules file, print its rules and exit")
     parser.set_defaults(handler=run, needs_broker=_serves, port_setting="monitor_port")
+    actions = parser.add_subparsers(dest="action", metavar="{report}")
+    report = actions.add_parser(
+        "report", help="save the running monitor's page as one self-contained HTML file")
+    report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.add_argument("--url", default=None,
+                        help="the monitor's address (default: STREAMML_MONITOR_URL, else "
+                             "http://STREAMML_WEB_HOST:STREAMML_MONITOR_PORT/)")
+    report.set_defaults(handler=save_report, needs_broker=False)
 
 
 def _serves(args: argparse.Namespace) -> bool:
     return not args.check_rules
+
+
+def save_report(args: argparse.Namespace, settings: Settings) -> int:
+    from streamml.cli.page_export import export_page
+
+    url = args.url or settings.monitor_url or (
+        f"http://{settings.web_host}:{settings.monitor_port}/")
+    token = settings.http_token.reveal() if settings.http_token else None
+    size = export_page(url, args.out, token=token)
+    print(f"wrote {args.out} ({size:,} bytes) from {url}")
+    return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

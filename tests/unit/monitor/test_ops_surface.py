@@ -72,7 +72,10 @@ def test_each_feature_shows_its_distribution_against_the_reference_and_figures_t
     assert moved > 0.15 and still < moved / 2, (moved, still)
     assert "<tr><td>latency_p95 <span class=muted>(s)</span></td>" in html
     assert "<tr><td>throughput <span class=muted>(events/s)</span></td>" in html
-    assert "<meta http-equiv=refresh content=15>" in html
+    assert "<meta http-equiv=refresh content=15>" in html and "<a href=report>export</a>" in html
+    exported = render(*shifted, export=True)
+    assert "http-equiv=refresh" not in exported and "href=report" not in exported
+    assert shares(exported, "session_length_s") == shifted_bins
 
 
 def bundle_threshold(shifted: tuple[MonitorPipeline, Dispatcher]) -> float:
