@@ -39,6 +39,7 @@ from scorer.signing import PRIVATE_KEY_VARIABLE, PUBLIC_KEYS_VARIABLE, Signer, s
 from scorer.threshold import ThresholdRule
 from scorer.training import TrainingConfig, train
 from streamml.broker import single_node
+from streamml.cli.page_export import ExportError, export_page
 from streamml.demo.observer import Observer
 from streamml.demo.summary import finish
 from streamml.demo.supervisor import Supervisor
@@ -145,8 +146,9 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
     observer = Observer(settings, timeline)
     observer.start()
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    ports: dict[str, int] = {}
     try:
-        ports = _start_children(supervisor, settings)
+        ports.update(_start_children(supervisor, settings))
         _wait_ready(supervisor, ports)
         with Live(console=console, refresh_per_second=4) as live:
             _stream(run, supervisor, observer, live)
@@ -161,11 +163,24 @@ def run_demo(settings: Settings, *, events: int, scenario: str, rate: float,
         # must not cut it short and leave children behind.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
+            _save_monitor_page(run, settings, ports)
             observer.stop()
         finally:
             supervisor.stop_all()
             signal.signal(signal.SIGTERM, previous)
     return finish(run, timeline, supervisor, console)
+
+
+def _save_monitor_page(run: Run, settings: Settings, ports: dict[str, int]) -> None:
+    """The monitor's page as the run ends, beside the report: what on-call would have seen."""
+    if "monitor" not in ports:
+        return
+    token = settings.http_token.reveal() if settings.http_token else None
+    try:
+        export_page(f"http://127.0.0.1:{ports['monitor']}/", run.out_dir / "monitor.html",
+                    token=token)
+    except ExportError as exc:
+        console.print(f"[yellow]the monitor's page was not saved: {exc}[/]")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -46,6 +46,9 @@ def finish(run: Run, timeline: Timeline, supervisor: Supervisor, console: Consol
         summary=summary, t_end=end,
     )
     console.print(f"report: [bold]{report.resolve()}[/]  logs: {supervisor.log_dir.resolve()}")
+    page = run.out_dir / "monitor.html"
+    if page.is_file():
+        console.print(f"the monitor's page at the end: [bold]{page.resolve()}[/]")
     if dead or run.interrupted or run.failed:
         return 1
     deployment = timeline.deployment

@@ -58,6 +58,8 @@ def test_the_demo_detects_the_drift_and_ends_with_a_newer_champion_serving(
     report = Path(re.search(r"report: (\S+report\.html)", output.replace("\n", "")).group(1))
     html = report.read_text()
     assert "<svg" in html and "drift begins" in html and re.search(r"champion v[2-9]", html)
+    page = (report.parent / "monitor.html").read_text()
+    assert "Drift per feature" in page and "reference " in page and "now " in page
     print(f"demo took {time.monotonic() - began:.0f} s")
 
 
