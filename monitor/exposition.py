@@ -23,7 +23,7 @@ from prometheus_client.core import (
 from monitor.dispatch import Dispatcher
 from monitor.pipeline import MonitorPipeline
 from monitor.predictions import LATENCY_BUCKETS
-from monitor.report import LABEL_METRICS, PREDICTION_METRICS
+from monitor.report import LABEL_METRICS, PREDICTION_METRICS, Scope
 
 PREFIX = "streamml_monitor_"
 FEATURE_FIGURES = ("psi", "ks", "wasserstein", "missing_rate", "unseen_rate")
@@ -72,7 +72,7 @@ class MonitorCollector:
 
     def _scopes(self) -> Iterator[Metric]:
         monitor = self.pipeline.monitor
-        labels = ["version", "route"]
+        labels = list(SCOPE_LABELS)
         predictions = CounterMetricFamily(PREFIX + "predictions", "Predictions counted",
                                           labels=labels)
         labeled = CounterMetricFamily(PREFIX + "labeled_events", "Labeled events counted",
@@ -80,7 +80,7 @@ class MonitorCollector:
         latency = HistogramMetricFamily(PREFIX + "latency_seconds",
                                         "Event time to prediction time", labels=labels)
         for scope, p in monitor.predictions.items():
-            values = [str(scope.version), scope.route]
+            values = _scope(scope)
             predictions.add_metric(values, p.total)
             cumulative = p.total_latency.cumsum().tolist()
             buckets = [(str(b), float(c)) for b, c in zip(LATENCY_BUCKETS, cumulative,
@@ -88,23 +88,24 @@ class MonitorCollector:
             latency.add_metric(values, buckets + [("+Inf", float(cumulative[-1]))],
                                p.latency_sum)
         for scope, lab in monitor.labeled.items():
-            labeled.add_metric([str(scope.version), scope.route], lab.total)
+            labeled.add_metric(_scope(scope), lab.total)
         yield from (predictions, labeled, latency)
-        families = {name: GaugeMetricFamily(PREFIX + name, _help(name), labels=labels)
+        families = {name: GaugeMetricFamily(PREFIX + exposed_name(name), _help(name),
+                                            labels=labels)
                     for name in (*PREDICTION_METRICS, *LABEL_METRICS) if name not in _COUNTS}
         records = GaugeMetricFamily(PREFIX + "window_records", "Records in the last closed "
                                     "window", labels=[*labels, "kind"])
         for (scope, kind), report in self.pipeline.history.latest.items():
-            records.add_metric([str(scope.version), scope.route, kind], report.n)
+            records.add_metric([*_scope(scope), kind], report.n)
             for name, value in report.figures.items():
                 family = families.get(name)
                 if family is not None and not math.isnan(value):
-                    family.add_metric([str(scope.version), scope.route], value)
+                    family.add_metric(_scope(scope), value)
         yield records
         yield from families.values()
 
     def _features(self) -> Iterator[Metric]:
-        labels = ["version", "route", "feature"]
+        labels = [*SCOPE_LABELS, "feature"]
         families = {f: GaugeMetricFamily(PREFIX + "feature_" + f, f"Per feature {f} of the "
                                          "last data window against the training reference",
                                          labels=labels) for f in FEATURE_FIGURES}
@@ -115,7 +116,7 @@ class MonitorCollector:
                 for name, family in families.items():
                     value = getattr(figures, name, None)
                     if value is not None and math.isfinite(value):
-                        family.add_metric([str(scope.version), scope.route, feature], value)
+                        family.add_metric([*_scope(scope), feature], value)
         yield from families.values()
 
     def _alerts(self) -> Iterator[Metric]:
@@ -160,6 +161,25 @@ class MonitorCollector:
                                   "Alert changes dropped as already sent", value=d.duplicates)
 
 
+# Every figure of a window is of one model's version on one route.
+SCOPE_LABELS = ("model", "version", "route")
+# Figures with a unit carry it in their exposed name, as Prometheus names do.
+UNIT_SUFFIXES = {"latency_p50": "_seconds", "latency_p95": "_seconds",
+                 "label_delay_p50": "_seconds", "throughput": "_events_per_second"}
+
+
+def exposed_name(figure: str) -> str:
+    """
+    >>> exposed_name("latency_p95"), exposed_name("roc_auc")
+    ('latency_p95_seconds', 'roc_auc')
+    """
+    return figure + UNIT_SUFFIXES.get(figure, "")
+
+
+def _scope(scope: Scope) -> list[str]:
+    return [scope.model, str(scope.version), scope.route]
+
+
 def _help(name: str) -> str:
     return f"{name.replace('_', ' ')} of the last closed window"
 
@@ -171,4 +191,5 @@ def monitor_registry(collector: MonitorCollector) -> CollectorRegistry:
     return registry
 
 
-__all__ = ["MonitorCollector", "Progress", "monitor_registry"]
+__all__ = ["SCOPE_LABELS", "UNIT_SUFFIXES", "MonitorCollector", "Progress", "exposed_name",
+           "monitor_registry"]

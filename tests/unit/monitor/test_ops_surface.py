@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import urllib.request
 from datetime import UTC, datetime
 
@@ -101,15 +102,25 @@ def test_every_figure_is_on_metrics_with_few_bounded_labels(
 
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for name in ("roc_auc", "pr_auc", "decision_threshold", "estimated_roc_auc", "log_loss",
-                 "brier", "calibration_error", "score_psi", "throughput", "label_coverage",
-                 "concept_drift", "feature_psi", "feature_ks", "alerts_firing",
-                 "latency_seconds", "records"):
+                 "brier", "calibration_error", "score_psi", "throughput_events_per_second",
+                 "label_coverage", "concept_drift", "feature_psi", "feature_ks", "alerts_firing",
+                 "latency_seconds", "latency_p95_seconds", "label_delay_p50_seconds", "records"):
         assert f"streamml_monitor_{name}" in families, name
     labels = {k for f in families.values() for s in f.samples for k in s.labels}
-    assert labels <= {"version", "route", "feature", "kind", "severity", "topic", "outcome",
-                      "sink", "status", "le"}
+    assert labels <= {"model", "version", "route", "feature", "kind", "severity", "topic",
+                      "outcome", "sink", "status", "le"}
+    # Every figure of a version says whose version it is.
+    scoped = [s for f in families.values() for s in f.samples if "version" in s.labels]
+    assert scoped and all(s.labels["model"] == "conversion" for s in scoped)
     psi = families["streamml_monitor_feature_psi"].samples
     assert {s.labels["feature"] for s in psi} >= {"session_length_s", "device"}
+
+
+def test_the_metrics_pass_promtool(shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    exposition = generate_latest(monitor_registry(MonitorCollector(*shifted, Progress())))
+    check = subprocess.run(["promtool", "check", "metrics"], input=exposition,  # noqa: S607
+                           capture_output=True, timeout=30, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_the_web_server_serves_pages_and_survives_a_broken_one() -> None:
