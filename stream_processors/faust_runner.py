@@ -45,7 +45,7 @@ BATCH_WITHIN_SECONDS = 0.05
 
 def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: int,
                       datadir: Path) -> tuple[faust.App, ModelWatcher]:
-    metrics = scoring_metrics()
+    metrics = scoring_metrics(settings.model_name)
     watcher = ModelWatcher(settings, loader, metrics)
     topics = Topics(settings.topic_prefix)
     app = build_faust_app("scoring", settings, web_port=web_port, datadir=datadir)

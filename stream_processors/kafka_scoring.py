@@ -55,7 +55,7 @@ class KafkaScoringWorker:
     def __init__(self, settings: ScoringSettings, loader: Loader, *, web_port: int) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
-        self.metrics = scoring_metrics()
+        self.metrics = scoring_metrics(settings.model_name)
         self.watcher = ModelWatcher(settings, loader, self.metrics)
         self.output = BatchOutput(settings)
         self.web_port = web_port

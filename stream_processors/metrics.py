@@ -13,6 +13,10 @@ BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2000)
 
 @dataclass(frozen=True)
 class ScoringMetrics:
+    """``model`` is the served model's name, on every series that is about one of its
+    versions."""
+
+    model: str
     registry: CollectorRegistry
     events_in: Counter
     predictions_out: Counter
@@ -26,14 +30,15 @@ class ScoringMetrics:
     model_swaps: Counter
 
 
-def scoring_metrics() -> ScoringMetrics:
+def scoring_metrics(model: str) -> ScoringMetrics:
     registry = CollectorRegistry()
     return ScoringMetrics(
+        model=model,
         registry=registry,
         events_in=Counter("streamml_events_in", "Events read from user-events",
                           registry=registry),
         predictions_out=Counter("streamml_predictions", "Predictions sent",
-                                ["version", "route"], registry=registry),
+                                ["model", "version", "route"], registry=registry),
         dead_letters=Counter("streamml_dead_letters", "Messages sent to dead-letters",
                              ["reason"], registry=registry),
         batch_size=Histogram("streamml_batch_size", "Events per scored micro-batch",
@@ -48,7 +53,7 @@ def scoring_metrics() -> ScoringMetrics:
                           "1 when a champion model is loaded and events are consumed",
                           registry=registry),
         model_info=Gauge("streamml_model_version", "Version serving each route (0: none)",
-                         ["route"], registry=registry),
+                         ["model", "route"], registry=registry),
         model_refusals=Counter("streamml_model_refusals",
                                "Model artifacts or deployments refused", ["reason"],
                                registry=registry),

@@ -186,7 +186,8 @@ class ModelWatcher:
     def _publish_state(self) -> None:
         for route in ("champion", "canary", "shadow"):
             model = self.state.model_for(route)
-            self._metrics.model_info.labels(route=route).set(model.version if model else 0)
+            self._metrics.model_info.labels(model=self._metrics.model, route=route).set(
+                model.version if model else 0)
         self._signal_ready()
 
     def _signal_ready(self) -> None:

@@ -179,7 +179,8 @@ def count_batch(metrics: ScoringMetrics, size: int, result: StepResult, seconds:
     metrics.batch_size.observe(size)
     metrics.scoring_seconds.observe(seconds)
     for (version, route), n in result.scored.items():
-        metrics.predictions_out.labels(version=str(version), route=route).inc(n)
+        metrics.predictions_out.labels(model=metrics.model, version=str(version),
+                                       route=route).inc(n)
     for reason, n in result.rejected.items():
         metrics.dead_letters.labels(reason=reason).inc(n)
     observe_all(metrics.event_lag_seconds, result.event_lag_seconds)

@@ -71,6 +71,7 @@ AFTER = 30
 # A worker's start (imports, first model) on a busy machine.
 STARTUP_S = 180.0
 _PREDICTION = msgspec.json.Decoder(Prediction)
+CHAMPION_LINE = 'streamml_model_version{model="conversion",route="champion"}'
 
 
 def served(worker: Worker) -> tuple[object, str]:
@@ -78,7 +79,7 @@ def served(worker: Worker) -> tuple[object, str]:
     _, health = http_get(f"http://127.0.0.1:{worker.port}/health", timeout=2.0)
     _, metrics = http_get(f"http://127.0.0.1:{worker.port}/metrics", timeout=2.0)
     line = next(line for line in metrics.decode().splitlines()
-                if line.startswith('streamml_model_version{route="champion"}'))
+                if line.startswith(CHAMPION_LINE))
     return msgspec.json.decode(health)["champion"], line
 
 
@@ -160,7 +161,7 @@ def test_kill_9s_during_twenty_hot_swaps_never_serve_an_older_version(
     assert misplaced == 0
     assert not backwards, {p: s[:5] for p, s in backwards.items()}
     assert after_versions == [NEWEST]
-    assert serving == [(NEWEST, f'streamml_model_version{{route="champion"}} {NEWEST}.0')] * 2
+    assert serving == [(NEWEST, f"{CHAMPION_LINE} {NEWEST}.0")] * 2
     assert figures.sent == EVENTS and figures.lost == 0, figures.lost_examples
     assert figures.predicted == EVENTS and figures.dead_lettered == 0
     assert figures.duplicates <= bound

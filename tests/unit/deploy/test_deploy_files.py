@@ -249,7 +249,7 @@ def exported_series() -> set[str]:
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count"),
                 "gauge": ("",)}
     names = set()
-    for registry in (scoring_metrics().registry, joiner_metrics().registry,
+    for registry in (scoring_metrics("conversion").registry, joiner_metrics().registry,
                      monitor_registry(monitor)):
         for family in text_string_to_metric_families(generate_latest(registry).decode()):
             names.update(family.name + s for s in suffixes.get(family.type, ("",)))

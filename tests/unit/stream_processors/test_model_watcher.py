@@ -35,7 +35,7 @@ def loader(record: ModelVersion, state: ServingState) -> FakeModel:
 
 @pytest.fixture
 def watcher() -> ModelWatcher:
-    return ModelWatcher(Settings(), loader, scoring_metrics(), KEYS)
+    return ModelWatcher(Settings(), loader, scoring_metrics("conversion"), KEYS)
 
 
 def test_a_version_then_its_deployment_makes_the_processor_ready(watcher):
