@@ -116,6 +116,25 @@ def test_every_figure_is_on_metrics_with_few_bounded_labels(
     assert {s.labels["feature"] for s in psi} >= {"session_length_s", "device"}
 
 
+def test_the_exported_page_shows_the_figures_metrics_gives(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    """The page to keep and /metrics read the same windows: every feature's PSI and the
+    version's figures agree, to the page's three significant digits."""
+    page = render(*shifted, export=True)
+    text = generate_latest(monitor_registry(MonitorCollector(*shifted, Progress()))).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    psi = {s.labels["feature"]: s.value for s in families["streamml_monitor_feature_psi"].samples}
+    assert len(psi) >= 10
+    for feature, value in psi.items():
+        row = re.search(rf"<tr><td>{feature}<br>.*?</td><td>.*?</td><td class=num>(.*?)</td>",
+                        page)
+        assert row is not None and row.group(1) == f"{value:.3g}", feature
+    for name in ("log_loss", "score_psi", "positive_rate"):
+        [sample] = [s for s in families[f"streamml_monitor_{name}"].samples
+                    if s.labels["route"] == "champion"]
+        assert f"<tr><td>{name}</td><td class=num>{sample.value:.3g}</td>" in page, name
+
+
 def test_the_metrics_pass_promtool(shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
     exposition = generate_latest(monitor_registry(MonitorCollector(*shifted, Progress())))
     check = subprocess.run(["promtool", "check", "metrics"], input=exposition,  # noqa: S607
