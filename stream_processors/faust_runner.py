@@ -21,24 +21,22 @@ from faust.exceptions import ConsumerNotStarted
 from faust.sensors import Monitor
 from faust.types import TP, EventT
 from faust.types.core import HeadersArg
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.batch_output import BatchOutput
 from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
+from contracts.http_server import Heartbeat
 from contracts.kafka_clients import KafkaRecord, heartbeat_interval_s, make_consumer, ssl_context
 from contracts.settings import ScoringSettings
 from contracts.topics import Topics
 from stream_processors.gc_policy import quiet_garbage_collector
+from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
-from stream_processors.predict_api import predict_response
 from stream_processors.scoring_step import StepResult, count_batch, score_values
 
 logger = logging.getLogger(__name__)
 
-# aiohttp takes the charset apart from the media type.
-METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split("; charset=")[0]
 MAX_BATCH = 2000
 BATCH_WITHIN_SECONDS = 0.05
 
@@ -48,16 +46,31 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
     metrics = scoring_metrics(settings.model_name)
     watcher = ModelWatcher(settings, loader, metrics)
     topics = Topics(settings.topic_prefix)
-    app = build_faust_app("scoring", settings, web_port=web_port, datadir=datadir)
+    # faust's own web server has neither the token nor the limits of the one every other
+    # service answers on; the runner serves on that one instead.
+    app = build_faust_app("scoring", settings, web_port=web_port, datadir=datadir,
+                          web_enabled=False)
     events = raw_topic(app, topics.user_events)
     output = BatchOutput(settings)
     seen = RecentIds()
+    # Partitions of user-events held, replaced whole by the event loop, read by HTTP threads.
+    held: list[frozenset[int]] = [frozenset()]
+    heartbeat = Heartbeat(max_age=90.0)
+    token = settings.http_token
+    server = serve(settings.web_host, web_port, metrics.registry, lambda: watcher.serving,
+                   lambda: watcher.health(held[0]), live=heartbeat.check,
+                   ready=lambda: watcher.not_ready(held[0]),
+                   token=token.reveal() if token else None)
 
     # Registered by a call, not as a decorator: faust's task decorator is untyped.
     async def start_watcher() -> None:
         watcher.start()
 
+    async def beat() -> None:
+        heartbeat.beat()  # the event loop turns
+
     app.task(start_watcher)
+    app.timer(interval=1.0)(beat)
 
     # Handlers take the sender positional-only (see _commit_processed below).
     @app.on_partitions_revoked.connect
@@ -65,6 +78,7 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
         # After a rebalance this worker may read again, from the last commit, events it
         # scored already: a redelivery to score again, not a producer's duplicate.
         seen.clear()
+        held[0] = frozenset()
 
     # Scoring waits for the catch-up begun at the last assignment (see ModelWatcher.catch_up).
     registry_end = make_consumer(settings, "registry-end")
@@ -73,6 +87,8 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
     @app.on_partitions_assigned.connect
     async def catch_up_with_models(app: faust.App, assigned: Set[TP] = frozenset(), /,
                                    *_: Any, **__: Any) -> None:
+        held[0] = frozenset(tp.partition for tp in app.consumer.assignment()
+                            if tp.topic == topics.user_events)
         if any(tp.topic == topics.user_events for tp in assigned):
             catching_up[:] = [asyncio.get_running_loop().run_in_executor(
                 None, watcher.catch_up, registry_end)]
@@ -82,6 +98,7 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
         watcher.stop()
         output.close()
         registry_end.close()
+        server.close()
 
     @app.agent(events, concurrency=1)
     async def score(stream: Any) -> None:
@@ -106,25 +123,6 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
                 + [(topics.dead_letters, k, v, p) for k, v, p in result.dead_letters]
             )
             count_batch(metrics, len(batch), result, time.perf_counter() - began)
-
-    @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
-
-    @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        state = watcher.serving
-        body = {"status": "ok", "model_ready": state.ready,
-                "champion": state.deployment.champion if state.deployment else None,
-                "partitions": sorted(tp.partition for tp in app.consumer.assignment()
-                                     if tp.topic == topics.user_events)}
-        return web.json(body)
-
-    @app.page("/predict")
-    class Predict(faust.web.View):
-        async def post(self, request: Any) -> Any:
-            status, body = predict_response(await request.read(), watcher.serving)
-            return self.bytes(body, content_type="application/json", status=status)
 
     return app, watcher
 

@@ -1,5 +1,5 @@
-"""``/live``, ``/ready``, ``/metrics``, ``/health`` and ``POST /predict`` for the runner that
-has no faust web server, on the project's bounded HTTP server (see
+"""``/live``, ``/ready``, ``/metrics``, ``/health`` and ``POST /predict`` of a scoring
+worker, either runner, on the project's bounded HTTP server (see
 :mod:`contracts.http_server` for its limits)."""
 
 from __future__ import annotations

@@ -74,20 +74,11 @@ class KafkaScoringWorker:
         self.runtime.stop()
 
     def health(self) -> dict[str, Any]:
-        state = self.watcher.serving
-        return {"status": "ok", "model_ready": state.ready,
-                "champion": state.deployment.champion if state.deployment else None,
-                "partitions": sorted(self.runtime.assigned)}
+        return self.watcher.health(self.runtime.assigned)
 
     def not_ready(self) -> str | None:
         """Why ``/ready`` says 503, or None when this worker scores partitions it holds."""
-        if not self.watcher.ready.is_set():
-            return "model-versions is not read to its end yet"
-        if not self.watcher.serving.ready:
-            return "no champion model is loaded"
-        if not self.runtime.assigned:
-            return "no partitions of user-events are assigned to this worker"
-        return None
+        return self.watcher.not_ready(self.runtime.assigned)
 
     def run(self) -> None:
         token = self.settings.http_token

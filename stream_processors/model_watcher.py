@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import msgspec
@@ -87,6 +87,23 @@ class ModelWatcher:
         """What ``/predict`` and ``/health`` answer with: nothing until the registry is read
         to its end, since a version replayed before that may not be the newest."""
         return self.state if self.ready.is_set() else _NOTHING_YET
+
+    def not_ready(self, partitions: Collection[int]) -> str | None:
+        """Why a worker holding ``partitions`` of user-events is not ready, or None."""
+        if not self.ready.is_set():
+            return "model-versions is not read to its end yet"
+        if not self.serving.ready:
+            return "no champion model is loaded"
+        if not partitions:
+            return "no partitions of user-events are assigned to this worker"
+        return None
+
+    def health(self, partitions: Collection[int]) -> dict[str, Any]:
+        """What ``/health`` says of a worker holding ``partitions`` of user-events."""
+        state = self.serving
+        return {"status": "ok", "model_ready": state.ready,
+                "champion": state.deployment.champion if state.deployment else None,
+                "partitions": sorted(partitions)}
 
     def catch_up(self, consumer: Any, timeout: float = CATCH_UP_SECONDS) -> bool:
         """Apply every version published so far, before scoring partitions taken over.
