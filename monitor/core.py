@@ -15,6 +15,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 
 from contracts.bounded_ids import RecentIds
@@ -24,6 +25,7 @@ from contracts.records import LabeledEvent, Prediction, Record, UserEvent
 from contracts.topics import Topics
 from monitor.concept import make_detector
 from monitor.config import WindowConfig
+from monitor.drivers import Drivers
 from monitor.features import FeatureWindow, columns
 from monitor.performance import LabeledScope
 from monitor.predictions import PredictionScope
@@ -75,6 +77,7 @@ class Monitor:
         self.predictions: OrderedDict[Scope, PredictionScope] = OrderedDict()
         self.labeled: OrderedDict[Scope, LabeledScope] = OrderedDict()
         self.features: dict[Scope, FeatureWindow] = {}
+        self.drivers: dict[Scope, Drivers] = {}
         self.retired: list[Scope] = []
         self.latest_prediction_ts = -math.inf
         self._routes: dict[int, str] = {}
@@ -184,6 +187,11 @@ class Monitor:
                 ts, np.fromiter((p.score for p in group), np.float64, len(group)),
                 np.fromiter((p.decision for p in group), np.int64, len(group)),
                 np.maximum(scored - ts, 0.0))
+            explained = [p.contributions for p in group if p.contributions is not msgspec.UNSET]
+            if explained:
+                self.drivers.setdefault(scope, Drivers()).add(explained)
+        if len(self.drivers) > len(self.predictions):  # scopes no longer watched
+            self.drivers = {s: d for s, d in self.drivers.items() if s in self.predictions}
         return reports
 
     def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome],

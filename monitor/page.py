@@ -16,6 +16,7 @@ from contracts.records import Alert
 from monitor.alerts import detail
 from monitor.charts import bin_labels, distribution, sparkline
 from monitor.dispatch import Dispatcher
+from monitor.drivers import Drivers
 from monitor.pipeline import MonitorPipeline
 from monitor.report import FEATURE_METRICS, FeatureFigures, Scope, WindowKind, WindowReport
 from monitor.rules import Rule
@@ -160,10 +161,23 @@ def _scope(pipeline: MonitorPipeline, scope: Scope) -> str:
         rows += [_row(pipeline, scope, "labels", name, labels) for name in REALISED]
     parts.append("<div class=scroll><table><tr><th>figure</th><th>now</th>"
                  f"<th>last windows</th></tr>{''.join(rows)}</table></div>")
+    drivers = pipeline.monitor.drivers.get(scope)
+    if drivers is not None:
+        parts.append(_drivers(drivers))
     features = latest.get((scope, "features"))
     if features is not None:
         parts.append(_features(pipeline, scope, features))
     return "".join(parts)
+
+
+def _drivers(drivers: Drivers) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td class=num>{_pct(share)}</td>"
+        f"<td class=num>{_fmt(size)}</td></tr>" for name, share, size in drivers.top(10))
+    return ("<h3>What drives the score</h3><p class=muted>the largest terms of the logit on "
+            f"{drivers.explained:,} explained predictions (STREAMML_EXPLAIN_TOP_K)</p>"
+            "<div class=scroll><table><tr><th>feature</th><th>among the largest</th>"
+            f"<th>mean |term|</th></tr>{rows}</table></div>")
 
 
 def _row(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str,

@@ -1,0 +1,51 @@
+"""What drives a version's scores: its explained predictions' largest terms, tallied.
+
+With ``STREAMML_EXPLAIN_TOP_K`` the scoring processor puts each prediction's k largest
+terms of the logit on it; this counts, per feature, how often it was among them and
+the mean size of its term when it was. Names come from a topic, so at most
+:data:`MAX_FEATURES` are kept apart; later ones are counted together as ``(others)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+MAX_FEATURES: Final = 256
+OTHERS: Final = "(others)"
+
+
+@dataclass
+class Drivers:
+    """The tally of one version on one route.
+
+    >>> d = Drivers()
+    >>> d.add([{"a": -2.0, "b": 0.5}, {"a": 1.0}])
+    >>> [(name, share, round(size, 2)) for name, share, size in d.top(2)]
+    [('a', 1.0, 1.5), ('b', 0.5, 0.5)]
+    """
+
+    explained: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, float] = field(default_factory=dict)
+
+    def add(self, contributions: Iterable[Mapping[str, float]]) -> None:
+        counts, sizes = self.counts, self.sizes
+        for terms in contributions:
+            self.explained += 1
+            for name, term in terms.items():
+                if name not in counts and len(counts) >= MAX_FEATURES:
+                    name = OTHERS
+                counts[name] = counts.get(name, 0) + 1
+                sizes[name] = sizes.get(name, 0.0) + abs(term)
+
+    def top(self, n: int) -> list[tuple[str, float, float]]:
+        """The ``n`` features most often among the largest terms: (name, share of the
+        explained predictions, mean absolute term when among them)."""
+        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return [(name, count / self.explained, self.sizes[name] / count)
+                for name, count in ranked]
+
+
+__all__ = ["MAX_FEATURES", "OTHERS", "Drivers"]
