@@ -4,6 +4,7 @@ the version switches marked. One self-contained file, no external assets."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +58,17 @@ def svg_chart(chart: Chart, markers: Sequence[Marker], t_end: float) -> str:
              f'<text x="{PAD}" y="16" font-size="13">{html.escape(chart.title)}</text>',
              f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
              'stroke="#999"/>',
-             f'<text x="2" y="{y(high) + 4:.0f}" font-size="10">{high:.3g}{chart.unit}</text>',
-             f'<text x="2" y="{y(low) + 4:.0f}" font-size="10">{low:.3g}{chart.unit}</text>',
-             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">'
-             f'{t_end:.0f} s</text>']
+             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 4}" font-size="10" text-anchor="end" '
+             'fill="#555">seconds since the start</text>']
+    for t in ticks(0.0, t_end):
+        parts.append(f'<line x1="{x(t):.1f}" y1="{HEIGHT - PAD}" x2="{x(t):.1f}" '
+                     f'y2="{HEIGHT - PAD + 4}" stroke="#999"/>'
+                     f'<text x="{x(t):.1f}" y="{HEIGHT - PAD + 14}" font-size="10" '
+                     f'text-anchor="middle">{t:g}</text>')
+    for v in ticks(low, high, most=6):
+        parts.append(f'<line x1="{PAD - 4}" y1="{y(v):.1f}" x2="{WIDTH - PAD}" y2="{y(v):.1f}" '
+                     f'stroke="#eee"/><text x="{PAD - 6}" y="{y(v) + 3:.1f}" font-size="10" '
+                     f'text-anchor="end">{v:g}{html.escape(chart.unit)}</text>')
     for n, marker in enumerate(markers):
         colour = {"drift": "#ff7f0e", "alert": "#d62728"}.get(marker.kind, "#2ca02c")
         parts.append(f'<line x1="{x(marker.at):.1f}" y1="{PAD - 8}" x2="{x(marker.at):.1f}" '
@@ -79,6 +87,24 @@ def svg_chart(chart: Chart, markers: Sequence[Marker], t_end: float) -> str:
                      f'font-size="10" fill="{colour}">{html.escape(series.name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def ticks(low: float, high: float, *, most: int = 8) -> list[float]:
+    """Round values from ``low`` to ``high``, at most ``most`` of them, 1, 2 or 5 times a
+    power of ten apart.
+
+    >>> ticks(0, 130), ticks(0.21, 0.74, most=6)
+    ([0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0], [0.3, 0.4, 0.5, 0.6, 0.7])
+    """
+    span = high - low
+    if not math.isfinite(span) or span <= 0:
+        return []
+    raw = span / most
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    count = int(math.floor((high - first) / step + 1e-9)) + 1
+    return [round(first + i * step, 10) for i in range(count)]
 
 
 def write_report(path: Path, *, title: str, charts: Sequence[Chart], markers: Sequence[Marker],

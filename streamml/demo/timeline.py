@@ -13,6 +13,7 @@ import msgspec
 from contracts.records import Alert, Deployment, LabeledEvent, Prediction
 
 BUCKET_SECONDS = 5.0
+REASON_CHARS = 60
 _PREDICTION = msgspec.json.Decoder(Prediction)
 _LABELED = msgspec.json.Decoder(LabeledEvent)
 _ALERT = msgspec.json.Decoder(Alert)
@@ -39,9 +40,15 @@ class Timeline:
     firing: dict[str, Alert] = field(default_factory=dict)
     alert_log: list[tuple[float, str]] = field(default_factory=list)
     deployments: list[tuple[float, Deployment]] = field(default_factory=list)
+    # The newest time a record was seen at: a bucket ending after it is still filling.
+    last: float = -math.inf
 
     def bucket(self, now: float) -> int:
+        self.last = max(self.last, now)
         return int((now - self.start) // BUCKET_SECONDS)
+
+    def _complete(self, b: int) -> bool:
+        return self.start + (b + 1) * BUCKET_SECONDS <= self.last
 
     def add_prediction(self, raw: bytes, now: float) -> None:
         p = _PREDICTION.decode(raw)
@@ -60,14 +67,14 @@ class Timeline:
     def add_alert(self, raw: bytes, now: float) -> None:
         alert = _ALERT.decode(raw)
         if alert.severity == "info":  # a notice (a release decision), not a problem
-            self.alert_log.append((now - self.start, f"{alert.kind}"))
+            self.alert_log.append((now - self.start, _with_reason(alert)))
             return
         if alert.status == "firing":
             if alert.fingerprint not in self.firing:
-                self.alert_log.append((now - self.start, f"{alert.kind} {alert.metric} firing"))
+                self.alert_log.append((now - self.start, f"{_named(alert)} firing"))
             self.firing[alert.fingerprint] = alert
         elif self.firing.pop(alert.fingerprint, None) is not None:
-            self.alert_log.append((now - self.start, f"{alert.kind} {alert.metric} resolved"))
+            self.alert_log.append((now - self.start, f"{_named(alert)} resolved"))
 
     def add_deployment(self, raw: bytes, now: float) -> None:
         deployment = _DEPLOYMENT.decode(raw)
@@ -79,12 +86,38 @@ class Timeline:
         return self.deployments[-1][1] if self.deployments else None
 
     def loss_series(self) -> list[tuple[float, float]]:
+        """Log loss per complete bucket of at least 20 labeled events.
+
+        >>> t = Timeline(start=0.0)
+        >>> t.loss.update({0: [14.0, 20], 1: [30.0, 25]}); t.last = 9.0
+        >>> t.loss_series()  # the second bucket, 5 s to 10 s, is still filling
+        [(2.5, 0.7)]
+        """
         return [((b + 0.5) * BUCKET_SECONDS, s / n) for b, (s, n) in sorted(self.loss.items())
-                if n >= 20]
+                if n >= 20 and self._complete(b)]
 
     def rate_series(self, version: int) -> list[tuple[float, float]]:
+        """Predictions a second of ``version``, per complete bucket."""
         return [((b + 0.5) * BUCKET_SECONDS, c[version] / BUCKET_SECONDS)
-                for b, c in sorted(self.per_bucket.items())]
+                for b, c in sorted(self.per_bucket.items()) if self._complete(b)]
+
+
+def _named(alert: Alert) -> str:
+    """The alert's kind, and its metric when that says more ("feature-drift feature_psi",
+    but "concept_drift" once)."""
+    return alert.kind if alert.metric in ("", alert.kind) else f"{alert.kind} {alert.metric}"
+
+
+def _with_reason(alert: Alert) -> str:
+    """A notice and why, shortened for a chart's label."""
+    raw = alert.details.get("reason")
+    try:
+        reason = str(msgspec.json.decode(raw)) if raw is not None else ""
+    except msgspec.DecodeError:
+        reason = ""
+    if len(reason) > REASON_CHARS:
+        reason = reason[:REASON_CHARS - 1] + "…"
+    return f"{alert.kind}: {reason}" if reason else alert.kind
 
 
 __all__ = ["BUCKET_SECONDS", "Timeline"]
