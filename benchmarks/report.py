@@ -134,6 +134,7 @@ def targets(f: Figures) -> list[Target]:
         out.append(Target(label, f"{more:+.0%}", "<= +25%", more <= 0.25))
     else:
         out.append(Target(label, "-", "<= +25%", None))
+    out += _loop_targets(f, main)
     if f.monitor is not None and main is not None:
         processor_us = main.cpu_seconds_per_100k * 10.0
         share = f.monitor.cpu_us_per_event / processor_us
@@ -146,6 +147,25 @@ def targets(f: Figures) -> list[Target]:
     else:
         out.append(Target("monitor CPU per event / processor's", "-", "<= 10%", None))
     return out
+
+
+def _loop_targets(f: Figures, main: RowFigures | None) -> list[Target]:
+    """The joiner against the processor it follows, and the whole loop's CPU an event."""
+    speed, cpu = f"joiner events/s / {f.streamml}", f"joiner CPU per event / {f.streamml}'s"
+    loop = "loop CPU per event (scoring + joiner + monitor) / scoring"
+    if main is None or f.joiner is None:
+        return [Target(speed, "-", ">= 0.5x", None), Target(cpu, "-", "<= 2x", None),
+                Target(loop, "-", "<= 4x", None)]
+    scoring_us = main.cpu_seconds_per_100k * 10.0
+    faster = f.joiner.events_per_second / main.events_per_second
+    dearer = f.joiner.cpu_us_per_event / scoring_us
+    out = [Target(speed, f"{faster:.2f}x", ">= 0.5x", faster >= 0.5),
+           Target(cpu, f"{dearer:.2f}x ({f.joiner.cpu_us_per_event:.1f} / {scoring_us:.1f} µs)",
+                  "<= 2x", dearer <= 2.0)]
+    if f.monitor is None:
+        return [*out, Target(loop, "-", "<= 4x", None)]
+    whole = (scoring_us + f.joiner.cpu_us_per_event + f.monitor.cpu_us_per_event) / scoring_us
+    return [*out, Target(loop, f"{whole:.2f}x", "<= 4x", whole <= 4.0)]
 
 
 def _count(n: int) -> str:

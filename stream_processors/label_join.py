@@ -44,7 +44,8 @@ ENTRY_OVERHEAD_BYTES: Final = 512
 _ENCODER = msgspec.json.Encoder()
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like KafkaRecord: built twice for every event joined.
+@dataclass(slots=True)
 class Scored:
     """What is known of one event so far: its features, its score, or both."""
 
@@ -55,7 +56,7 @@ class Scored:
     user_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Waiting:
     """A label waiting for its scored event, with the message it came in."""
 

@@ -35,7 +35,6 @@ _MASK: Final = 0xFFFFFFFF
 _WORDS: Final = struct.Struct("<I")
 
 
-@lru_cache(maxsize=1 << 16)
 def murmur2(key: bytes) -> int:
     """The Java client's ``Utils.toPositive(Utils.murmur2(key))``.
 
@@ -71,10 +70,19 @@ def home_partition(key: bytes | None, partitions: int, default: int) -> int:
     """
     if key is None:
         return default
+    if len(key) <= CACHED_KEY_BYTES:
+        return _cached_murmur2(key) % partitions
     return murmur2(key) % partitions
 
 
-@dataclass(frozen=True, slots=True)
+# An event, its prediction and its label share a key, so most keys are hashed again
+# soon. Only short keys are kept: the cache holds the keys themselves, and a key can
+# be as large as a message, so 65,536 long ones written on purpose would hold gigabytes.
+CACHED_KEY_BYTES: Final = 128
+_cached_murmur2 = lru_cache(maxsize=1 << 16)(murmur2)
+
+
+@dataclass(slots=True)
 class Forward:
     """A record to write to ``partition`` of ``join-repartition``."""
 
