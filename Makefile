@@ -20,12 +20,12 @@ LOCK_TOOLS := $(VENV)/lock-tools
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	--custom-compile-command "make lock" --quiet
 
-# The lock of make setup (with the test extra) and the image's (without); setuptools is
-# the build backend, installed from the lock too.
+# The lock of make setup (with the test and import extras) and the image's (without);
+# setuptools is the build backend, installed from the lock too.
 lock:
 	$(PYTHON) -m venv $(LOCK_TOOLS)
 	$(LOCK_TOOLS)/bin/pip install --quiet 'uv==$(UV_VERSION)'
-	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test \
+	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test --extra import \
 		$(LOCK_FLAGS) -o requirements.lock
 	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - \
 		$(LOCK_FLAGS) -o requirements-runtime.lock

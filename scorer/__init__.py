@@ -33,6 +33,7 @@ from scorer.exceptions import (
     ZipBombSuspected,
 )
 from scorer.feature_schema import FeatureSchema, FeatureSpec, infer_schema
+from scorer.imported import ImportReport, ModelImportError, import_pipeline
 from scorer.preprocessing import QuantileClipper, build_pipeline, vectorise
 from scorer.publishing import (
     deployment_record,
@@ -58,8 +59,10 @@ __all__ = [
     "FeatureSchema",
     "FeatureSpec",
     "FeatureValueError",
+    "ImportReport",
     "MalformedArtifact",
     "ModelBundle",
+    "ModelImportError",
     "QuantileClipper",
     "ReferenceStats",
     "RegistryError",
@@ -86,10 +89,11 @@ __all__ = [
     "evaluate",
     "fold_records",
     "group_by_assignment",
+    "import_pipeline",
     "infer_schema",
     "load_artifact",
-    "load_version",
     "load_rows",
+    "load_version",
     "model_version_record",
     "publish",
     "publish_as_champion",

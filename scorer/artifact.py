@@ -15,9 +15,10 @@ import hashlib
 import hmac
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.util import find_spec
 from typing import Any, Final, Literal
 
 import msgspec
@@ -32,6 +33,7 @@ from scorer.exceptions import (
     ArtifactTampered,
     ArtifactTooLarge,
     MalformedArtifact,
+    MissingDependency,
     ReplayedVersion,
     SchemaMismatch,
     UntrustedTypes,
@@ -58,12 +60,32 @@ RATIO_CHECK_MIN_BYTES: Final = 1024 * 1024
 # ours, and its node arrays are checked (scorer.trees) before anything walks them.
 TRUSTED_TYPES: Final = (
     "numpy.dtype",
+    "scorer.imported.FrameColumns",
     "scorer.preprocessing.QuantileClipper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
+# An imported pipeline may need more (its publisher confirmed each with `--trust`;
+# the list travels in the signed metadata). Types of these modules run code or reach
+# the system when built, so no confirmation and no signature makes them loadable.
+NEVER_TRUSTED_MODULES: Final = frozenset({
+    "builtins", "code", "codecs", "ctypes", "functools", "importlib", "io", "marshal", "nt",
+    "operator", "os", "pathlib", "pickle", "posix", "pty", "runpy", "shutil", "socket",
+    "subprocess", "sys", "types",
+})
 
 
-class ArtifactMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+def never_trusted(types: Iterable[str]) -> list[str]:
+    """The types among ``types`` that no confirmation makes loadable.
+
+    >>> never_trusted(["sklearn.tree._tree.Tree", "posix.system", "builtins.eval"])
+    ['posix.system', 'builtins.eval']
+    """
+    return [t for t in types if t.split(".", 1)[0] in NEVER_TRUSTED_MODULES]
+
+
+# omit_defaults: an artifact without imported types reads as before, in older processors too.
+class ArtifactMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True,
+                       omit_defaults=True):
     """Everything in the bundle but the fitted pipeline, stored as JSON in the artifact."""
 
     format: Literal[1] = 1
@@ -76,6 +98,7 @@ class ArtifactMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     metrics: dict[str, float]
     lineage: tuple[TopicRange, ...]
     params: dict[str, Any]
+    trusted_types: tuple[str, ...] = ()  # beyond TRUSTED_TYPES, confirmed at import
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +118,7 @@ def metadata_of(bundle: ModelBundle) -> ArtifactMetadata:
         model=bundle.model, version=bundle.version, created_at=bundle.created_at,
         threshold=bundle.threshold, schema=bundle.schema, reference=bundle.reference,
         metrics=dict(bundle.metrics), lineage=tuple(bundle.lineage), params=dict(bundle.params),
+        trusted_types=tuple(bundle.trusted_types),
     )
 
 
@@ -216,13 +240,18 @@ def _open(data: bytes, serving_version: int | None,
         raise SchemaMismatch(
             f"version {metadata.version} of {metadata.model} cannot be fed: " + "; ".join(problems)
         )
-    pipeline = _load_pipeline(pipeline_bytes)
+    if metadata.params.get("estimator") == "imported" and find_spec("pandas") is None:
+        raise MissingDependency(
+            f"version {metadata.version} of {metadata.model} is an imported pipeline, which "
+            "needs pandas: install streamml[import] where the processors run")
+    pipeline = _load_pipeline(pipeline_bytes, metadata.trusted_types)
     try:
         return ModelBundle(
             pipeline=pipeline, schema=metadata.schema, reference=metadata.reference,
             metrics=metadata.metrics, lineage=metadata.lineage, model=metadata.model,
             version=metadata.version, created_at=metadata.created_at,
             threshold=metadata.threshold, params=metadata.params,
+            trusted_types=metadata.trusted_types,
         )
     except ValueError as exc:
         raise MalformedArtifact(f"the artifact holds an unusable model: {exc}") from None
@@ -275,18 +304,22 @@ def _check_sizes(infos: list[zipfile.ZipInfo], what: str) -> None:
             )
 
 
-def _load_pipeline(data: bytes) -> Pipeline:
+def _load_pipeline(data: bytes, confirmed: Iterable[str] = ()) -> Pipeline:
+    if refused := never_trusted(confirmed):
+        raise UntrustedTypes(f"the artifact asks to trust {', '.join(refused)}, which is "
+                             "never loaded", types=refused)
+    trusted = sorted({*TRUSTED_TYPES, *confirmed})
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises many kinds on a malformed schema
         raise MalformedArtifact(f"the pipeline cannot be read by skops: {exc}") from None
-    unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    unknown = sorted(set(untrusted) - set(trusted))
     if unknown:
         raise UntrustedTypes(
             f"the pipeline holds types that are not trusted: {', '.join(unknown)}", types=unknown
         )
     try:
-        pipeline = sio.loads(data, trusted=list(TRUSTED_TYPES))
+        pipeline = sio.loads(data, trusted=trusted)
     except UntrustedTypesFoundException as exc:
         raise UntrustedTypes(f"skops refused the pipeline: {exc}", types=[]) from None
     except Exception as exc:
@@ -301,11 +334,13 @@ def _load_pipeline(data: bytes) -> Pipeline:
 
 __all__ = [
     "MAX_ARTIFACT_BYTES",
+    "NEVER_TRUSTED_MODULES",
     "TRUSTED_TYPES",
     "ArtifactMetadata",
     "SignedArtifact",
     "dump_bundle",
     "load_artifact",
     "load_version",
+    "never_trusted",
     "sign_bundle",
 ]

@@ -40,6 +40,9 @@ class ModelBundle:
         Name, version (>= 1) and UTC-aware creation time.
     threshold : float
         Scores at or above it decide 1.
+    trusted_types : tuple of str
+        Types of an imported pipeline that skops does not trust by itself, each
+        confirmed by whoever imported it (see :mod:`scorer.imported`).
 
     Examples
     --------
@@ -72,6 +75,7 @@ class ModelBundle:
     created_at: datetime
     threshold: float = 0.5
     params: Mapping[str, object] = field(default_factory=dict)
+    trusted_types: tuple[str, ...] = ()  # types beyond skops' own its pipeline needs
 
     def __post_init__(self) -> None:
         if self.version < 1:

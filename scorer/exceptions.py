@@ -44,6 +44,13 @@ class ArtifactRejected(ScorerError):
     code = "rejected"
 
 
+class MissingDependency(ArtifactRejected):
+    """The version needs a package this process does not have (pandas, for an imported
+    pipeline); it is refused at load rather than failing on its first batch."""
+
+    code = "missing-dependency"
+
+
 class ArtifactTooLarge(ArtifactRejected):
     code = "oversize"
 
@@ -117,6 +124,7 @@ __all__ = [
     "BadSignature",
     "FeatureValueError",
     "MalformedArtifact",
+    "MissingDependency",
     "RegistryError",
     "ReplayedDeployment",
     "ReplayedVersion",

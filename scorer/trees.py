@@ -1,4 +1,4 @@
-"""Structural checks of gradient-boosted trees before scikit-learn's native code walks them.
+"""Structural checks of tree models before scikit-learn's native code walks them.
 
 scikit-learn's ``TreePredictor`` walks its node array in Cython without bounds
 checks: a child index past the end, a feature index past the row, or a bitset index
@@ -8,6 +8,10 @@ proves who published an artifact, not that its arrays are sound, so every tree o
 loaded pipeline is checked here first: a tree whose children point forward and
 give every node but the root exactly one parent is acyclic and in range, whatever
 the bytes said.
+
+The same holds for the ``Tree`` inside every decision tree (a
+``GradientBoostingClassifier`` or a random forest of an imported pipeline), whose
+``apply`` walks ``children_left`` and ``children_right`` without bounds checks.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTY
 from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.pipeline import Pipeline
+from sklearn.tree._tree import TREE_LEAF, Tree
 
 from scorer.exceptions import UnsafeTree
 
@@ -30,7 +35,7 @@ BITSET_WORDS: Final = 8  # 256 categories as eight uint32 words
 
 
 def check_pipeline_trees(pipeline: Pipeline) -> int:
-    """Check every gradient-boosting model inside ``pipeline``; the number of trees checked.
+    """Check every tree model inside ``pipeline``; the number of trees checked.
 
     Models are found by walking the loaded objects, so one nested in a meta-estimator
     is checked too. Raises :class:`UnsafeTree` naming the model, tree and node at fault.
@@ -39,22 +44,31 @@ def check_pipeline_trees(pipeline: Pipeline) -> int:
     >>> check_pipeline_trees(Pipeline([("model", LogisticRegression())]))
     0
     """
-    return sum(check_boosting(model, where=f"the {type(model).__name__} at {path}")
-               for path, model in _boosting_models(pipeline))
+    checked = 0
+    for path, model in _tree_models(pipeline):
+        if isinstance(model, Tree):
+            check_decision_tree(model, where=f"the tree at {path}")
+            checked += 1
+        else:
+            checked += check_boosting(model, where=f"the {type(model).__name__} at {path}")
+    return checked
 
 
-def _boosting_models(root: object) -> Iterator[tuple[str, BaseHistGradientBoosting]]:
+def _tree_models(root: object) -> Iterator[tuple[str, BaseHistGradientBoosting | Tree]]:
     seen: set[int] = set()
     stack: list[tuple[str, object]] = [("pipeline", root)]
     while stack:
         path, obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, str | bytes | int | float | np.ndarray):
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float):
             continue
         seen.add(id(obj))
-        if isinstance(obj, BaseHistGradientBoosting):
+        if isinstance(obj, BaseHistGradientBoosting | Tree):
             yield path, obj
             continue
-        if isinstance(obj, dict):
+        if isinstance(obj, np.ndarray):
+            if obj.dtype == object:  # a GradientBoostingClassifier's estimators_
+                stack += [(f"{path}[{i}]", v) for i, v in enumerate(obj.ravel().tolist())]
+        elif isinstance(obj, dict):
             stack += [(f"{path}[{k!r}]", v) for k, v in obj.items()]
         elif isinstance(obj, list | tuple):
             stack += [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
@@ -134,6 +148,36 @@ indices after it and below the tree's 3 nodes
         raise UnsafeTree(f"{where}: a leaf holds a value that is not finite")
 
 
+def check_decision_tree(tree: Tree, *, where: str = "the tree") -> None:
+    """Refuse a scikit-learn ``Tree`` unless walking it from the root stays in its arrays.
+
+    >>> from sklearn.tree import DecisionTreeRegressor
+    >>> fitted = DecisionTreeRegressor(max_depth=2).fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+    >>> check_decision_tree(fitted.tree_)
+    """
+    n = int(tree.node_count)
+    left, right = tree.children_left.astype(np.int64), tree.children_right.astype(np.int64)
+    if n < 1 or left.shape != (n,) or right.shape != (n,):
+        raise UnsafeTree(f"{where}: {n} nodes but {left.shape} and {right.shape} children")
+    leaf = (left == TREE_LEAF) & (right == TREE_LEAF)
+    split = np.flatnonzero(~leaf)
+    _check_children(left[split], right[split], split, n, where)
+    feature = tree.feature[split]
+    bad = np.flatnonzero((feature < 0) | (feature >= tree.n_features))
+    if bad.size:
+        raise UnsafeTree(f"{where}: node {split[bad[0]]} splits on column {feature[bad[0]]}; "
+                         f"the tree reads {tree.n_features} columns")
+    depth = np.zeros(n, dtype=np.int64)
+    for at, low, high in zip(split.tolist(), left[split].tolist(), right[split].tolist(),
+                             strict=True):
+        depth[low] = depth[high] = depth[at] + 1
+    if int(depth.max()) > MAX_TREE_DEPTH:
+        raise UnsafeTree(f"{where}: the tree is {int(depth.max())} levels deep; "
+                         f"at most {MAX_TREE_DEPTH}")
+    if not np.isfinite(tree.value).all():
+        raise UnsafeTree(f"{where}: a leaf holds a value that is not finite")
+
+
 def _check_flags(nodes: np.ndarray, where: str) -> None:
     for flag in ("is_leaf", "is_categorical", "missing_go_to_left"):
         bad = np.flatnonzero(nodes[flag] > 1)
@@ -143,8 +187,13 @@ def _check_flags(nodes: np.ndarray, where: str) -> None:
 
 
 def _check_links(nodes: np.ndarray, split: np.ndarray, where: str) -> None:
-    n = len(nodes)
-    left, right = nodes["left"][split].astype(np.int64), nodes["right"][split].astype(np.int64)
+    _check_children(nodes["left"][split].astype(np.int64),
+                    nodes["right"][split].astype(np.int64), split, len(nodes), where)
+
+
+def _check_children(left: np.ndarray, right: np.ndarray, split: np.ndarray, n: int,
+                    where: str) -> None:
+    """Children of the ``split`` nodes point forward, in range, one parent each."""
     bad = np.flatnonzero((left <= split) | (right <= split) | (left >= n) | (right >= n))
     if bad.size:
         at = split[bad[0]]
@@ -194,4 +243,5 @@ def _check_splits(split_nodes: np.ndarray, at: np.ndarray, width: int, categoric
                          f"column must be categorical and the bitset below {n_bitsets}")
 
 
-__all__ = ["MAX_TREE_DEPTH", "check_boosting", "check_pipeline_trees", "check_tree"]
+__all__ = ["MAX_TREE_DEPTH", "check_boosting", "check_decision_tree", "check_pipeline_trees",
+           "check_tree"]

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.settings import Settings
-from streamml.cli.commands import model_gate
+from streamml.cli.commands import model_gate, model_import
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models", help="list, show, promote, canary, shadow or roll back model versions; "
-                       "evaluate and publish trained artifacts",
+                       "evaluate and publish trained artifacts; import a fitted pipeline",
         description="Reads the registry (the compacted model-versions topic). Every change "
                     "is written with an audit record saying who decided and why.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -38,7 +38,14 @@ def register(subparsers: Any) -> None:
         verbs.choices[verb].add_argument("--reason", default=None,
                                          help="why, for the audit trail")
     model_gate.add_verbs(verbs)
-    parser.set_defaults(handler=run, needs_broker=model_gate.needs_broker)
+    model_import.add_verb(verbs)
+    parser.set_defaults(handler=run, needs_broker=_needs_broker)
+
+
+def _needs_broker(args: argparse.Namespace) -> bool:
+    if args.verb == "import":
+        return model_import.publishes(args)
+    return model_gate.needs_broker(args)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,6 +53,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from retrainer.registry_io import read_view
     from retrainer.reports import history_lines, show_lines, version_lines
 
+    if args.verb == "import":
+        return model_import.run(args, settings)
     if args.verb == "evaluate":
         return model_gate.evaluate(args, settings)
     if args.verb == "publish":

@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
                         help="a column the model must not see (repeatable)")
     parser.add_argument("--time-column", default="ts", metavar="COLUMN",
                         help="timestamps ordering the rows (default: ts)")
-    parser.add_argument("--threshold-rule", default=None, type=_threshold_rule, metavar="RULE",
+    parser.add_argument("--threshold-rule", default=None, type=threshold_rule, metavar="RULE",
                         help="how the decision threshold is chosen on validation scores: f1, "
                              "positive-rate:R or cost:C (false-positive cost / false-negative "
                              "cost); default: STREAMML_DECISION_THRESHOLD_RULE (f1)")
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                            on_stage=stage)
     stage(f"signing version {version} and writing it to {args.out}")
     signed = sign_bundle(bundle, signer)
-    artifact_path, metrics_path = _save(args.out, signed, report)
+    artifact_path, metrics_path = save_artifact(args.out, signed, report.to_dict())
     _print_report(console, signed, report)
     console.print(f"artifact: {artifact_path}\nmetrics:  {metrics_path}")
     if report.skill <= 0:
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _threshold_rule(text: str) -> Any:
+def threshold_rule(text: str) -> Any:
     from scorer.threshold import ThresholdRule
 
     try:
@@ -128,7 +128,9 @@ def _threshold_rule(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _save(out: Path, signed: SignedArtifact, report: TrainingReport) -> tuple[Path, Path]:
+def save_artifact(out: Path, signed: SignedArtifact,
+                  report: dict[str, Any]) -> tuple[Path, Path]:
+    """NAME.artifact and NAME.json (its digest, signature, key id and ``report``) in ``out``."""
     meta = signed.metadata
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{meta.model}-v{meta.version}"
@@ -143,7 +145,7 @@ def _save(out: Path, signed: SignedArtifact, report: TrainingReport) -> tuple[Pa
         "sha256": signed.sha256,
         "signature": signed.signature,
         "key_id": signed.key_id,
-        **report.to_dict(),
+        **report,
     }, indent=2) + "\n")
     return artifact_path, metrics_path
 
@@ -181,4 +183,4 @@ def _print_report(console: Any, signed: SignedArtifact, report: TrainingReport) 
     )
 
 
-__all__ = ["register", "run"]
+__all__ = ["Stages", "register", "run", "save_artifact", "threshold_rule"]

@@ -28,6 +28,8 @@ PROMISED_S = 25.0
 NEEDS_BROKER = {
     "models list": ["models", "list"],
     "models evaluate": ["models", "evaluate", "{csv}", "--data", "{csv}", "--label", "y"],
+    "models import": ["models", "import", "{csv}", "--reference", "{csv}", "--label", "y",
+                      "--publish"],
     "simulate": ["simulate", "--events", "100"],
     "produce": ["produce", "{csv}"],
     "topics create": ["topics", "create"],
