@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo test unit faults lint typecheck benchmarks lock
+.PHONY: setup system-deps demo test unit faults lint typecheck benchmarks lock quix-lock
 
 setup: $(VENV)/.installed
 
@@ -18,17 +18,19 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 UV_VERSION := 0.13.8
 LOCK_TOOLS := $(VENV)/lock-tools
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
-	--custom-compile-command "make lock" --quiet
+	--quiet
 
-# The lock of make setup (with the test and import extras) and the image's (without);
+# The lock of make setup (with the test, import and onnx extras) and the image's (without);
 # setuptools is the build backend, installed from the lock too.
-lock:
+$(LOCK_TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOLS)
 	$(LOCK_TOOLS)/bin/pip install --quiet 'uv==$(UV_VERSION)'
-	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test --extra import \
-		$(LOCK_FLAGS) -o requirements.lock
+
+lock: $(LOCK_TOOLS)/bin/uv
+	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test --extra import --extra onnx \
+		$(LOCK_FLAGS) --custom-compile-command "make lock" -o requirements.lock
 	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - \
-		$(LOCK_FLAGS) -o requirements-runtime.lock
+		$(LOCK_FLAGS) --custom-compile-command "make lock" -o requirements-runtime.lock
 
 system-deps:
 	scripts/system-deps.sh
@@ -54,3 +56,8 @@ faults: setup system-deps
 
 benchmarks: setup system-deps
 	$(BIN)/python -m benchmarks
+
+# The benchmark's Quix Streams rows run in their own environment (benchmarks/quix_env.py).
+quix-lock: $(LOCK_TOOLS)/bin/uv
+	printf 'quixstreams==3.28.1\n' | $(LOCK_TOOLS)/bin/uv pip compile - $(LOCK_FLAGS) \
+		--custom-compile-command "make quix-lock" -o benchmarks/quix.lock

@@ -107,6 +107,7 @@ def targets(f: Figures) -> list[Target]:
 
     ratio(f"{f.streamml} events/s / naive", main, naive, 50)
     ratio(f"{f.streamml} events/s / faust-ceiling", main, faust, 0.6)
+    ratio(f"{f.streamml} events/s / quix-scoring", main, f.row("quix-scoring"), 3)
     mine = main.latency.get(1000) if main else None
     theirs = faust.latency.get(1000) if faust else None
     if mine is not None and theirs is not None:

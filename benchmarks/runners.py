@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from benchmarks import quix_env
 from contracts.settings import Settings
 from scorer.artifact import SignedArtifact
 from streamml.broker import single_node
@@ -18,8 +19,9 @@ KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
 ALERT_KEY: Final = "aO/0CETXhygHI4mgC2/FITxDlDt3X1fBFLSaIePYusA="
 # The kafka runner with STREAMML_EXPLAIN_TOP_K=3: what explanations cost on the stream.
 EXPLAINED: Final = "streamml-kafka-explain3"
-ROWS: Final = ("kafka-ceiling", "faust-ceiling", "naive", "streamml-faust", "streamml-kafka",
-               EXPLAINED)
+QUIX_ROWS: Final = ("quix-ceiling", "quix-scoring")
+ROWS: Final = ("kafka-ceiling", "faust-ceiling", *QUIX_ROWS, "naive", "streamml-faust",
+               "streamml-kafka", EXPLAINED)
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -44,10 +46,15 @@ def command(row: str, workdir: Path, signed: SignedArtifact) -> list[str]:
         runner = "kafka" if row == EXPLAINED else row.removeprefix("streamml-")
         return [python, "-m", "streamml", "process", "--data-dir", str(workdir),
                 "--runner", runner]
-    if row == "naive":
+    if row in ("naive", "quix-scoring"):
         artifact = workdir / "model.skops.zip"
         artifact.write_bytes(signed.data)
-        return [python, "-m", "benchmarks.naive_agent", str(artifact), KEY]
+        if row == "naive":
+            return [python, "-m", "benchmarks.naive_agent", str(artifact), KEY]
+        return [str(quix_env.python()), "-m", "benchmarks.quix_app", "scoring", str(artifact),
+                KEY]
+    if row == "quix-ceiling":
+        return [str(quix_env.python()), "-m", "benchmarks.quix_app", "ceiling"]
     if row in ("kafka-ceiling", "faust-ceiling"):
         return [python, "-m", f"benchmarks.{row.replace('-', '_')}"]
     raise ValueError(f"unknown row {row!r}; expected one of {', '.join(ROWS)}")

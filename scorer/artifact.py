@@ -61,6 +61,7 @@ RATIO_CHECK_MIN_BYTES: Final = 1024 * 1024
 TRUSTED_TYPES: Final = (
     "numpy.dtype",
     "scorer.imported.FrameColumns",
+    "scorer.onnx_model.OnnxClassifier",
     "scorer.preprocessing.QuantileClipper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
@@ -72,6 +73,16 @@ NEVER_TRUSTED_MODULES: Final = frozenset({
     "operator", "os", "pathlib", "pickle", "posix", "pty", "runpy", "shutil", "socket",
     "subprocess", "sys", "types",
 })
+
+
+# The estimator an imported version's params name (scorer.imported), and the packages
+# (with their extra) a processor needs to serve it.
+IMPORTED: Final = "imported"
+ONNX: Final = "imported-onnx"
+IMPORTED_NEEDS: Final = {
+    IMPORTED: (("pandas", "import"),),
+    ONNX: (("onnxruntime", "onnx"), ("onnx", "onnx")),
+}
 
 
 def never_trusted(types: Iterable[str]) -> list[str]:
@@ -240,10 +251,12 @@ def _open(data: bytes, serving_version: int | None,
         raise SchemaMismatch(
             f"version {metadata.version} of {metadata.model} cannot be fed: " + "; ".join(problems)
         )
-    if metadata.params.get("estimator") == "imported" and find_spec("pandas") is None:
+    needs = IMPORTED_NEEDS.get(str(metadata.params.get("estimator")), ())
+    if missing := [package for package, _ in needs if find_spec(package) is None]:
         raise MissingDependency(
-            f"version {metadata.version} of {metadata.model} is an imported pipeline, which "
-            "needs pandas: install streamml[import] where the processors run")
+            f"version {metadata.version} of {metadata.model} is an imported model, which "
+            f"needs {', '.join(missing)}: install streamml[{needs[0][1]}] where the "
+            "processors run")
     pipeline = _load_pipeline(pipeline_bytes, metadata.trusted_types)
     try:
         return ModelBundle(
@@ -333,8 +346,11 @@ def _load_pipeline(data: bytes, confirmed: Iterable[str] = ()) -> Pipeline:
 
 
 __all__ = [
+    "IMPORTED",
+    "IMPORTED_NEEDS",
     "MAX_ARTIFACT_BYTES",
     "NEVER_TRUSTED_MODULES",
+    "ONNX",
     "TRUSTED_TYPES",
     "ArtifactMetadata",
     "SignedArtifact",

@@ -1,4 +1,5 @@
-"""Serve a scikit-learn pipeline trained elsewhere: read from its skops file, fed by name.
+"""Serve a model trained elsewhere: a scikit-learn pipeline from its skops file, fed by
+name, or an ONNX binary classifier (:mod:`scorer.onnx_model`).
 
 A pipeline fitted on a pandas DataFrame knows its input columns by name
 (``feature_names_in_``), while the processor hands every model one array a batch, its
@@ -21,7 +22,7 @@ metrics the monitor compares live figures with. It is labeled for that reason.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.util import find_spec
@@ -33,7 +34,14 @@ import skops.io as sio
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
-from scorer.artifact import MAX_ARTIFACT_BYTES, TRUSTED_TYPES, never_trusted
+from scorer.artifact import (
+    IMPORTED,
+    IMPORTED_NEEDS,
+    MAX_ARTIFACT_BYTES,
+    ONNX,
+    TRUSTED_TYPES,
+    never_trusted,
+)
 from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.evaluation import base_rate_log_loss, evaluate, skill
@@ -112,74 +120,108 @@ def import_pipeline(source: Path | str, rows: Sequence[TrainingRow], *, model: s
                     version: int = 1, trust: Iterable[str] = (),
                     threshold_rule: ThresholdRule | None = None,
                     now: datetime | None = None) -> tuple[ModelBundle, ImportReport]:
-    """A bundle serving the fitted pipeline in the skops file ``source``, with its schema,
-    reference, threshold and metrics read off the labeled reference ``rows``.
+    """A bundle serving the model in ``source`` (a fitted pipeline in a skops file, or an
+    ``.onnx`` binary classifier), with its schema, reference, threshold and metrics read
+    off the labeled reference ``rows``.
 
-    ``trust`` confirms, by name, the types skops does not trust by itself; importing
-    stops and names any type found that was not confirmed.
+    ``trust`` confirms, by name, the types of a skops file that skops does not trust by
+    itself; importing stops and names any type found that was not confirmed.
     """
-    if find_spec("pandas") is None:
-        raise ModelImportError("importing a pipeline needs pandas: pip install "
-                               "'streamml[import]'")
     path = Path(source)
+    onnx = path.suffix.lower() == ".onnx"
+    for package, extra in IMPORTED_NEEDS[ONNX if onnx else IMPORTED]:
+        if find_spec(package) is None:
+            raise ModelImportError(f"importing {path.name} needs {package}: pip install "
+                                   f"'streamml[{extra}]'")
     if not path.is_file():
         raise ModelImportError(f"{path}: no such file")
     data = path.read_bytes()
     if len(data) > MAX_ARTIFACT_BYTES:
         raise ModelImportError(f"{path.name} is {len(data)} bytes; a model of at most "
                                f"{MAX_ARTIFACT_BYTES} can be published")
-    confirmed = set(trust)
-    if refused := never_trusted(sorted(confirmed)):
-        raise ModelImportError(f"{', '.join(refused)} can run code or reach the system when "
-                               "loaded; no model that needs them is imported")
-    needed = types_to_confirm(data)
-    if refused := never_trusted(needed):
-        raise ModelImportError(f"{path.name} holds {', '.join(refused)}, which can run code "
-                               "or reach the system when loaded; it is not imported")
-    if missing := [t for t in needed if t not in confirmed]:
-        flags = " ".join(f"--trust {t}" for t in missing)
-        raise ModelImportError(f"{path.name} holds types that skops does not trust by "
-                               f"itself: {', '.join(missing)}. If you know the file's origin "
-                               f"and trust them, confirm each: {flags}")
-    try:
-        pipeline = sio.loads(data, trusted=sorted({*TRUSTED_TYPES, *needed}))
-    except Exception as exc:
-        raise ModelImportError(f"skops could not load {path.name}: {exc}") from None
-    names = _input_names(pipeline, path.name)
-    check_pipeline_trees(pipeline)
+    trusted: tuple[str, ...] = ()
+    if onnx:
+        pipeline, names = None, _onnx_inputs(data)
+    else:
+        pipeline, trusted = _skops_pipeline(data, path.name, set(trust))
+        names = _input_names(pipeline, path.name)
     if not rows:
         raise ModelImportError("the reference data holds no rows")
     present = {name for row in rows for name in row.features}
     if absent := [n for n in names if n not in present]:
-        raise ModelImportError(f"the pipeline reads {', '.join(absent)}, which the reference "
+        raise ModelImportError(f"the model reads {', '.join(absent)}, which the reference "
                                "data does not hold")
     features = [{n: row.features.get(n) for n in names} for row in rows]
     schema = infer_schema(features)
-    frame = FrameColumns(columns=schema.names, order=tuple(names),
-                         numeric=tuple(f.name for f in schema.features if f.kind == "numeric"))
-    served = Pipeline([("frame", frame.fit(None)), ("model", pipeline)])
+    if pipeline is None:
+        served = Pipeline([("model", _onnx_served(data, schema.kinds()))])
+    else:
+        frame = FrameColumns(columns=schema.names, order=tuple(names), numeric=tuple(
+            f.name for f in schema.features if f.kind == "numeric"))
+        served = Pipeline([("frame", frame.fit(None)), ("model", pipeline)])
     try:
         scores = served.predict_proba(vectorise(schema, features))[:, 1]
     except Exception as exc:
-        raise ModelImportError(f"the pipeline could not score the reference data: "
+        raise ModelImportError(f"the model could not score the reference data: "
                                f"{type(exc).__name__}: {exc}") from None
     labels = np.array([row.label for row in rows])
     threshold = choose_threshold(labels, scores, threshold_rule or ThresholdRule())
     metrics = evaluate(labels, scores, threshold=threshold)
     baseline = base_rate_log_loss(float(labels.mean()), labels)
     sha256 = hashlib.sha256(data).hexdigest()
-    trusted = tuple(needed)
     bundle = ModelBundle(
         pipeline=served, schema=schema, reference=reference_stats(schema, features, scores),
         metrics=metrics, lineage=(), model=model, version=version,
         created_at=now or datetime.now(UTC), threshold=threshold,
-        params={"estimator": "imported", "source": path.name, "source_sha256": sha256,
-                "pipeline": type(pipeline).__name__},
+        params={"estimator": ONNX if onnx else IMPORTED, "source": path.name,
+                "source_sha256": sha256,
+                "pipeline": "onnx" if pipeline is None else type(pipeline).__name__},
         trusted_types=trusted)
     return bundle, ImportReport(
         source=path.name, sha256=sha256, trusted_types=trusted, features=tuple(names),
         rows=len(rows), threshold=threshold, metrics=metrics,
         skill=skill(metrics["log_loss"], baseline), baseline_log_loss=baseline)
+
+
+def _skops_pipeline(data: bytes, name: str, confirmed: set[str]) -> tuple[Any, tuple[str, ...]]:
+    """The fitted object in a skops file, once every type it needs is confirmed and safe,
+    with the types that had to be confirmed; its trees checked."""
+    if refused := never_trusted(sorted(confirmed)):
+        raise ModelImportError(f"{', '.join(refused)} can run code or reach the system when "
+                               "loaded; no model that needs them is imported")
+    needed = types_to_confirm(data)
+    if refused := never_trusted(needed):
+        raise ModelImportError(f"{name} holds {', '.join(refused)}, which can run code "
+                               "or reach the system when loaded; it is not imported")
+    if missing := [t for t in needed if t not in confirmed]:
+        flags = " ".join(f"--trust {t}" for t in missing)
+        raise ModelImportError(f"{name} holds types that skops does not trust by "
+                               f"itself: {', '.join(missing)}. If you know the file's origin "
+                               f"and trust them, confirm each: {flags}")
+    try:
+        pipeline = sio.loads(data, trusted=sorted({*TRUSTED_TYPES, *needed}))
+    except Exception as exc:
+        raise ModelImportError(f"skops could not load {name}: {exc}") from None
+    check_pipeline_trees(pipeline)
+    return pipeline, tuple(needed)
+
+
+def _onnx_inputs(data: bytes) -> list[str]:
+    from scorer.onnx_model import OnnxModelError, input_names
+
+    try:
+        return input_names(data)
+    except OnnxModelError as exc:
+        raise ModelImportError(str(exc)) from None
+
+
+def _onnx_served(data: bytes, kinds: Mapping[str, str]) -> Any:
+    from scorer.onnx_model import OnnxModelError, onnx_classifier
+
+    try:
+        return onnx_classifier(data, kinds)
+    except OnnxModelError as exc:
+        raise ModelImportError(str(exc)) from None
 
 
 def _input_names(pipeline: Any, name: str) -> list[str]:
@@ -197,5 +239,5 @@ def _input_names(pipeline: Any, name: str) -> list[str]:
     return [str(n) for n in names]
 
 
-__all__ = ["FrameColumns", "ImportReport", "ModelImportError", "import_pipeline",
-           "types_to_confirm"]
+__all__ = ["FrameColumns", "ImportReport", "ModelImportError",
+           "import_pipeline", "types_to_confirm"]

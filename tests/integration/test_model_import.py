@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -56,11 +58,14 @@ PREDICTION = msgspec.json.Decoder(Prediction)
 
 @dataclass(frozen=True)
 class Exported:
-    """A pipeline as a data scientist would ship it: a skops file and its labeled data."""
+    """A pipeline as a data scientist would ship it: a skops file, the same model as
+    ONNX (converted with skl2onnx, which imputes no text column), and labeled data."""
 
     pipeline: Pipeline
     model_file: Path
     reference: Path
+    onnx_pipeline: Pipeline
+    onnx_file: Path
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +85,20 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     folder = tmp_path_factory.mktemp("exported")
     model_file = folder / "conversion.skops"
     sio.dump(pipeline, model_file)
+    onnx_pipeline = Pipeline([("columns", ColumnTransformer([
+        ("num", SimpleImputer(strategy="median"), numeric),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])),
+        ("model", GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)),
+    ]).fit(df, labels)
+    onnx_file = folder / "conversion.onnx"
+    onnx_file.write_bytes(to_onnx(onnx_pipeline, initial_types=[
+        (c, StringTensorType([None, 1]) if c in categorical else FloatTensorType([None, 1]))
+        for c in df.columns], options={"zipmap": False}).SerializeToString())
     reference = folder / "reference.jsonl"
     reference.write_bytes(b"".join(msgspec.json.encode(
         {"features": i.event.features, "converted": i.label, "ts": i.event.ts}) + b"\n"
         for i in history))
-    return Exported(pipeline, model_file, reference)
+    return Exported(pipeline, model_file, reference, onnx_pipeline, onnx_file)
 
 
 @pytest.fixture
@@ -102,17 +116,21 @@ def processor(settings: Settings, tmp_path: Path) -> Iterator[int]:
         yield port
 
 
-def test_an_imported_pipeline_is_hot_swapped_in_and_scores_as_scikit_learn_does(
-        settings: Settings, processor: int, exported: Exported) -> None:
+@pytest.mark.parametrize("kind", ["skops", "onnx"])
+def test_an_imported_model_is_hot_swapped_in_and_scores_as_scikit_learn_does(
+        settings: Settings, processor: int, exported: Exported, kind: str) -> None:
     publish_champion(settings, signed(trained_bundle(1)))
     before = send_events(settings, 300, prefix="before")
     topic = Topics(settings.topic_prefix).predictions
     read_topic(settings, topic, until=lambda r: len(r) >= len(before), timeout=120)
+    source, trust, pipeline, tolerance = (
+        (exported.model_file, ["--trust", TREE], exported.pipeline, 1e-9) if kind == "skops"
+        else (exported.onnx_file, [], exported.onnx_pipeline, 1e-5))  # ONNX runs in float32
 
     done = subprocess.run(
-        [sys.executable, "-m", "streamml", "models", "import", str(exported.model_file),
-         "--reference", str(exported.reference), "--label", "converted", "--trust", TREE,
-         "--publish", "--out", str(exported.model_file.parent / "artifacts")],
+        [sys.executable, "-m", "streamml", "models", "import", str(source),
+         "--reference", str(exported.reference), "--label", "converted", *trust,
+         "--publish", "--out", str(settings_dir(settings, exported))],
         env=settings_env(settings), capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     assert "published conversion version 2 and made it the champion" in done.stdout
@@ -123,10 +141,13 @@ def test_an_imported_pipeline_is_hot_swapped_in_and_scores_as_scikit_learn_does(
     scored = {p.event_id: p for p in (PREDICTION.decode(r.value) for r in records)}
     assert {scored[i.event.event_id].version for i in before} == {1}
     assert {scored[i.event.event_id].version for i in after} == {2}
-    expected = exported.pipeline.predict_proba(
-        pd.DataFrame([i.event.features for i in after]))[:, 1]
+    expected = pipeline.predict_proba(pd.DataFrame([i.event.features for i in after]))[:, 1]
     served = np.array([scored[i.event.event_id].score for i in after])
-    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(served, expected, rtol=0, atol=tolerance)
+
+
+def settings_dir(settings: Settings, exported: Exported) -> Path:
+    return exported.model_file.parent / f"artifacts-{settings.topic_prefix}"
 
 
 def _serving(port: int) -> tuple[object, object]:

@@ -38,6 +38,8 @@ def figures(**changes: object) -> Figures:
         RowFigures("kafka-ceiling", 200_000, 110_000, 0.6, 60, {1000: latency(1000, 30)}),
         RowFigures("faust-ceiling", 200_000, 4_000, 22.0, 70,
                    {1000: latency(1000, 25), 5000: None}),
+        RowFigures("quix-ceiling", 200_000, 30_000, 3.0, 90, {1000: latency(1000, 20)}),
+        RowFigures("quix-scoring", 200_000, 12_000, 8.0, 180, {1000: latency(1000, 28)}),
         RowFigures("naive", 3_000, 240, 390.0, 170, {1000: None, 5000: None}),
         RowFigures("streamml-faust", 200_000, 7_000, 14.0, 250, {1000: latency(1000, 75)}),
         RowFigures("streamml-kafka", 1_000_000, 90_000, 1.0, 220,
@@ -61,6 +63,7 @@ def test_targets_are_judged_as_ratios_of_the_default_runner():
 
     assert verdicts["streamml-kafka events/s / naive"] == ("375.0x", True)
     assert verdicts["streamml-kafka events/s / faust-ceiling"] == ("22.5x", True)
+    assert verdicts["streamml-kafka events/s / quix-scoring"] == ("7.5x", True)
     assert verdicts["streamml-kafka p99 @1k - faust-ceiling p99 @1k"] == ("+7 ms", True)
     assert verdicts["processor RSS growth 200k -> 1M events"] == ("+2.0%", True)
     assert verdicts["monitor RSS growth 200k -> 1M events"] == ("+18.2%", False)
@@ -82,24 +85,26 @@ def test_the_joiner_and_the_whole_loop_are_judged_against_the_processor():
 
 def test_a_target_without_its_figures_is_not_judged():
     f = figures(monitor=None, memory={}, hot_swap_seconds={})
-    f.rows = [r for r in f.rows if r.row not in ("naive", "streamml-kafka-explain3")]
+    f.rows = [r for r in f.rows
+              if r.row not in ("naive", "quix-scoring", "streamml-kafka-explain3")]
 
     missing = [t.name for t in targets(f) if t.holds is None]
 
-    assert len(missing) == 7  # the loop's CPU needs the monitor's
+    assert len(missing) == 8  # the loop's CPU needs the monitor's
 
 
 def test_the_table_shows_every_row_its_latencies_and_every_target():
     text = table(figures())
 
     lines = text.splitlines()
-    for row in ("kafka-ceiling", "faust-ceiling", "naive", "streamml-faust", "streamml-kafka*"):
+    for row in ("kafka-ceiling", "faust-ceiling", "quix-ceiling", "quix-scoring", "naive",
+                "streamml-faust", "streamml-kafka*"):
         assert any(line.startswith(row) for line in lines), row
     kafka = next(line for line in lines if line.startswith("streamml-kafka*"))
     assert "1,000,000" in kafka and "90,000" in kafka and "11 / 32" in kafka
     naive = next(line for line in lines if line.startswith("naive"))
     assert naive.split()[-2:] == ["overload", "overload"]
-    assert text.count("PASS") == 6 and text.count("MISS") == 5
+    assert text.count("PASS") == 7 and text.count("MISS") == 5
     assert "retraining on 100,000 labeled rows" in text
 
 
@@ -111,7 +116,7 @@ def test_the_json_holds_the_figures_of_the_table(tmp_path: Path):
 
     data = json.loads(path.read_text())
     assert [r["row"] for r in data["rows"]] == [r.row for r in f.rows]
-    assert data["rows"][4]["latency"]["1000"]["p99_ms"] == 32
+    assert data["rows"][6]["latency"]["1000"]["p99_ms"] == 32
     assert data["retrain_seconds"] is None  # NaN is not JSON
     assert data["memory"]["monitor"]["growth"] > 0.18
     assert {t["name"] for t in data["targets"]} == {t.name for t in targets(f)}
