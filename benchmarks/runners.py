@@ -19,9 +19,11 @@ KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
 ALERT_KEY: Final = "aO/0CETXhygHI4mgC2/FITxDlDt3X1fBFLSaIePYusA="
 # The kafka runner with STREAMML_EXPLAIN_TOP_K=3: what explanations cost on the stream.
 EXPLAINED: Final = "streamml-kafka-explain3"
+# The kafka runner serving a scikit-learn pipeline imported from skops, and from ONNX.
+IMPORTED: Final = {"streamml-kafka-imported": "skops", "streamml-kafka-onnx": "onnx"}
 QUIX_ROWS: Final = ("quix-ceiling", "quix-scoring")
 ROWS: Final = ("kafka-ceiling", "faust-ceiling", *QUIX_ROWS, "naive", "streamml-faust",
-               "streamml-kafka", EXPLAINED)
+               "streamml-kafka", EXPLAINED, *IMPORTED)
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -43,7 +45,7 @@ def row_environment(row: str) -> dict[str, str]:
 def command(row: str, workdir: Path, signed: SignedArtifact) -> list[str]:
     python = sys.executable
     if row.startswith("streamml-"):
-        runner = "kafka" if row == EXPLAINED else row.removeprefix("streamml-")
+        runner = "kafka" if row == EXPLAINED or row in IMPORTED else row.removeprefix("streamml-")
         return [python, "-m", "streamml", "process", "--data-dir", str(workdir),
                 "--runner", runner]
     if row in ("naive", "quix-scoring"):

@@ -24,10 +24,11 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import report, runners, services, workload
+from benchmarks.imported_models import imported_artifacts
 from benchmarks.report import Figures, LatencyFigures, MemoryFigures, RowFigures
 from contracts.kafka_clients import make_admin
 from contracts.settings import Secret, Settings
@@ -73,6 +74,12 @@ class Context:
     v2: SignedArtifact
     sizes: Sizes
     default_runner: str
+    imported: dict[str, SignedArtifact] = field(default_factory=dict)  # by runners.IMPORTED
+
+    def served(self, row: str) -> SignedArtifact:
+        """The artifact a scoring row serves: v1, or the row's imported model."""
+        kind = runners.IMPORTED.get(row)
+        return self.v1 if kind is None else self.imported[kind]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -119,6 +126,9 @@ def run(bootstrap: str, rows: list[str], skip: set[str], sizes: Sizes) -> Figure
                       broker=f"KAFKA_BOOTSTRAP_SERVERS={given}" if given
                       else "a local Apache Kafka (KRaft, one node) started for the run",
                       default_runner=default_runner)
+    if set(rows) & set(runners.IMPORTED):
+        progress("importing the rows' scikit-learn pipeline from skops and from ONNX")
+        ctx.imported = imported_artifacts(history(), runners.KEY)
     warm_up(ctx)
     for row in rows:
         progress(f"row {row}")
@@ -137,11 +147,15 @@ def run(bootstrap: str, rows: list[str], skip: set[str], sizes: Sizes) -> Figure
     return figures
 
 
+def history() -> list[TrainingRow]:
+    """The 20,000 simulated labeled events every model of the run is fitted on."""
+    return [TrainingRow(i.event.features, i.label, i.event.ts)
+            for i in Simulator(seed=1).events(20_000)]
+
+
 def model() -> ModelBundle:
-    """The model every row serves: logistic regression on 20,000 simulated events."""
-    history = Simulator(seed=1).events(20_000)
-    bundle, _ = train([TrainingRow(i.event.features, i.label, i.event.ts) for i in history],
-                      model="conversion")
+    """The model every row serves: logistic regression on :func:`history`."""
+    bundle, _ = train(history(), model="conversion")
     return bundle
 
 
@@ -154,7 +168,8 @@ def run_row(ctx: Context, row: str, figures: Figures, *, measure_swap: bool) -> 
     try:
         workload.produce_backlog(settings, topics.user_events, ctx.events, 0, count)
         if row.startswith("streamml-"):
-            publish_as_champion(settings, ctx.v1, decided_by="benchmark", reason="benchmark")
+            publish_as_champion(settings, ctx.served(row), decided_by="benchmark",
+                                reason="benchmark")
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{row}-"))
         child = runners.start(runners.command(row, workdir, ctx.v1), settings, workdir,
                               runners.row_environment(row))
@@ -178,7 +193,7 @@ def run_row(ctx: Context, row: str, figures: Figures, *, measure_swap: bool) -> 
                 sent += lat.sent
                 figures_row.latency[rate] = LatencyFigures(rate, lat.p50_ms, lat.p99_ms,
                                                            lat.max_ms, lat.sent, lat.received)
-            if measure_swap and row.startswith("streamml-"):
+            if measure_swap and row.startswith("streamml-") and row not in runners.IMPORTED:
                 progress(f"row {row}: hot swap")
                 figures.hot_swap_seconds[row] = hot_swap(ctx, settings, topics, reader, sent)
         finally:
@@ -272,6 +287,13 @@ def notes(sizes: Sizes, rows: list[str]) -> list[str]:
     if "faust-ceiling" in rows:
         out.append("faust-ceiling: each event forwarded with Topic.send_soon, the engine's "
                    "fastest per-event send")
+    if set(rows) & set(runners.IMPORTED):
+        out.append("streamml-kafka-imported / -onnx: a GradientBoostingClassifier pipeline "
+                   "fitted in plain scikit-learn on the same history, served from skops "
+                   "(scikit-learn on a DataFrame a batch) and as ONNX (onnxruntime, one thread)")
+    if "quix-scoring" in rows:
+        out.append("quix-scoring: Quix Streams hands each event alone, so it is scored alone "
+                   "with the compiled model")
     return out
 
 

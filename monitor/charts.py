@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from html import escape
 
 
 def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
-              threshold: float | None = None) -> str:
+              threshold: float | None = None, times: Sequence[float] | None = None) -> str:
     """A line of the values (gaps where NaN), with an optional dashed threshold.
+
+    With ``times`` (each value's window end, epoch seconds) points stand where their
+    time puts them, and the first and last times (UTC) are written under the line.
 
     >>> svg = sparkline([0.1, 0.3, float("nan"), 0.2], threshold=0.25)
     >>> svg.count("<polyline"), svg.count("<circle"), "stroke-dasharray" in svg
     (1, 1, True)
+    >>> svg = sparkline([0.1, 0.2, 0.4], times=[0.0, 30.0, 120.0])
+    >>> "0.0,26.0 30.0,18.0 120.0,2.0" in svg, "00:00:00" in svg and "00:02:00" in svg
+    (True, True)
     """
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
@@ -21,34 +28,55 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
     bounds = finite + ([threshold] if threshold is not None else [])
     low, high = min(bounds), max(bounds)
     span = high - low or 1.0
-    step = width / max(len(values) - 1, 1)
+    if times is not None and len(times) == len(values) and times[-1] > times[0]:
+        first, duration = times[0], times[-1] - times[0]
+        xs = [round((t - first) / duration * width, 1) for t in times]
+    else:
+        times = None
+        step = width / max(len(values) - 1, 1)
+        xs = [round(i * step, 1) for i in range(len(values))]
 
     def y(v: float) -> float:
         return round(height - 2 - (v - low) / span * (height - 4), 1)
 
     lines, current = [], []
-    for i, v in enumerate(values):
+    for x, v in zip(xs, values, strict=True):
         if math.isfinite(v):
-            current.append(f"{round(i * step, 1)},{y(v)}")
+            current.append(f"{x},{y(v)}")
         elif current:
             lines.append(current)
             current = []
     if current:
         lines.append(current)
-    parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="last {len(values)} windows">']
+    full = height + (AXIS_HEIGHT if times is not None else 0)
+    described = (f"from {_clock(times[0])} to {_clock(times[-1])} UTC" if times is not None
+                 else f"last {len(values)} windows")
+    parts = [f'<svg width="{width}" height="{full}" viewBox="0 0 {width} {full}" '
+             f'role="img" aria-label="{described}">']
+    if times is not None:
+        parts.append(f'<text x="0" y="{full - 1}" font-size="8" fill="#888">'
+                     f'{_clock(times[0])}</text><text x="{width}" y="{full - 1}" font-size="8" '
+                     f'fill="#888" text-anchor="end">{_clock(times[-1])}</text>')
     if threshold is not None:
         parts.append(f'<line x1="0" x2="{width}" y1="{y(threshold)}" y2="{y(threshold)}" '
                      'stroke="#c33" stroke-width="1" stroke-dasharray="3,2"/>')
     for points in lines:
         if len(points) == 1:
-            x, yy = points[0].split(",")
-            parts.append(f'<circle cx="{x}" cy="{yy}" r="1.5" fill="#36c"/>')
+            cx, cy = points[0].split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="1.5" fill="#36c"/>')
         else:
             parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#36c" '
                          'stroke-width="1.5"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+AXIS_HEIGHT = 9  # the line of times under a timed sparkline
+
+
+def _clock(epoch: float) -> str:
+    """The UTC time of day of an epoch time, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")
 
 
 def distribution(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],

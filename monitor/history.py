@@ -17,13 +17,16 @@ class History:
     >>> h = History(points=2)
     >>> for v in (0.1, 0.2, 0.3):
     ...     h.add(WindowReport("labels", Scope("m", 1, "champion"), 0, 1, 500, {"f1": v}))
-    >>> list(h.series[(Scope("m", 1, "champion"), "labels", "f1")])
+    >>> h.line(Scope("m", 1, "champion"), "labels", "f1")
     [0.2, 0.3]
+    >>> h.timed(Scope("m", 1, "champion"), "labels", "f1")  # (window end, value)
+    [(1, 0.2), (1, 0.3)]
     """
 
     points: int = 60
     latest: dict[tuple[Scope, WindowKind], WindowReport] = field(default_factory=dict)
-    series: dict[tuple[Scope, str, str], deque[float]] = field(default_factory=dict)
+    series: dict[tuple[Scope, str, str], deque[tuple[float, float]]] = field(
+        default_factory=dict)
 
     def add(self, report: WindowReport) -> None:
         self.latest[(report.scope, report.kind)] = report
@@ -34,9 +37,13 @@ class History:
             line = self.series.get(key)
             if line is None:
                 line = self.series[key] = deque(maxlen=self.points)
-            line.append(value if math.isfinite(value) else math.nan)
+            line.append((report.end, value if math.isfinite(value) else math.nan))
 
     def line(self, scope: Scope, kind: str, name: str) -> list[float]:
+        return [value for _, value in self.series.get((scope, kind, name), ())]
+
+    def timed(self, scope: Scope, kind: str, name: str) -> list[tuple[float, float]]:
+        """The series with each window's end (event time, epoch seconds)."""
         return list(self.series.get((scope, kind, name), ()))
 
     def forget(self, scopes: Iterable[Scope]) -> None:

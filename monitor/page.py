@@ -156,11 +156,11 @@ def _scope(pipeline: MonitorPipeline, scope: Scope) -> str:
         realised = labels.figures.get(name) if labels else None
         rows.append(f"<tr><td>{name}</td><td class=num>{_fmt(realised)}"
                     f" <span class=muted>(est. {_fmt(estimate)})</span></td><td>"
-                    f"{sparkline(pipeline.history.line(scope, 'labels', name))}</td></tr>")
+                    f"{_timed(pipeline, scope, 'labels', name)}</td></tr>")
     if labels is not None:
         rows += [_row(pipeline, scope, "labels", name, labels) for name in REALISED]
     parts.append("<div class=scroll><table><tr><th>figure</th><th>now</th>"
-                 f"<th>last windows</th></tr>{''.join(rows)}</table></div>")
+                 f"<th>last windows (event time, UTC)</th></tr>{''.join(rows)}</table></div>")
     drivers = pipeline.monitor.drivers.get(scope)
     if drivers is not None:
         parts.append(_drivers(drivers))
@@ -183,10 +183,18 @@ def _drivers(drivers: Drivers) -> str:
 def _row(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str,
          report: WindowReport) -> str:
     threshold = next((r.threshold for r in pipeline.engine.rules if r.metric == name), None)
-    line = sparkline(pipeline.history.line(scope, kind, name), threshold=threshold)
+    line = _timed(pipeline, scope, kind, name, threshold=threshold)
     unit = f" <span class=muted>({UNITS[name]})</span>" if name in UNITS else ""
     return (f"<tr><td>{name}{unit}</td><td class=num>{_fmt(report.figures.get(name))}</td>"
             f"<td>{line}</td></tr>")
+
+
+def _timed(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str, *,
+           width: int = 120, threshold: float | None = None) -> str:
+    """The figure's last windows on a time axis (each window's end, in event time)."""
+    points = pipeline.history.timed(scope, kind, name)
+    return sparkline([v for _, v in points], times=[t for t, _ in points], width=width,
+                     threshold=threshold)
 
 
 def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport) -> str:
@@ -204,7 +212,7 @@ def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport) -> 
             f"<tr><td>{escape(name)}<br><small class=muted>{extra}</small></td><td>{status}"
             f"</td><td class=num>{_fmt(f.psi)}</td>"
             f"<td class=num>{_fmt(getattr(f, 'ks', None))}</td><td>"
-            f"{sparkline(pipeline.history.line(scope, 'features', 'psi:' + name), width=60)}"
+            f"{_timed(pipeline, scope, 'features', 'psi:' + name, width=60)}"
             f"</td><td>{_distribution(f)}</td></tr>")
     return (f"<h3>Drift per feature</h3><p class=muted>{escape(report.describe())}</p>"
             "<div class=scroll><table><tr><th>feature</th><th>status</th><th>PSI</th>"

@@ -79,6 +79,23 @@ def test_each_feature_shows_its_distribution_against_the_reference_and_figures_t
     assert shares(exported, "session_length_s") == shifted_bins
 
 
+def test_each_trend_runs_on_event_time_from_its_first_window_to_its_last(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    pipeline = shifted[0]
+    scope = next(s for s, kind in pipeline.history.latest if kind == "features")
+    points = pipeline.history.timed(scope, "features", "psi:session_length_s")
+    first, last = (datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+                   for t in (points[0][0], points[-1][0]))
+
+    html = render(*shifted)
+
+    row = next(r for r in html.split("<tr>") if r.startswith("<td>session_length_s"))
+    assert f'aria-label="from {first} to {last} UTC"' in row
+    xs = [float(p.split(",")[0]) for p in re.search(r'polyline points="([^"]+)"', row)
+          .group(1).split()]  # type: ignore[union-attr]
+    assert xs == sorted(xs) and xs[0] == 0.0 and xs[-1] == 60.0
+
+
 def bundle_threshold(shifted: tuple[MonitorPipeline, Dispatcher]) -> float:
     threshold = shifted[0].monitor.registry.threshold(1)
     assert threshold is not None and threshold != 0.5
