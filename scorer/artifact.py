@@ -22,6 +22,7 @@ from importlib.util import find_spec
 from typing import Any, Final, Literal
 
 import msgspec
+import numpy as np
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 from skops.io.exceptions import UntrustedTypesFoundException
@@ -29,6 +30,7 @@ from skops.io.exceptions import UntrustedTypesFoundException
 from contracts.records import ModelVersion, TopicRange
 from contracts.topics import MODEL_ARTIFACT_MAX_BYTES
 from scorer.bundle import ModelBundle
+from scorer.compiled import probe_rows
 from scorer.exceptions import (
     ArtifactTampered,
     ArtifactTooLarge,
@@ -259,7 +261,7 @@ def _open(data: bytes, serving_version: int | None,
             "processors run")
     pipeline = _load_pipeline(pipeline_bytes, metadata.trusted_types)
     try:
-        return ModelBundle(
+        bundle = ModelBundle(
             pipeline=pipeline, schema=metadata.schema, reference=metadata.reference,
             metrics=metadata.metrics, lineage=metadata.lineage, model=metadata.model,
             version=metadata.version, created_at=metadata.created_at,
@@ -268,6 +270,21 @@ def _open(data: bytes, serving_version: int | None,
         )
     except ValueError as exc:
         raise MalformedArtifact(f"the artifact holds an unusable model: {exc}") from None
+    if needs:
+        _probe_imported(bundle)
+    return bundle
+
+
+def _probe_imported(bundle: ModelBundle) -> None:
+    """Score a few rows with an imported model now, so one that cannot score is refused
+    at load and the serving version stays, rather than fail on every batch after."""
+    try:
+        scores, _ = bundle.score_batch(probe_rows(bundle.schema, n=8))
+    except Exception as exc:
+        raise MalformedArtifact(f"the imported model cannot score: {type(exc).__name__}: "
+                                f"{exc}") from None
+    if scores.shape != (8,) or not np.all((scores >= 0.0) & (scores <= 1.0)):
+        raise MalformedArtifact("the imported model gives scores outside [0, 1]")
 
 
 def _read_container(data: bytes) -> tuple[ArtifactMetadata, bytes]:

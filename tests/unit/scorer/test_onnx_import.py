@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from scorer.artifact import load_artifact, sign_bundle
-from scorer.exceptions import MissingDependency
+from scorer.exceptions import MalformedArtifact, MissingDependency
 from scorer.imported import ModelImportError, import_pipeline
 from scorer.onnx_model import OnnxModelError, open_session
 from scorer.signing import Signer
@@ -108,5 +108,18 @@ def test_a_processor_without_onnxruntime_refuses_the_version(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
 
     with pytest.raises(MissingDependency, match=r"onnxruntime: install streamml\[onnx\]"):
+        load_artifact(artifact.data, artifact.sha256, artifact.signature, signer.trusted(),
+                      key_id=artifact.key_id)
+
+
+def test_a_signed_model_that_cannot_score_is_refused_at_load(onnx_file: Path) -> None:
+    signer = Signer.generate()
+    bundle, _ = import_pipeline(onnx_file, rows(), model="conversion")
+    classifier = bundle.pipeline[-1]
+    classifier.model = b"not onnx"  # as a publisher's broken build would sign it
+    classifier.__dict__.pop("_session_")
+    artifact = sign_bundle(bundle, signer)
+
+    with pytest.raises(MalformedArtifact, match="the imported model cannot score"):
         load_artifact(artifact.data, artifact.sha256, artifact.signature, signer.trusted(),
                       key_id=artifact.key_id)
