@@ -19,7 +19,7 @@ from retrainer.config import RetrainerConfig
 from retrainer.lifecycle import promote, start_canary, start_shadow
 from retrainer.notices import decision_alert
 from retrainer.registry_io import RegistryWriter, read_view
-from retrainer.retraining import Round, RoundResult, run_round
+from retrainer.retraining import Round, RoundResult, run_round, strategy_for
 from scorer.artifact import load_version, sign_bundle
 from scorer.bundle import ModelBundle
 from scorer.exceptions import ArtifactRejected
@@ -49,12 +49,16 @@ def run_job(settings: RetrainerSettings, config: RetrainerConfig, writer: Regist
     view = read_view(settings, keep_artifacts=True)
     state = view.state
     champion = _champion(state, key)
+    strategy = strategy_for(champion, due.strategy)
+    if isinstance(strategy, str):
+        logger.info("%s", strategy)
+        return JobOutcome(None, strategy, (datetime.now(UTC) - started).total_seconds())
     version = state.next_version
     trigger = due.trigger
     logger.info("training challenger version=%d strategy=%s rows=%d round=%d alpha=%.4g "
-                "trigger=%r", version, due.strategy.name, len(due.snapshot), due.number,
+                "trigger=%r", version, strategy.name, len(due.snapshot), due.number,
                 due.alpha, str(trigger))
-    result = run_round(due.snapshot, due.strategy, champion, policy=config.challenge,
+    result = run_round(due.snapshot, strategy, champion, policy=config.challenge,
                        holdout_fraction=config.holdout_fraction, model=config.model,
                        version=version, trigger=trigger, now=started, alpha=due.alpha)
     seconds = (datetime.now(UTC) - started).total_seconds()

@@ -4,7 +4,9 @@ The newest part of the window (by event time) is the holdout both models are
 scored on. The batch strategy trains on the part before it (its hyperparameters
 chosen by time-ordered cross-validation there); the online strategy has learned
 every event once, test-then-train, so its holdout scores are the ones it gave each
-event before learning it. Once the gate has decided to publish, the batch model is
+event before learning it. A champion imported from a skops file is fitted again as it
+is (its own pipeline on the same part), not replaced by the batch recipe. Once the
+gate has decided to publish, the batch model is
 refitted with the chosen hyperparameters on the whole window, holdout included: the
 holdout served its purpose and the newest rows are the most telling. The bundle
 that comes out carries its lineage, the window, the trigger and both evaluations.
@@ -28,6 +30,7 @@ from retrainer.challenge import ChallengePolicy, Decision, PairedGain, Scored, j
 from retrainer.online import OnlineLearner
 from retrainer.triggers import Trigger
 from retrainer.window import WindowSnapshot
+from scorer.artifact import IMPORTED, ONNX
 from scorer.bundle import ModelBundle
 from scorer.exceptions import ScorerError, TrainingDataError
 from scorer.feature_schema import infer_schema
@@ -77,12 +80,56 @@ class BatchStrategy:
         return bundle, scores
 
     def refit(self, bundle: ModelBundle, rows: WindowSnapshot) -> ModelBundle:
-        features = [e.event.features for e in rows.entries]
-        X = vectorise(bundle.schema, features)
-        pipeline = clone(bundle.pipeline).fit(X, np.array([e.event.label for e in rows.entries]))
-        scores = pipeline.predict_proba(X)[:, 1]
-        return dataclasses.replace(bundle, pipeline=pipeline,
-                                   reference=reference_stats(bundle.schema, features, scores))
+        return refit(bundle, rows)
+
+
+def refit(bundle: ModelBundle, rows: WindowSnapshot) -> ModelBundle:
+    """``bundle``'s pipeline, cloned and fitted on every row of ``rows``, with its reference."""
+    features = [e.event.features for e in rows.entries]
+    X = vectorise(bundle.schema, features)
+    pipeline = clone(bundle.pipeline).fit(X, np.array([e.event.label for e in rows.entries]))
+    scores = pipeline.predict_proba(X)[:, 1]
+    return dataclasses.replace(bundle, pipeline=pipeline,
+                               reference=reference_stats(bundle.schema, features, scores))
+
+
+@dataclass(frozen=True)
+class RefitStrategy:
+    """The champion's own pipeline fitted again, for a model imported from a skops file:
+    the retrainer's recipe would replace the user's model family with its own.
+
+    The schema, the decision threshold and the confirmed types stay the champion's.
+    """
+
+    champion: ModelBundle
+    name: str = "refit"
+    learns_holdout: bool = False
+
+    def candidate(self, train_part: WindowSnapshot, holdout: WindowSnapshot, *, model: str,
+                  version: int, lineage: Sequence[TopicRange],
+                  now: datetime) -> tuple[ModelBundle, np.ndarray]:
+        fitted = refit(self.champion, train_part)
+        bundle = dataclasses.replace(
+            fitted, model=model, version=version, created_at=now, lineage=tuple(lineage),
+            params={**self.champion.params, "refit_of": self.champion.version})
+        scores, _ = bundle.score_batch([e.event.features for e in holdout.entries])
+        return bundle, scores
+
+    def refit(self, bundle: ModelBundle, rows: WindowSnapshot) -> ModelBundle:
+        return refit(bundle, rows)
+
+
+def strategy_for(champion: ModelBundle | None, configured: Strategy) -> Strategy | str:
+    """The strategy a round runs with this champion, or why no round can run: an imported
+    pipeline is refitted as it is; an imported ONNX model cannot be fitted at all."""
+    estimator = champion.params.get("estimator") if champion is not None else None
+    if champion is None or estimator not in (IMPORTED, ONNX):
+        return configured
+    if estimator == ONNX:
+        return (f"not trained: version {champion.version} is an imported ONNX model, which "
+                "the retrainer cannot fit again; it is only monitored. Import a new one with "
+                "`streamml models import`")
+    return RefitStrategy(champion)
 
 
 @dataclass(frozen=True)
@@ -230,4 +277,5 @@ def _annotated(bundle: ModelBundle, decision: Decision, challenger: dict[str, fl
     return dataclasses.replace(bundle, metrics=metrics, params=params)
 
 
-__all__ = ["BatchStrategy", "OnlineStrategy", "Round", "RoundResult", "Strategy", "run_round"]
+__all__ = ["BatchStrategy", "OnlineStrategy", "RefitStrategy", "Round", "RoundResult", "Strategy",
+           "refit", "run_round", "strategy_for"]
