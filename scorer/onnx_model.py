@@ -33,15 +33,15 @@ class OnnxModelError(ScorerError):
 class OnnxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Probabilities from an ONNX model whose inputs are the schema's columns, in order.
 
-    ``inputs`` name the model's inputs for the array's columns; ``categorical`` marks
-    those fed as text. The onnxruntime session is built on first use and never stored.
+    ``inputs`` name the model's inputs for the array's columns and ``types`` give each
+    one's tensor type. The onnxruntime session is built on first use and never stored.
     """
 
     def __init__(self, model: bytes = b"", inputs: Sequence[str] = (),
-                 categorical: Sequence[bool] = (), output: str = "") -> None:
+                 types: Sequence[str] = (), output: str = "") -> None:
         self.model = model
         self.inputs = inputs
-        self.categorical = categorical
+        self.types = types
         self.output = output
 
     def fit(self, _x: Any = None, _y: Any = None) -> OnnxClassifier:
@@ -51,10 +51,12 @@ class OnnxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         feed = {}
-        for j, (name, text) in enumerate(zip(self.inputs, self.categorical, strict=True)):
+        for j, (name, kind) in enumerate(zip(self.inputs, self.types, strict=True)):
             column = x[:, j:j + 1]
-            feed[name] = (np.where(column == None, "", column).astype(str).astype(object)  # noqa: E711
-                          if text else column.astype(np.float32))
+            if kind == STRING_INPUT:
+                feed[name] = np.where(column == None, "", column).astype(str).astype(object)  # noqa: E711
+            else:
+                feed[name] = column.astype(np.float64 if kind == "tensor(double)" else np.float32)
         [probabilities] = self._session().run([self.output], feed)
         if isinstance(probabilities, list):  # skl2onnx's default ZipMap: one dict a row
             positive = np.array([row[1] for row in probabilities], dtype=np.float64)
@@ -120,7 +122,7 @@ def onnx_classifier(model: bytes, kinds: Mapping[str, str]) -> OnnxClassifier:
     """The classifier for ``model``, fed in the order of ``kinds`` (each input's kind,
     numeric or categorical, from the reference data), its inputs and output checked."""
     session = open_session(model)
-    text = {}
+    types = {}
     for spec in session.get_inputs():
         shape = list(spec.shape)
         if len(shape) != 2 or shape[1] != 1:
@@ -129,13 +131,13 @@ def onnx_classifier(model: bytes, kinds: Mapping[str, str]) -> OnnxClassifier:
         if spec.type not in (*FLOAT_INPUTS, STRING_INPUT):
             raise OnnxModelError(f"input `{spec.name}` is a {spec.type}; streamml feeds "
                                  "float or string tensors")
-        text[spec.name] = spec.type == STRING_INPUT
+        types[spec.name] = spec.type
         kind = kinds.get(spec.name)
-        if kind is not None and (kind == "categorical") != text[spec.name]:
+        if kind is not None and (kind == "categorical") != (spec.type == STRING_INPUT):
             raise OnnxModelError(f"input `{spec.name}` is a {spec.type} but the reference "
                                  f"data holds it as {kind}")
-    if set(text) != set(kinds):
-        raise OnnxModelError(f"the model's inputs {sorted(text)} are not the features "
+    if set(types) != set(kinds):
+        raise OnnxModelError(f"the model's inputs {sorted(types)} are not the features "
                              f"{sorted(kinds)}")
     outputs = {o.name for o in session.get_outputs()}
     output = next((n for n in ("probabilities", "output_probability") if n in outputs), None)
@@ -143,7 +145,7 @@ def onnx_classifier(model: bytes, kinds: Mapping[str, str]) -> OnnxClassifier:
         raise OnnxModelError(f"no probabilities output among {sorted(outputs)}; expected "
                              "`probabilities` or `output_probability` (skl2onnx's names)")
     classifier = OnnxClassifier(model=model, inputs=tuple(kinds),
-                                categorical=tuple(text[n] for n in kinds), output=output).fit()
+                                types=tuple(types[n] for n in kinds), output=output).fit()
     classifier.__dict__["_session_"] = session
     return classifier
 

@@ -11,10 +11,11 @@ import onnx
 import pandas as pd
 import pytest
 from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
@@ -123,3 +124,18 @@ def test_a_signed_model_that_cannot_score_is_refused_at_load(onnx_file: Path) ->
     with pytest.raises(MalformedArtifact, match="the imported model cannot score"):
         load_artifact(artifact.data, artifact.sha256, artifact.signature, signer.trusted(),
                       key_id=artifact.key_id)
+
+
+def test_a_double_input_is_fed_doubles(tmp_path: Path) -> None:
+    df, y = frame()
+    model = LogisticRegression().fit(df[["x"]], y)
+    path = tmp_path / "double.onnx"
+    path.write_bytes(to_onnx(model, initial_types=[("x", DoubleTensorType([None, 1]))],
+                             options={"zipmap": False}).SerializeToString())
+    numeric = [type(r)({"x": r.features["x"]}, r.label, None) for r in rows()]
+
+    bundle, _ = import_pipeline(path, numeric, model="conversion")
+
+    scores, _ = bundle.score_batch([{"x": 0.25}, {"x": -2.0}])
+    expected = model.predict_proba(pd.DataFrame({"x": [0.25, -2.0]}))[:, 1]
+    np.testing.assert_allclose(scores, expected, atol=1e-12)
