@@ -21,6 +21,9 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
     >>> svg = sparkline([0.1, 0.2, 0.4], times=[0.0, 30.0, 120.0])
     >>> "0.0,26.0 30.0,18.0 120.0,2.0" in svg, "00:00:00" in svg and "00:02:00" in svg
     (True, True)
+    >>> narrow = sparkline([0.1, 0.2, 0.4], times=[0.0, 30.0, 120.0], width=60)
+    >>> ">00:00</text>" in narrow and ">00:02</text>" in narrow
+    True
     """
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
@@ -54,9 +57,12 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
     parts = [f'<svg width="{width}" height="{full}" viewBox="0 0 {width} {full}" '
              f'role="img" aria-label="{described}">']
     if times is not None:
+        # Two times to the second fill about 80 px; a narrower chart shows them to the minute.
+        seconds = width >= 100
         parts.append(f'<text x="0" y="{full - 1}" font-size="8" fill="#888">'
-                     f'{_clock(times[0])}</text><text x="{width}" y="{full - 1}" font-size="8" '
-                     f'fill="#888" text-anchor="end">{_clock(times[-1])}</text>')
+                     f'{_clock(times[0], seconds)}</text><text x="{width}" y="{full - 1}" '
+                     f'font-size="8" fill="#888" text-anchor="end">'
+                     f'{_clock(times[-1], seconds)}</text>')
     if threshold is not None:
         parts.append(f'<line x1="0" x2="{width}" y1="{y(threshold)}" y2="{y(threshold)}" '
                      'stroke="#c33" stroke-width="1" stroke-dasharray="3,2"/>')
@@ -74,9 +80,9 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28,
 AXIS_HEIGHT = 9  # the line of times under a timed sparkline
 
 
-def _clock(epoch: float) -> str:
-    """The UTC time of day of an epoch time, to the second."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")
+def _clock(epoch: float, seconds: bool = True) -> str:
+    """The UTC time of day of an epoch time, to the second or to the minute."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
 def distribution(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
