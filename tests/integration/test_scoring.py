@@ -153,6 +153,10 @@ def test_refused_artifacts_are_counted_and_the_champion_keeps_serving(
         time.sleep(0.2)
     for reason in cases:
         assert metric(processor.port, f'streamml_model_refusals_total{{reason="{reason}"}}') == 1
+    # A worker serves once it has read the registry to its end, which comes a moment
+    # after the last record is applied (and counted).
+    while metric(processor.port, "streamml_model_ready") < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
     status, body = http_post(f"http://127.0.0.1:{processor.port}/predict",
                              b'{"features": {"cart_value": 10}}')
     assert status == 200 and json.loads(body)["version"] == 1
