@@ -101,6 +101,17 @@ class GroupMember(Protocol):
         """Drop the state of ``partitions``; processed records are committed unless ``lost``."""
 
 
+class Pacer(Protocol):
+    """Pauses and resumes partitions between batches, to choose what is read next."""
+
+    def pace(self, consumer: Consumer) -> None:
+        """Called at every turn of the loop, after the batch (if any) was processed."""
+
+    def release(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume those of ``partitions`` it paused: they are about to be revoked or lost,
+        and a paused partition would stay paused when assigned again."""
+
+
 @dataclass(frozen=True)
 class Subscription:
     """Partitions handed out by the group to ``member``, which rebuilds their state."""
@@ -125,14 +136,16 @@ class Assignment:
 class BatchRuntime:
     """One consumer running a :class:`BatchStep`; :meth:`run` returns after :meth:`stop`.
 
-    ``output`` is None for a step that sends nothing through the runtime, and
-    ``policy`` None for a reader that never commits."""
+    ``output`` is None for a step that sends nothing through the runtime, ``policy``
+    None for a reader that never commits, and ``pacer`` None for reading each partition
+    as fast as it comes."""
 
     def __init__(self, settings: SharedSettings, *, group: str, source: Subscription | Assignment,
                  step: BatchStep, output: BatchOutput | None, heartbeat: Heartbeat,
                  policy: CommitPolicy | None, max_batch: int, poll_seconds: float,
                  consumer_config: dict[str, Any] | None = None,
-                 read_size: int | None = None, max_batch_bytes: int | None = None) -> None:
+                 read_size: int | None = None, max_batch_bytes: int | None = None,
+                 pacer: Pacer | None = None) -> None:
         self.settings = settings
         self.group = group
         self.source = source
@@ -144,6 +157,7 @@ class BatchRuntime:
         self.read_size = read_size or max_batch
         self.max_batch_bytes = max_batch_bytes
         self.poll_seconds = poll_seconds
+        self.pacer = pacer
         self.consumer_config = consumer_config or {}
         if isinstance(source, Assignment) and source.at_end is not None:
             self.consumer_config["enable.partition.eof"] = True
@@ -194,6 +208,8 @@ class BatchRuntime:
             if len(batch) < len(messages):  # after the batch: an end follows its records
                 self._errors(m for m in messages if m.error() is not None)
             self._send(self.step.tick())
+            if self.pacer is not None:
+                self.pacer.pace(consumer)
             now = time.monotonic()
             if self._uncommitted and self.policy is not None and self.policy.due(
                     since_seconds=now - last_commit, since_events=since, dry=not batch):
@@ -262,12 +278,14 @@ class BatchRuntime:
         # Everything consumed so far was processed (the loop is single-threaded); once
         # its outputs are acknowledged, committing hands the partitions over.
         self._settle(consumer, asynchronous=False)
+        if self.pacer is not None:
+            self.pacer.release(consumer, partitions)
         revoked = {p.partition for p in partitions}
         self.assigned.difference_update(revoked)
         self._member().revoked(partitions, lost=False)
         logger.info("revoked partitions=%s kept=%s", sorted(revoked), sorted(self.assigned))
 
-    def on_lost(self, _consumer: Any, partitions: list[Any]) -> None:
+    def on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         # Lost, not handed over: another worker may own them already, so their
         # uncommitted offsets are dropped and that worker repeats those records.
         lost = {p.partition for p in partitions}
@@ -276,6 +294,8 @@ class BatchRuntime:
                        "heartbeat within the session timeout, or more than "
                        "max.poll.interval.ms between two polls)", sorted(lost))
         self._uncommitted = {tp: o for tp, o in self._uncommitted.items() if tp[1] not in lost}
+        if self.pacer is not None:
+            self.pacer.release(consumer, partitions)
         self._member().revoked(partitions, lost=True)
 
 
@@ -357,5 +377,5 @@ def _commit_quietly(consumer: Any) -> None:
 
 
 __all__ = ["GC_THRESHOLDS", "Assignment", "BatchRuntime", "BatchStep", "CommitPolicy",
-           "GroupMember", "Outgoing", "Subscription", "Worker", "gather", "record_of",
+           "GroupMember", "Outgoing", "Pacer", "Subscription", "Worker", "gather", "record_of",
            "run_until_signalled"]

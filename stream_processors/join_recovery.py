@@ -40,6 +40,7 @@ from typing import Final
 
 import msgspec
 
+from contracts.decoding import Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.topics import (
     JOIN_REPARTITION,
@@ -217,4 +218,4 @@ def _feed(record: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
         except msgspec.DecodeError:
             return False
         return True
-    return feed(record, kind, join, out, arrived=arrived, now=now) is None
+    return not isinstance(feed(record, kind, join, out, arrived=arrived, now=now), Rejection)

@@ -62,6 +62,8 @@ class JoinStepResult:
     events_dropped: Counter[str] = field(default_factory=Counter)
     budget_evictions: Counter[str] = field(default_factory=Counter)
     label_delays: list[float] = field(default_factory=list)
+    # The event time of the last record decoded, by the topic and partition it was read from.
+    event_times: dict[tuple[str, int], datetime] = field(default_factory=dict)
 
 
 def join_messages(
@@ -100,7 +102,8 @@ def join_messages(
             continue
         kind = kinds.get(message.topic, "unexpected-topic")
         rejection = feed(message, kind, join, outs[read.partition], arrived=epoch, now=epoch)
-        if rejection is None:
+        if not isinstance(rejection, Rejection):  # its event time
+            result.event_times[(read.topic, read.partition)] = rejection
             continue
         result.skipped[(kind, rejection.code)] += 1
         if kind == LABELS:
@@ -155,27 +158,29 @@ def _expire(joins: PartitionedJoin, now: float, outs: defaultdict[int, JoinOutpu
 
 
 def feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput, *,
-         arrived: float, now: float) -> Rejection | None:
+         arrived: float, now: float) -> Rejection | datetime:
     """Decode ``message`` as its topic's record and hand it to the join as arrived at
-    ``arrived``, or say why not; live records and those read back on assignment alike."""
+    ``arrived``; its event time, or why not. Live records and those read back on
+    assignment alike."""
     if kind == USER_EVENTS:
         event = _EVENTS.decode(message.value, now=now)
         if isinstance(event, Rejection):
             return event
         join.on_event(event, arrived, out, size=len(message.value or b""))
-    elif kind == PREDICTIONS:
+        return event.ts
+    if kind == PREDICTIONS:
         prediction = _PREDICTIONS.decode(message.value, now=now)
         if isinstance(prediction, Rejection):
             return prediction
         join.on_prediction(prediction, arrived, out, size=len(message.value or b""))
-    elif kind == LABELS:
+        return prediction.ts
+    if kind == LABELS:
         label = _LABELS.decode(message.value, now=now)
         if isinstance(label, Rejection):
             return label
         join.on_label(label, arrived, out, origin=message)
-    else:
-        return Rejection("unexpected-topic", f"the joiner does not read `{message.topic}`")
-    return None
+        return label.ts
+    return Rejection("unexpected-topic", f"the joiner does not read `{message.topic}`")
 
 
 def _collect(result: JoinStepResult, out: JoinOutput, partition: int, now: datetime) -> None:

@@ -19,6 +19,11 @@ dropped then unless it comes straight back, in which case each topic resumes jus
 after the last record joined. Several workers can share the partitions, restart or
 crash without forgetting waiting events and labels or joining twice. Every store is
 bounded by count, age and bytes.
+
+On a backlog the three topics are read in step by event time
+(:mod:`stream_processors.event_time_alignment`): a partition whose records run ahead of
+another topic's in the same partition number is paused until that one catches up, so
+labels do not wait in the stores for events not read yet.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from contracts.http_server import JSON, Answer, Heartbeat, HttpServer, Route, pr
 from contracts.kafka_clients import KafkaRecord, make_producer
 from contracts.settings import JoinerSettings
 from contracts.topics import Topics
+from stream_processors.event_time_alignment import EventTimeAlignment
 from stream_processors.join_restore import JoinRestorer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
 from stream_processors.metrics import JoinerMetrics, joiner_metrics
@@ -98,6 +104,8 @@ class JoinerWorker:
         self.restorer = JoinRestorer(settings, group=GROUP, topics=self.topics,
                                      joins=self.joins, registry=self.metrics.registry,
                                      timeout_seconds=recovery_timeout_seconds)
+        self.alignment = EventTimeAlignment(
+            [self.topics.user_events, self.topics.predictions, self.topics.labels])
         self.output = BatchOutput(settings, producer=make_producer(
             settings, **{"delivery.report.only.error": True,
                          "queue.buffering.max.kbytes": OUTPUT_QUEUE_KBYTES}))
@@ -109,13 +117,15 @@ class JoinerWorker:
                                  self.topics.labels, self.topics.join_repartition], self),
             policy=CommitPolicy(seconds=commit_seconds, events=COMMIT_EVENTS, when_dry=False),
             max_batch=MAX_BATCH, read_size=READ_SIZE, max_batch_bytes=MAX_BATCH_BYTES,
-            poll_seconds=POLL_SECONDS,
+            poll_seconds=POLL_SECONDS, pacer=self,
             consumer_config={"partition.assignment.strategy": "range",
                              "queued.max.messages.kbytes": PREFETCH_KBYTES,
                              "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
                              "fetch.max.bytes": FETCH_BYTES})
         self.expiry_seconds = max(0.2, min(5.0, label_wait_seconds / 4))
         self._next_expiry = 0.0
+        # Where newly assigned source partitions start, for the alignment to learn their ends.
+        self._expected: dict[tuple[str, int], int] = {}
         self._restoring = False
         self._noticed: set[str] = set()
         # The HTTP threads read the stores the loop changes.
@@ -174,6 +184,8 @@ class JoinerWorker:
                 logger.exception("joining failed for a batch of %d", len(batch))
                 result = _whole_batch_failed(records, exc)
             _count(self.metrics, self.joins, result)
+            offsets = self.joins.next_offsets()
+        self.alignment.observe(offsets, result.event_times, now=time.time())
         _notice_forwarding(result, self._noticed, self.topics)
         self.metrics.batch_size.observe(len(batch))
         self.metrics.join_seconds.observe(time.perf_counter() - began)
@@ -193,6 +205,50 @@ class JoinerWorker:
             _count(self.metrics, self.joins, result)
         return self._outgoing(result)
 
+    def pace(self, consumer: Any) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        def high_watermark(topic: str, partition: int) -> int | None:
+            try:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                            cached=True)
+            except KafkaException:
+                return None
+            return int(high) if high >= 0 else None
+
+        now = time.time()
+        expected, self._expected = self._expected, {}
+        for (topic, partition), offset in expected.items():
+            try:
+                _low, end = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                           timeout=5.0)
+            except KafkaException as exc:
+                logger.warning("no high watermark for %s[%d] (%s): it is read without "
+                               "holding the others back", topic, partition, exc)
+                continue
+            self.alignment.expect((topic, partition), next_offset=offset, end=end, now=now)
+        pause, resume = self.alignment.decide(high_watermark, now=now)
+        if pause:
+            consumer.pause([TopicPartition(t, p) for t, p in pause])
+            for topic, _partition in pause:
+                self.metrics.pauses.labels(topic=topic).inc()
+            logger.debug("paused %s: ahead of the other topics' event time", pause)
+        if resume:
+            consumer.resume([TopicPartition(t, p) for t, p in resume])
+        if pause or resume:
+            self.metrics.paused.set(len(self.alignment.paused))
+
+    def release(self, consumer: Any, partitions: list[Any]) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        paused = self.alignment.forget({p.partition for p in partitions})
+        if paused:
+            try:
+                consumer.resume([TopicPartition(t, p) for t, p in paused])
+            except KafkaException as exc:  # no longer assigned: nothing left to resume
+                logger.debug("resuming %s on their way out: %s", paused, exc)
+        self.metrics.paused.set(len(self.alignment.paused))
+
     def assigned(self, consumer: Any, partitions: list[Any]) -> dict[tuple[str, int], int]:
         owned = {p.partition for p in partitions}
         self._restoring = True
@@ -211,6 +267,8 @@ class JoinerWorker:
                         self.joins.install(partition, join)
                 self.restorer.metrics.recovery_seconds.observe(time.monotonic() - began)
                 start.update(ends)
+            self._expected = {tp: offset for tp, offset in start.items()
+                              if tp[0] in self.alignment.topics}
             with self._lock:
                 _count(self.metrics, self.joins, JoinStepResult())
             self.restorer.metrics.assigned_partitions.set(len(owned))

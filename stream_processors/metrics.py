@@ -81,6 +81,8 @@ class JoinerMetrics:
     pending_events: Gauge
     forwarded: Counter
     budget_evictions: Counter
+    paused: Gauge
+    pauses: Counter
     # Partitions the waiting_labels gauge has a value for, to remove revoked ones.
     waiting_partitions: set[int] = field(default_factory=set)
 
@@ -125,4 +127,11 @@ def joiner_metrics() -> JoinerMetrics:
         budget_evictions=Counter("streamml_join_budget_evictions",
                                  "Waiting events and labels dead-lettered because the joiner's "
                                  "memory budget was full", ["kind"], registry=registry),
+        paused=Gauge("streamml_join_paused_partitions",
+                     "Source partitions paused because their event time ran ahead of "
+                     "another topic's in the same partition (a backlog being read)",
+                     registry=registry),
+        pauses=Counter("streamml_join_pauses",
+                       "Times a source partition was paused to let the others catch up, "
+                       "by topic", ["topic"], registry=registry),
     )

@@ -197,3 +197,38 @@ def test_a_record_carries_what_the_message_said() -> None:
     record = record_of(Message("in", 2, 7))
     assert (record.topic, record.partition, record.offset, record.value,
             record.timestamp_ms) == ("in", 2, 7, b"v7", 1000)
+
+
+class Pacer:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def pace(self, consumer: Any) -> None:
+        self.log.append("pace")
+
+    def release(self, consumer: Any, partitions: list[Any]) -> None:
+        self.log.append(f"release {[p.partition for p in partitions]}")
+
+
+def test_a_pacer_is_asked_at_every_turn_and_releases_partitions_before_they_go(
+        monkeypatch: Any) -> None:
+    log: list[str] = []
+    step = Step(log)
+    runtime = BatchRuntime(Settings(), group="g", source=Subscription(["in"], step), step=step,
+                           output=Output(log), heartbeat=Heartbeat(),  # type: ignore[arg-type]
+                           policy=CommitPolicy(seconds=3600, events=100), max_batch=10,
+                           poll_seconds=0.0, pacer=Pacer(log))
+    runtime.assigned = {0, 1}
+    batches: list[list[Message]] = [[Message("in", 0, 5)], []]
+    consumer = Consumer(runtime, batches, log)
+    monkeypatch.setattr(batch_runtime, "make_consumer", lambda *_a, **_k: consumer)
+    runtime.run()
+    assert log[1:] == ["send out 1", "send+headers fwd 0", "pace",
+                       "send+headers fwd 0", "pace", "acknowledged", "store in[0]@6", "commit",
+                       "send+headers fwd 0", "pace", "acknowledged", "commit", "close"]
+
+    log.clear()
+    runtime.on_revoke(consumer, [TopicPartition("in", 0)])
+    runtime.on_lost(consumer, [TopicPartition("in", 1)])
+    assert [e for e in log if e.startswith(("release", "revoked"))] == [
+        "release [0]", "revoked [0] lost=False", "release [1]", "revoked [1] lost=True"]
