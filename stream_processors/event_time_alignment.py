@@ -8,8 +8,10 @@ librdkafka's consumer the same effect comes from pausing a partition whose event
 time is ahead of a lagging one of its partition number, and resuming it once the
 lagging one has caught up.
 
-Pausing purges what librdkafka had fetched for the partition, so it is coarse, with
-hysteresis: pause past ``lead_seconds`` ahead, resume within half of that. Nothing
+Pausing purges what librdkafka had fetched for the partition, and a batch of 2,000
+records can span minutes of event time, so reading in step costs throughput: a topic
+is paused only while the store its records wait in is crowded (the caller says when),
+and with hysteresis: past ``lead_seconds`` ahead, resumed within half of that. Nothing
 can hold a partition paused for long: a lagging partition counts only while it has
 records left to read (its offset is below the high watermark) and while it moves
 (it was read from within ``stall_seconds``). Event times come from records anyone can
@@ -45,10 +47,10 @@ class EventTimeAlignment:
     >>> a.observe({("events", 0): 5, ("labels", 0): 900},
     ...           {("events", 0): 1000.0, ("labels", 0): 1500.0}, now=2000.0)
     >>> high = {("events", 0): 50, ("labels", 0): 901}
-    >>> a.decide(lambda t, p: high[(t, p)], now=2000.0)
+    >>> a.decide(lambda t, p: high[(t, p)], lambda t, p: True, now=2000.0)
     ([('labels', 0)], [])
     >>> a.observe({("events", 0): 50}, {("events", 0): 1496.0}, now=2001.0)
-    >>> a.decide(lambda t, p: high[(t, p)], now=2001.0)
+    >>> a.decide(lambda t, p: high[(t, p)], lambda t, p: True, now=2001.0)
     ([], [('labels', 0)])
     """
 
@@ -85,12 +87,14 @@ class EventTimeAlignment:
             if found is not None and offset > found.next_offset:
                 found.next_offset, found.moved_at = offset, now
 
-    def decide(self, high_watermark: Callable[[str, int], int | None], *, now: float) \
+    def decide(self, high_watermark: Callable[[str, int], int | None],
+               crowded: Callable[[str, int], bool], *, now: float) \
             -> tuple[list[TopicPartition], list[TopicPartition]]:
         """The partitions to pause and those to resume now (each sorted).
 
         ``high_watermark`` gives a partition's end as last seen, or None if unknown;
-        a partition of unknown end holds nothing back.
+        a partition of unknown end holds nothing back. ``crowded`` says whether the
+        store a partition's records wait in is crowded; only then is it paused.
         """
         floors: dict[int, float] = {}
         for tp, progress in self._progress.items():
@@ -112,7 +116,7 @@ class EventTimeAlignment:
             if tp in self.paused:
                 if ahead <= self.lead_seconds / 2:
                     resume.append(tp)
-            elif ahead > self.lead_seconds:
+            elif ahead > self.lead_seconds and crowded(*tp):
                 pause.append(tp)
         self.paused.update(pause)
         self.paused.difference_update(resume)

@@ -227,7 +227,11 @@ class JoinerWorker:
                                "holding the others back", topic, partition, exc)
                 continue
             self.alignment.expect((topic, partition), next_offset=offset, end=end, now=now)
-        pause, resume = self.alignment.decide(high_watermark, now=now)
+        def crowded(topic: str, partition: int) -> bool:
+            join = self.joins.get(partition)
+            return join is not None and join.crowded(labels=topic == self.topics.labels)
+
+        pause, resume = self.alignment.decide(high_watermark, crowded, now=now)
         if pause:
             consumer.pause([TopicPartition(t, p) for t, p in pause])
             for topic, _partition in pause:

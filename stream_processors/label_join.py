@@ -166,6 +166,26 @@ class LabelJoin:
         self._keep_budget(out)
         self._try_join(label.event_id, out)
 
+    def crowded(self, *, labels: bool) -> bool:
+        """Whether the store labels (or else events and predictions) wait in is over half
+        full, by count or by the byte budget: reading more of them ahead risks pushing
+        out what would have joined.
+
+        >>> join = LabelJoin(capacity=4)
+        >>> for i in range(3):
+        ...     join.waiting_labels.put(f"e{i}", None, now=0.0)
+        []
+        []
+        []
+        >>> join.crowded(labels=True), join.crowded(labels=False)
+        (True, False)
+        """
+        store = self.waiting_labels if labels else self.events
+        if len(store) > store.capacity // 2:
+            return True
+        return self.max_bytes is not None and \
+            2 * (self.events.bytes + self.waiting_labels.bytes) > self.max_bytes
+
     def expire(self, now: float, out: JoinOutput) -> None:
         """Give up on labels that waited too long and forget events nobody labeled."""
         for event_id, waiting in self.waiting_labels.expire(now=now):
