@@ -33,7 +33,8 @@ class WindowConfig:
 
     feature_events: int = 500  # user-events per data-drift window (sliding)
     feature_stride: int = 100  # the data-drift window is judged again after this many more
-    prediction_events: int = 1000  # predictions per window, per version and route
+    prediction_events: int = 1000  # predictions per window, per version and route (sliding)
+    prediction_stride: int = 250  # the prediction window is judged again after this many more
     labeled_events: int = 1000  # labeled events per performance window and rolling metrics
     labeled_stride: int = 250  # the performance window is judged again after this many more
     max_seconds: float = 3600.0  # event time one window may span

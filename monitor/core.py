@@ -32,7 +32,6 @@ from monitor.predictions import PredictionScope
 from monitor.records import LabeledOutcome
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
-from monitor.sketches import BinnedCounts
 from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
@@ -231,12 +230,13 @@ class Monitor:
         if found is None:
             w = self.windows
             found = PredictionScope(
-                scope, max_events=w.prediction_events, max_seconds=w.max_seconds,
+                scope, max_events=w.prediction_events, stride=w.prediction_stride,
+                max_seconds=w.max_seconds,
                 min_events=w.min_events, reference_scores=reference.scores if reference else None,
                 reference_metrics=self.registry.metrics(scope.version))
             return self._keep(self.predictions, scope, found)
         if found.scores is None and reference is not None:  # the version arrived late
-            found.scores = BinnedCounts(reference.scores)
+            found.watch_scores(reference.scores)
             found.reference_metrics = self.registry.metrics(scope.version)
         self.predictions.move_to_end(scope)
         return found

@@ -3,7 +3,8 @@
 Throughput, event-time-to-prediction latency, the score distribution and positive
 rate, prediction drift (PSI of the scores against the validation scores), label
 coverage, and the label-free estimate of performance (:mod:`monitor.estimate`).
-Everything is counted on fixed grids, so a scope's memory does not grow with traffic.
+Everything is counted on fixed grids, so a scope's memory does not grow with traffic,
+and a window slides as the sum of its blocks.
 """
 
 from __future__ import annotations
@@ -44,8 +45,29 @@ def bucket_quantile(counts: NDArray[np.int64], bounds: Floats, q: float) -> floa
     return float(bounds[at]) if at < bounds.size else math.inf
 
 
+class _Block:
+    """Counts of ``stride`` consecutive predictions (fewer when cut by event time)."""
+
+    def __init__(self, reference_scores: Histogram | None) -> None:
+        self.latency = np.zeros(_LATENCY_EDGES.size + 1, dtype=np.int64)
+        self.table = ScoreTable()
+        self.scores = BinnedCounts(reference_scores) if reference_scores else None
+        self.positives = 0
+        self.score_sum = 0.0
+        self.count = 0
+        self.labeled = 0  # labeled events of the scope counted while this block was open
+        self.start = self.end = 0.0
+
+
 class PredictionScope:
-    """Tumbling windows over the predictions of one scope.
+    """A sliding window over the predictions of one scope: the last ``max_events`` (within
+    ``max_seconds`` of event time), judged again every ``stride`` predictions.
+
+    As :class:`monitor.features.FeatureWindow`, the window is the sum of its blocks of
+    ``stride`` predictions, every figure a count or a sum over fixed bins, so a closing
+    block is added and the oldest taken away. A window is judged once it is full (or,
+    on a stream too slow to fill it within ``max_seconds``, once it holds
+    ``min_events``). ``stride`` defaults to ``max_events``: tumbling windows.
 
     Examples
     --------
@@ -55,81 +77,127 @@ class PredictionScope:
     ...             np.full(4, 0.02))
     >>> r.figures["positive_rate"], r.figures["latency_p50"], r.figures["throughput"]
     (0.5, 0.025, 1.3333333333333333)
+    >>> s = PredictionScope(Scope("m", 1, "champion"), max_events=4, stride=2,
+    ...                     max_seconds=60, min_events=1)
+    >>> [(r.n, r.judged, r.figures["positive_rate"]) for r in s.add(
+    ...     np.arange(8.0), np.array([0.1, 0.2, 0.9, 0.8, 0.7, 0.9, 0.6, 0.8]),
+    ...     np.array([0, 0, 1, 1, 1, 1, 1, 1]), np.full(8, 0.02))]
+    [(2, False, 0.0), (4, True, 0.5), (4, True, 1.0), (4, True, 1.0)]
     """
 
     def __init__(self, scope: Scope, *, max_events: int, max_seconds: float, min_events: int,
-                 reference_scores: Histogram | None = None,
+                 stride: int | None = None, reference_scores: Histogram | None = None,
                  reference_metrics: Mapping[str, float] | None = None) -> None:
         self.scope = scope
         self.min_events = min_events
-        self.clock = WindowClock(max_events=max_events, max_seconds=max_seconds)
-        self.scores = BinnedCounts(reference_scores) if reference_scores else None
+        self.max_events = max_events
+        self.max_seconds = max_seconds
+        self.clock = WindowClock(max_events=min(stride or max_events, max_events),
+                                 max_seconds=max_seconds)
+        self.reference_scores = reference_scores
         self.reference_metrics = dict(reference_metrics or {})
-        self.table = ScoreTable()
         self.calibration: Calibration | None = None
-        self.latency = np.zeros(_LATENCY_EDGES.size + 1, dtype=np.int64)
-        self.total_latency = np.zeros_like(self.latency)  # since start, for /metrics
+        # The window's sums over its blocks.
+        self.window = _Block(reference_scores)
+        self.blocks: deque[_Block] = deque()
+        self.aged = False  # blocks have left for their age: the stream is too slow to fill it
+        self._current = _Block(reference_scores)
+        self._coverage_parts: deque[tuple[int, int]] = deque()
+        self.total_latency = np.zeros_like(self.window.latency)  # since start, for /metrics
         self.latency_sum = 0.0
         self.total = 0
         self.labeled = 0  # labeled events of this scope since start, for coverage
         self._labeled_at_close = 0
-        self._coverage_parts: deque[tuple[int, int]] = deque(maxlen=COVERAGE_WINDOWS)
-        self._positives = 0
-        self._score_sum = 0.0
+
+    @property
+    def scores(self) -> BinnedCounts | None:
+        """The window's score counts over the reference's bins (None: no reference yet)."""
+        return self.window.scores
+
+    def watch_scores(self, reference_scores: Histogram) -> None:
+        """The version's reference arrived after its first predictions: count scores from
+        the next block on (the window's figure covers the blocks counted since)."""
+        self.reference_scores = reference_scores
+        self.window.scores = BinnedCounts(reference_scores)
+        self._current.scores = BinnedCounts(reference_scores)
 
     def add(self, ts: Floats, scores: Floats, decisions: NDArray[np.int64],
             latency: Floats) -> list[WindowReport]:
         self.total += ts.size
         reports = []
+        block = self._current
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
             s, d = scores[part], decisions[part]
             buckets = np.bincount(np.searchsorted(_LATENCY_EDGES, latency[part]),
-                                  minlength=self.latency.size)
-            self.latency += buckets
+                                  minlength=block.latency.size)
+            block.latency += buckets
             self.total_latency += buckets
             self.latency_sum += float(latency[part].sum())
-            self.table.add(s, d)
-            if self.scores is not None:
-                self.scores.add(s)
-            self._positives += int(d.sum())
-            self._score_sum += float(s.sum())
+            block.table.add(s, d)
+            if block.scores is not None:
+                block.scores.add(s)
+            block.positives += int(d.sum())
+            block.score_sum += float(s.sum())
             if seg.closes:
-                reports.append(self._close(seg.start, seg.end, seg.count))
+                block.start, block.end, block.count = seg.start, seg.end, seg.count
+                block.labeled, self._labeled_at_close = \
+                    self.labeled - self._labeled_at_close, self.labeled
+                reports.append(self._slide(block))
+                block = self._current = _Block(self.reference_scores)
         return reports
 
-    def _coverage(self, n: int) -> float:
-        """Labels arriving per prediction over the last few windows, at most 1.
+    def _slide(self, block: _Block) -> WindowReport:
+        self._move(block, 1)
+        self.blocks.append(block)
+        self._coverage_parts.append((block.labeled, block.count))
+        while self.window.count - self.blocks[0].count >= self.max_events \
+                or self.blocks[0].start < block.end - self.max_seconds:
+            oldest = self.blocks.popleft()
+            self.aged = self.aged or oldest.start < block.end - self.max_seconds
+            self._move(oldest, -1)
+        # Labels come in bursts (the joiner, batches), so coverage is read over the
+        # predictions of the last few windows' worth.
+        while sum(n for _, n in self._coverage_parts) - self._coverage_parts[0][1] \
+                >= COVERAGE_WINDOWS * self.max_events:
+            self._coverage_parts.popleft()
+        return self._report()
 
-        Labels come in bursts (the joiner, batches), so one window alone swings.
-        """
-        self._coverage_parts.append((self.labeled - self._labeled_at_close, n))
-        self._labeled_at_close = self.labeled
+    def _move(self, block: _Block, sign: int) -> None:
+        w = self.window
+        w.latency += sign * block.latency
+        w.table.counts += sign * block.table.counts
+        w.table.sums += sign * block.table.sums
+        if w.scores is not None and block.scores is not None:
+            w.scores.counts += sign * block.scores.counts
+        w.positives += sign * block.positives
+        w.score_sum += sign * block.score_sum
+        w.count += sign * block.count
+
+    def _coverage(self) -> float:
+        """Labels arriving per prediction over the last few windows' predictions, at most 1."""
         labeled = sum(k for k, _ in self._coverage_parts)
-        return min(1.0, labeled / sum(m for _, m in self._coverage_parts))
+        return min(1.0, labeled / sum(n for _, n in self._coverage_parts))
 
-    def _close(self, start: float, end: float, n: int) -> WindowReport:
+    def _report(self) -> WindowReport:
+        w, n = self.window, self.window.count
+        start, end = self.blocks[0].start, self.blocks[-1].end
         figures = {
             "predictions": float(n),
             "throughput": n / (end - start) if end > start else math.nan,
-            "latency_p50": bucket_quantile(self.latency, _LATENCY_EDGES, 0.5),
-            "latency_p95": bucket_quantile(self.latency, _LATENCY_EDGES, 0.95),
-            "positive_rate": self._positives / n,
-            "score_mean": self._score_sum / n,
-            "score_psi": self.scores.psi() if self.scores is not None else math.nan,
-            "label_coverage": self._coverage(n),
-            **estimate(self.table, self.calibration),
+            "latency_p50": bucket_quantile(w.latency, _LATENCY_EDGES, 0.5),
+            "latency_p95": bucket_quantile(w.latency, _LATENCY_EDGES, 0.95),
+            "positive_rate": w.positives / n,
+            "score_mean": w.score_sum / n,
+            "score_psi": w.scores.psi() if w.scores is not None else math.nan,
+            "label_coverage": self._coverage(),
+            **estimate(w.table, self.calibration),
         }
         reference_auc = self.reference_metrics.get("roc_auc")
         if reference_auc is not None and "estimated_roc_auc" in figures:
             figures["estimated_roc_auc_drop"] = reference_auc - figures["estimated_roc_auc"]
-        self.latency[:] = 0
-        self.table.reset()
-        if self.scores is not None:
-            self.scores.reset()
-        self._positives, self._score_sum = 0, 0.0
-        return WindowReport("predictions", self.scope, start, end, n, figures,
-                            judged=n >= self.min_events)
+        full = n >= self.max_events or (self.aged and n >= self.min_events)
+        return WindowReport("predictions", self.scope, start, end, n, figures, judged=full)
 
 
 __all__ = ["LATENCY_BUCKETS", "PredictionScope", "bucket_quantile"]

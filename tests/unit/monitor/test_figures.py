@@ -95,3 +95,65 @@ def test_bad_records_are_counted_by_reason_not_raised() -> None:
 
     assert m.counts[("predictions", "not-json")] == 1
     assert m.counts[("events", "not-an-object")] == 1
+
+
+def _stream(rng: np.random.Generator, n: int, shift_at: int | None = None) \
+        -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    scores = rng.beta(2, 5, n)
+    if shift_at is not None:
+        scores[shift_at:] = rng.beta(5, 2, n - shift_at)
+    return (np.arange(n) / 5.0, scores, (scores >= 0.5).astype(np.int64),
+            rng.uniform(0.0, 2.0, n))
+
+
+REFERENCE = Histogram(edges=(0.1, 0.2, 0.3, 0.5, 0.7),
+                      frequencies=(0.11, 0.23, 0.24, 0.31, 0.10, 0.01))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_sliding_judgement_equals_a_fresh_window_of_the_last_predictions(
+        seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ts, scores, decisions, latency = _stream(rng, 5_003, shift_at=2_600)
+    sliding = PredictionScope(SCOPE, max_events=1000, stride=250, max_seconds=1e9,
+                              min_events=100, reference_scores=REFERENCE)
+    reports = []
+    for lo in range(0, ts.size, 377):  # batches off the stride's grid
+        part = slice(lo, lo + 377)
+        reports += sliding.add(ts[part], scores[part], decisions[part], latency[part])
+
+    assert [r.n for r in reports] == [250, 500, 750] + [1000] * 17
+    assert [r.judged for r in reports] == [False] * 3 + [True] * 17
+    for i, report in enumerate(reports):
+        last = slice(max(0, 250 * (i + 1) - 1000), 250 * (i + 1))
+        fresh = PredictionScope(SCOPE, max_events=last.stop - last.start, max_seconds=1e9,
+                                min_events=1, reference_scores=REFERENCE)
+        [expected] = fresh.add(ts[last], scores[last], decisions[last], latency[last])
+        assert (report.start, report.end) == (expected.start, expected.end)
+        for name in ("positive_rate", "score_mean", "score_psi", "latency_p50", "latency_p95",
+                     "estimated_roc_auc", "throughput"):
+            assert report.figures[name] == pytest.approx(expected.figures[name]), name
+
+
+def test_a_score_shift_is_judged_within_a_stride_of_a_window_fills_with_it() -> None:
+    """Over ten seeds: sliding windows see a shift in the scores sooner than tumbling
+    windows of the same size (500-750 predictions sooner when written), never before it."""
+    gains = []
+    for seed in range(10):
+        shift_at = 4_000 + 37 * seed
+        first = {}
+        for stride in (250, 1000):
+            rng = np.random.default_rng(seed)
+            ts, scores, decisions, latency = _stream(rng, 8_000, shift_at=shift_at)
+            scope = PredictionScope(SCOPE, max_events=1000, stride=stride, max_seconds=1e9,
+                                    min_events=100, reference_scores=REFERENCE)
+            ends = []
+            for lo in range(0, ts.size, 500):
+                for r in scope.add(ts[lo:lo + 500], scores[lo:lo + 500],
+                                   decisions[lo:lo + 500], latency[lo:lo + 500]):
+                    if r.judged and r.figures["score_psi"] > 0.2:
+                        ends.append(int(r.end * 5) + 1)  # predictions up to the window's end
+            first[stride] = min(ends)
+            assert first[stride] > shift_at
+        gains.append(first[1000] - first[250])
+    assert all(gain >= 0 for gain in gains) and sum(gains) / len(gains) >= 250, gains

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import generate_latest
@@ -18,8 +18,9 @@ from monitor.page import render
 from monitor.pipeline import MonitorPipeline, collapse
 from monitor.sinks import MemorySink
 from monitor.web import WebServer, runbooks_page
+from producers.simulator import Simulator
 from scorer.bundle import ModelBundle
-from tests.unit.monitor.conftest import make_pipeline, play, simulator
+from tests.unit.monitor.conftest import START, make_pipeline, play, simulator
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # the restarted monitor's clock
 
@@ -191,7 +192,10 @@ def test_a_restarted_pipeline_does_not_fire_again_and_still_resolves(
         after.publish(alert)
     assert sink.alerts == []  # still drifted: nothing new to say
 
-    calm = play(pipeline, bundle, simulator("stable", id_prefix="calm"), 6000).alerts
+    # After the replay in event time: windows ending before the last breaching one
+    # are out of order and clear nothing.
+    calm = play(pipeline, bundle, Simulator(seed=11, start=START + timedelta(hours=1),
+                                            id_prefix="calm"), 6000).alerts
     for alert in collapse(calm):
         after.publish(alert)
     assert sink.alerts
@@ -222,7 +226,10 @@ def test_a_restored_alert_the_replay_resolves_and_fires_again_is_the_alert_alrea
         after.publish(alert)
     assert sink.alerts == [] and after.duplicates == 0  # as seen outside, nothing happened
 
-    calm = play(pipeline, bundle, simulator("stable", id_prefix="calm"), 6000).alerts
+    # After the replay in event time: windows ending before the last breaching one
+    # are out of order and clear nothing.
+    calm = play(pipeline, bundle, Simulator(seed=11, start=START + timedelta(hours=1),
+                                            id_prefix="calm"), 6000).alerts
     for alert in collapse(calm):
         after.publish(alert)
     resolved = [a for a in sink.alerts if a.fingerprint in firing]
