@@ -69,13 +69,15 @@ class Route:
     """What one path answers: ``answer(body)`` gives (status, content type, body).
 
     ``private`` routes need the bearer token when one is set; ``blocking`` ones may wait
-    (for a lock) and run on the worker threads, the others on the event loop.
+    (for a lock) and run on the worker threads, the others on the event loop. A GET
+    route with ``query`` is handed the request's query string as its body.
     """
 
     answer: Callable[[bytes], Answer]
     method: str = "GET"
     private: bool = True
     blocking: bool = True
+    query: bool = False
 
 
 def probe(check: Check) -> Route:
@@ -200,7 +202,7 @@ class HttpServer:
             return reply(401, JSON, _error("this page needs the bearer token "
                                            "(Authorization: Bearer <STREAMML_HTTP_TOKEN>)"),
                          extra={"WWW-Authenticate": "Bearer"})
-        body = b""
+        body = request.query_string.encode() if route.query else b""
         if route.method == "POST":
             try:
                 async with asyncio.timeout(REQUEST_SECONDS):

@@ -21,6 +21,7 @@ from monitor.pipeline import MonitorPipeline
 from monitor.report import FEATURE_METRICS, FeatureFigures, Scope, WindowKind, WindowReport
 from monitor.rules import Rule
 from monitor.sketches import NumericFigures
+from monitor.time_range import Span
 
 STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:60em;padding:.5em;color:#222}
@@ -49,8 +50,13 @@ REALISED = ("pr_auc", "decision_threshold")
 
 
 def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool = False,
-           export: bool = False) -> str:
-    """The whole page as HTML text; ``export``: a file to keep, which does not reload."""
+           export: bool = False, span: Span | None = None) -> str:
+    """The whole page as HTML text; ``export``: a file to keep, which does not reload.
+
+    With ``span`` (event time, epoch seconds) the trends, the figures and the alerts are
+    those of the windows that ended within it, the per-feature distributions still the
+    latest window's.
+    """
     registry = pipeline.monitor.registry
     served = registry.served()
     parts = [
@@ -63,14 +69,16 @@ def render(pipeline: MonitorPipeline, dispatcher: Dispatcher, *, replaying: bool
         f'{" · rebuilding from the topics&#39; tail" if replaying else ""}'
         + (" · exported" if export else
            f" · refreshes every {REFRESH_SECONDS} s · <a href=report>export</a>") + "</p>",
+        "" if span is None else f"<p><b>windows that ended from {_when(span[0])} to "
+                                f"{_when(span[1])}</b> (event time)</p>",
         "<h2>Versions and routes</h2><p>",
         ", ".join(f"{escape(route)}: v{v}" for route, v in served.items()) or
         "no version published yet", "</p>",
-        _alerts(dispatcher),
+        _alerts(dispatcher) if span is None else _alerts_within(dispatcher, span),
     ]
     scopes = sorted({scope for scope, _ in pipeline.history.latest})
     for scope in scopes:
-        parts.append(_scope(pipeline, scope))
+        parts.append(_scope(pipeline, scope, span))
     if not scopes:
         parts.append("<p class=muted>no window closed yet</p>")
     parts.append("</body></html>")
@@ -86,6 +94,34 @@ def _alerts(d: Dispatcher) -> str:
             f"{''.join(cards) or '<p class=ok>none</p>'}"
             "<h2>Recent alert changes</h2><div class=scroll><table>"
             f"{recent or '<tr><td class=muted>none</td></tr>'}</table></div>")
+
+
+def _alerts_within(d: Dispatcher, span: Span) -> str:
+    """The alert changes (as many as the dispatcher remembers) decided by windows that
+    ended within ``span``, oldest first."""
+    changes = [(_decided_at(a), a) for a in reversed(d.recent)]
+    rows = "".join(
+        f'<tr class="{a.severity}"><td>{_when(at)}</td><td>{escape(a.status)}</td>'
+        f"<td>{escape(_name(a))} v{a.version}</td><td class=muted>{escape(a.window)}</td></tr>"
+        for at, a in changes if span[0] <= at <= span[1])
+    return ("<h2>Alert changes in this range</h2><div class=scroll><table><tr>"
+            "<th>window ended (event time)</th><th>status</th><th>alert</th><th>window</th>"
+            f"</tr>{rows or '<tr><td class=muted>none</td></tr>'}</table></div>")
+
+
+def _decided_at(a: Alert) -> float:
+    """The event time the change was decided at: the end of its window where the alert
+    names it (the monitor's do), else when the incident began."""
+    end = detail(a, "window_end")
+    if isinstance(end, int | float) and math.isfinite(end):
+        return float(end)
+    return a.started_at.timestamp()
+
+
+def _when(epoch: float) -> str:
+    if not math.isfinite(epoch):
+        return "the start"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _card(a: Alert) -> str:
@@ -142,31 +178,30 @@ def _name(a: Alert) -> str:
     return str(rule.get("name")) if isinstance(rule, dict) else a.metric
 
 
-def _scope(pipeline: MonitorPipeline, scope: Scope) -> str:
+def _scope(pipeline: MonitorPipeline, scope: Scope, span: Span | None) -> str:
     latest = pipeline.history.latest
     parts = [f"<h2>v{scope.version} · {escape(scope.route)}</h2>"]
     rows = []
     for kind, names in SHOWN.items():
-        report = latest.get((scope, kind))
-        if report is not None:
-            rows += [_row(pipeline, scope, kind, n, report) for n in names]
-    predictions, labels = latest.get((scope, "predictions")), latest.get((scope, "labels"))
+        if (scope, kind) in latest:
+            rows += [_row(pipeline, scope, kind, n, span) for n in names]
     for name in PAIRS:
-        estimate = predictions.figures.get(f"estimated_{name}") if predictions else None
-        realised = labels.figures.get(name) if labels else None
+        estimate = _value(pipeline, scope, "predictions", f"estimated_{name}", span)
+        realised = _value(pipeline, scope, "labels", name, span)
         rows.append(f"<tr><td>{name}</td><td class=num>{_fmt(realised)}"
                     f" <span class=muted>(est. {_fmt(estimate)})</span></td><td>"
-                    f"{_timed(pipeline, scope, 'labels', name)}</td></tr>")
-    if labels is not None:
-        rows += [_row(pipeline, scope, "labels", name, labels) for name in REALISED]
-    parts.append("<div class=scroll><table><tr><th>figure</th><th>now</th>"
-                 f"<th>last windows (event time, UTC)</th></tr>{''.join(rows)}</table></div>")
+                    f"{_timed(pipeline, scope, 'labels', name, span=span)}</td></tr>")
+    if (scope, "labels") in latest:
+        rows += [_row(pipeline, scope, "labels", name, span) for name in REALISED]
+    heads = ("now", "last windows") if span is None else ("at the range's end", "windows")
+    parts.append(f"<div class=scroll><table><tr><th>figure</th><th>{heads[0]}</th>"
+                 f"<th>{heads[1]} (event time, UTC)</th></tr>{''.join(rows)}</table></div>")
     drivers = pipeline.monitor.drivers.get(scope)
     if drivers is not None:
         parts.append(_drivers(drivers))
     features = latest.get((scope, "features"))
     if features is not None:
-        parts.append(_features(pipeline, scope, features))
+        parts.append(_features(pipeline, scope, features, span))
     return "".join(parts)
 
 
@@ -180,24 +215,37 @@ def _drivers(drivers: Drivers) -> str:
             f"<th>mean |term|</th></tr>{rows}</table></div>")
 
 
-def _row(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str,
-         report: WindowReport) -> str:
+def _row(pipeline: MonitorPipeline, scope: Scope, kind: WindowKind, name: str,
+         span: Span | None) -> str:
     threshold = next((r.threshold for r in pipeline.engine.rules if r.metric == name), None)
-    line = _timed(pipeline, scope, kind, name, threshold=threshold)
+    line = _timed(pipeline, scope, kind, name, threshold=threshold, span=span)
     unit = f" <span class=muted>({UNITS[name]})</span>" if name in UNITS else ""
-    return (f"<tr><td>{name}{unit}</td><td class=num>{_fmt(report.figures.get(name))}</td>"
+    return (f"<tr><td>{name}{unit}</td>"
+            f"<td class=num>{_fmt(_value(pipeline, scope, kind, name, span))}</td>"
             f"<td>{line}</td></tr>")
 
 
+def _value(pipeline: MonitorPipeline, scope: Scope, kind: WindowKind, name: str,
+           span: Span | None) -> float | None:
+    """The figure of the latest window, or of the last one that ended within ``span``."""
+    if span is None:
+        report = pipeline.history.latest.get((scope, kind))
+        return None if report is None else report.figures.get(name)
+    points = pipeline.history.timed(scope, kind, name, span=span)
+    return points[-1][1] if points else None
+
+
 def _timed(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str, *,
-           width: int = 120, threshold: float | None = None) -> str:
-    """The figure's last windows on a time axis (each window's end, in event time)."""
-    points = pipeline.history.timed(scope, kind, name)
+           width: int = 120, threshold: float | None = None, span: Span | None = None) -> str:
+    """The figure's last windows (or those that ended within ``span``) on a time axis
+    (each window's end, in event time)."""
+    points = pipeline.history.timed(scope, kind, name, span=span)
     return sparkline([v for _, v in points], times=[t for t, _ in points], width=width,
                      threshold=threshold)
 
 
-def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport) -> str:
+def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport,
+              span: Span | None) -> str:
     rules = [r for r in pipeline.engine.rules if r.per_feature]
     rows = []
     for name, f in sorted(report.features.items(), key=lambda kv: -_num(kv[1].psi)):
@@ -212,9 +260,10 @@ def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport) -> 
             f"<tr><td>{escape(name)}<br><small class=muted>{extra}</small></td><td>{status}"
             f"</td><td class=num>{_fmt(f.psi)}</td>"
             f"<td class=num>{_fmt(getattr(f, 'ks', None))}</td><td>"
-            f"{_timed(pipeline, scope, 'features', 'psi:' + name, width=60)}"
+            f"{_timed(pipeline, scope, 'features', 'psi:' + name, width=60, span=span)}"
             f"</td><td>{_distribution(f)}</td></tr>")
-    return (f"<h3>Drift per feature</h3><p class=muted>{escape(report.describe())}</p>"
+    latest = "" if span is None else "status, PSI, KS and distributions of the latest window: "
+    return (f"<h3>Drift per feature</h3><p class=muted>{latest}{escape(report.describe())}</p>"
             "<div class=scroll><table><tr><th>feature</th><th>status</th><th>PSI</th>"
             "<th>KS</th><th>PSI trend</th><th>distribution: reference "
             '<span style="color:#aaa">&#9632;</span>, this window '

@@ -12,11 +12,12 @@ its windows, sending only the net changes of that replay. What it writes on
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
@@ -40,6 +41,7 @@ from monitor.pipeline import MonitorPipeline
 from monitor.registry_check import RegistryCheck
 from monitor.signed_alerts import AlertRefusals, SigningSink
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink
+from monitor.time_range import Span, span_of
 from monitor.web import METRICS_CONTENT_TYPE, WebServer, json_page, runbooks_page
 from scorer.alert_signing import AlertGate, alert_signer_from, alert_trusted_keys
 from scorer.signing import trusted_keys
@@ -94,6 +96,7 @@ class MonitorService:
         self._restore_alerts()
         token = self.settings.http_token
         self.web = WebServer(self.settings.web_host, self.web_port, self._pages(),
+                             queried={"/report": self._report},
                              probes={"/live": self.heartbeat.check, "/ready": self.not_ready},
                              token=token.reveal() if token else None)
         self.web_port = self.web.port
@@ -246,10 +249,10 @@ class MonitorService:
         return None if self.registry_read else "model-versions is not read to its end yet"
 
     def _pages(self) -> dict[str, Any]:
-        def page(*, export: bool = False) -> tuple[int, str, bytes]:
+        def page(*, export: bool = False, span: Span | None = None) -> tuple[int, str, bytes]:
             with self.lock:
                 text = render(self.pipeline, self.dispatcher, replaying=self.progress.replaying,
-                              export=export)
+                              export=export, span=span)
             return 200, "text/html; charset=utf-8", text.encode()
 
         def metrics() -> tuple[int, str, bytes]:
@@ -268,8 +271,20 @@ class MonitorService:
                     "firing": len(self.dispatcher.firing),
                 }
 
-        return {"/": page, "/report": lambda: page(export=True), "/metrics": metrics,
-                "/health": json_page(health), "/runbooks": runbooks_page}
+        return {"/": page, "/metrics": metrics, "/health": json_page(health),
+                "/runbooks": runbooks_page}
+
+    def _report(self, query: Mapping[str, str]) -> tuple[int, str, bytes]:
+        """The page as a file to keep, for the windows that ended within ``since`` and
+        ``until`` when given."""
+        try:
+            span = span_of(query.get("since"), query.get("until"), now=time.time())
+        except ValueError as exc:
+            return 400, "application/json", json.dumps({"error": str(exc)}).encode()
+        with self.lock:
+            text = render(self.pipeline, self.dispatcher, replaying=self.progress.replaying,
+                          export=True, span=span)
+        return 200, "text/html; charset=utf-8", text.encode()
 
     def close(self) -> None:
         self.dispatcher.close()

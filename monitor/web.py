@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable, Mapping
 from html import escape
 from importlib.resources import files
+from urllib.parse import parse_qsl
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from contracts.http_server import Check, HttpServer, Route, probe
 
 Page = Callable[[], tuple[int, str, bytes]]
+QueryPage = Callable[[Mapping[str, str]], tuple[int, str, bytes]]
 
 # Open without the bearer token: probes and the Prometheus scraper carry none.
 PUBLIC = frozenset({"/metrics"})
@@ -61,9 +63,12 @@ class WebServer:
     """
 
     def __init__(self, host: str, port: int, pages: Mapping[str, Page], *,
-                 probes: Mapping[str, Check] | None = None, token: str | None = None) -> None:
+                 probes: Mapping[str, Check] | None = None, token: str | None = None,
+                 queried: Mapping[str, QueryPage] | None = None) -> None:
         routes = {path: Route(_ignoring_body(page), private=path not in PUBLIC)
                   for path, page in pages.items()}
+        routes.update({path: Route(_query_of(page), query=True)
+                       for path, page in (queried or {}).items()})
         routes.update({path: probe(check) for path, check in (probes or {}).items()})
         self._server = HttpServer(host, port, routes, token=token, name="monitor-web")
         self.port = self._server.port
@@ -74,6 +79,17 @@ class WebServer:
 
 def _ignoring_body(page: Page) -> Callable[[bytes], tuple[int, str, bytes]]:
     return lambda _body: page()
+
+
+def _query_of(page: QueryPage) -> Callable[[bytes], tuple[int, str, bytes]]:
+    """The page given its query's parameters (the last value of each; at most 16)."""
+    def answer(query: bytes) -> tuple[int, str, bytes]:
+        try:
+            pairs = parse_qsl(query.decode("utf-8", "replace"), max_num_fields=16)
+        except ValueError:
+            return 400, "application/json", b'{"error": "more than 16 query parameters"}'
+        return page(dict(pairs))
+    return answer
 
 
 def json_page(payload: Callable[[], tuple[int, dict[str, object]]]) -> Page:

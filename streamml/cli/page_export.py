@@ -3,13 +3,14 @@ to be read later (inline styles and charts, no scripts) and does not reload itse
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Final
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 from contracts.exceptions import StreamMLError
 
@@ -23,12 +24,17 @@ class ExportError(StreamMLError):
     """The page could not be fetched or written; the message says which and why."""
 
 
-def export_page(monitor_url: str, out: Path, *, token: str | None = None) -> int:
-    """Fetch the monitor's ``report`` page and write it to ``out`` whole or not at all;
-    return its size in bytes."""
+def export_page(monitor_url: str, out: Path, *, token: str | None = None,
+                span: tuple[float, float] | None = None) -> int:
+    """Fetch the monitor's ``report`` page (of the windows that ended within ``span``,
+    epoch seconds, when given) and write it to ``out`` whole or not at all; return its
+    size in bytes."""
     if not monitor_url.startswith(("http://", "https://")):
         raise ExportError(f"{monitor_url}: not an http(s) address of the monitor")
     url = urljoin(monitor_url if monitor_url.endswith("/") else monitor_url + "/", "report")
+    if span is not None:
+        ends = {"since": span[0], "until": span[1]}
+        url += "?" + urlencode({k: repr(v) for k, v in ends.items() if math.isfinite(v)})
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run, needs_broker=_serves, port_setting="monitor_port")
     actions = parser.add_subparsers(dest="action", metavar="{report}")
     report = actions.add_parser(
-        "report", help="save the running monitor's page as one self-contained HTML file")
+        "report", help="save the running monitor's page as one self-contained HTML file, "
+                       "for a time range if given")
     report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.add_argument("--since", default=None, metavar="TIME",
+                        help="only windows that ended from TIME on: an ISO 8601 instant "
+                             "(UTC unless it says otherwise), epoch seconds, or a duration "
+                             "back from now such as 2h (default: the monitor's start)")
+    report.add_argument("--until", default=None, metavar="TIME",
+                        help="only windows that ended up to TIME, written as for --since "
+                             "(default: now)")
     report.add_argument("--url", default=None,
                         help="the monitor's address (default: STREAMML_MONITOR_URL, else "
                              "http://STREAMML_WEB_HOST:STREAMML_MONITOR_PORT/)")
@@ -37,12 +47,18 @@ def _serves(args: argparse.Namespace) -> bool:
 
 
 def save_report(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.time_range import span_of
     from streamml.cli.page_export import export_page
 
+    try:
+        span = span_of(args.since, args.until, now=time.time())
+    except ValueError as exc:
+        print(f"streamml monitor report: {exc}", file=sys.stderr)
+        return 2
     url = args.url or settings.monitor_url or (
         f"http://{settings.web_host}:{settings.monitor_port}/")
     token = settings.http_token.reveal() if settings.http_token else None
-    size = export_page(url, args.out, token=token)
+    size = export_page(url, args.out, token=token, span=span)
     print(f"wrote {args.out} ({size:,} bytes) from {url}")
     return 0
 

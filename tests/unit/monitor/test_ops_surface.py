@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts.change_point import change_point_of
 from monitor.dispatch import Dispatcher
 from monitor.exposition import MonitorCollector, Progress, monitor_registry
+from monitor.history import Series
 from monitor.page import render
 from monitor.pipeline import MonitorPipeline, collapse
 from monitor.sinks import MemorySink
@@ -237,3 +238,63 @@ def test_a_restored_alert_the_replay_resolves_and_fires_again_is_the_alert_alrea
     assert [(a.started_at, change_point_of(a)) for a in resolved] == [
         (firing[a.fingerprint].started_at, change_point_of(firing[a.fingerprint]))
         for a in resolved]
+
+
+def test_a_report_for_a_time_range_shows_only_the_windows_that_ended_in_it(
+        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+    pipeline, dispatcher = shifted
+    scope = next(s for s, kind in pipeline.history.latest if kind == "predictions")
+    every = pipeline.history.timed(scope, "predictions", "score_psi", span=(0.0, 1e12))
+    drift = pipeline.history.timed(scope, "features", "psi:session_length_s", span=(0.0, 1e12))
+    assert len(drift) > pipeline.history.points  # the archive reaches past the page's trend
+    before = every[len(every) // 3][0]  # before the shift: nothing firing yet
+    span = (every[0][0], before)
+
+    html = render(pipeline, dispatcher, export=True, span=span)
+
+    start, end = (datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ") for t in span)
+    assert f"windows that ended from {start} to {end}" in html
+    assert "Firing alerts" not in html
+    assert "Alert changes in this range" in html
+    assert "feature-drift" not in html.split("<h2>v1")[0]  # it began after the range
+    row = next(r for r in html.split("<tr>") if r.startswith("<td>score_psi"))
+    in_range = [v for t, v in every if t <= before]
+    assert f"<td class=num>{in_range[-1]:.3g}</td>" in row
+    assert f'aria-label="from {datetime.fromtimestamp(span[0], UTC):%H:%M:%S} to ' \
+           f'{datetime.fromtimestamp(before, UTC):%H:%M:%S} UTC"' in row
+
+    later = render(pipeline, dispatcher, export=True, span=(before, every[-1][0]))
+    assert "feature-drift" in later.split("<h2>v1")[0]
+
+
+def test_a_figure_s_archive_stays_bounded_and_covers_the_whole_run() -> None:
+    line = Series(capacity=512, recent=60)
+    for t in range(200_000):
+        line.add(float(t), float(t % 10 < 5))
+    points = line.points()
+    assert 256 <= len(points) <= 512 and line.stride == 512
+    assert points[0][0] < 1024 and points[-1][0] >= 200_000 - line.stride
+    assert all(abs(v - 0.5) < 0.01 for _, v in points)  # each point a mean of equal windows
+    assert line.last(60) == [(float(t), float(t % 10 < 5)) for t in range(199_940, 200_000)]
+    assert [t for t, _ in line.points(50_000, 60_000)] == \
+        [t for t, _ in points if 50_000 <= t <= 60_000] != []
+
+
+def test_the_report_route_takes_its_range_from_the_query_and_refuses_a_bad_one() -> None:
+    seen: list[dict[str, str]] = []
+
+    def report(query: object) -> tuple[int, str, bytes]:
+        seen.append(dict(query))  # type: ignore[call-overload]
+        return 200, "text/html", b"ok"
+
+    server = WebServer("127.0.0.1", 0, {}, queried={"/report": report})
+    base = f"http://127.0.0.1:{server.port}/report"
+    try:
+        with urllib.request.urlopen(base + "?since=1.5&until=9") as r:  # noqa: S310
+            assert r.read() == b"ok"
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(base + "?" + "&".join(f"p{i}=1" for i in range(17)))  # noqa: S310
+        assert caught.value.code == 400
+    finally:
+        server.close()
+    assert seen == [{"since": "1.5", "until": "9"}]

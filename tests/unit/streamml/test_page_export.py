@@ -66,3 +66,30 @@ def test_what_is_not_the_monitor_page_is_refused(tmp_path: Path) -> None:
     finally:
         server.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_time_range_is_sent_as_epoch_seconds_and_a_bad_one_stops_before_asking(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    asked: list[dict[str, str]] = []
+
+    def report(query: object) -> tuple[int, str, bytes]:
+        asked.append(dict(query))  # type: ignore[call-overload]
+        return 200, "text/html; charset=utf-8", PAGE
+
+    server = WebServer("127.0.0.1", 0, {}, queried={"/report": report})
+    url = f"http://127.0.0.1:{server.port}/"
+    try:
+        out = tmp_path / "r.html"
+        assert main(["monitor", "report", "--out", str(out), "--url", url,
+                     "--since", "2026-03-01T00:00:00Z", "--until", "1772330400"]) == 0
+        assert asked == [{"since": "1772323200.0", "until": "1772330400.0"}]
+        assert main(["monitor", "report", "--out", str(out), "--url", url,
+                     "--since", "yesterday-ish"]) == 2
+        assert main(["monitor", "report", "--out", str(out), "--url", url,
+                     "--since", "1h", "--until", "2h"]) == 2
+    finally:
+        server.close()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "'yesterday-ish' is not a time" in err[0]
+    assert "the range ends" in err[1] and "before it starts" in err[1]
+    assert len(asked) == 1  # the bad ranges never reached the monitor
