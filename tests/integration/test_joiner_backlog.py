@@ -1,8 +1,9 @@
 """A backlog larger than the joiner's stores joins whole: the three topics are read in step
-by event time, not as fast as each one's bytes allow."""
+by event time, not as fast as each one's bytes allow. The joiner's metrics pass promtool."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,3 +75,6 @@ def test_a_backlog_larger_than_the_stores_joins_every_label(
                  for t in (topics.user_events, topics.predictions, topics.labels))
     assert paused > 0  # the stores did not merely happen to suffice
     assert metric(text, "streamml_join_paused_partitions") == 0
+    check = subprocess.run(["promtool", "check", "metrics"], input=body,  # noqa: S607
+                           capture_output=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
