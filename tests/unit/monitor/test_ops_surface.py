@@ -135,11 +135,16 @@ def test_every_figure_is_on_metrics_with_few_bounded_labels(
     assert {s.labels["feature"] for s in psi} >= {"session_length_s", "device"}
 
 
+@pytest.mark.parametrize("ranged", [False, True])
 def test_the_exported_page_shows_the_figures_metrics_gives(
-        shifted: tuple[MonitorPipeline, Dispatcher]) -> None:
+        shifted: tuple[MonitorPipeline, Dispatcher], ranged: bool) -> None:
     """The page to keep and /metrics read the same windows: every feature's PSI and the
-    version's figures agree, to the page's three significant digits."""
-    page = render(*shifted, export=True)
+    version's figures agree, to the page's three significant digits; so does a report
+    for a range that ends now."""
+    pipeline = shifted[0]
+    ends = [r.end for r in pipeline.history.latest.values()]
+    span = (min(ends) - 600, max(ends)) if ranged else None
+    page = render(*shifted, export=True, span=span)
     text = generate_latest(monitor_registry(MonitorCollector(*shifted, Progress()))).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     psi = {s.labels["feature"]: s.value for s in families["streamml_monitor_feature_psi"].samples}
