@@ -61,7 +61,7 @@ class JoinStepResult:
     duplicates: Counter[str] = field(default_factory=Counter)
     events_dropped: Counter[str] = field(default_factory=Counter)
     budget_evictions: Counter[str] = field(default_factory=Counter)
-    label_delays: list[float] = field(default_factory=list)
+    label_delays: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
     # The event time of the last record decoded, by the topic and partition it was read from.
     event_times: dict[tuple[str, int], datetime] = field(default_factory=dict)
 

@@ -32,6 +32,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -327,7 +328,8 @@ def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResul
         metrics.forwarded.labels(topic=topic).inc(n)
     for (topic, reason), n in result.skipped.items():
         metrics.skipped.labels(topic=topic, reason=reason).inc(n)
-    metrics.labeled_out.inc(len(result.labeled_events))
+    for model, n in Counter(model for model, _ in result.label_delays).items():
+        metrics.labeled_out.labels(model=model).inc(n)
     for reason, n in result.unmatched.items():
         metrics.unmatched_labels.labels(reason=reason).inc(n)
     for kind, n in result.duplicates.items():
@@ -336,8 +338,8 @@ def _count(metrics: JoinerMetrics, joins: PartitionedJoin, result: JoinStepResul
         metrics.events_dropped.labels(reason=reason).inc(n)
     for kind, n in result.budget_evictions.items():
         metrics.budget_evictions.labels(kind=kind).inc(n)
-    for delay in result.label_delays:
-        metrics.label_delay_seconds.observe(delay)
+    for model, delay in result.label_delays:
+        metrics.label_delay_seconds.labels(model=model).observe(delay)
     waiting = joins.waiting_by_partition()
     for partition in waiting.keys() | metrics.waiting_partitions:
         if partition in waiting:

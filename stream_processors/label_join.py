@@ -54,6 +54,7 @@ class Scored:
     score: float | None = None
     version: int | None = None
     user_id: str | None = None
+    model: str | None = None
 
 
 @dataclass(slots=True)
@@ -89,7 +90,7 @@ class JoinOutput:
 
     labeled: list[LabeledEvent] = field(default_factory=list)
     unmatched_labels: list[Unmatched] = field(default_factory=list)
-    label_delays: list[float] = field(default_factory=list)
+    label_delays: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
     duplicates: Counter[str] = field(default_factory=Counter)
     events_dropped: Counter[str] = field(default_factory=Counter)
     evicted_events: list[Evicted] = field(default_factory=list)
@@ -131,7 +132,7 @@ class LabelJoin:
             return
         # Built whole: dataclasses.replace cost more than the rest of this method.
         scored = Scored(features=event.features, ts=event.ts, score=known.score,
-                        version=known.version, user_id=event.user_id)
+                        version=known.version, user_id=event.user_id, model=known.model)
         self._store(event.event_id, scored, _size(event, size), now, out)
         self._try_join(event.event_id, out)
 
@@ -145,7 +146,7 @@ class LabelJoin:
             return
         self._store(prediction.event_id, Scored(
             features=known.features, ts=known.ts or prediction.ts, score=prediction.score,
-            version=prediction.version, user_id=prediction.user_id,
+            version=prediction.version, user_id=prediction.user_id, model=prediction.model,
         ), _size(prediction, size), now, out)
         self._try_join(prediction.event_id, out)
 
@@ -258,7 +259,7 @@ class LabelJoin:
             event_id=event_id, user_id=label.user_id, features=features,
             label=label.label, score=score, version=version, ts=ts,
         ))
-        out.label_delays.append((label.ts - ts).total_seconds())
+        out.label_delays.append((scored.model or "unknown", (label.ts - ts).total_seconds()))
 
 
 def _size(record: UserEvent | Prediction | Label, size: int | None) -> int:

@@ -96,8 +96,8 @@ def joiner_metrics() -> JoinerMetrics:
         skipped=Counter("streamml_join_skipped",
                         "Records that did not decode (labels among them are dead-lettered)",
                         ["topic", "reason"], registry=registry),
-        labeled_out=Counter("streamml_labeled_events", "Labeled events sent",
-                            registry=registry),
+        labeled_out=Counter("streamml_labeled_events", "Labeled events sent, by the model "
+                            "that scored them", ["model"], registry=registry),
         unmatched_labels=Counter("streamml_join_unmatched_labels",
                                  "Labels dead-lettered without a scored event",
                                  ["reason"], registry=registry),
@@ -108,7 +108,8 @@ def joiner_metrics() -> JoinerMetrics:
                                "Events forgotten unlabeled (expired or pushed out)",
                                ["reason"], registry=registry),
         label_delay_seconds=Histogram("streamml_label_delay_seconds",
-                                      "Event time to label time of joined events",
+                                      "Event time to label time of joined events, by the "
+                                      "model that scored them", ["model"],
                                       buckets=DELAY_BUCKETS, registry=registry),
         batch_size=Histogram("streamml_join_batch_size", "Records per joined micro-batch",
                              buckets=BATCH_BUCKETS, registry=registry),

@@ -129,7 +129,7 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
     assert sorted(unknown) == UNKNOWN
 
     text = body.decode()
-    assert metric(text, "streamml_labeled_events_total") == len(labeled_ids)
+    assert metric(text, "streamml_labeled_events_total", model="conversion") == len(labeled_ids)
     assert metric(text, "streamml_join_unmatched_labels_total",
                   reason="no-scored-event") == len(UNKNOWN)
     assert metric(text, "streamml_join_duplicates_total", kind="label") == 3
@@ -140,7 +140,8 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
     assert metric(text, "streamml_join_records_in_total", topic="labels") == (
         len(labeled_ids) + 3 + len(UNKNOWN) + 1)
     assert metric(text, "streamml_join_skipped_total", topic="labels", reason="not-json") == 1
-    assert metric(text, "streamml_label_delay_seconds_count") == len(labeled_ids)
+    assert metric(text, "streamml_label_delay_seconds_count",
+                  model="conversion") == len(labeled_ids)
     assert [metric(text, "streamml_join_waiting_labels", partition=str(p)) for p in range(3)
             ] == [0, 0, 0]
     assert text.count("streamml_join_waiting_labels{") == 3

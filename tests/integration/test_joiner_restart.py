@@ -159,4 +159,4 @@ def test_restart_and_kill_lose_no_waiting_state_and_join_nothing_twice(
     text = body.decode()
     assert metric(text, "streamml_join_restored_total", kind="joined-ids") >= 30
     assert metric(text, "streamml_join_recoveries_total", outcome="complete") == 3
-    assert metric(text, "streamml_labeled_events_total") == 5  # only 25..29 were new
+    assert metric(text, "streamml_labeled_events_total", model="m") == 5  # only 25..29 were new

@@ -80,7 +80,7 @@ def test_a_batch_from_three_topics_yields_encoded_labeled_events() -> None:
     ]
     assert [partition for _, _, partition in result.labeled_events] == [1, 1]
     assert result.records_in == {"user-events": 2, "predictions": 2, "labels": 2}
-    assert result.label_delays == [30.0, 30.0]
+    assert result.label_delays == [("conversion", 30.0), ("conversion", 30.0)]
     assert result.dead_letters == []
 
 

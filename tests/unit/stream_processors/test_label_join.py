@@ -58,7 +58,7 @@ def test_every_arrival_order_gives_one_labeled_event(order: tuple[str, ...]) -> 
     ]
     assert out.labeled[0].features == {"cart_value": 12.5, "device": "mobile"}
     assert out.labeled[0].ts == T0
-    assert out.label_delays == [90.0]
+    assert out.label_delays == [("conversion", 90.0)]
     assert len(join.events) == 0 and len(join.waiting_labels) == 0
 
 
