@@ -84,6 +84,8 @@ DEFAULT_LABEL_WAIT_SECONDS = 120.0
 DEFAULT_TTL_SECONDS = 3600.0
 DEFAULT_CAPACITY = 200_000
 DEFAULT_RECOVERY_TIMEOUT_SECONDS = 60.0
+# How long the loop may wait, after an assignment, to learn where its partitions end.
+ENDS_SECONDS = 5.0
 
 
 class JoinerWorker:
@@ -217,21 +219,13 @@ class JoinerWorker:
                 return None
             return int(high) if high >= 0 else None
 
-        now = time.time()
-        expected, self._expected = self._expected, {}
-        for (topic, partition), offset in expected.items():
-            try:
-                _low, end = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                           timeout=5.0)
-            except KafkaException as exc:
-                logger.warning("no high watermark for %s[%d] (%s): it is read without "
-                               "holding the others back", topic, partition, exc)
-                continue
-            self.alignment.expect((topic, partition), next_offset=offset, end=end, now=now)
         def crowded(topic: str, partition: int) -> bool:
             join = self.joins.get(partition)
             return join is not None and join.crowded(labels=topic == self.topics.labels)
 
+        now = time.time()
+        if self._expected:
+            self._learn_ends(consumer, now)
         pause, resume = self.alignment.decide(high_watermark, crowded, now=now)
         if pause:
             consumer.pause([TopicPartition(t, p) for t, p in pause])
@@ -242,6 +236,29 @@ class JoinerWorker:
             consumer.resume([TopicPartition(t, p) for t, p in resume])
         if pause or resume:
             self.metrics.paused.set(len(self.alignment.paused))
+
+    def _learn_ends(self, consumer: Any, now: float) -> None:
+        """Ask the broker where newly assigned partitions end, within ``ENDS_SECONDS`` in
+        all: a partition left unanswered is read without holding the others back."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        expected, self._expected = self._expected, {}
+        deadline = time.monotonic() + ENDS_SECONDS
+        for (topic, partition), offset in expected.items():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                logger.warning("out of time learning where newly assigned partitions end: "
+                               "%s[%d] and those after it are read without holding the "
+                               "others back", topic, partition)
+                break
+            try:
+                _low, end = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                           timeout=left)
+            except KafkaException as exc:
+                logger.warning("no high watermark for %s[%d] (%s): it is read without "
+                               "holding the others back", topic, partition, exc)
+                continue
+            self.alignment.expect((topic, partition), next_offset=offset, end=end, now=now)
 
     def release(self, consumer: Any, partitions: list[Any]) -> None:
         from confluent_kafka import KafkaException, TopicPartition
