@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
@@ -244,3 +244,73 @@ def test_a_record_read_outside_its_home_partition_is_forwarded_with_where_it_cam
     [(key, value, partition, headers)] = sent[TOPICS.join_repartition]
     assert (key, value, partition) == (b"u1", b"{}", 1)
     assert dict(headers)["streamml-source-offset"] == b"5"
+
+
+class PacedConsumer:
+    """Ends as the broker gives them (or fails to), and what was paused or resumed."""
+
+    def __init__(self, ends: dict[tuple[str, int], int], *, down: bool = False) -> None:
+        self.ends, self.down = ends, down
+        self.paused: list[tuple[str, int]] = []
+        self.resumed: list[tuple[str, int]] = []
+
+    def get_watermark_offsets(self, tp: Any, timeout: float | None = None,
+                              cached: bool = False) -> tuple[int, int]:
+        if self.down and not cached:
+            raise KafkaException("broker down")
+        return 0, -1001 if cached else self.ends[(tp.topic, tp.partition)]
+
+    def pause(self, tps: list[Any]) -> None:
+        self.paused += [(tp.topic, tp.partition) for tp in tps]
+
+    def resume(self, tps: list[Any]) -> None:
+        self.resumed += [(tp.topic, tp.partition) for tp in tps]
+
+
+def fresh_sources() -> FakeReader:
+    """Nothing to restore, and every source partition starts at offset 0."""
+    return FakeReader([], ranges=[TailRange(t, p, 0, 0) for p in (0, 1, 2) for t in (
+        TOPICS.user_events, TOPICS.predictions, TOPICS.labels)])
+
+
+def labels_far_ahead(worker: JoinerWorker, n: int) -> list[Message]:
+    """``n`` labels of partition 1, their event times an hour apart from the first."""
+    home = 1  # murmur2(b"u1") % 3
+    return [Message(KafkaRecord(
+        topic=TOPICS.labels, partition=home, offset=i, key=b"u1", timestamp_ms=0,
+        value=msgspec.json.encode(Label(event_id=f"e{i}", user_id="u1",
+                                        ts=T0 + timedelta(hours=1 + i), label=1))))
+        for i in range(n)]
+
+
+def test_labels_ahead_of_unread_events_are_paused_once_their_store_is_crowded(
+        make_worker: Any) -> None:
+    worker = make_worker(fresh_sources())  # 30 entries, 10 a partition
+    worker.assigned(None, assigned(0, 1, 2))
+    consumer = PacedConsumer({tp: 100 for tp in
+                              ((t, p) for t in (TOPICS.user_events, TOPICS.predictions,
+                                                TOPICS.labels) for p in (0, 1, 2))})
+    worker.process(labels_far_ahead(worker, 3))
+    worker.pace(consumer)
+    assert consumer.paused == []  # 3 labels waiting of 10: room enough
+
+    worker.process(labels_far_ahead(worker, 8)[3:])
+    worker.pace(consumer)
+    assert consumer.paused == [(TOPICS.labels, 1)]
+    assert sample(worker, "streamml_join_paused_partitions") == 1
+
+    worker.revoked(assigned(0, 1, 2), lost=False)  # the runtime releases before revoking
+    worker.release(consumer, assigned(0, 1, 2))
+    assert consumer.resumed == [(TOPICS.labels, 1)]
+    assert sample(worker, "streamml_join_paused_partitions") == 0
+
+
+def test_a_broker_that_cannot_say_where_partitions_end_holds_nothing_back(
+        make_worker: Any, caplog: pytest.LogCaptureFixture) -> None:
+    worker = make_worker(fresh_sources())
+    worker.assigned(None, assigned(0, 1, 2))
+    consumer = PacedConsumer({}, down=True)
+    worker.process(labels_far_ahead(worker, 8))
+    worker.pace(consumer)
+    assert consumer.paused == []
+    assert "read without holding the others back" in caplog.text
