@@ -119,9 +119,12 @@ def _decided_at(a: Alert) -> float:
 
 
 def _when(epoch: float) -> str:
-    if not math.isfinite(epoch):
+    if epoch == -math.inf:
         return "the start"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):  # a time no calendar holds
+        return f"{epoch:g}"
 
 
 def _card(a: Alert) -> str:
