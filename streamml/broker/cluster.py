@@ -8,10 +8,8 @@ can kill one node by its pid and start it again while the others serve.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,17 +147,8 @@ def stop_cluster(data_dir: Path, *, wait_seconds: float = 30.0) -> bool:
     return bool(running)
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free loopback ports (each held until all are chosen)."""
-    with ExitStack() as held:
-        sockets = [held.enter_context(socket.socket()) for _ in range(n)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
 def _create(ports: list[int], data_dir: Path) -> None:
-    controller_ports = free_ports(len(ports))
+    controller_ports = single_node.free_ports(len(ports), avoid=ports)
     cluster_id = single_node.new_cluster_id()
     for node_id, text in cluster_properties(ports, controller_ports, data_dir).items():
         folder = node_dir(data_dir, node_id)
@@ -208,6 +197,6 @@ def _registered(admin: AdminClient) -> int:
 
 
 __all__ = [
-    "CLUSTER_FILE", "ClusterState", "cluster_properties", "default_data_dir", "free_ports",
+    "CLUSTER_FILE", "ClusterState", "cluster_properties", "default_data_dir",
     "node_dir", "node_state", "read_cluster", "start_cluster", "start_node", "stop_cluster",
 ]

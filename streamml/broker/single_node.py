@@ -14,9 +14,12 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,7 +246,7 @@ def start(
                 f"port {wanted} is taken by another process; choose another with --port "
                 f"or point STREAMML_BOOTSTRAP_SERVERS at the broker listening there"
             )
-    controller_port = free_port()
+    controller_port = free_port(avoid={port, *([proxied.port] if proxied else [])})
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "server.properties"
     properties = server_properties(port, controller_port, data_dir / "data", proxied=proxied,
@@ -392,11 +395,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# Ports handed out, perhaps not listened on yet: the OS may offer a port again as soon
+# as its probe socket closes, and two listeners given one port fail (the broker's own
+# listener and its controller's did).
+_HANDED_OUT: deque[int] = deque(maxlen=1024)
+_HANDING = threading.Lock()
+
+
+def free_ports(n: int, *, avoid: Collection[int] = ()) -> list[int]:
+    """``n`` distinct loopback ports free now, none in ``avoid`` nor handed out before by
+    this process (each probe socket is held until all are chosen)."""
+    with _HANDING, ExitStack() as held:
+        chosen: list[int] = []
+        while len(chosen) < n:
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            if port not in avoid and port not in _HANDED_OUT:
+                chosen.append(port)
+        _HANDED_OUT.extend(chosen)
+        return chosen
+
+
+def free_port(*, avoid: Collection[int] = ()) -> int:
+    return free_ports(1, avoid=avoid)[0]
 
 
 def stop(data_dir: Path, *, wait_seconds: float = 30.0) -> bool:
@@ -439,6 +461,6 @@ __all__ = [
     "BrokerError", "BrokerState", "DEFAULT", "DEFAULT_PORT", "Footprint", "JVM_OPTIONS",
     "LOG4J_CONFIG", "ProxiedListener", "SMALL", "START_CPU_BUDGET_S", "STATE_FILE", "answers",
     "argument_file", "await_answer", "cpu_seconds", "default_data_dir", "format_storage",
-    "free_port", "is_running", "launch", "log_tail", "new_cluster_id", "port_free",
+    "free_port", "free_ports", "is_running", "launch", "log_tail", "new_cluster_id", "port_free",
     "read_state", "server_properties", "start", "stop", "terminate", "write_private",
 ]

@@ -254,8 +254,8 @@ def _alert_env(settings: Settings) -> dict[str, str]:
 
 
 def _start_children(supervisor: Supervisor, settings: Settings) -> dict[str, int]:
-    ports = {name: single_node.free_port()
-             for name in ("scoring-1", "scoring-2", "joiner", "monitor")}
+    names = ("scoring-1", "scoring-2", "joiner", "monitor")
+    ports = dict(zip(names, single_node.free_ports(len(names)), strict=True))
     supervisor.start("scoring-1", ["process", "--web-port", str(ports["scoring-1"])])
     supervisor.start("scoring-2", ["process", "--web-port", str(ports["scoring-2"])])
     supervisor.start("joiner", ["join", "--web-port", str(ports["joiner"]),

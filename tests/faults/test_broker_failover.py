@@ -36,14 +36,13 @@ from contracts.topics import Topics
 from scorer.bundle import ModelBundle
 from streamml.broker.cluster import (
     ClusterState,
-    free_ports,
     node_dir,
     node_state,
     start_cluster,
     start_node,
     stop_cluster,
 )
-from streamml.broker.single_node import is_running
+from streamml.broker.single_node import free_ports, is_running
 from tests.broker_disk import logs_in_memory
 from tests.faults.checker import Checker, event_id_of
 from tests.faults.streams import SteadyStream

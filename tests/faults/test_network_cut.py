@@ -22,8 +22,7 @@ from contracts.topic_admin import ensure_topics
 from contracts.topics import Topics
 from scorer.bundle import ModelBundle
 from streamml.broker import single_node
-from streamml.broker.cluster import free_ports
-from streamml.broker.single_node import ProxiedListener
+from streamml.broker.single_node import ProxiedListener, free_ports
 from tests.broker_disk import logs_in_memory
 from tests.faults.checker import Checker, event_id_of
 from tests.faults.streams import SteadyStream

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streamml.broker.cluster import cluster_properties, free_ports
-from streamml.broker.single_node import ProxiedListener, server_properties
+from streamml.broker.cluster import cluster_properties
+from streamml.broker.single_node import ProxiedListener, free_ports, server_properties
 from streamml.cli.main import build_parser
 
 
@@ -72,6 +72,15 @@ def test_free_ports_are_distinct() -> None:
     ports = free_ports(6)
 
     assert len(set(ports)) == 6
+
+
+def test_a_port_handed_out_is_not_handed_out_again_before_it_is_listened_on() -> None:
+    """The broker's listener and its controller's were once given one port: the first
+    was not listened on yet when the second was picked."""
+    first = free_ports(1)[0]
+    later = [free_ports(1, avoid={9092})[0] for _ in range(200)]
+
+    assert first not in later and 9092 not in later and len(set(later)) == 200
 
 
 @pytest.mark.parametrize("count", ["0", "-1", "three"])
