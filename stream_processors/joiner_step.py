@@ -101,10 +101,11 @@ def join_messages(
         if message is None:
             continue
         kind = kinds.get(message.topic, "unexpected-topic")
-        rejection = feed(message, kind, join, outs[read.partition], arrived=epoch, now=epoch)
-        if not isinstance(rejection, Rejection):  # its event time
-            result.event_times[(read.topic, read.partition)] = rejection
+        fed = feed(message, kind, join, outs[read.partition], arrived=epoch, now=epoch)
+        if not isinstance(fed, Rejection):  # its event time
+            result.event_times[(read.topic, read.partition)] = fed
             continue
+        rejection = fed
         result.skipped[(kind, rejection.code)] += 1
         if kind == LABELS:
             result.dead_letters.append((message.key, dead_letter(
