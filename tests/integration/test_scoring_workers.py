@@ -79,7 +79,12 @@ def test_two_workers_split_the_work_and_a_leaving_worker_loses_nothing(
     counts = Counter(PREDICTION.decode(r.value).event_id for r in records)
     lost = {i.event.event_id for i in sent} - set(counts)
     duplicates = sum(c - 1 for c in counts.values())
-    print(f"sent={len(sent)} predicted={len(counts)} lost={len(lost)} duplicates={duplicates}")
+    # Which round (r1 before the hand-over, r2 during it, r3 after) and which partition
+    # the repeats came from says which worker scored them twice.
+    repeated = Counter((r.partition, PREDICTION.decode(r.value).event_id.split("-")[0])
+                       for r in records if counts[PREDICTION.decode(r.value).event_id] > 1)
+    print(f"sent={len(sent)} predicted={len(counts)} lost={len(lost)} duplicates={duplicates}"
+          f" repeated={sorted(repeated.items())}")
     assert not lost
     # Both workers commit what they scored when partitions change hands; what may be
     # scored again is a batch either of them took before the hand-over and scored after.
