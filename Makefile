@@ -20,14 +20,14 @@ LOCK_TOOLS := $(VENV)/lock-tools
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	--quiet
 
-# The lock of make setup (with the test, import and onnx extras) and the image's (without);
+# The lock of make setup (with the test, import, onnx and schemas extras) and the image's (without);
 # setuptools is the build backend, installed from the lock too.
 $(LOCK_TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOLS)
 	$(LOCK_TOOLS)/bin/pip install --quiet 'uv==$(UV_VERSION)'
 
 lock: $(LOCK_TOOLS)/bin/uv
-	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test --extra import --extra onnx \
+	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - --extra test --extra import --extra onnx --extra schemas \
 		$(LOCK_FLAGS) --custom-compile-command "make lock" -o requirements.lock
 	printf 'setuptools>=69\n' | $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml - \
 		$(LOCK_FLAGS) --custom-compile-command "make lock" -o requirements-runtime.lock

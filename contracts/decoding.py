@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import msgspec
 
@@ -51,7 +51,15 @@ REASON_CODES: Final = (
     "out-of-range",
     "bad-timestamp",
     "unsafe-id",
+    # Records in Confluent's wire format (contracts/wire_formats.py):
+    "not-schema-framed",
+    "unknown-schema",
+    "bad-schema",
+    "schema-mismatch",
 )
+
+if TYPE_CHECKING:
+    from contracts.wire_formats import ConfluentFormat
 
 R = TypeVar("R", bound=Record)
 
@@ -77,10 +85,13 @@ class RecordDecoder(Generic[R]):
     1
     """
 
-    def __init__(self, record_type: type[R], *, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    def __init__(self, record_type: type[R], *, max_bytes: int = MAX_MESSAGE_BYTES,
+                 wire: ConfluentFormat | None = None) -> None:
         self._decoder = msgspec.json.Decoder(record_type)
-        self._has_ids = {"event_id", "user_id"} <= set(record_type.__struct_fields__)
+        self._fields: tuple[str, ...] = record_type.__struct_fields__
+        self._has_ids = {"event_id", "user_id"} <= set(self._fields)
         self._max_bytes = max_bytes
+        self._wire = wire  # None: streamml's JSON
 
     def decode(self, raw: bytes | None, *, now: float | None = None) -> R | Rejection:
         """Return the record, or a :class:`Rejection` saying why not."""
@@ -91,6 +102,11 @@ class RecordDecoder(Generic[R]):
                 "oversize-message",
                 f"the message is {len(raw)} bytes; at most {self._max_bytes} are accepted",
             )
+        if self._wire is not None:
+            envelope = self._wire.envelope(raw, self._fields)
+            if isinstance(envelope, Rejection):
+                return envelope
+            raw = envelope
         try:
             record = self._decoder.decode(raw)
         except UnicodeDecodeError as exc:
@@ -357,7 +373,27 @@ def _unsafe_id(field: str, value: str) -> Rejection:
     )
 
 
-_EVENTS: Final = RecordDecoder(UserEvent)
+@dataclass(frozen=True, slots=True)
+class InputDecoders:
+    """Decoders of what applications write (``user-events`` and ``labels``), in the
+    format they write it: streamml's JSON, or Confluent's wire format."""
+
+    events: RecordDecoder[UserEvent]
+    labels: RecordDecoder[Label]
+
+    wire: ConfluentFormat | None = None
+
+    @classmethod
+    def of(cls, wire: ConfluentFormat | None) -> InputDecoders:
+        return cls(RecordDecoder(UserEvent, wire=wire), RecordDecoder(Label, wire=wire), wire)
+
+    def prepare(self, raws: Sequence[bytes | None]) -> None:
+        """Have the writers' schemas of ``raws`` at hand (see ``ConfluentFormat.prepare``)."""
+        if self.wire is not None:
+            self.wire.prepare(raws)
+
+
+JSON_INPUTS: Final = InputDecoders.of(None)
 
 
 def decode_event(raw: bytes | None, *, now: float | None = None) -> UserEvent | Rejection:
@@ -367,11 +403,13 @@ def decode_event(raw: bytes | None, *, now: float | None = None) -> UserEvent | 
     ...              b' "ts": "2026-01-01T00:00:00Z", "features": {}}').message
     'field `event_id` must not be empty'
     """
-    return _EVENTS.decode(raw, now=now)
+    return JSON_INPUTS.events.decode(raw, now=now)
 
 
 __all__ = [
+    "JSON_INPUTS",
     "MAX_MESSAGE_BYTES",
+    "InputDecoders",
     "REASON_CODES",
     "Label",
     "LabeledEvent",

@@ -27,6 +27,7 @@ SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: Final = ("text", "json")
+INPUT_FORMATS: Final = ("json", "confluent")
 RETRAIN_STRATEGIES: Final = ("BATCH", "ONLINE")
 RETRAIN_ESTIMATORS: Final = ("LOGISTIC", "HGB", "MLP")
 RETRAIN_METRICS: Final = ("LOG_LOSS", "ROC_AUC")
@@ -98,6 +99,23 @@ class SharedSettings:
         "giving its partitions to the others (6 to 1800: the bounds a broker allows by "
         "default, group.min/max.session.timeout.ms)", minimum=6, maximum=1800,
     )
+    input_format: str = _setting(
+        "json", "how applications write user-events and labels: streamml's JSON, or "
+        "`confluent`, the wire format of Confluent's Avro and JSON Schema serializers "
+        "(schemas by id from STREAMML_SCHEMA_REGISTRY_URL or STREAMML_SCHEMA_DIR)",
+        choices=INPUT_FORMATS, lowercase=True,
+    )
+    schema_registry_url: str | None = _setting(
+        None, "URL of a Confluent-compatible Schema Registry the `confluent` input format "
+        "reads writers' schemas from")
+    schema_registry_user: str | None = _setting(None, "Schema Registry user (basic auth)")
+    schema_registry_password: Secret | None = _setting(
+        None, "Schema Registry password (basic auth)", secret=True)
+    schema_registry_ca_location: str | None = _setting(
+        None, "PEM file of the CA that signed the Schema Registry's certificate")
+    schema_dir: str | None = _setting(
+        None, "directory of writers' schemas by id (`<id>.avsc` Avro, `<id>.json` JSON "
+        "Schema), read by the `confluent` input format instead of a registry")
     web_host: str = _setting("127.0.0.1", "address the HTTP servers bind to")
     http_token: Secret | None = _setting(
         None, "bearer token /predict, /health and the monitor's pages require when set "

@@ -19,7 +19,7 @@ import msgspec
 import numpy as np
 
 from contracts.bounded_ids import RecentIds
-from contracts.decoding import RecordDecoder, Rejection
+from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import LabeledEvent, Prediction, Record, UserEvent
 from contracts.topics import Topics
@@ -61,7 +61,8 @@ class Monitor:
     """
 
     def __init__(self, *, model: str, windows: WindowConfig, topics: Topics | None = None,
-                 detectors: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 detectors: Mapping[str, Mapping[str, Any]] | None = None,
+                 inputs: InputDecoders = JSON_INPUTS) -> None:
         self.model = model
         self.windows = windows
         self.detectors = dict(detectors if detectors is not None else {"adwin": {},
@@ -82,7 +83,7 @@ class Monitor:
         self._routes: dict[int, str] = {}
         self._decoders: dict[str, RecordDecoder[Any]] = {
             "predictions": RecordDecoder(Prediction), "labeled": RecordDecoder(LabeledOutcome),
-            "events": RecordDecoder(UserEvent)}
+            "events": inputs.events}
 
     # -- registry -----------------------------------------------------------------
     def apply_registry(self, key: bytes | None, value: bytes | None) -> None:

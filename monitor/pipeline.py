@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from contracts.change_point import change_point_of
+from contracts.decoding import JSON_INPUTS, InputDecoders
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Alert, LabeledEvent, Prediction, UserEvent
 from contracts.topics import Topics
@@ -37,10 +38,11 @@ class MonitorPipeline:
     """
 
     def __init__(self, config: MonitorConfig, *, model: str, topics: Topics | None = None,
-                 now: Callable[[], datetime] = utc_now) -> None:
+                 now: Callable[[], datetime] = utc_now,
+                 inputs: InputDecoders = JSON_INPUTS) -> None:
         self.config = config
         self.monitor = Monitor(model=model, windows=config.windows, topics=topics,
-                               detectors=config.detectors)
+                               detectors=config.detectors, inputs=inputs)
         self.engine = RuleEngine(config.rules, now=now)
         self.history = History(points=config.windows.history)
         self.windows_closed = 0

@@ -24,13 +24,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from prometheus_client import generate_latest
 
 from contracts.batch_runtime import Assignment, BatchRuntime, run_until_signalled
-from contracts.decoding import RecordDecoder, Rejection
+from contracts.decoding import InputDecoders, RecordDecoder, Rejection
 from contracts.http_server import Heartbeat
 from contracts.kafka_clients import make_consumer, make_producer
 from contracts.partition_reads import TopicMissing, UnfinishedRead, partitions_of, read_to_end
 from contracts.records import Alert
 from contracts.settings import MonitorSettings
 from contracts.topics import Topics
+from contracts.wire_formats import wire_format
 from monitor.config import MonitorConfig, load_config, with_runbook_base
 from monitor.dispatch import Dispatcher, latest_by_fingerprint
 from monitor.exceptions import MonitorError
@@ -64,7 +65,8 @@ class MonitorService:
         self.base_url = settings.monitor_url or f"http://{settings.web_host}:{port}/"
         config = with_runbook_base(config or load_config(settings.monitor_rules_file),
                                    self.base_url)
-        self.pipeline = MonitorPipeline(config, model=settings.model_name, topics=self.topics)
+        self.pipeline = MonitorPipeline(config, model=settings.model_name, topics=self.topics,
+                                        inputs=InputDecoders.of(wire_format(settings)))
         self.dispatcher = Dispatcher([])
         self.alert_gate = AlertGate(alert_trusted_keys(settings))
         self.dispatcher.sinks = build_sinks(settings, self.topics, self.base_url,

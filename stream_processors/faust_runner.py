@@ -26,10 +26,12 @@ from faust.types.core import HeadersArg
 from contracts.batch_output import BatchOutput
 from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
+from contracts.decoding import InputDecoders
 from contracts.http_server import Heartbeat
 from contracts.kafka_clients import KafkaRecord, heartbeat_interval_s, make_consumer, ssl_context
 from contracts.settings import ScoringSettings
 from contracts.topics import Topics
+from contracts.wire_formats import SchemaUnavailable, wire_format
 from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 2000
 BATCH_WITHIN_SECONDS = 0.05
+SCHEMA_RETRY_SECONDS = 5.0
 
 
 def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: int,
@@ -54,6 +57,7 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
     events = raw_topic(app, topics.user_events)
     output = BatchOutput(settings)
     seen = RecentIds()
+    inputs = InputDecoders.of(wire_format(settings))
     # Partitions of user-events held, replaced whole by the event loop, read by HTTP threads.
     held: list[frozenset[int]] = [frozenset()]
     heartbeat = Heartbeat(max_age=90.0)
@@ -110,11 +114,7 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
                 await catching_up.pop()
             began = time.perf_counter()
             try:
-                result = score_values([e.message.value for e in batch],
-                                      [e.message.key for e in batch],
-                                      [e.message.partition for e in batch],
-                                      _origin(batch), watcher.state, seen,
-                                      explain_top_k=settings.explain_top_k)
+                result = await _scored(batch, watcher, seen, inputs, settings.explain_top_k)
             except Exception as exc:
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("scoring failed for a batch of %d", len(batch))
@@ -127,6 +127,20 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
             count_batch(metrics, len(batch), result, time.perf_counter() - began)
 
     return app, watcher
+
+
+async def _scored(batch: Sequence[EventT[bytes]], watcher: ModelWatcher, seen: RecentIds,
+                  inputs: InputDecoders, explain_top_k: int) -> StepResult:
+    """The batch scored, waiting while writers' schemas cannot be read: an exception out
+    of the agent would acknowledge (lose) the batch, and its records are not at fault."""
+    while True:
+        try:
+            return score_values([e.message.value for e in batch], [e.message.key for e in batch],
+                                [e.message.partition for e in batch], _origin(batch),
+                                watcher.state, seen, explain_top_k=explain_top_k, inputs=inputs)
+        except SchemaUnavailable as exc:
+            logger.error("%s; scoring waits and tries again in %.0f s", exc, SCHEMA_RETRY_SECONDS)
+            await asyncio.sleep(SCHEMA_RETRY_SECONDS)
 
 
 async def _wait_for_model(watcher: ModelWatcher) -> None:

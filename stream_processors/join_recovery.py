@@ -40,7 +40,7 @@ from typing import Final
 
 import msgspec
 
-from contracts.decoding import Rejection
+from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.topics import (
     JOIN_REPARTITION,
@@ -123,7 +123,7 @@ class RestoreReport:
 
 
 def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
-            partitions: int, now: float) -> RestoreReport:
+            partitions: int, now: float, inputs: InputDecoders = JSON_INPUTS) -> RestoreReport:
     """Load ``records`` (any order, one partition of ``partitions``) into ``join``;
     nothing is emitted.
 
@@ -163,7 +163,7 @@ def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
         first_kind = kinds.get(first.topic, "unexpected-topic")
         if first_kind == LABELS and now - arrived > join.waiting_labels.ttl_seconds:
             continue  # waited out already: dead-lettered by the worker that read it
-        if not _feed(first, first_kind, join, out, arrived, now):
+        if not _feed(first, first_kind, join, out, arrived, now, inputs):
             report.skipped[kind] += 1
     report.joined_ids = len(join.joined)
     report.pending_events = len(join.events)
@@ -174,8 +174,9 @@ def restore(records: Iterable[KafkaRecord], join: LabelJoin, topics: Topics, *,
 
 
 def restore_partitions(records: Iterable[KafkaRecord], joins: PartitionedJoin,
-                       partitions: Iterable[int], topics: Topics, *,
-                       now: float) -> dict[int, tuple[LabelJoin, RestoreReport]]:
+                       partitions: Iterable[int], topics: Topics, *, now: float,
+                       inputs: InputDecoders = JSON_INPUTS,
+                       ) -> dict[int, tuple[LabelJoin, RestoreReport]]:
     """A fresh, restored join for each of ``partitions``, from the records read for them.
 
     The joins are built apart from ``joins`` (the caller installs them), so this can
@@ -189,7 +190,7 @@ def restore_partitions(records: Iterable[KafkaRecord], joins: PartitionedJoin,
     for partition, mine in by_partition.items():
         join = joins.new_join(partition)
         restored[partition] = (join, restore(mine, join, topics, partitions=joins.partitions,
-                                             now=now))
+                                             now=now, inputs=inputs))
     return restored
 
 
@@ -210,7 +211,7 @@ def _joined_here(record: KafkaRecord, kind: str, kinds: dict[str, str],
 
 
 def _feed(record: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
-          arrived: float, now: float) -> bool:
+          arrived: float, now: float, inputs: InputDecoders) -> bool:
     """Hand one record to the join as if it had just arrived; False if it does not decode."""
     if kind == LABELED_EVENTS:
         try:
@@ -218,4 +219,5 @@ def _feed(record: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput,
         except msgspec.DecodeError:
             return False
         return True
-    return not isinstance(feed(record, kind, join, out, arrived=arrived, now=now), Rejection)
+    return not isinstance(feed(record, kind, join, out, arrived=arrived, now=now,
+                               inputs=inputs), Rejection)

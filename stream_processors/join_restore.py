@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from contracts.decoding import JSON_INPUTS, InputDecoders
 from contracts.settings import JoinerSettings
 from contracts.topics import Topics
 from stream_processors.join_recovery import RestoreReport, restore_partitions
@@ -66,8 +67,9 @@ class JoinRestorer:
     def __init__(self, settings: JoinerSettings, *, group: str, topics: Topics,
                  joins: PartitionedJoin,
                  registry: CollectorRegistry, timeout_seconds: float = 60.0,
-                 reader: Reader = read_tails) -> None:
+                 reader: Reader = read_tails, inputs: InputDecoders = JSON_INPUTS) -> None:
         self.settings = settings
+        self.inputs = inputs
         self.reader = reader
         self.group = group
         self.topics = topics
@@ -103,7 +105,7 @@ class JoinRestorer:
                                sorted(partitions), exc)
                 time.sleep(RETRY_SECONDS)
         restored = restore_partitions(read.records, self.joins, partitions, self.topics,
-                                      now=now)
+                                      now=now, inputs=self.inputs)
         cut = {r.partition for r in read.unfinished}
         for partition, (_, report) in sorted(restored.items()):
             spans = " ".join(f"{r.topic}[{r.start}:{r.end}]" for r in read.ranges

@@ -28,9 +28,9 @@ from typing import Final
 import msgspec
 
 from contracts.dead_letters import dead_letter
-from contracts.decoding import RecordDecoder, Rejection
+from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import Label, Prediction, UserEvent
+from contracts.records import Prediction, UserEvent
 from contracts.topics import JOIN_REPARTITION, LABELS, PREDICTIONS, USER_EVENTS, Topics
 from stream_processors.label_join import MEMORY_BUDGET_FULL, Evicted, JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
@@ -41,9 +41,7 @@ NOT_ASSIGNED: Final = "not-assigned"
 NOT_FORWARDED: Final = "not-a-forwarded-record"
 
 _ENCODER = msgspec.json.Encoder()
-_EVENTS = RecordDecoder(UserEvent)
 _PREDICTIONS = RecordDecoder(Prediction)
-_LABELS = RecordDecoder(Label)
 
 
 @dataclass
@@ -72,6 +70,7 @@ def join_messages(
     topics: Topics,
     *,
     now: datetime | None = None,
+    inputs: InputDecoders = JSON_INPUTS,
 ) -> JoinStepResult:
     """Decode each message by its topic, feed the join, expire, and encode what came out.
 
@@ -89,6 +88,8 @@ def join_messages(
     kinds = _kinds(topics)
     result = JoinStepResult()
     outs: defaultdict[int, JoinOutput] = defaultdict(JoinOutput)
+    if inputs.wire is not None:
+        inputs.prepare([m.value for m in messages])
     for read in messages:
         kind = kinds.get(read.topic, "unexpected-topic")
         result.records_in[kind] += 1
@@ -101,7 +102,8 @@ def join_messages(
         if message is None:
             continue
         kind = kinds.get(message.topic, "unexpected-topic")
-        fed = feed(message, kind, join, outs[read.partition], arrived=epoch, now=epoch)
+        fed = feed(message, kind, join, outs[read.partition], arrived=epoch, now=epoch,
+                   inputs=inputs)
         if not isinstance(fed, Rejection):  # its event time
             result.event_times[(read.topic, read.partition)] = fed
             continue
@@ -159,12 +161,12 @@ def _expire(joins: PartitionedJoin, now: float, outs: defaultdict[int, JoinOutpu
 
 
 def feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput, *,
-         arrived: float, now: float) -> Rejection | datetime:
+         arrived: float, now: float, inputs: InputDecoders = JSON_INPUTS) -> Rejection | datetime:
     """Decode ``message`` as its topic's record and hand it to the join as arrived at
     ``arrived``; its event time, or why not. Live records and those read back on
     assignment alike."""
     if kind == USER_EVENTS:
-        event = _EVENTS.decode(message.value, now=now)
+        event = inputs.events.decode(message.value, now=now)
         if isinstance(event, Rejection):
             return event
         join.on_event(event, arrived, out, size=len(message.value or b""))
@@ -176,7 +178,7 @@ def feed(message: KafkaRecord, kind: str, join: LabelJoin, out: JoinOutput, *,
         join.on_prediction(prediction, arrived, out, size=len(message.value or b""))
         return prediction.ts
     if kind == LABELS:
-        label = _LABELS.decode(message.value, now=now)
+        label = inputs.labels.decode(message.value, now=now)
         if isinstance(label, Rejection):
             return label
         join.on_label(label, arrived, out, origin=message)

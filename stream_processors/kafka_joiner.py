@@ -48,10 +48,12 @@ from contracts.batch_runtime import (
     record_of,
 )
 from contracts.dead_letters import dead_letter
+from contracts.decoding import InputDecoders
 from contracts.http_server import JSON, Answer, Heartbeat, HttpServer, Route, probe
 from contracts.kafka_clients import KafkaRecord, make_producer
 from contracts.settings import JoinerSettings
 from contracts.topics import Topics
+from contracts.wire_formats import SchemaUnavailable, wire_format
 from stream_processors.event_time_alignment import EventTimeAlignment
 from stream_processors.join_restore import JoinRestorer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
@@ -104,9 +106,11 @@ class JoinerWorker:
                                      ttl_seconds=ttl_seconds,
                                      label_wait_seconds=label_wait_seconds,
                                      max_bytes=settings.joiner_memory_budget_bytes)
+        self.inputs = InputDecoders.of(wire_format(settings))
         self.restorer = JoinRestorer(settings, group=GROUP, topics=self.topics,
                                      joins=self.joins, registry=self.metrics.registry,
-                                     timeout_seconds=recovery_timeout_seconds)
+                                     timeout_seconds=recovery_timeout_seconds,
+                                     inputs=self.inputs)
         self.alignment = EventTimeAlignment(
             [self.topics.user_events, self.topics.predictions, self.topics.labels])
         self.output = BatchOutput(settings, producer=make_producer(
@@ -181,7 +185,9 @@ class JoinerWorker:
         records = [record_of(m) for m in batch]
         with self._lock:
             try:
-                result = join_messages(records, self.joins, self.topics)
+                result = join_messages(records, self.joins, self.topics, inputs=self.inputs)
+            except SchemaUnavailable:
+                raise  # nothing to dead-letter: stop before committing the batch
             except Exception as exc:
                 # An exception escaping the step would stop the worker: dead-letter the batch.
                 logger.exception("joining failed for a batch of %d", len(batch))

@@ -25,9 +25,11 @@ from contracts.batch_runtime import (
     record_of,
 )
 from contracts.bounded_ids import RecentIds
+from contracts.decoding import InputDecoders
 from contracts.http_server import Heartbeat
 from contracts.settings import ScoringSettings
 from contracts.topics import Topics
+from contracts.wire_formats import wire_format
 from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
@@ -62,6 +64,7 @@ class KafkaScoringWorker:
         # Longer than the slowest turn of the loop: a rebalance's catch-up waits up to 30 s.
         self.heartbeat = Heartbeat(max_age=90.0)
         self._seen = RecentIds()
+        self.inputs = InputDecoders.of(wire_format(settings))
         self.runtime = BatchRuntime(
             settings, group="scoring", source=Subscription([self.topics.user_events], self),
             step=self,
@@ -111,7 +114,7 @@ class KafkaScoringWorker:
         result = score_values([m.value() for m in batch], [m.key() for m in batch],
                               [m.partition() for m in batch], lambda i: record_of(batch[i]),
                               self.watcher.state, self._seen,
-                              explain_top_k=self.settings.explain_top_k)
+                              explain_top_k=self.settings.explain_top_k, inputs=self.inputs)
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)
         return (Outgoing(self.topics.predictions, result.predictions),
                 Outgoing(self.topics.dead_letters, result.dead_letters))

@@ -20,7 +20,7 @@ from prometheus_client import Histogram
 
 from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
-from contracts.decoding import Rejection, decode_event
+from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Prediction, Route, UserEvent
 from scorer.exceptions import FeatureValueError
@@ -74,6 +74,7 @@ def score_values(
     *,
     now: datetime | None = None,
     explain_top_k: int = 0,
+    inputs: InputDecoders = JSON_INPUTS,
 ) -> StepResult:
     """:func:`score_messages` on the values, keys and partitions of a batch, as the
     runners read them.
@@ -88,8 +89,10 @@ def score_values(
     positions: list[int] = []
     lags = result.event_lag_seconds
     add = seen.add
+    inputs.prepare(values)
+    decode = inputs.events.decode
     for i, raw in enumerate(values):
-        event = decode_event(raw, now=epoch)
+        event = decode(raw, now=epoch)
         if isinstance(event, Rejection):
             _reject(result, origin(i), event.code, event.message, "decode", now)
             continue

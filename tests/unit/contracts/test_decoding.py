@@ -374,7 +374,10 @@ def test_bad_label_or_prediction_is_rejected_with_its_reason(
 
 
 def test_catalogues_cover_every_reason_code() -> None:
+    from tests.unit.contracts.test_wire_formats import BAD_SCHEMAS, WIRE_CATALOGUE
+
     covered = {p.values[1] for p in EVENT_CATALOGUE} | {p.values[2] for p in OTHER_CATALOGUE}
+    covered |= {p.values[1] for p in WIRE_CATALOGUE} | ({"bad-schema"} if BAD_SCHEMAS else set())
 
     assert covered == set(REASON_CODES)
 
