@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
+from typing import Any
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -43,9 +45,23 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is written, not as it was when the
+    handler was made: a command run inside another program (a test capturing its
+    output) must not keep writing to a stream closed since."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        return None
+
+
 def configure_logging(level: str, log_format: str = "text") -> None:
     """The root logger at ``level``, writing ``log_format`` lines to stderr."""
-    handler = logging.StreamHandler()
+    handler = _CurrentStderr()
     handler.setFormatter(JsonLines() if log_format == "json"
                          else logging.Formatter(TEXT_FORMAT, TEXT_DATE_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
 import pytest
 
@@ -53,3 +55,16 @@ def test_the_setting_takes_either_case_and_names_its_choices() -> None:
     assert Settings.from_mapping({"STREAMML_LOG_FORMAT": "JSON"}).log_format == "json"
     with pytest.raises(StreamMLError, match="text, json|text.*json"):
         Settings.from_mapping({"STREAMML_LOG_FORMAT": "xml"})
+
+
+def test_lines_go_to_stderr_as_it_is_when_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    made_under = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", made_under)
+    configure_logging("INFO")
+    made_under.close()  # a caller's capture, over before the next line is logged
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+
+    logging.getLogger("scorer.training").info("trained")
+
+    assert now.getvalue().rstrip().endswith("INFO scorer.training trained")
