@@ -19,6 +19,7 @@ import numpy as np
 from monitor.report import Scope, WindowKind, WindowReport
 
 ARCHIVE_POINTS = 512
+KEPT_FEATURE_WINDOWS = 64
 
 
 class Series:
@@ -90,6 +91,48 @@ class Series:
         return list(self._recent)[-n:]
 
 
+class KeptReports:
+    """Whole reports of one scope and kind, up to ``capacity`` of them evenly covering
+    the run: one every ``stride`` windows, thinned to every other when full.
+
+    A feature window's report carries each feature's distribution (a few dozen numbers a
+    feature), too much to keep for every point of the figures' archive.
+
+    >>> kept = KeptReports(capacity=4)
+    >>> for t in range(9):
+    ...     kept.add(WindowReport("features", Scope("m", 1, "champion"), 0, float(t), 1, {}))
+    >>> [r.end for r in kept.reports], kept.stride
+    ([1.0, 3.0, 5.0, 7.0], 2)
+    >>> kept.within((0.0, 4.0)).end
+    3.0
+    """
+
+    def __init__(self, capacity: int = KEPT_FEATURE_WINDOWS) -> None:
+        self.capacity = capacity
+        self.stride = 1
+        self._kept: list[tuple[int, WindowReport]] = []  # (window number, its report)
+        self._windows = 0
+
+    @property
+    def reports(self) -> list[WindowReport]:
+        return [report for _, report in self._kept]
+
+    def add(self, report: WindowReport) -> None:
+        self._windows += 1
+        if self._windows % self.stride:
+            return
+        if len(self._kept) == self.capacity:
+            self.stride *= 2
+            self._kept = [(n, r) for n, r in self._kept if n % self.stride == 0]
+            if self._windows % self.stride:
+                return
+        self._kept.append((self._windows, report))
+
+    def within(self, span: tuple[float, float]) -> WindowReport | None:
+        """The last report kept that ended within ``span``."""
+        return next((r for _, r in reversed(self._kept) if span[0] <= r.end <= span[1]), None)
+
+
 @dataclass
 class History:
     """Per (scope, window kind): the latest report and the series of each figure.
@@ -109,9 +152,12 @@ class History:
     archive: int = ARCHIVE_POINTS
     latest: dict[tuple[Scope, WindowKind], WindowReport] = field(default_factory=dict)
     series: dict[tuple[Scope, str, str], Series] = field(default_factory=dict)
+    kept_features: dict[Scope, KeptReports] = field(default_factory=dict)
 
     def add(self, report: WindowReport) -> None:
         self.latest[(report.scope, report.kind)] = report
+        if report.kind == "features" and report.judged:
+            self.kept_features.setdefault(report.scope, KeptReports()).add(report)
         values = dict(report.figures)
         values.update({f"psi:{n}": f.psi for n, f in report.features.items()})
         for name, value in values.items():
@@ -133,12 +179,19 @@ class History:
             return []
         return line.last(self.points) if span is None else line.points(*span)
 
+    def features_within(self, scope: Scope, span: tuple[float, float]) -> WindowReport | None:
+        """The last feature window kept for ``scope`` that ended within ``span``."""
+        kept = self.kept_features.get(scope)
+        return None if kept is None else kept.within(span)
+
     def forget(self, scopes: Iterable[Scope]) -> None:
         gone = set(scopes)
+        for scope in gone:
+            self.kept_features.pop(scope, None)
         for key in [k for k in self.latest if k[0] in gone]:
             del self.latest[key]
         for skey in [k for k in self.series if k[0] in gone]:
             del self.series[skey]
 
 
-__all__ = ["ARCHIVE_POINTS", "History", "Series"]
+__all__ = ["ARCHIVE_POINTS", "KEPT_FEATURE_WINDOWS", "History", "KeptReports", "Series"]

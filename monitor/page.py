@@ -202,10 +202,24 @@ def _scope(pipeline: MonitorPipeline, scope: Scope, span: Span | None) -> str:
     drivers = pipeline.monitor.drivers.get(scope)
     if drivers is not None:
         parts.append(_drivers(drivers))
-    features = latest.get((scope, "features"))
-    if features is not None:
-        parts.append(_features(pipeline, scope, features, span))
+    if (scope, "features") in latest:
+        parts.append(_features_of(pipeline, scope, span))
     return "".join(parts)
+
+
+def _features_of(pipeline: MonitorPipeline, scope: Scope, span: Span | None) -> str:
+    """The latest feature window, or for a range the last one kept that ended in it."""
+    if span is None:
+        return _features(pipeline, scope, pipeline.history.latest[(scope, "features")], None)
+    kept = pipeline.history.kept_features.get(scope)
+    report = pipeline.history.features_within(scope, span)
+    every = f"one window in {kept.stride} is kept" if kept is not None else ""
+    if report is None:
+        return ("<h3>Drift per feature</h3><p class=muted>no feature window that was kept "
+                f"ended in this range ({every})</p>")
+    return _features(pipeline, scope, report, span,
+                     note=f"the window that ended at {_when(report.end)}, the last kept in the "
+                          f"range ({every}): ")
 
 
 def _drivers(drivers: Drivers) -> str:
@@ -248,7 +262,7 @@ def _timed(pipeline: MonitorPipeline, scope: Scope, kind: str, name: str, *,
 
 
 def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport,
-              span: Span | None) -> str:
+              span: Span | None, *, note: str = "") -> str:
     rules = [r for r in pipeline.engine.rules if r.per_feature]
     rows = []
     for name, f in sorted(report.features.items(), key=lambda kv: -_num(kv[1].psi)):
@@ -265,8 +279,8 @@ def _features(pipeline: MonitorPipeline, scope: Scope, report: WindowReport,
             f"<td class=num>{_fmt(getattr(f, 'ks', None))}</td><td>"
             f"{_timed(pipeline, scope, 'features', 'psi:' + name, width=60, span=span)}"
             f"</td><td>{_distribution(f)}</td></tr>")
-    latest = "" if span is None else "status, PSI, KS and distributions of the latest window: "
-    return (f"<h3>Drift per feature</h3><p class=muted>{latest}{escape(report.describe())}</p>"
+    return (f"<h3>Drift per feature</h3><p class=muted>{escape(note)}"
+            f"{escape(report.describe())}</p>"
             "<div class=scroll><table><tr><th>feature</th><th>status</th><th>PSI</th>"
             "<th>KS</th><th>PSI trend</th><th>distribution: reference "
             '<span style="color:#aaa">&#9632;</span>, this window '

@@ -271,6 +271,17 @@ def test_a_report_for_a_time_range_shows_only_the_windows_that_ended_in_it(
     later = render(pipeline, dispatcher, export=True, span=(before, every[-1][0]))
     assert "feature-drift" in later.split("<h2>v1")[0]
 
+    # Each feature's distribution as it was in the range, not as it is now.
+    kept = pipeline.history.features_within(scope, span)
+    assert kept is not None and span[0] <= kept.end <= span[1]
+    assert f"the window that ended at {datetime.fromtimestamp(kept.end, UTC):%Y-%m-%d %H:%M:%S}Z" \
+        in html
+    for page, drifted in ((html, False), (later, True)):
+        row = next(r for r in page.split("<tr>") if r.startswith("<td>session_length_s"))
+        assert ('class="bad">drifted' in row) is drifted
+    shown = next(r for r in html.split("<tr>") if r.startswith("<td>session_length_s"))
+    assert f"<td class=num>{kept.features['session_length_s'].psi:.3g}</td>" in shown
+
 
 def test_a_figure_s_archive_stays_bounded_and_covers_the_whole_run() -> None:
     line = Series(capacity=512, recent=60)
