@@ -3,8 +3,11 @@
 Builds realistic events (ids, RFC 3339 times, a dozen numeric, categorical and
 missing features), then times :func:`contracts.decoding.decode_event` over batches
 of 1,000 of them, the way the scoring processor meets them, wall clock included.
+With ``--formats``, the same events written in Confluent's wire format as Avro and
+as JSON Schema (the ``schemas`` extra) are timed beside them
+(``STREAMML_INPUT_FORMAT=confluent``), each as a multiple of the JSON figure.
 
-    python -m benchmarks decode [--runs N] [--json PATH]
+    python -m benchmarks decode [--runs N] [--formats] [--json PATH]
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from contracts.decoding import decode_event
+from contracts.decoding import JSON_INPUTS, InputDecoders, decode_event
 from contracts.records import UserEvent
 
 BATCH_SIZE = 1_000
@@ -76,9 +79,55 @@ def build_batches(seed: int = 7) -> list[list[bytes]]:
     return batches
 
 
-def time_batches(batches: list[list[bytes]], rounds: int) -> float:
+AVRO_EVENT: dict[str, Any] = {
+    "type": "record", "name": "UserEvent",
+    "fields": [
+        {"name": "schema_version", "type": "int"},
+        {"name": "event_id", "type": "string"},
+        {"name": "user_id", "type": "string"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "features", "type": {"type": "map", "values": ["null", "double", "string"]}},
+    ],
+}
+JSON_SCHEMA_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"schema_version": {"type": "integer"}, "event_id": {"type": "string"},
+                   "user_id": {"type": "string"}, "ts": {"type": "string"},
+                   "features": {"type": "object"}},
+    "required": ["event_id", "user_id", "ts", "features"],
+}
+
+
+def framed(batches: list[list[bytes]]) -> dict[str, tuple[InputDecoders, list[list[bytes]]]]:
+    """The batches in Confluent's wire format (Avro as id 1, JSON Schema as id 2), with
+    the decoders that read them."""
+    import io
+
+    import fastavro
+
+    from contracts.wire_formats import ConfluentFormat, WriterSchema
+
+    schemas = {1: WriterSchema("AVRO", json.dumps(AVRO_EVENT)),
+               2: WriterSchema("JSON", json.dumps(JSON_SCHEMA_EVENT))}
+    decoders = InputDecoders.of(ConfluentFormat(schemas.get))
+    parsed = fastavro.parse_schema(AVRO_EVENT)
+
+    def avro(raw: bytes) -> bytes:
+        message = json.loads(raw)
+        message["ts"] = datetime.fromisoformat(message["ts"])
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, parsed, message)
+        return b"\x00\x00\x00\x00\x01" + out.getvalue()
+
+    return {"avro": (decoders, [[avro(r) for r in b] for b in batches]),
+            "json-schema": (decoders, [[b"\x00\x00\x00\x00\x02" + r for r in b]
+                                       for b in batches])}
+
+
+def time_batches(batches: list[list[bytes]], rounds: int,
+                 inputs: InputDecoders = JSON_INPUTS) -> float:
     """Seconds to decode every batch ``rounds`` times."""
-    decode = decode_event
+    decode = inputs.events.decode
     start = time.perf_counter()
     for _ in range(rounds):
         for batch in batches:
@@ -87,20 +136,33 @@ def time_batches(batches: list[list[bytes]], rounds: int) -> float:
     return time.perf_counter() - start
 
 
-def calibrate(batches: list[list[bytes]]) -> int:
+def calibrate(batches: list[list[bytes]], inputs: InputDecoders = JSON_INPUTS) -> int:
     """Rounds that make one run last at least ``MIN_RUN_SECONDS`` (like ``timeit.autorange``)."""
     rounds = 1
-    while time_batches(batches, rounds) < MIN_RUN_SECONDS:
+    while time_batches(batches, rounds, inputs) < MIN_RUN_SECONDS:
         rounds *= 2
     return rounds
 
 
-def measure(runs: int) -> dict[str, Any]:
-    batches = build_batches()
-    rounds = calibrate(batches)
+def per_event_us(batches: list[list[bytes]], runs: int,
+                 inputs: InputDecoders = JSON_INPUTS) -> tuple[list[float], int]:
+    """µs an event of each run, and the events a run decodes."""
+    wrong = [r for b in batches for r in (inputs.events.decode(x) for x in b)
+             if not isinstance(r, UserEvent)]
+    if wrong:  # timing rejections would measure the wrong path
+        raise RuntimeError(f"the benchmark's events were refused, e.g. {wrong[0]}")
+    rounds = calibrate(batches, inputs)
     events_per_run = rounds * len(batches) * BATCH_SIZE
-    per_event = [time_batches(batches, rounds) / events_per_run * 1e6 for _ in range(runs)]
+    return ([time_batches(batches, rounds, inputs) / events_per_run * 1e6 for _ in range(runs)],
+            events_per_run)
+
+
+def measure(runs: int, *, formats: bool = False) -> dict[str, Any]:
+    batches = build_batches()
+    per_event, events_per_run = per_event_us(batches, runs)
     best, median = min(per_event), statistics.median(per_event)
+    others = {name: statistics.median(per_event_us(framed_batches, runs, inputs)[0])
+              for name, (inputs, framed_batches) in (framed(batches) if formats else {}).items()}
     return {
         "benchmark": "decode",
         "function": "contracts.decoding.decode_event",
@@ -113,6 +175,7 @@ def measure(runs: int) -> dict[str, Any]:
         "events_per_second_median": round(1e6 / median),
         "target_us_per_event": TARGET_US_PER_EVENT,
         "status": "PASS" if median <= TARGET_US_PER_EVENT else "MISS",
+        "us_per_event_median_by_format": {k: round(v, 3) for k, v in others.items()},
         "python": platform.python_version(),
         "msgspec": msgspec.__version__,
         "machine": platform.machine(),
@@ -140,15 +203,21 @@ def report(figures: dict[str, Any]) -> str:
         f"  target: <= {figures['target_us_per_event']:g} µs per event (median): "
         f"{figures['status']}",
     ]
+    json_median = figures["us_per_event_median"]
+    for name, median in figures["us_per_event_median_by_format"].items():
+        lines.append(f"  {name + ' (Confluent wire format)':<34}{median:>8.2f} µs per event "
+                     f"(median), {median / json_median:.1f}x JSON")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks decode", description=__doc__)
     parser.add_argument("--runs", type=int, default=7, help="timed runs (default 7)")
+    parser.add_argument("--formats", action="store_true",
+                        help="also time Avro and JSON Schema in Confluent's wire format")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
-    figures = measure(max(1, args.runs))
+    figures = measure(max(1, args.runs), formats=args.formats)
     print(report(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
