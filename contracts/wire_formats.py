@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -105,7 +106,10 @@ class ConfluentFormat:
         if not isinstance(value, dict):
             return Rejection("not-an-object", f"schema {schema_id} writes a "
                              f"{type(value).__name__}; expected a record (an object)")
-        return msgspec.json.encode(_as_envelope(value, fields))
+        try:
+            return msgspec.json.encode(_as_envelope(value, fields))
+        except Refusal as refusal:
+            return Rejection(refusal.code, str(refusal))
 
     def prepare(self, raws: Iterable[bytes | None]) -> None:
         """Look up every schema ``raws`` name before any of them is decoded, so a source
@@ -134,6 +138,7 @@ class ConfluentFormat:
 
 
 def _as_envelope(value: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``value`` laid out as the JSON envelope; :class:`Refusal` for what JSON cannot say."""
     if "features" in value or "features" not in fields:
         envelope = value
     else:
@@ -142,6 +147,17 @@ def _as_envelope(value: dict[str, Any], fields: tuple[str, ...]) -> dict[str, An
     ts = envelope.get("ts")
     if isinstance(ts, datetime):  # Avro's timestamp logical types
         envelope["ts"] = ts.isoformat()
+    features = envelope.get("features")
+    for where, values in (("field", envelope), ("feature", features)):
+        if not isinstance(values, dict):
+            continue
+        for name, v in values.items():
+            if isinstance(v, Decimal):  # Avro's decimal: a number, as in JSON
+                values[name] = float(v)
+            elif isinstance(v, bytes | bytearray):
+                # JSON has no bytes; written out they would read as a base64 text.
+                raise Refusal("wrong-type", f"{where} `{name}` is bytes; expected a number, "
+                              "a text or null")
     return envelope
 
 
@@ -164,6 +180,8 @@ def _json_reader(text: str) -> Callable[[bytes], object]:
     def read(payload: bytes) -> object:
         try:
             value = decode(payload)
+        except UnicodeDecodeError as exc:
+            raise Refusal("not-utf8", f"the payload is not valid UTF-8 ({exc.reason})") from None
         except msgspec.DecodeError as exc:
             raise Refusal("not-json", f"the payload is not JSON ({exc})") from None
         try:

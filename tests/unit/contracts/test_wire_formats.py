@@ -180,6 +180,8 @@ WIRE_CATALOGUE = [
     pytest.param(_truncated, "schema-mismatch", "Avro", id="truncated-avro"),
     pytest.param(_trailing, "schema-mismatch", "bytes are left", id="trailing-bytes"),
     pytest.param(_json_mismatch, "schema-mismatch", "ts", id="json-schema-mismatch"),
+    pytest.param(lambda w: _json_mismatch(w)[:5] + b'{"event_id": "\xff"}', "not-utf8",
+                 "UTF-8", id="json-not-utf8"),
 ]
 
 
@@ -348,3 +350,59 @@ def test_a_json_schema_referring_outside_itself_is_not_fetched() -> None:
     with pytest.raises(TimeoutError):
         listener.accept()  # nobody came to fetch it
     listener.close()
+
+
+def test_decimals_read_as_numbers_and_bytes_are_refused(tmp_path: Path) -> None:
+    schema = {"type": "record", "name": "Priced", "fields": [
+        {"name": "event_id", "type": "string"}, {"name": "user_id", "type": "string"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal",
+                                   "precision": 6, "scale": 2}},
+        {"name": "blob", "type": ["null", "bytes"]}]}
+    write = Writer(tmp_path).avro(schema)
+    ts = datetime.fromtimestamp(NOW - 60, UTC)
+    from decimal import Decimal
+
+    priced = inputs(tmp_path).events.decode(write({"event_id": "e1", "user_id": "u1", "ts": ts,
+                                                   "price": Decimal("12.34"), "blob": None}),
+                                            now=NOW)
+    blob = inputs(tmp_path).events.decode(write({"event_id": "e2", "user_id": "u1", "ts": ts,
+                                                 "price": Decimal("1.00"), "blob": b"\x00"}),
+                                          now=NOW)
+
+    assert isinstance(priced, UserEvent) and priced.features == {"price": 12.34, "blob": None}
+    assert isinstance(blob, Rejection) and blob.code == "wrong-type" and "`blob`" in blob.message
+
+
+def test_mutated_and_random_records_are_read_or_refused_never_raised() -> None:
+    import io
+    import random
+
+    import fastavro
+
+    from contracts.decoding import REASON_CODES
+
+    schemas = {1: WriterSchema("AVRO", json.dumps(NESTED_EVENT)),
+               2: WriterSchema("AVRO", json.dumps(LABEL)),
+               3: WriterSchema("JSON", json.dumps(JSON_EVENT))}
+    decoders = InputDecoders.of(ConfluentFormat(schemas.get))
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(NESTED_EVENT), {
+        "event_id": "e1", "user_id": "u1", "ts": datetime.fromtimestamp(NOW, UTC),
+        "features": {"a": 1.0, "b": "x", "c": None}})
+    rng, seen = random.Random(11), set()
+    for _ in range(20_000):
+        if rng.random() < 0.4:
+            payload = rng.randbytes(rng.randint(0, 40))
+        else:
+            mutated = bytearray(out.getvalue())
+            for _ in range(rng.randint(1, 4)):
+                mutated[rng.randrange(len(mutated))] = rng.getrandbits(8)
+            payload = bytes(mutated)
+        schema_id = rng.choice((1, 1, 2, 3))
+        decoder = decoders.labels if schema_id == 2 else decoders.events
+        result = decoder.decode(b"\x00" + schema_id.to_bytes(4, "big") + payload, now=NOW)
+        seen.add(result.code if isinstance(result, Rejection) else "read")
+        assert not isinstance(result, Rejection) or (result.code in REASON_CODES
+                                                     and result.message)
+    assert {"read", "schema-mismatch", "not-json"} <= seen
