@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ MAGIC: Final = 0
 HEADER_BYTES: Final = 5
 MAX_SCHEMA_CHARACTERS: Final = 1 << 20
 REGISTRY_TIMEOUT_SECONDS: Final = 10
+_LOOPBACK: Final = ("localhost", "127.0.0.1", "::1")
 
 
 class Refusal(Exception):
@@ -371,6 +373,14 @@ def registry_schemas(settings: SharedSettings) -> Callable[[int], WriterSchema |
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
     url = str(settings.schema_registry_url)
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest:
+        raise SettingsError(f"STREAMML_SCHEMA_REGISTRY_URL={url!r}: expected an http(s) URL")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if settings.schema_registry_user and scheme == "http" and host not in _LOOPBACK:
+        raise SettingsError("STREAMML_SCHEMA_REGISTRY_USER is set with an http:// registry "
+                            f"URL: the password would cross the network to {host} in "
+                            "clear text; use https://")
     config: dict[str, Any] = {"url": url, "timeout": REGISTRY_TIMEOUT_SECONDS}
     if settings.schema_registry_user:
         password = settings.schema_registry_password

@@ -4,6 +4,7 @@ twins; what does not match its schema, or a schema that could exhaust a reader, 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -406,3 +407,18 @@ def test_mutated_and_random_records_are_read_or_refused_never_raised() -> None:
         assert not isinstance(result, Rejection) or (result.code in REASON_CODES
                                                      and result.message)
     assert {"read", "schema-mismatch", "not-json"} <= seen
+
+
+@pytest.mark.parametrize(("url", "mentions"), [
+    ("http://registry.example:8081", "clear text"),
+    ("ftp://registry.example", "http(s) URL"),
+])
+def test_registry_credentials_never_travel_in_clear(url: str, mentions: str) -> None:
+    settings = Settings.from_mapping({
+        "STREAMML_INPUT_FORMAT": "confluent", "STREAMML_SCHEMA_REGISTRY_URL": url,
+        "STREAMML_SCHEMA_REGISTRY_USER": "streamml",
+        "STREAMML_SCHEMA_REGISTRY_PASSWORD": "s3cret"})
+
+    with pytest.raises(SettingsError, match=re.escape(mentions)) as refused:
+        wire_format(settings)
+    assert "s3cret" not in str(refused.value)
