@@ -112,3 +112,37 @@ def test_avro_events_score_as_their_json_twins_and_a_mismatch_is_dead_lettered(
     assert sorted((d.reason, d.source_topic) for d in letters) == [
         ("not-schema-framed", topic), ("schema-mismatch", topic)]
     assert all(d.error for d in letters)
+
+
+def test_an_unreachable_registry_stops_the_processor_in_one_line_and_loses_nothing(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from contracts.kafka_clients import consumer_config
+
+    settings = kafka_settings.with_overrides(model_private_key=Secret(SIGNING_KEY))
+    publish_champion(settings, signed(trained_bundle(1)))
+    topics = Topics(settings.topic_prefix)
+    producer = Producer(producer_config(settings))
+    producer.produce(topics.user_events, key=b"u1", partition=0,
+                     value=b"\x00\x00\x00\x00\x07" + b"\x04e1\x04u1")
+    producer.flush(30)
+    closed = free_ports(1)[0]  # nothing listens there
+    env = settings_env(settings, STREAMML_SCORING_PORT=str(free_ports(1)[0]),
+                       STREAMML_INPUT_FORMAT="confluent",
+                       STREAMML_SCHEMA_REGISTRY_URL=f"http://127.0.0.1:{closed}")
+
+    with streamml_child(["process", "--data-dir", str(tmp_path / "w")], env,
+                        tmp_path / "process.log") as child:
+        code = child.process.wait(90)
+        output = child.output()
+
+    assert code == 2, output[-2000:]
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("streamml process: the Schema Registry at http://127.0.0.1:")
+    assert "schema id 7" in last and "Traceback" not in output
+    assert read_topic(settings, topics.dead_letters, until=lambda r: False, timeout=3) == []
+    group = Consumer(consumer_config(settings, "scoring"))
+    committed = group.committed([TopicPartition(topics.user_events, 0)], timeout=10)
+    group.close()
+    assert committed[0].offset < 1, "the record the registry could not explain is read again"
