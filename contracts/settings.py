@@ -156,8 +156,9 @@ class ScoringSettings(SharedSettings):
 
     scoring_port: int = _setting(6066, "HTTP port of the scoring processor", minimum=1)
     explain_top_k: int = _setting(
-        0, "each prediction of a linear model carries its k largest feature contributions "
-        "to the logit (exact: with the intercept they sum to it); 0 for none (0 to 64)",
+        0, "each prediction carries its k largest feature contributions to the logit: a "
+        "linear model's terms, a tree model's path credits (either way, with the intercept "
+        "or bias they sum to it); a network's none; 0 for none (0 to 64)",
         minimum=0, maximum=64,
     )
     scoring_runner: str = _setting(

@@ -18,6 +18,7 @@ from scorer.explanations import baseline_shapley, top_contributions
 from scorer.feature_schema import Features, FeatureSchema
 from scorer.preprocessing import vectorise
 from scorer.reference import ReferenceStats
+from scorer.tree_paths import PipelinePaths
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,8 +116,10 @@ class ModelBundle:
         """:meth:`score_batch`, and each row's ``k`` largest feature contributions to its
         logit (see :mod:`scorer.explanations`).
 
-        A linear model's terms are computed once, for both. Any other model is explained
-        only when ``exhaustive`` (one request at a time: 2^m rows scored a row), else None.
+        A linear model's terms are computed once, for both; a tree model's are its path
+        credits (:mod:`scorer.tree_paths`). Any other model is explained only when
+        ``exhaustive`` (one request at a time: 2^m rows scored a row), else None; with
+        ``exhaustive``, every model gets exact baseline Shapley values.
         """
         compiled = self.compiled
         if isinstance(compiled, CompiledLinear) and features_list:
@@ -124,6 +127,10 @@ class ModelBundle:
             scores = compiled.scores_of(terms)
             return (scores, (scores >= self.threshold).astype(np.int8),
                     top_contributions(compiled.names, terms, k))
+        if not exhaustive and self.tree_paths is not None and features_list:
+            scores, credits = self.tree_paths.explain(vectorise(self.schema, features_list))
+            return (scores, (scores >= self.threshold).astype(np.int8),
+                    top_contributions(self.schema.names, credits, k))
         scores, decisions = self.score_batch(features_list)
         if isinstance(compiled, CompiledLinear):
             return scores, decisions, []
@@ -138,6 +145,12 @@ class ModelBundle:
         p = np.clip(self.score_batch(rows)[0], 1e-12, 1 - 1e-12)
         logits: np.ndarray = np.log(p / (1 - p))
         return logits
+
+    @cached_property
+    def tree_paths(self) -> PipelinePaths | None:
+        """Path credits of a tree model (:mod:`scorer.tree_paths`), or None; built on
+        first use (only when predictions are explained)."""
+        return PipelinePaths.of(self.pipeline, len(self.schema.features))
 
     @cached_property
     def compiled(self) -> CompiledLinear | CompiledNetwork | None:

@@ -1,5 +1,5 @@
-"""Feature contributions: a linear model's terms on the stream; exact baseline Shapley
-values for any model on request."""
+"""Feature contributions: a linear model's terms and a tree model's path credits on the
+stream; exact baseline Shapley values for any model on request."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from scorer.bundle import ModelBundle
 from scorer.compiled import CompiledLinear
 from scorer.exceptions import UnexplainableModel
 from scorer.explanations import MAX_EXACT_FEATURES, baseline_shapley
+from scorer.preprocessing import vectorise
 from tests.unit.scorer.test_compiled import random_events
 
 CATEGORIES = {"device": ["ios", "android", "web", "tv"], "country": ["de", "fr", "es", "it"]}
@@ -55,14 +56,36 @@ def test_the_top_k_are_the_largest_terms_by_size_largest_first(
         assert all(row[compiled.names.index(name)] == value for name, value in top.items())
 
 
-def test_a_model_that_is_not_linear_is_not_explained_on_the_stream(
-        hgb_bundle: ModelBundle, mlp_bundle: ModelBundle) -> None:
+def test_a_network_is_not_explained_on_the_stream(mlp_bundle: ModelBundle) -> None:
     events = random_events(10, seed=7, categories=CATEGORIES)
 
-    for bundle in (hgb_bundle, mlp_bundle):
-        scores, _, explained = bundle.score_explained(events, 3)
-        assert explained is None
-        np.testing.assert_array_equal(scores, bundle.score_batch(events)[0])
+    scores, _, explained = mlp_bundle.score_explained(events, 3)
+
+    assert explained is None
+    np.testing.assert_array_equal(scores, mlp_bundle.score_batch(events)[0])
+
+
+def test_a_tree_model_s_path_credits_sum_with_its_bias_to_the_logit_of_every_score(
+        hgb_bundle: ModelBundle) -> None:
+    events = random_events(5_000, seed=9, categories=CATEGORIES)
+    paths = hgb_bundle.tree_paths
+    assert paths is not None
+
+    scores, credits = paths.explain(vectorise(hgb_bundle.schema, events))
+    _, _, explained = hgb_bundle.score_explained(events, 3)
+
+    np.testing.assert_array_equal(scores, hgb_bundle.score_batch(events)[0])
+    assert credits.shape == (5_000, len(hgb_bundle.schema.names))
+    np.testing.assert_allclose(paths.paths.bias + credits.sum(axis=1),
+                               hgb_bundle.pipeline.decision_function(
+                                   vectorise(hgb_bundle.schema, events)), rtol=0, atol=1e-9)
+    # A category's one-hot columns are credited to the category itself.
+    names = hgb_bundle.schema.names
+    assert np.abs(credits[:, names.index("device")]).sum() > 0
+    assert explained is not None and len(explained) == 5_000
+    for row, top in zip(credits, explained, strict=True):
+        order = np.argsort(-np.abs(row), kind="stable")[:3]
+        assert top == {names[j]: row[j] for j in order}
 
 
 def logit(p: np.ndarray) -> np.ndarray:
