@@ -120,10 +120,11 @@ def _credits(nodes: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
 
 
 class PipelinePaths:
-    """A pipeline of column transforms ending in a tree model, explained per feature:
-    each output column's credit goes back to the input feature it came from (a
-    category's one-hot columns to their feature), by the transform's output names
-    (``x<j>`` or ``x<j>_<category>`` after the transformer's name).
+    """A pipeline of column transforms fitted on an array (as :func:`scorer.preprocessing.
+    build_pipeline` makes them) ending in a tree model, explained per feature: each
+    output column's credit goes back to the input feature it came from (a category's
+    one-hot columns to their feature), by the transform's output names (``x<j>`` or
+    ``x<j>_<category>`` after the transformer's name).
 
     Scores are the pipeline's own, from the same transformed rows.
     """
@@ -143,6 +144,8 @@ class PipelinePaths:
             return None
         paths = TreePaths.of(steps[-1][1])
         front = pipeline[:-1]
+        if hasattr(front.steps[0][1], "feature_names_in_"):
+            return None  # fitted on named columns (an import): `x<j>` would not be input j
         try:
             names = front.get_feature_names_out()
         except (AttributeError, ValueError, TypeError):
