@@ -422,3 +422,25 @@ def test_registry_credentials_never_travel_in_clear(url: str, mentions: str) -> 
     with pytest.raises(SettingsError, match=re.escape(mentions)) as refused:
         wire_format(settings)
     assert "s3cret" not in str(refused.value)
+
+
+def test_the_monitor_counts_framed_events_as_it_counts_json_ones(tmp_path: Path) -> None:
+    from monitor.config import load_config
+    from monitor.pipeline import MonitorPipeline
+
+    write = Writer(tmp_path).avro(NESTED_EVENT)
+    events = simulated(50)
+    framed = [write({"event_id": e.event_id, "user_id": e.user_id, "ts": e.ts,
+                     "features": dict(e.features)}) for e in events]
+    topic = "user-events"
+    avro_side = MonitorPipeline(load_config(), model="conversion", inputs=inputs(tmp_path))
+    json_side = MonitorPipeline(load_config(), model="conversion")
+
+    avro_side.process_values({topic: [*framed, framed[0], b'{"event_id": "e"}']})
+    json_side.process_values({topic: [json.dumps({
+        "event_id": e.event_id, "user_id": e.user_id, "ts": e.ts.isoformat(),
+        "features": dict(e.features)}).encode() for e in events]})
+
+    counts = avro_side.monitor.counts
+    assert counts[("events", "counted")] == json_side.monitor.counts[("events", "counted")] == 50
+    assert counts[("events", "duplicate")] == 1 and counts[("events", "not-schema-framed")] == 1
