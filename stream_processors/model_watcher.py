@@ -21,7 +21,7 @@ import msgspec
 from contracts.batch_runtime import Assignment, BatchRuntime
 from contracts.http_server import Heartbeat
 from contracts.records import Alert, Deployment, ModelVersion
-from contracts.settings import SharedSettings
+from contracts.settings import ScoringSettings
 from contracts.topics import Topics
 from scorer.exceptions import ArtifactRejected
 from scorer.registry_guard import DeploymentGuard, refusal_alert
@@ -48,7 +48,7 @@ _NOTHING_YET = ServingState()
 class ModelWatcher:
     """Owns the current serving state; ``state`` is swapped whole, never mutated."""
 
-    def __init__(self, settings: SharedSettings, loader: Loader, metrics: ScoringMetrics,
+    def __init__(self, settings: ScoringSettings, loader: Loader, metrics: ScoringMetrics,
                  keys: TrustedKeys | None = None) -> None:
         self._settings = settings
         self._deployments = DeploymentGuard(keys or trusted_keys(settings))
@@ -179,6 +179,13 @@ class ModelWatcher:
         model = self._loader(record, self.state)
         self.state = self.state.with_model(model)
         logger.info("model=%s version=%d loaded", record.model, record.version)
+        if self._settings.explain_top_k and model.score_explained([{}], 1)[2] is None:
+            # Said once, here: predictions without contributions would otherwise look
+            # like a fault of the setting.
+            logger.warning("model=%s version=%d: its predictions carry no contributions on "
+                           "the stream (STREAMML_EXPLAIN_TOP_K explains linear and tree "
+                           "models); POST /predict with \"explain\" explains one event",
+                           record.model, record.version)
         self._publish_state()
 
     def _apply_deployment(self, deployment: Deployment) -> None:

@@ -133,3 +133,18 @@ def test_records_of_other_models_and_tombstones_are_ignored(watcher):
     assert watcher.apply(b"other/1", version_record(1).replace(b"conversion", b"other")) is None
     assert watcher.apply(b"conversion/1", None) is None
     assert watcher.state.models == {}
+
+
+@pytest.mark.parametrize("top_k", [0, 3])
+def test_a_version_that_cannot_be_explained_on_the_stream_is_said_once_when_asked_for(
+        top_k: int, caplog: pytest.LogCaptureFixture) -> None:
+    watcher = ModelWatcher(Settings(explain_top_k=top_k), loader,
+                           scoring_metrics("conversion"), KEYS)
+
+    with caplog.at_level("WARNING", logger="stream_processors.model_watcher"):
+        watcher.apply(b"conversion/1", version_record(1))
+
+    said = [r.getMessage() for r in caplog.records if "carry no contributions" in r.getMessage()]
+    assert said == (["model=conversion version=1: its predictions carry no contributions on "
+                     "the stream (STREAMML_EXPLAIN_TOP_K explains linear and tree models); "
+                     'POST /predict with "explain" explains one event'] if top_k else [])
