@@ -236,12 +236,14 @@ class CommittingApp(faust.App):
         self.on_before_shutdown.connect(_commit_processed)
 
     def processed(self, events: Sequence[EventT[Any]]) -> None:
-        """Note ``events`` as processed, their outputs acknowledged."""
+        """Note ``events`` as processed, their outputs acknowledged.
+
+        A partition's events come in offset order, in a batch and from one batch to the
+        next (``done`` starts afresh at each rebalance), so its last one is its furthest.
+        """
         done = self.done
         for event in events:
-            message = event.message
-            if message.offset >= done.get(message.tp, 0):
-                done[message.tp] = message.offset + 1
+            done[event.message.tp] = event.message.offset + 1
 
 
 # Positional-only: mode's handler type takes any keyword, so a sender named `app` could clash.
