@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ MAGIC: Final = 0
 HEADER_BYTES: Final = 5
 MAX_SCHEMA_CHARACTERS: Final = 1 << 20
 REGISTRY_TIMEOUT_SECONDS: Final = 10
+UNKNOWN_IDS: Final = 1024
+UNKNOWN_FOR_SECONDS: Final = 60.0
 _LOOPBACK: Final = ("localhost", "127.0.0.1", "::1")
 
 
@@ -86,9 +89,16 @@ class ConfluentFormat:
     'not-schema-framed'
     """
 
-    def __init__(self, lookup: Callable[[int], WriterSchema | None]) -> None:
+    def __init__(self, lookup: Callable[[int], WriterSchema | None], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lookup = lookup
+        self._clock = clock
+        # Schemas found, for good: only who may register schemas can add to them.
         self._readers: dict[int, _Reader | Rejection] = {}
+        # Ids not found, each until it is asked again after UNKNOWN_FOR_SECONDS (it may
+        # be registered since), at most UNKNOWN_IDS of them: any writer of the topic can
+        # make up ids, and must not grow this without bound.
+        self._unknown: dict[int, tuple[float, Rejection]] = {}
 
     def envelope(self, raw: bytes, fields: tuple[str, ...]) -> bytes | Rejection:
         """The JSON envelope of ``raw`` with the record's ``fields``, or why it has none.
@@ -122,23 +132,32 @@ class ConfluentFormat:
         anything."""
         ids = {int.from_bytes(raw[1:HEADER_BYTES], "big") for raw in raws
                if raw and len(raw) >= HEADER_BYTES and raw[0] == MAGIC}
-        for schema_id in ids - self._readers.keys():
+        for schema_id in sorted(ids - self._readers.keys()):
             self._reader(schema_id)
 
     def _reader(self, schema_id: int) -> _Reader | Rejection:
         known = self._readers.get(schema_id)
         if known is not None:
             return known
+        now = self._clock()
+        unknown = self._unknown.get(schema_id)
+        if unknown is not None and now - unknown[0] < UNKNOWN_FOR_SECONDS:
+            return unknown[1]
         schema = self._lookup(schema_id)
-        made: _Reader | Rejection
         if schema is None:
-            made = Rejection("unknown-schema", f"no schema is registered with id {schema_id}")
-        else:
-            try:
-                made = _Reader(schema)
-            except Refusal as refusal:
-                made = Rejection(refusal.code, f"schema {schema_id}: {refusal}")
+            missing = Rejection("unknown-schema", f"no schema is registered with id {schema_id}")
+            self._unknown.pop(schema_id, None)
+            if len(self._unknown) >= UNKNOWN_IDS:
+                del self._unknown[next(iter(self._unknown))]  # the longest known
+            self._unknown[schema_id] = (now, missing)
+            return missing
+        made: _Reader | Rejection
+        try:
+            made = _Reader(schema)
+        except Refusal as refusal:
+            made = Rejection(refusal.code, f"schema {schema_id}: {refusal}")
         self._readers[schema_id] = made
+        self._unknown.pop(schema_id, None)
         return made
 
 

@@ -444,3 +444,27 @@ def test_the_monitor_counts_framed_events_as_it_counts_json_ones(tmp_path: Path)
     counts = avro_side.monitor.counts
     assert counts[("events", "counted")] == json_side.monitor.counts[("events", "counted")] == 50
     assert counts[("events", "duplicate")] == 1 and counts[("events", "not-schema-framed")] == 1
+
+
+def test_made_up_schema_ids_are_remembered_boundedly_and_asked_again_later() -> None:
+    from contracts.wire_formats import UNKNOWN_FOR_SECONDS, UNKNOWN_IDS
+
+    asked: list[int] = []
+    registered: dict[int, WriterSchema] = {}
+    now = [0.0]
+
+    def lookup(schema_id: int) -> WriterSchema | None:
+        asked.append(schema_id)
+        return registered.get(schema_id)
+
+    wire = ConfluentFormat(lookup, clock=lambda: now[0])
+    framed = [b"\x00" + i.to_bytes(4, "big") + b"{}" for i in range(3 * UNKNOWN_IDS)]
+
+    results = [wire.envelope(raw, ("event_id",)) for raw in framed]
+    wire.envelope(framed[-1], ("event_id",))  # still known as unknown: not asked again
+
+    assert {r.code for r in results if isinstance(r, Rejection)} == {"unknown-schema"}
+    assert len(asked) == 3 * UNKNOWN_IDS and len(wire._unknown) == UNKNOWN_IDS
+    registered[3 * UNKNOWN_IDS - 1] = WriterSchema("JSON", '{"type": "object"}')
+    now[0] += UNKNOWN_FOR_SECONDS
+    assert wire.envelope(framed[-1], ("event_id",)) == b"{}"  # registered since: read
