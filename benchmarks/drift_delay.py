@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from benchmarks.monitor_memory import BATCH, model, pipeline_for, records_of
+from benchmarks.monitor_memory import BATCH, model, pipeline_for, records_of, summariser_for
 from contracts.records import Alert
 from contracts.topics import Topics
 from monitor.alerts import detail
@@ -60,14 +60,15 @@ class ChangeRow:
         return [d for d in self.delays if d is not None]
 
 
-def play(bundle: ModelBundle, simulator: Simulator, n: int) -> Played:
+def play(bundle: ModelBundle, simulator: Simulator, n: int, source: str) -> Played:
     topics, played = Topics(), Played()
     pipeline = pipeline_for(bundle, topics)
+    summariser = summariser_for(bundle, source)
     items = list(simulator.events(n))
     stamps = np.array([i.event.ts.timestamp() for i in items])
     waiting: deque[bytes] = deque()
     for lo in range(0, n, BATCH):
-        records = list(records_of(bundle, items[lo:lo + BATCH], waiting, topics, lo))
+        records = list(records_of(bundle, items[lo:lo + BATCH], waiting, topics, lo, summariser))
         began = time.thread_time()
         changes: list[Alert] = pipeline.process(records)
         played.cpu_seconds += time.thread_time() - began
@@ -80,13 +81,13 @@ def play(bundle: ModelBundle, simulator: Simulator, n: int) -> Played:
     return played
 
 
-def change_row(bundle: ModelBundle, scenario: str, seeds: int) -> ChangeRow:
+def change_row(bundle: ModelBundle, scenario: str, seeds: int, source: str) -> ChangeRow:
     row = ChangeRow(scenario, [], {}, 0)
     rules: Counter[str] = Counter()
     for seed in range(1, seeds + 1):
         change_at = 6000 + (37 * seed) % 100
         played = play(bundle, Simulator(seed=100 + seed, scenario=scenario, start=START,
-                                        drift_at=change_at), CHANGE_EVENTS)
+                                        drift_at=change_at), CHANGE_EVENTS, source)
         row.before_change += sum(1 for at, _ in played.alerts if at <= change_at)
         after = sorted((at, rule) for at, rule in played.alerts if at > change_at)
         row.delays.append(after[0][0] - change_at if after else None)
@@ -102,16 +103,19 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--stable-events", type=int, default=200_000,
                         help="events of each stable stream (one per seed)")
+    parser.add_argument("--source", choices=("summaries", "events"), default="summaries",
+                        help="what the monitor judges data drift on (STREAMML_FEATURE_SOURCE)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     bundle = model()
     rows = []
     for scenario in CHANGES:
-        rows.append(change_row(bundle, scenario, args.seeds))
+        rows.append(change_row(bundle, scenario, args.seeds, args.source))
         print(f"[drift_delay] {scenario}: {args.seeds} seeds", flush=True)
     stable, cpu = [], 0.0
     for seed in range(1, args.seeds + 1):
-        played = play(bundle, Simulator(seed=200 + seed, start=START), args.stable_events)
+        played = play(bundle, Simulator(seed=200 + seed, start=START), args.stable_events,
+                      args.source)
         stable.append(len(played.alerts))
         cpu += played.cpu_seconds
         print(f"[drift_delay] stable seed {seed}: {stable[-1]} data alerts", flush=True)

@@ -1,9 +1,10 @@
 """The monitor's memory over a long stream: RSS after 200,000 and after 1,000,000 events.
 
 Feeds the pure monitor (:class:`monitor.pipeline.MonitorPipeline`, decoding included)
-with simulated traffic as raw records: per event, its ``user-events`` message, its
-prediction (scored by a model trained on simulated history) and, 1,500 events later,
-its labeled event. Records are made chunk by chunk, so only the monitor's state
+with simulated traffic as raw records: per event, its prediction (scored by a model
+trained on simulated history) and, 1,500 events later, its labeled event; and the
+feature summaries the processor writes of its batches (or, with ``--source events``,
+each ``user-events`` message). Records are made chunk by chunk, so only the monitor's state
 stays. Prints the RSS at both points beside the target (growth within 10%) and the
 monitor's CPU time per event beside its budget (10% of the processor's ~250 µs).
 
@@ -25,8 +26,9 @@ from typing import Any
 
 import msgspec
 
+from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import LabeledEvent, Prediction
+from contracts.records import LabeledEvent, ModelVersion, Prediction
 from contracts.topics import Topics
 from monitor.config import load_config
 from monitor.pipeline import MonitorPipeline
@@ -64,7 +66,8 @@ def model() -> ModelBundle:
     return bundle
 
 
-def batches(bundle: ModelBundle, n: int, topics: Topics) -> Iterator[list[KafkaRecord]]:
+def batches(bundle: ModelBundle, n: int, topics: Topics,
+            summariser: Summariser | None) -> Iterator[list[KafkaRecord]]:
     """Raw records of ``n`` simulated events, a chunk at a time, labels delayed."""
     start = datetime.now(UTC) - timedelta(seconds=n / 5 + 600)
     items = Simulator(seed=11, start=start).events(n)
@@ -74,22 +77,25 @@ def batches(bundle: ModelBundle, n: int, topics: Topics) -> Iterator[list[KafkaR
     for item in items:
         chunk.append(item)
         if len(chunk) == CHUNK:
-            yield list(records_of(bundle, chunk, waiting, topics, offset))
+            yield list(records_of(bundle, chunk, waiting, topics, offset, summariser))
             offset += CHUNK
             chunk = []
     if chunk:
-        yield list(records_of(bundle, chunk, waiting, topics, offset))
+        yield list(records_of(bundle, chunk, waiting, topics, offset, summariser))
 
 
 def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[bytes],
-             topics: Topics, offset: int) -> Iterator[KafkaRecord]:
-    """Per event of ``chunk``: its message, its prediction, and the labeled event of the
-    event ``LABEL_DELAY_EVENTS`` before it."""
+             topics: Topics, offset: int,
+             summariser: Summariser | None = None) -> Iterator[KafkaRecord]:
+    """Per event of ``chunk``: its prediction and the labeled event of the event
+    ``LABEL_DELAY_EVENTS`` before it; then the chunk's feature summaries as the
+    processor folds one batch, or, without a ``summariser``, each event's message."""
     scores, decisions = bundle.score_batch([i.event.features for i in chunk])
     for k, (item, score, decision) in enumerate(zip(chunk, scores.tolist(), decisions.tolist(),
                                                     strict=True)):
         e = item.event
-        yield KafkaRecord(topics.user_events, 0, offset + k, None, ENCODE(e), 0)
+        if summariser is None:
+            yield KafkaRecord(topics.user_events, 0, offset + k, None, ENCODE(e), 0)
         yield KafkaRecord(topics.predictions, 0, offset + k, None, ENCODE(Prediction(
             event_id=e.event_id, user_id=e.user_id, ts=e.ts, model="conversion", version=1,
             route="champion", score=score, decision=decision,
@@ -99,26 +105,40 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
                                            version=1, ts=e.ts)))
         if len(waiting) > LABEL_DELAY_EVENTS:
             yield KafkaRecord(topics.labeled_events, 0, offset + k, None, waiting.popleft(), 0)
+    if summariser is not None:
+        for n, summary in enumerate(summarise([i.event for i in chunk], [0] * len(chunk),
+                                              lambda i: offset + i, [summariser])):
+            yield KafkaRecord(topics.feature_summaries, 0, offset + n, None, ENCODE(summary), 0)
+
+
+def version_of(bundle: ModelBundle) -> ModelVersion:
+    """``bundle`` as the signed ``model-versions`` record of version 1."""
+    return model_version_record(sign_bundle(bundle, Signer.generate()))
 
 
 def pipeline_for(bundle: ModelBundle, topics: Topics) -> MonitorPipeline:
     """The pure monitor with the default rules, serving ``bundle`` as version 1."""
     pipeline = MonitorPipeline(load_config(), model="conversion", topics=topics)
-    record = model_version_record(sign_bundle(bundle, Signer.generate()))
-    pipeline.apply_registry(version_key("conversion", 1), ENCODE(record))
+    pipeline.apply_registry(version_key("conversion", 1), ENCODE(version_of(bundle)))
     pipeline.apply_registry(deployment_key("conversion"), ENCODE(deployment_record(
         "conversion", 1, decided_by="benchmark", reason="benchmark")))
     return pipeline
 
 
-def run(n: int, first: int) -> dict[str, Any]:
+def summariser_for(bundle: ModelBundle, source: str) -> Summariser | None:
+    """What the processor folds its batches with, for ``source`` ``summaries``."""
+    return Summariser.of(version_of(bundle)) if source == "summaries" else None
+
+
+def run(n: int, first: int, source: str) -> dict[str, Any]:
     bundle = model()
     topics = Topics()
     pipeline = pipeline_for(bundle, topics)
+    summariser = summariser_for(bundle, source)
     seen, cpu, at_first = 0, 0.0, 0.0
     alerts: list[str] = []
     began = time.perf_counter()
-    for chunk in batches(bundle, n, topics):
+    for chunk in batches(bundle, n, topics, summariser):
         for lo in range(0, len(chunk), BATCH):  # the service's batches of consumed records
             t0 = time.thread_time()
             for alert in pipeline.process(chunk[lo:lo + BATCH]):
@@ -141,9 +161,11 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--first", type=int, default=200_000,
                         help="where the first RSS is taken (a multiple of 5,000)")
+    parser.add_argument("--source", choices=("summaries", "events"), default="summaries",
+                        help="what the monitor judges data drift on (STREAMML_FEATURE_SOURCE)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    r = run(args.events, args.first)
+    r = run(args.events, args.first, args.source)
     growth_ok = r["growth"] <= TARGET_GROWTH
     cpu_ok = r["monitor_us_per_event"] <= TARGET_US_PER_EVENT
     print(f"{'':28}{'measured':>12}{'target':>12}")
@@ -153,7 +175,7 @@ def main(argv: Sequence[str]) -> int:
     print(f"{'growth':28}{r['growth']:>11.1%} {'<= 10%':>11}  {'ok' if growth_ok else 'OVER'}")
     print(f"{'monitor CPU per event':28}{r['monitor_us_per_event']:>9.1f} us {'<= 25 us':>11}"
           f"  {'ok' if cpu_ok else 'OVER'}")
-    print(f"(3 records per event: event, prediction, labeled event; {r['seconds']:.0f} s in "
+    print(f"(per event: prediction, labeled event and {args.source}; {r['seconds']:.0f} s in "
           f"all; alert changes: {r['alert_list'] or 'none'})")
     if args.json:
         args.json.write_text(json.dumps(r, indent=2))

@@ -96,6 +96,54 @@ class LabeledEvent(Record, frozen=True, kw_only=True):
     ts: Timestamp
 
 
+# A feature summary's bins: the reference's histogram and percentile grid (at most 102
+# cells), or its categories.
+MAX_SUMMARY_BINS = 4096
+MAX_UNSEEN_NAMES = 10
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Bins = Annotated[list[Count], msgspec.Meta(max_length=MAX_SUMMARY_BINS)]
+
+
+class NumericCounts(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
+                    array_like=True):
+    """One numeric feature: counts over the reference's histogram bins (``coarse``) and
+    percentile grid (``fine``), values missing, and the sum of those present."""
+
+    coarse: Bins
+    fine: Bins
+    missing: Count
+    total: float
+
+
+class CategoricalCounts(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
+                        array_like=True):
+    """One categorical feature: counts of each reference category in its order, values
+    missing, values the reference never saw, and a few of those by name."""
+
+    counts: Bins
+    missing: Count
+    unseen: Count
+    names: Annotated[dict[Annotated[str, msgspec.Meta(max_length=MAX_STRING_VALUE_LENGTH)],
+                          Count], msgspec.Meta(max_length=MAX_UNSEEN_NAMES)]
+
+
+class FeatureSummary(Record, frozen=True, kw_only=True):
+    """Consecutive events of one ``user-events`` partition, offsets ``first_offset`` to
+    ``last_offset``, folded against one version's reference, on ``feature-summaries``."""
+
+    model: Identifier
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    partition: Annotated[int, msgspec.Meta(ge=0)]
+    first_offset: Annotated[int, msgspec.Meta(ge=0)]
+    last_offset: Annotated[int, msgspec.Meta(ge=0)]
+    events: Annotated[int, msgspec.Meta(ge=1)]
+    start: Timestamp
+    end: Timestamp
+    numeric: Annotated[dict[FeatureName, NumericCounts], msgspec.Meta(max_length=MAX_FEATURES)]
+    categorical: Annotated[dict[FeatureName, CategoricalCounts],
+                           msgspec.Meta(max_length=MAX_FEATURES)]
+
+
 class TopicRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Offsets ``[first, last]`` of one partition a model was trained on."""
 

@@ -12,6 +12,9 @@ LABELED_EVENTS: Final = "labeled-events"
 MODEL_VERSIONS: Final = "model-versions"
 ALERTS: Final = "alerts"
 DEAD_LETTERS: Final = "dead-letters"
+# What the scoring processor's batches looked like, per feature, against each served
+# version's reference: what the monitor judges data drift on.
+FEATURE_SUMMARIES: Final = "feature-summaries"
 # The joiner's own: records it moves to the partition murmur2 gives their key.
 JOIN_REPARTITION: Final = "join-repartition"
 
@@ -24,6 +27,7 @@ ALL_TOPICS: Final = (
     ALERTS,
     DEAD_LETTERS,
     JOIN_REPARTITION,
+    FEATURE_SUMMARIES,
 )
 
 # Topics written to their input's partition number, and the topic they derive from:
@@ -32,6 +36,7 @@ SAME_PARTITIONS_AS: Final = {
     LABELS: USER_EVENTS,
     PREDICTIONS: USER_EVENTS,
     DEAD_LETTERS: USER_EVENTS,
+    FEATURE_SUMMARIES: USER_EVENTS,
     LABELED_EVENTS: LABELS,
     JOIN_REPARTITION: LABELS,
 }
@@ -108,6 +113,10 @@ class Topics:
     @property
     def join_repartition(self) -> str:
         return self.name(JOIN_REPARTITION)
+
+    @property
+    def feature_summaries(self) -> str:
+        return self.name(FEATURE_SUMMARIES)
 
     def specs(self, *, partitions: int, replication_factor: int) -> list[TopicSpec]:
         """Every topic's layout.

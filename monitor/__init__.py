@@ -16,11 +16,10 @@ from monitor.exceptions import MonitorError, RulesError, SinkError
 from monitor.http_sinks import AlertmanagerSink, WebhookSink
 from monitor.pipeline import MonitorPipeline, collapse
 from monitor.records import LabeledOutcome
-from monitor.reference import Reference, Registry
+from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
 from monitor.rules import Rule, Verdict, judge, parse_rule
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink, MemorySink
-from monitor.sketches import CategoricalSketch, NumericSketch, psi
 from monitor.windows import RecentWindow, WindowClock
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "BackgroundSink",
     "RecentWindow",
     "Calibration",
-    "CategoricalSketch",
     "Dispatcher",
     "DriftDetector",
     "ErrorWatch",
@@ -41,8 +39,6 @@ __all__ = [
     "MonitorConfig",
     "MonitorError",
     "MonitorPipeline",
-    "NumericSketch",
-    "Reference",
     "Registry",
     "Rule",
     "RuleEngine",
@@ -67,6 +63,5 @@ __all__ = [
     "make_detector",
     "parse_config",
     "parse_rule",
-    "psi",
     "to_alert",
 ]

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -21,17 +21,19 @@ import numpy as np
 from contracts.bounded_ids import RecentIds
 from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import LabeledEvent, Prediction, Record, UserEvent
+from contracts.feature_summary import columns
+from contracts.records import FeatureSummary, LabeledEvent, Prediction, Record, UserEvent
 from contracts.topics import Topics
 from monitor.concept import make_detector
 from monitor.config import WindowConfig
 from monitor.drivers import Drivers
-from monitor.features import FeatureWindow, columns
+from monitor.features import FeatureWindow
 from monitor.performance import LabeledScope
 from monitor.predictions import PredictionScope
 from monitor.records import LabeledOutcome
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
+from monitor.summary_ledger import SummaryLedger
 from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,8 @@ S = TypeVar("S", PredictionScope, LabeledScope)
 
 class Monitor:
     """Figures per model version and route from ``predictions``, ``labeled-events`` and
-    ``user-events``, against the references on ``model-versions``.
+    ``feature-summaries`` (or ``user-events`` itself), against the references on
+    ``model-versions``.
 
     Examples
     --------
@@ -69,10 +72,12 @@ class Monitor:
                                                                      "page_hinkley": {}})
         names = topics or Topics()
         self.kinds = {names.predictions: "predictions", names.labeled_events: "labeled",
-                      names.user_events: "events"}
+                      names.user_events: "events", names.feature_summaries: "summaries"}
         self.labeled_topic = names.labeled_events
         self.registry = Registry(model)
-        self.seen = {k: RecentIds(capacity=windows.dedup_capacity) for k in self.kinds.values()}
+        self.seen = {k: RecentIds(capacity=windows.dedup_capacity)
+                     for k in ("predictions", "labeled", "events")}
+        self.ledger = SummaryLedger()
         self.counts: Counter[tuple[str, str]] = Counter()
         self.predictions: OrderedDict[Scope, PredictionScope] = OrderedDict()
         self.labeled: OrderedDict[Scope, LabeledScope] = OrderedDict()
@@ -83,7 +88,7 @@ class Monitor:
         self._routes: dict[int, str] = {}
         self._decoders: dict[str, RecordDecoder[Any]] = {
             "predictions": RecordDecoder(Prediction), "labeled": RecordDecoder(LabeledOutcome),
-            "events": inputs.events}
+            "events": inputs.events, "summaries": RecordDecoder(FeatureSummary)}
 
     # -- registry -----------------------------------------------------------------
     def apply_registry(self, key: bytes | None, value: bytes | None) -> None:
@@ -133,7 +138,8 @@ class Monitor:
         values, in their order; alerts name them where a change began.
         """
         now = time.time() if now is None else now
-        batches: dict[str, list[bytes | None]] = {"predictions": [], "labeled": [], "events": []}
+        batches: dict[str, list[bytes | None]] = {
+            "predictions": [], "labeled": [], "events": [], "summaries": []}
         for topic, values in by_topic.items():
             kind = self.kinds.get(topic)
             if kind is not None:
@@ -148,6 +154,7 @@ class Monitor:
         reports = self.add_labeled(labeled, positions)
         reports += self.add_predictions(self._decode("predictions", batches["predictions"], now))
         reports += self.add_events(self._decode("events", batches["events"], now))
+        reports += self.add_summaries(self._decode("summaries", batches["summaries"], now))
         return reports
 
     def _decode(self, kind: str, values: list[bytes | None], now: float,
@@ -224,6 +231,39 @@ class Monitor:
         cols = columns(fresh, sorted(numeric), sorted(categorical))
         return [r for w in self.features.values() for r in w.add(cols)]
 
+    def add_summaries(self, summaries: Sequence[FeatureSummary]) -> list[WindowReport]:
+        """Add feature summaries (:mod:`contracts.feature_summary`) to the windows of their
+        version; a repeat of summaries counted takes them back first."""
+        reports: list[WindowReport] = []
+        counts = self.counts
+        for summary in summaries:
+            if summary.model != self.model:
+                counts[("summaries", "other-model")] += 1
+                continue
+            windows = [w for w in self.features.values() if w.scope.version == summary.version]
+            if not windows:
+                counts[("summaries", "version-not-watched")] += 1
+                continue
+            problem = windows[0].problem(summary)
+            if problem is not None:
+                counts[("summaries", problem)] += 1
+                continue
+            repeat = self.ledger.arrive(summary)
+            for counted in repeat.taken:
+                counted.take_back()
+                counts[("events", "duplicate")] += counted.summary.events
+            counts[("summaries", "straddled")] += repeat.straddled
+            counts[("summaries", "repeat-beyond-memory")] += repeat.beyond_memory
+            placed = []
+            for window in windows:
+                closed, block = window.add_summary(summary)
+                reports += closed
+                placed.append((window, block))
+            self.ledger.count(summary, _taking_back(summary, placed))
+            counts[("summaries", "counted")] += 1
+            counts[("events", "counted")] += summary.events
+        return reports
+
     # -- scopes -------------------------------------------------------------------
     def _prediction_scope(self, scope: Scope) -> PredictionScope:
         found = self.predictions.get(scope)
@@ -288,6 +328,14 @@ class Monitor:
                 group = groups[k] = []
             group.append(r)
         return [(Scope(self.model, v, route), g) for (v, route), g in groups.items()]
+
+
+def _taking_back(summary: FeatureSummary,
+                 placed: list[tuple[FeatureWindow, Any]]) -> Callable[[], None]:
+    def take_back() -> None:
+        for window, block in placed:
+            window.take_back(summary, block)
+    return take_back
 
 
 __all__ = ["Monitor"]

@@ -4,73 +4,29 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
-from contracts.records import UserEvent
-from monitor.reference import Reference
+from contracts.feature_summary import SUMMARY_EVENTS, Columns, columns
+from contracts.records import FeatureSummary, UserEvent
+from contracts.reference_stats import Reference
+from contracts.sketches import CategoricalSketch, NumericBank, NumericSketch
 from monitor.report import FeatureFigures, Scope, WindowReport
-from monitor.sketches import CategoricalSketch, NumericBank, NumericSketch
 from monitor.windows import WindowClock
 
 
-@dataclass(frozen=True, slots=True)
-class Columns:
-    """A batch of events as one array (or list) per feature, built once per batch."""
-
-    ts: NDArray[np.float64]
-    numeric: dict[str, NDArray[np.float64]]
-    categorical: dict[str, list[str | None]]
-
-
-def columns(events: Sequence[UserEvent], numeric: Iterable[str],
-            categorical: Iterable[str]) -> Columns:
-    """Feature columns of ``events``; absent features and text in numeric ones are missing.
-
-    >>> from datetime import UTC, datetime
-    >>> e = UserEvent(event_id="e", user_id="u", ts=datetime(2026, 1, 1, tzinfo=UTC),
-    ...               features={"x": 2.0, "c": 3.0})
-    >>> c = columns([e], ["x", "y"], ["c"])
-    >>> c.numeric["x"].tolist(), math.isnan(c.numeric["y"][0]), c.categorical["c"]
-    ([2.0], True, ['3'])
-    """
-    feats = [e.features for e in events]
-    ts = np.fromiter((e.ts.timestamp() for e in events), np.float64, len(events))
-    return Columns(
-        ts,
-        {name: _numbers([f.get(name) for f in feats]) for name in numeric},
-        {name: [_category(f.get(name)) for f in feats] for name in categorical},
-    )
-
-
-def _numbers(values: list[float | str | None]) -> NDArray[np.float64]:
-    try:
-        return np.array(values, dtype=np.float64)  # None becomes NaN
-    except ValueError:  # text where a number belongs counts as missing
-        return np.array([v if isinstance(v, float | int) else math.nan for v in values],
-                        dtype=np.float64)
-
-
-def _category(value: float | str | None) -> str | None:
-    """As ``scorer.feature_schema.category_text``: integral numbers read without ``.0``."""
-    if value is None or isinstance(value, str):
-        return value
-    if math.isnan(value):
-        return None
-    return str(int(value)) if value.is_integer() else str(value)
-
-
 class _Block:
-    """Counts of ``stride`` consecutive events (fewer when cut by event time)."""
+    """Counts of ``stride`` consecutive events (fewer when cut by event time), or of the
+    feature summaries that filled it."""
 
-    def __init__(self, reference: Reference) -> None:
-        self.numeric = {n: NumericSketch(r) for n, r in reference.numeric.items()}
-        self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
+    def __init__(self, numeric: dict[str, NumericSketch],
+                 categorical: dict[str, CategoricalSketch]) -> None:
+        self.numeric = {n: s.blank() for n, s in numeric.items()}
+        self.categorical = {n: s.blank() for n, s in categorical.items()}
         self.start = self.end = 0.0
         self.count = 0
+        self.in_window = False
 
     def reset(self) -> None:
         for numeric in self.numeric.values():
@@ -116,11 +72,12 @@ class FeatureWindow:
         self.numeric = {n: NumericSketch(r) for n, r in reference.numeric.items()}
         self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
         self.bank = NumericBank(list(self.numeric.values()))
+        self.stride = stride
         self.blocks: deque[_Block] = deque()
         self.count = 0
         self.aged = False  # blocks have left for their age: the stream is too slow to fill it
         self._spare: list[_Block] = []
-        self._current = _Block(reference)
+        self._current = self._block()
 
     def columns(self, events: Sequence[UserEvent]) -> Columns:
         return columns(events, self.numeric, self.categorical)
@@ -137,20 +94,93 @@ class FeatureWindow:
             if seg.closes:
                 block.start, block.end, block.count = seg.start, seg.end, seg.count
                 reports.append(self._slide(block))
-                block = self._current = self._spare.pop() if self._spare \
-                    else _Block(self.reference)
+                block = self._current = self._spare.pop() if self._spare else self._block()
         return reports
 
-    def _slide(self, block: _Block) -> WindowReport:
+    def _block(self) -> _Block:
+        return _Block(self.numeric, self.categorical)
+
+    def problem(self, summary: FeatureSummary) -> str | None:
+        """Why ``summary`` cannot be a summary against this window's reference, if it
+        cannot: a reader trusts no count it cannot check.
+
+        A summary must name exactly the reference's features, with its bins, and its
+        counts must add up to its events, no more than ``SUMMARY_EVENTS``.
+        """
+        events = summary.events
+        if events > SUMMARY_EVENTS or summary.last_offset - summary.first_offset < events - 1 \
+                or summary.end < summary.start:
+            return "summary-out-of-range"
+        if summary.numeric.keys() != self.numeric.keys() \
+                or summary.categorical.keys() != self.categorical.keys():
+            return "summary-features-differ"
+        for name, c in summary.numeric.items():
+            sketch = self.numeric[name]
+            if len(c.coarse) != sketch.coarse.counts.size or len(c.fine) != sketch.fine.size:
+                return "summary-bins-differ"
+            present = sum(c.coarse)
+            if present != sum(c.fine) or present + c.missing != events \
+                    or not math.isfinite(c.total):
+                return "summary-counts-disagree"
+        for name, k in summary.categorical.items():
+            if len(k.counts) != self.categorical[name].counts.size:
+                return "summary-bins-differ"
+            if sum(k.counts) + k.missing + k.unseen != events or sum(k.names.values()) > k.unseen:
+                return "summary-counts-disagree"
+        return None
+
+    def add_summary(self, summary: FeatureSummary) -> tuple[list[WindowReport], _Block]:
+        """Add a summary that has no :meth:`problem`; the reports it closed, and the block
+        it went into (which :meth:`take_back` needs).
+
+        Summaries fill a block until it holds ``stride`` events or spans ``max_seconds``,
+        so a window slides as often whether its summaries are large or small.
+        """
+        block = self._current
+        start, end = summary.start.timestamp(), summary.end.timestamp()
+        if block.count == 0:
+            block.start, block.end = start, end
+        else:
+            block.start, block.end = min(block.start, start), max(block.end, end)
+        for name, counts in summary.numeric.items():
+            block.numeric[name].absorb_counts(counts)
+        for name, kinds in summary.categorical.items():
+            block.categorical[name].absorb_counts(kinds)
+        block.count += summary.events
+        if block.count < self.stride and block.end - block.start < self.max_seconds:
+            return [], block
+        # A block a summary went into is never reused: a repeat may take it back later.
+        self._current = self._block()
+        return [self._slide(block, reuse=False)], block
+
+    def take_back(self, summary: FeatureSummary, block: _Block) -> None:
+        """Take away a summary added into ``block`` (events counted again after a crash),
+        from the window too while the block is in it."""
+        for name, counts in summary.numeric.items():
+            block.numeric[name].absorb_counts(counts, -1)
+            if block.in_window:
+                self.numeric[name].absorb_counts(counts, -1)
+        for name, kinds in summary.categorical.items():
+            block.categorical[name].absorb_counts(kinds, -1)
+            if block.in_window:
+                self.categorical[name].absorb_counts(kinds, -1)
+        block.count -= summary.events
+        if block.in_window:
+            self.count -= summary.events
+
+    def _slide(self, block: _Block, *, reuse: bool = True) -> WindowReport:
         self._move(block, 1)
         self.blocks.append(block)
+        block.in_window = True
         while self.count - self.blocks[0].count >= self.max_events \
                 or self.blocks[0].start < block.end - self.max_seconds:
             oldest = self.blocks.popleft()
+            oldest.in_window = False
             self.aged = self.aged or oldest.start < block.end - self.max_seconds
             self._move(oldest, -1)
-            oldest.reset()
-            self._spare.append(oldest)
+            if reuse:
+                oldest.reset()
+                self._spare.append(oldest)
         return self._report()
 
     def _move(self, block: _Block, sign: int) -> None:

@@ -20,7 +20,7 @@ from monitor.drivers import Drivers
 from monitor.pipeline import MonitorPipeline
 from monitor.report import FEATURE_METRICS, FeatureFigures, Scope, WindowKind, WindowReport
 from monitor.rules import Rule
-from monitor.sketches import NumericFigures
+from contracts.sketches import NumericFigures
 from monitor.time_range import Span
 
 STYLE = """

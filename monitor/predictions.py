@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.estimate import Calibration, ScoreTable, estimate
-from monitor.reference import Histogram
+from contracts.reference_stats import Histogram
 from monitor.report import Scope, WindowReport
-from monitor.sketches import BinnedCounts
+from contracts.sketches import BinnedCounts
 from monitor.windows import WindowClock
 
 # Upper bounds (seconds) of the latency buckets; the last bucket is open.

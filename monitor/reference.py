@@ -1,10 +1,7 @@
 """The served versions and their training reference, read from ``model-versions``.
 
-The reference statistics travel as JSON inside each version record. They are decoded
-here into the monitor's own structs, with the same field names as
-``scorer.reference`` (a test holds the two together), so the monitor compares
-traffic with them without importing the scorer and its scikit-learn stack. Unknown
-fields are ignored: a scorer that adds a statistic does not break the monitor.
+The reference statistics travel as JSON inside each version record, and are decoded
+into :mod:`contracts.reference_stats`.
 """
 
 from __future__ import annotations
@@ -16,54 +13,12 @@ from typing import Final
 import msgspec
 
 from contracts.records import Deployment, ModelVersion
+from contracts.reference_stats import Reference
 
 logger = logging.getLogger(__name__)
 
 # A registry holds every version ever published; only the newest few can be served.
 MAX_VERSIONS_KEPT: Final = 16
-
-
-class Histogram(msgspec.Struct, frozen=True, kw_only=True):
-    """Frequencies of ``len(edges) + 1`` bins; bin ``i`` is ``numpy.searchsorted(edges, v)``."""
-
-    edges: tuple[float, ...]
-    frequencies: tuple[float, ...]
-
-
-class NumericReference(msgspec.Struct, frozen=True, kw_only=True):
-    """A numeric feature at training time: histogram, quantiles at every percent, missing rate."""
-
-    histogram: Histogram
-    quantiles: tuple[float, ...]
-    missing_rate: float
-
-
-class CategoricalReference(msgspec.Struct, frozen=True, kw_only=True):
-    """A categorical feature at training time: frequency of each category, missing rate."""
-
-    frequencies: dict[str, float]
-    missing_rate: float
-
-
-class Reference(msgspec.Struct, frozen=True, kw_only=True):
-    """Training distributions of every feature and the histogram of validation scores.
-
-    Examples
-    --------
-    >>> ref = Reference.from_json(b'{"rows": 10, "numeric": {}, "categorical": {}, '
-    ...     b'"scores": {"edges": [0.5], "frequencies": [0.6, 0.4]}}')
-    >>> ref.scores.frequencies
-    (0.6, 0.4)
-    """
-
-    rows: int
-    numeric: dict[str, NumericReference]
-    categorical: dict[str, CategoricalReference]
-    scores: Histogram
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Reference:
-        return msgspec.json.decode(data, type=cls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +109,6 @@ class Registry:
 
 
 __all__ = [
-    "CategoricalReference",
-    "Histogram",
-    "NumericReference",
-    "Reference",
     "Registry",
     "VersionInfo",
     "version_info",

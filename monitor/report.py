@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from monitor.sketches import CategoricalFigures, NumericFigures
+from contracts.sketches import CategoricalFigures, NumericFigures
 
 WindowKind = Literal["features", "predictions", "labels"]
 

@@ -114,7 +114,7 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
                 await catching_up.pop()
             began = time.perf_counter()
             try:
-                result = await _scored(batch, watcher, seen, inputs, settings.explain_top_k)
+                result = await _scored(batch, watcher, seen, inputs, settings)
             except Exception as exc:
                 # An exception escaping the agent would ack (lose) the batch: dead-letter it.
                 logger.exception("scoring failed for a batch of %d", len(batch))
@@ -122,6 +122,7 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
             await output.deliver(
                 [(topics.predictions, k, v, p) for k, v, p in result.predictions]
                 + [(topics.dead_letters, k, v, p) for k, v, p in result.dead_letters]
+                + [(topics.feature_summaries, k, v, p) for k, v, p in result.summaries]
             )
             app.processed(batch)
             count_batch(metrics, len(batch), result, time.perf_counter() - began)
@@ -130,14 +131,15 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
 
 
 async def _scored(batch: Sequence[EventT[bytes]], watcher: ModelWatcher, seen: RecentIds,
-                  inputs: InputDecoders, explain_top_k: int) -> StepResult:
+                  inputs: InputDecoders, settings: ScoringSettings) -> StepResult:
     """The batch scored, waiting while writers' schemas cannot be read: an exception out
     of the agent would acknowledge (lose) the batch, and its records are not at fault."""
     while True:
         try:
             return score_values([e.message.value for e in batch], [e.message.key for e in batch],
                                 [e.message.partition for e in batch], _origin(batch),
-                                watcher.state, seen, explain_top_k=explain_top_k, inputs=inputs)
+                                watcher.state, seen, explain_top_k=settings.explain_top_k,
+                                inputs=inputs, summarise=settings.feature_source == "summaries")
         except SchemaUnavailable as exc:
             logger.error("%s; scoring waits and tries again in %.0f s", exc, SCHEMA_RETRY_SECONDS)
             await asyncio.sleep(SCHEMA_RETRY_SECONDS)

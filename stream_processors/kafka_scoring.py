@@ -65,6 +65,7 @@ class KafkaScoringWorker:
         self.heartbeat = Heartbeat(max_age=90.0)
         self._seen = RecentIds()
         self.inputs = InputDecoders.of(wire_format(settings))
+        self.summarise = settings.feature_source == "summaries"
         self.runtime = BatchRuntime(
             settings, group="scoring", source=Subscription([self.topics.user_events], self),
             step=self,
@@ -114,10 +115,12 @@ class KafkaScoringWorker:
         result = score_values([m.value() for m in batch], [m.key() for m in batch],
                               [m.partition() for m in batch], lambda i: record_of(batch[i]),
                               self.watcher.state, self._seen,
-                              explain_top_k=self.settings.explain_top_k, inputs=self.inputs)
+                              explain_top_k=self.settings.explain_top_k, inputs=self.inputs,
+                              summarise=self.summarise)
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)
         return (Outgoing(self.topics.predictions, result.predictions),
-                Outgoing(self.topics.dead_letters, result.dead_letters))
+                Outgoing(self.topics.dead_letters, result.dead_letters),
+                Outgoing(self.topics.feature_summaries, result.summaries))
 
     def tick(self) -> Iterable[Outgoing]:
         return ()

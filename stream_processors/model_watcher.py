@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from contracts.batch_runtime import Assignment, BatchRuntime
+from contracts.feature_summary import Summariser
 from contracts.http_server import Heartbeat
 from contracts.records import Alert, Deployment, ModelVersion
 from contracts.settings import ScoringSettings
@@ -177,7 +178,7 @@ class ModelWatcher:
         if record.model != self._settings.model_name:
             return
         model = self._loader(record, self.state)
-        self.state = self.state.with_model(model)
+        self.state = self.state.with_model(model, Summariser.of(record))
         logger.info("model=%s version=%d loaded", record.model, record.version)
         if self._settings.explain_top_k and model.score_explained([{}], 1)[2] is None:
             # Said once, here: predictions without contributions would otherwise look

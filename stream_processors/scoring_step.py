@@ -21,6 +21,7 @@ from prometheus_client import Histogram
 from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
 from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
+from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Prediction, Route, UserEvent
 from scorer.exceptions import FeatureValueError
@@ -39,6 +40,7 @@ class StepResult:
     """
 
     predictions: list[tuple[bytes, bytes, int]] = field(default_factory=list)
+    summaries: list[tuple[bytes, bytes, int]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes, int]] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     scored: Counter[tuple[int, str]] = field(default_factory=Counter)
@@ -75,12 +77,15 @@ def score_values(
     now: datetime | None = None,
     explain_top_k: int = 0,
     inputs: InputDecoders = JSON_INPUTS,
+    summarise: bool = False,
 ) -> StepResult:
     """:func:`score_messages` on the values, keys and partitions of a batch, as the
-    runners read them.
+    runners read them; with ``summarise``, the valid events' feature summaries too
+    (:mod:`contracts.feature_summary`), one set per served version.
 
     ``origin(i)`` gives the whole record of message ``i``; it is asked only for the
-    messages that become dead letters, so a runner builds no record per message.
+    messages that become dead letters and the ends of summaries, so a runner builds no
+    record per message.
     """
     now = now or datetime.now(UTC)
     epoch = now.timestamp()
@@ -111,6 +116,8 @@ def score_values(
             lags.append(epoch - event.ts.timestamp())
     if not valid:
         return result
+    if summarise:
+        _summarise(result, valid, positions, partitions, origin, state.served_summarisers())
     champion = state.champion()
     deployment = state.deployment
     groups = (
@@ -166,6 +173,15 @@ def _score(
             )), partitions[position]))
         result.scored[(version, route)] += len(items)
         return
+
+
+def _summarise(result: StepResult, valid: list[UserEvent], positions: list[int],
+               partitions: Sequence[int], origin: Callable[[int], KafkaRecord],
+               summarisers: list[Summariser]) -> None:
+    append, encode = result.summaries.append, _ENCODER.encode
+    for summary in summarise(valid, [partitions[i] for i in positions],
+                             lambda i: origin(positions[i]).offset, summarisers):
+        append((summary.model.encode(), encode(summary), summary.partition))
 
 
 def _reject(

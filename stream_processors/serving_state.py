@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from contracts.feature_summary import Summariser
 from contracts.records import Deployment, Route
 
 KEPT_VERSIONS = 5
@@ -46,6 +47,7 @@ class ServingState:
 
     models: dict[int, ScoringModel] = field(default_factory=dict)
     deployment: Deployment | None = None
+    summarisers: dict[int, Summariser] = field(default_factory=dict)
 
     @property
     def newest_version(self) -> int:
@@ -71,8 +73,14 @@ class ServingState:
         }[route]
         return self.models.get(version) if version is not None else None
 
-    def with_model(self, model: ScoringModel) -> ServingState:
-        """Add a loaded version, dropping the oldest ones no route points at."""
+    def served_summarisers(self) -> list[Summariser]:
+        """The summarisers of the versions some route serves."""
+        return [self.summarisers[v] for v in sorted(self._pinned()) if v in self.summarisers]
+
+    def with_model(self, model: ScoringModel,
+                   summariser: Summariser | None = None) -> ServingState:
+        """Add a loaded version (and what folds its feature summaries), dropping the
+        oldest ones no route points at."""
         models = {**self.models, model.version: model}
         pinned = self._pinned()
         for version in sorted(models):
@@ -80,7 +88,10 @@ class ServingState:
                 break
             if version not in pinned and version != model.version:
                 del models[version]
-        return replace(self, models=models)
+        summarisers = {v: s for v, s in self.summarisers.items() if v in models}
+        if summariser is not None:
+            summarisers[model.version] = summariser
+        return replace(self, models=models, summarisers=summarisers)
 
     def with_deployment(self, deployment: Deployment) -> ServingState:
         return replace(self, deployment=deployment)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from monitor.features import FeatureWindow
-from monitor.reference import Reference, version_info
+from contracts.reference_stats import Reference
+from monitor.reference import version_info
 from monitor.report import Scope
-from monitor.sketches import NumericFigures
+from contracts.sketches import NumericFigures
 from producers.simulator import Simulator
 from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle

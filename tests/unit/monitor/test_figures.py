@@ -15,7 +15,7 @@ from monitor.config import WindowConfig
 from monitor.core import Monitor
 from monitor.features import columns
 from monitor.predictions import PredictionScope, bucket_quantile
-from monitor.reference import Histogram
+from contracts.reference_stats import Histogram
 from monitor.report import Scope
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -10,7 +10,8 @@ import numpy as np
 
 from contracts.records import LabeledEvent
 from monitor.records import LabeledOutcome
-from monitor.reference import MAX_VERSIONS_KEPT, Reference, Registry
+from contracts.reference_stats import Reference
+from monitor.reference import MAX_VERSIONS_KEPT, Registry
 from monitor.report import Scope
 from scorer.bundle import ModelBundle
 from scorer.feature_schema import infer_schema

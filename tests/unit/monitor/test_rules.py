@@ -12,7 +12,7 @@ from monitor.engine import RuleEngine
 from monitor.exceptions import RulesError
 from monitor.report import Scope, WindowReport, kind_of
 from monitor.rules import judge, parse_rule
-from monitor.sketches import CategoricalFigures
+from contracts.sketches import CategoricalFigures
 
 SCOPE = Scope("m", 1, "champion")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

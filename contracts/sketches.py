@@ -12,6 +12,7 @@ between the two CDFs) and the Wasserstein-1 distance in units of the reference's
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -20,12 +21,12 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.reference import CategoricalReference, Histogram, NumericReference
+from contracts.records import MAX_UNSEEN_NAMES, CategoricalCounts, NumericCounts
+from contracts.reference_stats import CategoricalReference, Histogram, NumericReference
 
 # Frequencies are floored before the logarithm so an empty bin gives a large but
 # finite PSI; with identical histograms both sides are equal and the PSI is zero.
 FREQUENCY_FLOOR: Final = 1e-4
-MAX_UNSEEN_NAMES: Final = 10
 
 Floats = NDArray[np.float64]
 
@@ -198,6 +199,32 @@ class NumericSketch:
         self.missing += sign * other.missing
         self.total += sign * other.total
 
+    def absorb_counts(self, counts: NumericCounts, sign: int = 1) -> None:
+        """As :meth:`absorb`, for the counts of a feature summary of the same reference
+        (:mod:`contracts.feature_summary`)."""
+        self.coarse.counts += sign * np.asarray(counts.coarse, dtype=np.int64)
+        self.fine += sign * np.asarray(counts.fine, dtype=np.int64)
+        self.missing += sign * counts.missing
+        self.total += sign * counts.total
+
+    def blank(self) -> NumericSketch:
+        """An empty sketch of the same reference, sharing what is derived from it (which
+        costs a pass over the percentile grid to build).
+
+        >>> ref = NumericReference(histogram=Histogram(edges=(1.0,), frequencies=(0.5, 0.5)),
+        ...                        quantiles=(0.0, 1.0, 2.0), missing_rate=0.0)
+        >>> a = NumericSketch(ref); a.add(np.array([0.5])); b = a.blank()
+        >>> b.present, a.present, b.grid is a.grid
+        (0, 1, True)
+        """
+        other = copy.copy(self)
+        other.coarse = copy.copy(self.coarse)
+        other.coarse.counts = np.zeros_like(self.coarse.counts)
+        other.fine = np.zeros_like(self.fine)
+        other.missing = 0
+        other.total = 0.0
+        return other
+
 
 class NumericBank:
     """Several numeric sketches whose counts live as rows of 2-D arrays, so that one
@@ -359,6 +386,14 @@ class CategoricalSketch:
         self.missing = self.unseen_total = 0
         self.unseen.clear()
 
+    def blank(self) -> CategoricalSketch:
+        """An empty sketch of the same reference."""
+        other = copy.copy(self)
+        other.counts = np.zeros_like(self.counts)
+        other.missing = other.unseen_total = 0
+        other.unseen = {}
+        return other
+
     def absorb(self, other: CategoricalSketch, sign: int = 1) -> None:
         """Add (``sign`` 1) or take away (-1) the counts of ``other``, a sketch of the
         same reference; unseen names are kept while counted, at most ten.
@@ -370,10 +405,19 @@ class CategoricalSketch:
         >>> w.absorb(block, -1); w.unseen, w.unseen_total, w.counts.tolist()
         ({}, 0, [0])
         """
-        self.counts += sign * other.counts
-        self.missing += sign * other.missing
-        self.unseen_total += sign * other.unseen_total
-        for value, count in other.unseen.items():
+        self._absorb(other.counts, other.missing, other.unseen_total, other.unseen, sign)
+
+    def absorb_counts(self, counts: CategoricalCounts, sign: int = 1) -> None:
+        """As :meth:`absorb`, for the counts of a feature summary of the same reference."""
+        self._absorb(np.asarray(counts.counts, dtype=np.int64), counts.missing, counts.unseen,
+                     counts.names, sign)
+
+    def _absorb(self, counts: NDArray[np.int64], missing: int, unseen_total: int,
+                unseen: dict[str, int], sign: int) -> None:
+        self.counts += sign * counts
+        self.missing += sign * missing
+        self.unseen_total += sign * unseen_total
+        for value, count in unseen.items():
             left = self.unseen.get(value, 0) + sign * count
             if left > 0 and (value in self.unseen or len(self.unseen) < MAX_UNSEEN_NAMES):
                 self.unseen[value] = left

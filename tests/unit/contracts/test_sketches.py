@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from monitor.reference import CategoricalReference, Histogram, NumericReference
-from monitor.sketches import BinnedCounts, CategoricalSketch, NumericSketch, psi
+from contracts.reference_stats import CategoricalReference, Histogram, NumericReference
+from contracts.sketches import BinnedCounts, CategoricalSketch, NumericSketch, psi
 
 
 def numeric_reference(values: np.ndarray) -> NumericReference:

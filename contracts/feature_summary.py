@@ -1,0 +1,254 @@
+"""Feature summaries: a batch's events folded against a version's reference where they
+are already decoded, so the monitor need not read every event again.
+
+The scoring processor folds its valid events into one
+:class:`~contracts.records.FeatureSummary` per run of at most :data:`SUMMARY_EVENTS`
+consecutive events of a ``user-events`` partition, for each version it serves. A
+summary holds counts over the reference's fixed bins (those :mod:`contracts.sketches`
+judges on), never values, so it is as small as the reference whatever the traffic, and
+summaries add up: the monitor's window is the sum of the summaries it holds. Each
+carries its partition's offsets, which is how a reader recognises events scored again
+after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+from contracts.records import (
+    MAX_UNSEEN_NAMES,
+    CategoricalCounts,
+    FeatureSummary,
+    ModelVersion,
+    NumericCounts,
+    UserEvent,
+)
+from contracts.reference_stats import Reference
+
+logger = logging.getLogger(__name__)
+
+# Events a summary holds at most: the monitor's data-drift window slides by no fewer.
+SUMMARY_EVENTS: Final = 100
+# Sums past this would read as infinity, which JSON has no place for.
+LARGEST_SUM: Final = sys.float_info.max
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A batch of events as one array (or list) per feature, built once per batch."""
+
+    ts: NDArray[np.float64]
+    numeric: dict[str, NDArray[np.float64]]
+    categorical: dict[str, list[str | None]]
+
+
+def columns(events: Sequence[UserEvent], numeric: Iterable[str],
+            categorical: Iterable[str]) -> Columns:
+    """Feature columns of ``events``; absent features and text in numeric ones are missing.
+
+    >>> e = UserEvent(event_id="e", user_id="u", ts=datetime(2026, 1, 1, tzinfo=UTC),
+    ...               features={"x": 2.0, "c": 3.0})
+    >>> c = columns([e], ["x", "y"], ["c"])
+    >>> c.numeric["x"].tolist(), math.isnan(c.numeric["y"][0]), c.categorical["c"]
+    ([2.0], True, ['3'])
+    """
+    feats = [e.features for e in events]
+    ts = np.fromiter((e.ts.timestamp() for e in events), np.float64, len(events))
+    return Columns(
+        ts,
+        {name: _numbers([f.get(name) for f in feats]) for name in numeric},
+        # Most values are text already: checking the type inline spares a call each.
+        {name: [v if type(v) is str else _category(v)
+                for v in [f.get(name) for f in feats]] for name in categorical},
+    )
+
+
+def _numbers(values: list[float | str | None]) -> NDArray[np.float64]:
+    try:
+        return np.array(values, dtype=np.float64)  # None becomes NaN
+    except ValueError:  # text where a number belongs counts as missing
+        return np.array([v if isinstance(v, float | int) else math.nan for v in values],
+                        dtype=np.float64)
+
+
+def _category(value: float | str | None) -> str | None:
+    """As ``scorer.feature_schema.category_text``: integral numbers read without ``.0``."""
+    if value is None or isinstance(value, str):
+        return value
+    if math.isnan(value):
+        return None
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Rows ``[lo, hi)`` of a batch's columns: consecutive events of one partition, at
+    offsets ``first`` to ``last``."""
+
+    lo: int
+    hi: int
+    partition: int
+    first: int
+    last: int
+
+
+def runs_of(partitions: Sequence[int], offset_of: Callable[[int], int],
+            size: int = SUMMARY_EVENTS) -> tuple[list[int], list[Run]]:
+    """The order to lay a batch's events out in (by partition, each partition's in its
+    order), and the runs of at most ``size`` events that order cuts into.
+
+    ``partitions[i]`` is event ``i``'s partition; ``offset_of(i)`` its offset, asked
+    only at the ends of runs.
+
+    >>> order, runs = runs_of([0, 1, 0, 0], lambda i: 10 + i, size=2)
+    >>> order, [(r.lo, r.hi, r.partition, r.first, r.last) for r in runs]
+    ([0, 2, 3, 1], [(0, 2, 0, 10, 12), (2, 3, 0, 13, 13), (3, 4, 1, 11, 11)])
+    """
+    order = sorted(range(len(partitions)), key=partitions.__getitem__)
+    runs: list[Run] = []
+    lo = 0
+    while lo < len(order):
+        partition = partitions[order[lo]]
+        hi = lo + 1
+        while hi < len(order) and hi - lo < size and partitions[order[hi]] == partition:
+            hi += 1
+        runs.append(Run(lo, hi, partition, offset_of(order[lo]), offset_of(order[hi - 1])))
+        lo = hi
+    return order, runs
+
+
+class Summariser:
+    """Folds batches of columns into summaries against one version's reference.
+
+    Examples
+    --------
+    >>> ref = Reference.from_json(b'{"rows": 4, "numeric": {"x": {"histogram": '
+    ...     b'{"edges": [1.0], "frequencies": [0.5, 0.5]}, "quantiles": [0.0, 1.0, 2.0], '
+    ...     b'"missing_rate": 0.0}}, "categorical": {"c": {"frequencies": {"a": 1.0}, '
+    ...     b'"missing_rate": 0.0}}, "scores": {"edges": [], "frequencies": [1.0]}}')
+    >>> cols = Columns(np.array([5.0, 6.0, 7.0]), {"x": np.array([0.5, np.nan, 1.5])},
+    ...                {"c": ["a", "z", None]})
+    >>> a, b = Summariser("m", 1, ref).summarise(cols, [Run(0, 2, 0, 40, 41), Run(2, 3, 1, 9, 9)])
+    >>> a.events, a.numeric["x"], a.categorical["c"]
+    (2, NumericCounts(coarse=[1, 0], fine=[0, 1, 0, 0], missing=1, total=0.5), \
+CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
+    >>> b.partition, b.categorical["c"].missing, b.end.timestamp()
+    (1, 1, 7.0)
+    """
+
+    @classmethod
+    def of(cls, record: ModelVersion) -> Summariser | None:
+        """The summariser of a ``model-versions`` record, against the very reference the
+        monitor reads from it; None when it carries none the monitor could read."""
+        raw = record.feature_schema.get("reference")
+        if raw is None:
+            return None
+        try:
+            return cls(record.model, record.version, Reference.from_json(bytes(raw)))
+        except msgspec.DecodeError as exc:
+            logger.warning("version=%d: no feature summaries, its reference is unreadable: %s",
+                           record.version, exc)
+            return None
+
+    def __init__(self, model: str, version: int, reference: Reference) -> None:
+        self.model = model
+        self.version = version
+        self.numeric = [(name, np.asarray(r.histogram.edges, dtype=np.float64),
+                         np.unique(np.asarray(r.quantiles, dtype=np.float64)))
+                        for name, r in reference.numeric.items()]
+        self.categorical = [(name, {c: i for i, c in enumerate(r.frequencies)})
+                            for name, r in reference.categorical.items()]
+
+    @property
+    def feature_names(self) -> tuple[list[str], list[str]]:
+        return [n for n, _, _ in self.numeric], [n for n, _ in self.categorical]
+
+    def summarise(self, cols: Columns, runs: Sequence[Run]) -> list[FeatureSummary]:
+        """One summary per run; the runs cover the columns' rows in order."""
+        k = len(runs)
+        if not k:
+            return []
+        sizes = np.fromiter((r.hi - r.lo for r in runs), np.int64, k)
+        run_of = np.repeat(np.arange(k), sizes)
+        starts = np.fromiter((r.lo for r in runs), np.int64, k)
+        numeric = {name: self._numeric(cols.numeric[name], run_of, sizes, edges, grid)
+                   for name, edges, grid in self.numeric}
+        categorical = {name: self._categorical(cols.categorical[name], run_of, k, index)
+                       for name, index in self.categorical}
+        first = np.minimum.reduceat(cols.ts, starts).tolist()
+        last = np.maximum.reduceat(cols.ts, starts).tolist()
+        return [FeatureSummary(
+            model=self.model, version=self.version, partition=r.partition,
+            first_offset=r.first, last_offset=r.last, events=r.hi - r.lo,
+            start=datetime.fromtimestamp(first[j], UTC),
+            end=datetime.fromtimestamp(last[j], UTC),
+            numeric={name: per_run[j] for name, per_run in numeric.items()},
+            categorical={name: per_run[j] for name, per_run in categorical.items()},
+        ) for j, r in enumerate(runs)]
+
+    @staticmethod
+    def _numeric(x: NDArray[np.float64], run_of: NDArray[np.int64], sizes: NDArray[np.int64],
+                 edges: NDArray[np.float64], grid: NDArray[np.float64]) -> list[NumericCounts]:
+        present = ~np.isnan(x)
+        values, at = x[present], run_of[present]
+        k = sizes.size
+        coarse = _per_run(at, np.searchsorted(edges, values), edges.size + 1, k).tolist()
+        fine = _per_run(at, np.searchsorted(grid, values), grid.size + 1, k).tolist()
+        missing = (sizes - np.bincount(at, minlength=k)).tolist()
+        totals = np.clip(np.bincount(at, weights=values, minlength=k),
+                         -LARGEST_SUM, LARGEST_SUM).tolist()
+        return [NumericCounts(coarse[j], fine[j], missing[j], totals[j]) for j in range(k)]
+
+    @staticmethod
+    def _categorical(values: list[str | None], run_of: NDArray[np.int64], k: int,
+                     index: dict[str, int]) -> list[CategoricalCounts]:
+        unknown = len(index)
+        codes = np.fromiter((index.get(v, unknown) if v is not None else -1 for v in values),
+                            np.int64, len(values)) + 1
+        table = _per_run(run_of, codes, unknown + 2, k)
+        names: list[dict[str, int]] = [{} for _ in range(k)]
+        if table[:, -1].any():
+            for i in np.flatnonzero(codes == unknown + 1).tolist():
+                seen, value = names[int(run_of[i])], values[i]
+                if value is not None and (value in seen or len(seen) < MAX_UNSEEN_NAMES):
+                    seen[value] = seen.get(value, 0) + 1
+        counts, missing, unseen = (table[:, 1:-1].tolist(), table[:, 0].tolist(),
+                                   table[:, -1].tolist())
+        return [CategoricalCounts(counts[j], missing[j], unseen[j], names[j]) for j in range(k)]
+
+
+def summarise(events: Sequence[UserEvent], partitions: Sequence[int],
+              offset_of: Callable[[int], int],
+              summarisers: Sequence[Summariser]) -> list[FeatureSummary]:
+    """Every summariser's summaries of a batch: event ``i`` read from partition
+    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs)."""
+    if not summarisers or not events:
+        return []
+    order, runs = runs_of(partitions, offset_of)
+    numeric: set[str] = set()
+    categorical: set[str] = set()
+    for summariser in summarisers:
+        names = summariser.feature_names
+        numeric.update(names[0])
+        categorical.update(names[1])
+    cols = columns([events[i] for i in order], sorted(numeric), sorted(categorical))
+    return [summary for summariser in summarisers for summary in summariser.summarise(cols, runs)]
+
+
+def _per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,
+             k: int) -> NDArray[np.int64]:
+    """Counts of each cell within each run, one row a run: one ``bincount`` for all."""
+    return np.bincount(run_of * width + cells, minlength=k * width).reshape(k, width)
+
+
+__all__ = ["SUMMARY_EVENTS", "Columns", "Run", "Summariser", "columns", "runs_of", "summarise"]

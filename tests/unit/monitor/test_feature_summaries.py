@@ -1,0 +1,238 @@
+"""Feature summaries from the processor's step, read by the monitor: they add up to what
+the events themselves give, a repeat after a crash is counted once, and a summary the
+monitor cannot check is refused and counted, never added."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+
+import msgspec
+import numpy as np
+import pytest
+
+from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns, summarise
+from contracts.records import FeatureSummary, NumericCounts, UserEvent
+from contracts.sketches import CategoricalSketch, NumericSketch
+from contracts.topics import Topics
+from monitor.config import WindowConfig
+from monitor.core import Monitor
+from monitor.features import FeatureWindow
+from monitor.report import Scope
+from producers.simulator import Simulator
+from scorer.artifact import sign_bundle
+from scorer.bundle import ModelBundle
+from scorer.publishing import model_version_record
+from tests.signing_keys import SIGNER
+from tests.unit.monitor.conftest import START, registry_records
+from tests.unit.monitor.test_feature_window import SCOPE, numbers, reference_of
+
+PARTITIONS = 3
+
+
+def summariser_of(bundle: ModelBundle) -> Summariser:
+    summariser = Summariser.of(model_version_record(sign_bundle(bundle, SIGNER)))
+    assert summariser is not None
+    return summariser
+
+
+def stream(n: int, seed: int = 5) -> list[UserEvent]:
+    return [i.event for i in Simulator(seed=seed, scenario="covariate-shift", start=START,
+                                       drift_at=n // 2).events(n)]
+
+
+def processed(events: list[UserEvent], summariser: Summariser, rng: random.Random,
+              start: int = 0, ends: dict[int, int] | None = None) -> list[FeatureSummary]:
+    """What the processor writes of ``events[start:]`` (event i on partition i % 3, at
+    offset i // 3), in batches of random sizes: the batches it ends at are in ``ends``."""
+    out = []
+    i = start
+    while i < len(events):
+        size = rng.choice([1, 7, 150, 400, 2000])
+        batch = list(range(i, min(len(events), i + size)))
+        out += summarise([events[j] for j in batch], [j % PARTITIONS for j in batch],
+                         lambda k, batch=batch: batch[k] // PARTITIONS, [summariser])
+        i = batch[-1] + 1
+        if ends is not None:
+            ends[i] = len(out)
+    return out
+
+
+def monitor_of(bundle: ModelBundle, **windows: int) -> Monitor:
+    monitor = Monitor(model="conversion", windows=WindowConfig(**windows))
+    for key, value in registry_records(bundle):
+        monitor.apply_registry(key, value)
+    return monitor
+
+
+def sketches_of(events: list[UserEvent], window: FeatureWindow) \
+        -> tuple[dict[str, NumericSketch], dict[str, CategoricalSketch]]:
+    cols = columns(events, window.numeric, window.categorical)
+    numeric = {n: s.blank() for n, s in window.numeric.items()}
+    categorical = {n: s.blank() for n, s in window.categorical.items()}
+    for name, sketch in numeric.items():
+        sketch.add(cols.numeric[name])
+    for name, cat in categorical.items():
+        cat.add(cols.categorical[name])
+    return numeric, categorical
+
+
+def assert_same_counts(window: FeatureWindow, events: list[UserEvent]) -> None:
+    numeric, categorical = sketches_of(events, window)
+    assert window.count == len(events)
+    for name, expected in numeric.items():
+        got = window.numeric[name]
+        assert got.coarse.counts.tolist() == expected.coarse.counts.tolist(), name
+        assert got.fine.tolist() == expected.fine.tolist(), name
+        assert got.missing == expected.missing
+        assert got.total == pytest.approx(expected.total, rel=1e-9)
+    for name, expected_cat in categorical.items():
+        got_cat = window.categorical[name]
+        assert got_cat.counts.tolist() == expected_cat.counts.tolist(), name
+        assert (got_cat.missing, got_cat.unseen_total) == (expected_cat.missing,
+                                                           expected_cat.unseen_total)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_summaries_add_up_to_the_counts_of_every_event(bundle: ModelBundle, seed: int) -> None:
+    events = stream(6000)
+    summaries = processed(events, summariser_of(bundle), random.Random(seed))
+    assert all(1 <= s.events <= SUMMARY_EVENTS for s in summaries)
+    assert sum(s.events for s in summaries) == len(events)
+    # A block a summary: every summary is in the window as soon as it is added.
+    monitor = monitor_of(bundle, feature_events=100_000, feature_stride=1)
+    monitor.add_summaries(summaries)
+    [window] = monitor.features.values()
+    assert_same_counts(window, events)
+    assert monitor.counts[("events", "counted")] == len(events)
+
+
+def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle) -> None:
+    """One partition, batches of exactly the stride: the same blocks, so the same reports."""
+    events = stream(3000)
+    reference = reference_of(bundle)
+    from_events = FeatureWindow(SCOPE, reference, max_events=500, stride=100,
+                                max_seconds=3600, min_events=200)
+    from_summaries = FeatureWindow(SCOPE, reference, max_events=500, stride=100,
+                                   max_seconds=3600, min_events=200)
+    summariser = summariser_of(bundle)
+    expected, got = [], []
+    for lo in range(0, len(events), 100):
+        batch = events[lo:lo + 100]
+        expected += from_events.add(from_events.columns(batch))
+        [summary] = summarise(batch, [0] * len(batch), lambda k, lo=lo: lo + k, [summariser])
+        got += from_summaries.add_summary(summary)[0]
+    assert len(got) == len(expected) == 30
+    for a, b in zip(got, expected, strict=True):
+        assert (a.n, a.judged, a.start, a.end) == (b.n, b.judged, b.start, b.end)
+        for name, figures in b.features.items():
+            assert numbers(a.features[name]) == pytest.approx(numbers(figures), rel=1e-9,
+                                                              nan_ok=True)
+            assert asdict(a.features[name]).get("unseen") == asdict(figures).get("unseen")
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
+def test_events_scored_again_after_a_crash_are_counted_once(bundle: ModelBundle,
+                                                            seed: int) -> None:
+    """The processor's summaries up to a crash, then those of a worker that scores again
+    from the last commit (a batch end some batches back), in other batches."""
+    rng = random.Random(seed)
+    events = stream(9000, seed=seed)
+    summariser = summariser_of(bundle)
+    ends: dict[int, int] = {}
+    before = processed(events[:6000], summariser, rng, ends=ends)
+    boundaries = sorted(e for e in ends if 0 < e < 6000)
+    committed = rng.choice(boundaries[:-1]) if len(boundaries) > 1 else 0
+    again = processed(events, summariser, rng, start=committed)
+    monitor = monitor_of(bundle, feature_events=100_000, feature_stride=1)
+    monitor.add_summaries(before + again)
+    [window] = monitor.features.values()
+    assert_same_counts(window, events)
+    repeated = 6000 - committed
+    assert monitor.counts[("events", "duplicate")] == repeated
+    assert monitor.counts[("events", "counted")] - repeated == len(events)
+    assert monitor.counts[("summaries", "straddled")] == 0
+
+
+def test_a_repeat_taken_back_from_the_window_leaves_the_window_as_without_it(
+        bundle: ModelBundle) -> None:
+    """A window of 500 that slid past part of the repeated events: what is still in the
+    window is taken back, and the judgements after equal those of a clean run."""
+    events = stream(4000)
+    summariser = summariser_of(bundle)
+
+    def on_one_partition(lo: int, hi: int, size: int) -> list[FeatureSummary]:
+        out = []
+        for b in range(lo, hi, size):
+            batch = events[b:min(hi, b + size)]
+            out += summarise(batch, [0] * len(batch), lambda k, b=b: b + k, [summariser])
+        return out
+
+    clean = monitor_of(bundle, feature_events=500, feature_stride=100)
+    clean_reports = clean.add_summaries(on_one_partition(0, 4000, 100))
+    crashed = monitor_of(bundle, feature_events=500, feature_stride=100)
+    crashed.add_summaries(on_one_partition(0, 2600, 100))
+    after = crashed.add_summaries(on_one_partition(2200, 4000, 100))
+    assert crashed.counts[("events", "duplicate")] == 400
+    # Once the window holds none of the repeated stretch, it judges as the clean one.
+    tail = [r for r in after if r.start >= events[2600].ts.timestamp()]
+    clean_tail = [r for r in clean_reports if r.start >= events[2600].ts.timestamp()]
+    assert tail and len(tail) == len(clean_tail)
+    for a, b in zip(tail, clean_tail, strict=True):
+        assert (a.n, a.start, a.end) == (b.n, b.start, b.end)
+        assert a.figures == pytest.approx(b.figures, nan_ok=True)
+
+
+def tampered(summary: FeatureSummary, **changes: object) -> bytes:
+    return msgspec.json.encode(msgspec.structs.replace(summary, **changes))
+
+
+def test_summaries_the_monitor_cannot_check_are_refused_and_counted(bundle: ModelBundle) -> None:
+    events = stream(200)
+    [good, *_] = summarise(events[:100], [0] * 100, lambda k: k, [summariser_of(bundle)])
+    name = next(iter(good.numeric))
+    counts = good.numeric[name]
+    cases = {
+        "summary-out-of-range": [tampered(good, events=SUMMARY_EVENTS + 1),
+                                 tampered(good, last_offset=good.first_offset + 5),
+                                 tampered(good, end=good.start.replace(year=2000))],
+        "summary-features-differ": [tampered(good, numeric={**good.numeric, "extra": counts}),
+                                    tampered(good, categorical={})],
+        "summary-bins-differ": [tampered(good, numeric={**good.numeric, name: NumericCounts(
+            [*counts.coarse, 0], counts.fine, counts.missing, counts.total)})],
+        "summary-counts-disagree": [tampered(good, numeric={**good.numeric, name: NumericCounts(
+            [c * 2 for c in counts.coarse], counts.fine, counts.missing, counts.total)})],
+        "other-model": [tampered(good, model="other")],
+        "version-not-watched": [tampered(good, version=7)],
+        "not-json": [b'{"schema_version": 1, "model": "conversion"'],
+        "not-an-object": [b"[]"],
+    }
+    monitor = monitor_of(bundle)
+    topic = Topics().feature_summaries
+    for values in cases.values():
+        assert monitor.ingest_values({topic: list(values)}) == []
+    [window] = monitor.features.values()
+    refused = {reason: n for (kind, reason), n in monitor.counts.items() if kind == "summaries"}
+    assert refused == {reason: len(v) for reason, v in cases.items()}
+    # The good one fills its block alone: nothing refused went into it.
+    assert len(monitor.ingest_values({topic: [msgspec.json.encode(good)]})) == 1
+    assert window.count == 100
+
+
+def test_random_bytes_on_feature_summaries_never_raise(bundle: ModelBundle) -> None:
+    events = stream(300)
+    good = [msgspec.json.encode(s) for s in
+            summarise(events, [0] * 300, lambda k: k, [summariser_of(bundle)])]
+    rng = random.Random(3)
+    monitor = monitor_of(bundle)
+    topic = Topics().feature_summaries
+    for _ in range(3000):
+        raw = bytearray(rng.choice(good))
+        for _ in range(rng.randint(1, 8)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        monitor.ingest_values({topic: [bytes(raw)]})
+    [window] = monitor.features.values()
+    # Whatever was admitted was checked: every block's counts still add up.
+    for sketch in window.numeric.values():
+        assert sketch.present + sketch.missing == window.count
+    assert np.all([s.counts.min() >= 0 for s in window.categorical.values()])
