@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from contracts.records import (
     MAX_UNSEEN_NAMES,
     CategoricalCounts,
+    Features,
     FeatureSummary,
     ModelVersion,
     NumericCounts,
@@ -114,21 +115,24 @@ def runs_of(partitions: Sequence[int], offset_of: Callable[[int], int],
     >>> order, [(r.lo, r.hi, r.partition, r.first, r.last) for r in runs]
     ([0, 2, 3, 1], [(0, 2, 0, 10, 12), (2, 3, 0, 13, 13), (3, 4, 1, 11, 11)])
     """
-    order = sorted(range(len(partitions)), key=partitions.__getitem__)
-    runs: list[Run] = []
-    lo = 0
-    while lo < len(order):
-        partition = partitions[order[lo]]
-        hi = lo + 1
-        while hi < len(order) and hi - lo < size and partitions[order[hi]] == partition:
-            hi += 1
-        runs.append(Run(lo, hi, partition, offset_of(order[lo]), offset_of(order[hi - 1])))
-        lo = hi
-    return order, runs
+    by_partition = np.asarray(partitions, dtype=np.int64)
+    order = np.argsort(by_partition, kind="stable")
+    laid = by_partition[order]
+    # A run starts where the partition changes, and every ``size`` events after that.
+    changes = np.flatnonzero(np.diff(laid)) + 1
+    segment_starts = np.concatenate(([0], changes))
+    segment_of = np.repeat(segment_starts, np.diff(np.concatenate((segment_starts,
+                                                                    [laid.size]))))
+    starts = np.flatnonzero((np.arange(laid.size) - segment_of) % size == 0)
+    ends = np.concatenate((starts[1:], [laid.size]))
+    positions = order.tolist()
+    return positions, [Run(lo, hi, int(laid[lo]), offset_of(positions[lo]),
+                           offset_of(positions[hi - 1]))
+                       for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 class Summariser:
-    """Folds batches of columns into summaries against one version's reference.
+    """Folds batches of feature rows into summaries against one version's reference.
 
     Examples
     --------
@@ -136,9 +140,9 @@ class Summariser:
     ...     b'{"edges": [1.0], "frequencies": [0.5, 0.5]}, "quantiles": [0.0, 1.0, 2.0], '
     ...     b'"missing_rate": 0.0}}, "categorical": {"c": {"frequencies": {"a": 1.0}, '
     ...     b'"missing_rate": 0.0}}, "scores": {"edges": [], "frequencies": [1.0]}}')
-    >>> cols = Columns(np.array([5.0, 6.0, 7.0]), {"x": np.array([0.5, np.nan, 1.5])},
-    ...                {"c": ["a", "z", None]})
-    >>> a, b = Summariser("m", 1, ref).summarise(cols, [Run(0, 2, 0, 40, 41), Run(2, 3, 1, 9, 9)])
+    >>> rows = [{"x": 0.5, "c": "a"}, {"c": "z"}, {"x": 1.5}]
+    >>> a, b = Summariser("m", 1, ref).summarise(rows, np.array([5.0, 6.0, 7.0]),
+    ...                                          [Run(0, 2, 0, 40, 41), Run(2, 3, 1, 9, 9)])
     >>> a.events, a.numeric["x"], a.categorical["c"]
     (2, NumericCounts(coarse=[1, 0], fine=[0, 1, 0, 0], missing=1, total=0.5), \
 CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
@@ -166,27 +170,32 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         self.numeric = [(name, np.asarray(r.histogram.edges, dtype=np.float64),
                          np.unique(np.asarray(r.quantiles, dtype=np.float64)))
                         for name, r in reference.numeric.items()]
-        self.categorical = [(name, {c: i for i, c in enumerate(r.frequencies)})
-                            for name, r in reference.categorical.items()]
+        # A missing value (None) is code -1: one lookup a value, with no test for None.
+        self.categorical = [(name, {**{c: i for i, c in enumerate(r.frequencies)}, None: -1},
+                             len(r.frequencies)) for name, r in reference.categorical.items()]
 
-    @property
-    def feature_names(self) -> tuple[list[str], list[str]]:
-        return [n for n, _, _ in self.numeric], [n for n, _ in self.categorical]
-
-    def summarise(self, cols: Columns, runs: Sequence[Run]) -> list[FeatureSummary]:
-        """One summary per run; the runs cover the columns' rows in order."""
+    def summarise(self, rows: Sequence[Features], ts: NDArray[np.float64],
+                  runs: Sequence[Run],
+                  numbers: dict[str, NDArray[np.float64]] | None = None) -> list[FeatureSummary]:
+        """One summary per run; the runs cover ``rows`` (with event times ``ts``) in
+        order. ``numbers`` keeps numeric columns already read, for other summarisers."""
         k = len(runs)
         if not k:
             return []
+        numbers = {} if numbers is None else numbers
         sizes = np.fromiter((r.hi - r.lo for r in runs), np.int64, k)
         run_of = np.repeat(np.arange(k), sizes)
         starts = np.fromiter((r.lo for r in runs), np.int64, k)
-        numeric = {name: self._numeric(cols.numeric[name], run_of, sizes, edges, grid)
-                   for name, edges, grid in self.numeric}
-        categorical = {name: self._categorical(cols.categorical[name], run_of, k, index)
-                       for name, index in self.categorical}
-        first = np.minimum.reduceat(cols.ts, starts).tolist()
-        last = np.maximum.reduceat(cols.ts, starts).tolist()
+        numeric = {}
+        for name, edges, grid in self.numeric:
+            column = numbers.get(name)
+            if column is None:
+                column = numbers[name] = _numbers([row.get(name) for row in rows])
+            numeric[name] = self._numeric(column, run_of, sizes, edges, grid)
+        categorical = {name: self._categorical(rows, name, run_of, k, index, unknown)
+                       for name, index, unknown in self.categorical}
+        first = np.minimum.reduceat(ts, starts).tolist()
+        last = np.maximum.reduceat(ts, starts).tolist()
         return [FeatureSummary(
             model=self.model, version=self.version, partition=r.partition,
             first_offset=r.first, last_offset=r.last, events=r.hi - r.lo,
@@ -210,16 +219,17 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [NumericCounts(coarse[j], fine[j], missing[j], totals[j]) for j in range(k)]
 
     @staticmethod
-    def _categorical(values: list[str | None], run_of: NDArray[np.int64], k: int,
-                     index: dict[str, int]) -> list[CategoricalCounts]:
-        unknown = len(index)
-        codes = np.fromiter((index.get(v, unknown) if v is not None else -1 for v in values),
-                            np.int64, len(values)) + 1
+    def _categorical(rows: Sequence[Features], name: str, run_of: NDArray[np.int64], k: int,
+                     index: dict[str | None, int], unknown: int) -> list[CategoricalCounts]:
+        get = index.get
+        values = [row.get(name) for row in rows]
+        codes = np.array([get(v, unknown) if v.__class__ is str or v is None
+                          else get(_category(v), unknown) for v in values], dtype=np.int64) + 1
         table = _per_run(run_of, codes, unknown + 2, k)
         names: list[dict[str, int]] = [{} for _ in range(k)]
         if table[:, -1].any():
             for i in np.flatnonzero(codes == unknown + 1).tolist():
-                seen, value = names[int(run_of[i])], values[i]
+                seen, value = names[int(run_of[i])], _category(values[i])
                 if value is not None and (value in seen or len(seen) < MAX_UNSEEN_NAMES):
                     seen[value] = seen.get(value, 0) + 1
         counts, missing, unseen = (table[:, 1:-1].tolist(), table[:, 0].tolist(),
@@ -228,21 +238,20 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
 
 
 def summarise(events: Sequence[UserEvent], partitions: Sequence[int],
-              offset_of: Callable[[int], int],
-              summarisers: Sequence[Summariser]) -> list[FeatureSummary]:
+              offset_of: Callable[[int], int], summarisers: Sequence[Summariser],
+              times: Sequence[float] | None = None) -> list[FeatureSummary]:
     """Every summariser's summaries of a batch: event ``i`` read from partition
-    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs)."""
+    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs), at
+    event time ``times[i]`` (epoch seconds; read from the events when not given)."""
     if not summarisers or not events:
         return []
     order, runs = runs_of(partitions, offset_of)
-    numeric: set[str] = set()
-    categorical: set[str] = set()
-    for summariser in summarisers:
-        names = summariser.feature_names
-        numeric.update(names[0])
-        categorical.update(names[1])
-    cols = columns([events[i] for i in order], sorted(numeric), sorted(categorical))
-    return [summary for summariser in summarisers for summary in summariser.summarise(cols, runs)]
+    rows = [events[i].features for i in order]
+    ts = np.fromiter((events[i].ts.timestamp() for i in order), np.float64, len(order)) \
+        if times is None else np.asarray(times, dtype=np.float64)[order]
+    numbers: dict[str, NDArray[np.float64]] = {}
+    return [summary for summariser in summarisers
+            for summary in summariser.summarise(rows, ts, runs, numbers)]
 
 
 def _per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,

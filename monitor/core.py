@@ -20,8 +20,8 @@ import numpy as np
 
 from contracts.bounded_ids import RecentIds
 from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
-from contracts.kafka_clients import KafkaRecord
 from contracts.feature_summary import columns
+from contracts.kafka_clients import KafkaRecord
 from contracts.records import FeatureSummary, LabeledEvent, Prediction, Record, UserEvent
 from contracts.topics import Topics
 from monitor.concept import make_detector
@@ -260,7 +260,7 @@ class Monitor:
                 reports += closed
                 placed.append((window, block))
             self.ledger.count(summary, _taking_back(summary, placed))
-            counts[("summaries", "counted")] += 1
+            counts[("summaries", "added")] += 1
             counts[("events", "counted")] += summary.events
         return reports
 

@@ -6,8 +6,6 @@ import math
 from collections import deque
 from collections.abc import Sequence
 
-import numpy as np
-
 from contracts.feature_summary import SUMMARY_EVENTS, Columns, columns
 from contracts.records import FeatureSummary, UserEvent
 from contracts.reference_stats import Reference

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from contracts.change_point import ChangePoint, change_point_of
 from contracts.records import Alert
+from contracts.sketches import NumericFigures
 from monitor.alerts import detail
 from monitor.charts import bin_labels, distribution, sparkline
 from monitor.dispatch import Dispatcher
@@ -20,7 +21,6 @@ from monitor.drivers import Drivers
 from monitor.pipeline import MonitorPipeline
 from monitor.report import FEATURE_METRICS, FeatureFigures, Scope, WindowKind, WindowReport
 from monitor.rules import Rule
-from contracts.sketches import NumericFigures
 from monitor.time_range import Span
 
 STYLE = """

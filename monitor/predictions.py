@@ -17,10 +17,10 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.estimate import Calibration, ScoreTable, estimate
 from contracts.reference_stats import Histogram
-from monitor.report import Scope, WindowReport
 from contracts.sketches import BinnedCounts
+from monitor.estimate import Calibration, ScoreTable, estimate
+from monitor.report import Scope, WindowReport
 from monitor.windows import WindowClock
 
 # Upper bounds (seconds) of the latency buckets; the last bucket is open.

@@ -4,11 +4,12 @@ confluent-kafka rather than faust: the monitor observes, it does not transform, 
 reads every partition of the three data topics itself (assigned, no consumer group,
 no rebalances, no commits) from a bounded tail, and takes records in batches for
 vectorised work: ``predictions``, ``labeled-events``, and ``feature-summaries`` (or,
-with ``STREAMML_FEATURE_SOURCE=events``, ``user-events`` itself). On start it reads ``model-versions`` to its end (references),
-the tail of ``alerts`` (what is firing: not fired again, resolved when clean; only
-alerts signed by a trusted alert key), then the tail of the data topics to rebuild
-its windows, sending only the net changes of that replay. What it writes on
-``alerts`` it signs with its alert key. The HTTP server is the standard library's, in a thread.
+with ``STREAMML_FEATURE_SOURCE=events``, ``user-events`` itself). On start it reads
+``model-versions`` to its end (references), the tail of ``alerts`` (what is firing:
+not fired again, resolved when clean; only alerts signed by a trusted alert key),
+then the tail of the data topics to rebuild its windows, sending only the net changes
+of that replay. What it writes on ``alerts`` it signs with its alert key. The HTTP
+server is the standard library's, in a thread.
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ def score_messages(
     *,
     now: datetime | None = None,
     explain_top_k: int = 0,
+    summarise: bool = False,
 ) -> StepResult:
     """Decode, route and score a batch; a bad message becomes a dead letter, never an error.
 
@@ -63,7 +64,7 @@ def score_messages(
     """
     return score_values([m.value for m in messages], [m.key for m in messages],
                         [m.partition for m in messages], messages.__getitem__, state, seen,
-                        now=now, explain_top_k=explain_top_k)
+                        now=now, explain_top_k=explain_top_k, summarise=summarise)
 
 
 def score_values(
@@ -92,6 +93,7 @@ def score_values(
     result = StepResult()
     valid: list[UserEvent] = []
     positions: list[int] = []
+    times: list[float] = []
     lags = result.event_lag_seconds
     add = seen.add
     inputs.prepare(values)
@@ -113,11 +115,14 @@ def score_values(
         else:
             valid.append(event)
             positions.append(i)
-            lags.append(epoch - event.ts.timestamp())
+            ts = event.ts.timestamp()
+            times.append(ts)
+            lags.append(epoch - ts)
     if not valid:
         return result
     if summarise:
-        _summarise(result, valid, positions, partitions, origin, state.served_summarisers())
+        _summarise(result, valid, positions, times, partitions, origin,
+                   state.served_summarisers())
     champion = state.champion()
     deployment = state.deployment
     groups = (
@@ -176,11 +181,11 @@ def _score(
 
 
 def _summarise(result: StepResult, valid: list[UserEvent], positions: list[int],
-               partitions: Sequence[int], origin: Callable[[int], KafkaRecord],
-               summarisers: list[Summariser]) -> None:
+               times: list[float], partitions: Sequence[int],
+               origin: Callable[[int], KafkaRecord], summarisers: list[Summariser]) -> None:
     append, encode = result.summaries.append, _ENCODER.encode
     for summary in summarise(valid, [partitions[i] for i in positions],
-                             lambda i: origin(positions[i]).offset, summarisers):
+                             lambda i: origin(positions[i]).offset, summarisers, times):
         append((summary.model.encode(), encode(summary), summary.partition))
 
 

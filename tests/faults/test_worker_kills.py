@@ -19,8 +19,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from contracts.records import FeatureSummary
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor.config import WindowConfig
@@ -30,6 +32,8 @@ from tests.faults.checker import Checker
 from tests.faults.runners import RUNNER_ENV, RUNNERS, duplicates_bound
 from tests.faults.workers import GroupOffsets, Worker, paced_stream, wait_until
 from tests.integration.scoring_fixtures import publish_champion, signed
+from tests.integration.topic_reader import read_topic
+from tests.unit.monitor.conftest import registry_records
 
 EVENTS = 100_000
 KILLS = 5
@@ -85,20 +89,28 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
         with Checker(settings) as checker:
             figures = checker.settle(sent=EVENTS, timeout=240)
             predictions = checker.predictions.records
+        summaries = summaries_of(settings, EVENTS)
     finally:
         offsets.close()
         for worker in workers:
             worker.stop()
 
     monitor = Monitor(model=champion.model, windows=WindowConfig(), topics=topics)
+    for key, value in registry_records(champion):
+        monitor.apply_registry(key, value)
     monitor.ingest(predictions)
+    monitor.add_summaries(summaries)
     counted = monitor.counts[("predictions", "counted")]
+    # Feature summaries scored again are taken back: each event is counted once.
+    events_counted = monitor.counts[("events", "counted")] - monitor.counts[
+        ("events", "duplicate")]
     print(f"\n[kill -9 x{KILLS}, runner={runner}] " + figures.line(
         recovery_s="/".join(f"{r:.1f}" for r in recoveries),
         duplicate_predictions=figures.duplicate_predictions,
         bound=duplicates_bound(KILLS, runner, RATE),
         monitor_counted=counted, monitor_dropped_duplicates=monitor.counts[
-            ("predictions", "duplicate")]))
+            ("predictions", "duplicate")], summarised_events=events_counted,
+        summaries_straddled=monitor.counts[("summaries", "straddled")]))
     assert figures.sent == EVENTS
     assert figures.lost == 0, figures.lost_examples
     assert figures.predicted == EVENTS and figures.dead_lettered == 0
@@ -107,5 +119,22 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
     # Downstream, the monitor counts each event once however often it was scored.
     assert counted == EVENTS
     assert monitor.counts[("predictions", "duplicate")] == figures.duplicate_predictions
+    assert monitor.counts[("summaries", "added")] == len(summaries)
+    if runner == "kafka":  # commits at batch ends: a repeat starts where a summary did
+        assert events_counted == EVENTS
+        assert monitor.counts[("summaries", "straddled")] == 0
+    else:  # faust commits where it does: an overlap is counted twice, never lost
+        assert events_counted >= EVENTS
     assert all(w.starts == 1 + sum(1 for k in range(KILLS) if k % 2 == i)
                for i, w in enumerate(workers))
+
+
+def summaries_of(settings: Settings, events: int) -> list[FeatureSummary]:
+    """Every record of ``feature-summaries``, each partition's in its order, once they
+    hold ``events`` events at least (repeats included)."""
+    decoder = msgspec.json.Decoder(FeatureSummary)
+    records = read_topic(settings, Topics(settings.topic_prefix).feature_summaries,
+                         until=lambda rs: sum(decoder.decode(r.value).events
+                                              for r in rs) >= events, timeout=120)
+    return [decoder.decode(r.value) for r in sorted(records,
+                                                    key=lambda r: (r.partition, r.offset))]

@@ -18,13 +18,15 @@ from collections.abc import Iterable
 import msgspec
 
 from contracts.change_point import change_point_of
-from contracts.records import Alert
+from contracts.kafka_clients import KafkaRecord
+from contracts.records import Alert, FeatureSummary
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor.config import load_config
 from monitor.pipeline import MonitorPipeline
 from tests.integration.topic_reader import read_topic
 
+_SUMMARY = msgspec.json.Decoder(FeatureSummary)
 INTERLEAVED = frozenset({"labels-missing", "estimated-performance-drop"})
 
 
@@ -37,17 +39,24 @@ def pure_alerts(settings: Settings, events: int) -> list[Alert]:
     """The alerts MonitorPipeline raises over the topics' records: the registry first (the
     service reads it to its end before any data), then each data topic in its order.
 
-    ``events`` is how many records each data topic holds (one per simulated event)."""
+    ``events`` is how many simulated events the topics hold (a record each, but for the
+    feature summaries of up to 100)."""
     topics = Topics(settings.topic_prefix)
     pipeline = MonitorPipeline(load_config(), model=settings.model_name, topics=topics)
     alerts: list[Alert] = []
     for record in read_topic(settings, topics.model_versions):
         alerts += pipeline.apply_registry(record.key, record.value)
-    for topic in (topics.user_events, topics.predictions, topics.labeled_events):
-        records = read_topic(settings, topic, until=lambda rs: len(rs) >= events)
+    for topic, holds in ((topics.feature_summaries, _summarised), (topics.predictions, len),
+                         (topics.labeled_events, len)):
+        records = read_topic(settings, topic,
+                             until=lambda rs, holds=holds: holds(rs) >= events)
         assert len({r.partition for r in records}) == 1, "parity needs one partition a topic"
         alerts += pipeline.process(sorted(records, key=lambda r: r.offset))
     return alerts
+
+
+def _summarised(records: list[KafkaRecord]) -> int:
+    return sum(_SUMMARY.decode(r.value).events for r in records if r.value is not None)
 
 
 def _rule(alert: Alert) -> str:

@@ -21,8 +21,10 @@ import msgspec
 import numpy as np
 from confluent_kafka import Producer
 
+from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import producer_config
 from contracts.records import Alert, LabeledEvent, Prediction
+from contracts.reference_stats import Reference
 from contracts.settings import Settings
 from contracts.topics import Topics
 from producers.simulator import SimulatedEvent, Simulator
@@ -47,13 +49,16 @@ def publish_model(settings: Settings) -> ModelBundle:
 
 class Feeder:
     """Sends simulated traffic as the scoring path would: events, their predictions (scored
-    by ``bundle``) and, once each label is due in event time, the labeled event."""
+    by ``bundle``), the feature summaries of each batch of 2,000 (as the processor folds
+    them, on partition 0) and, once each label is due in event time, the labeled event."""
 
     def __init__(self, settings: Settings, bundle: ModelBundle, simulator: Simulator,
                  n: int) -> None:
         self.topics = Topics(settings.topic_prefix)
         self.producer = Producer(producer_config(settings))
         self.bundle = bundle
+        self.summariser = Summariser(bundle.model, bundle.version,
+                                     Reference.from_json(bundle.reference.to_json()))
         self.items = list(simulator.events(n))
         self.ts = np.array([i.event.ts.timestamp() for i in self.items])
         self.sent = 0
@@ -69,6 +74,10 @@ class Feeder:
                 self._send_one(item, score, decision)
                 while self._waiting and self._waiting[0][0].label_due <= item.event.ts:
                     self._label(*self._waiting.popleft())
+            for summary in summarise([i.event for i in chunk], [0] * len(chunk),
+                                     lambda k, lo=lo: lo + k, [self.summariser]):
+                self.producer.produce(self.topics.feature_summaries, partition=0,
+                                      key=summary.model.encode(), value=ENCODE(summary))
             self.producer.flush(30)
         self.sent = max(self.sent, until)
 

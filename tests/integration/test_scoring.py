@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from contracts.records import DeadLetter, Prediction
+from contracts.reference_stats import Reference
 from contracts.settings import Secret, Settings
 from contracts.topics import Topics
 from producers.sdk import EventProducer
@@ -274,3 +275,40 @@ def test_canary_at_20_percent_takes_a_sticky_fifth_of_users(settings, processor,
     share = canary_users / len(routes)
     print(f"users={len(routes)} canary share={share:.3f}")
     assert 0.18 <= share <= 0.22
+
+
+def test_what_was_scored_is_summarised_on_feature_summaries_in_plain_json(
+        settings, processor, bundles):
+    """kcat, a client we did not write, reads the summaries: on their events' partitions,
+    keyed by model, adding up to the events scored, feature by feature."""
+    publish_champion(settings, signed(bundles[1]))
+    sent = send_events(settings, 600)
+    predictions_of(settings, 600)
+    topic = Topics(settings.topic_prefix).feature_summaries
+    reference = Reference.from_json(bundles[1].reference.to_json())
+    devices = list(reference.categorical["device"].frequencies)
+
+    def read() -> list[tuple[int, bytes, dict[str, object]]]:
+        out = subprocess.run(["kcat", "-b", settings.bootstrap_servers, "-C", "-t", topic,
+                              "-e", "-q", "-f", "%p\t%k\t%s\n"], capture_output=True,
+                             check=True, timeout=60).stdout
+        return [(int(p), k, json.loads(v)) for p, k, v in
+                (line.split(b"\t", 2) for line in out.splitlines())]
+
+    deadline = time.monotonic() + 60
+    summaries = read()
+    while sum(s["events"] for _, _, s in summaries) < 600 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        summaries = read()
+    assert sum(s["events"] for _, _, s in summaries) == 600
+    assert {(k, s["model"], s["version"]) for _, k, s in summaries} == {
+        (b"conversion", "conversion", 1)}
+    assert all(p == s["partition"] and s["events"] <= 100 for p, _, s in summaries)
+    # A categorical feature's counts: [counts in the reference's order, missing, unseen, names].
+    counted = Counter()
+    for _, _, s in summaries:
+        counts, missing, unseen, _ = s["categorical"]["device"]
+        counted.update(dict(zip(devices, counts, strict=True)))
+        counted[None] += missing + unseen
+    expected = Counter(i.event.features.get("device") for i in sent)
+    assert {d: counted[d] for d in devices} == {d: expected[d] for d in devices}

@@ -18,7 +18,6 @@ from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from monitor.features import FeatureWindow
-from monitor.report import Scope
 from producers.simulator import Simulator
 from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle

@@ -10,11 +10,11 @@ import msgspec
 import numpy as np
 import pytest
 
-from monitor.features import FeatureWindow
 from contracts.reference_stats import Reference
+from contracts.sketches import NumericFigures
+from monitor.features import FeatureWindow
 from monitor.reference import version_info
 from monitor.report import Scope
-from contracts.sketches import NumericFigures
 from producers.simulator import Simulator
 from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle

@@ -10,12 +10,12 @@ import pytest
 
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Prediction, UserEvent
+from contracts.reference_stats import Histogram
 from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from monitor.features import columns
 from monitor.predictions import PredictionScope, bucket_quantile
-from contracts.reference_stats import Histogram
 from monitor.report import Scope
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ import msgspec
 import numpy as np
 
 from contracts.records import LabeledEvent
-from monitor.records import LabeledOutcome
 from contracts.reference_stats import Reference
+from monitor.records import LabeledOutcome
 from monitor.reference import MAX_VERSIONS_KEPT, Registry
 from monitor.report import Scope
 from scorer.bundle import ModelBundle

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from contracts.sketches import CategoricalFigures
 from monitor.config import load_config, parse_config, with_runbook_base
 from monitor.engine import RuleEngine
 from monitor.exceptions import RulesError
 from monitor.report import Scope, WindowReport, kind_of
 from monitor.rules import judge, parse_rule
-from contracts.sketches import CategoricalFigures
 
 SCOPE = Scope("m", 1, "champion")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

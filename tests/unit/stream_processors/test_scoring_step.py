@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 import msgspec
 
 from contracts.bounded_ids import RecentIds
-from contracts.records import DeadLetter, Prediction
+from contracts.feature_summary import Summariser
+from contracts.records import DeadLetter, FeatureSummary, Prediction
+from contracts.reference_stats import Reference
 from stream_processors.scoring_step import score_messages
 from stream_processors.serving_state import ServingState
 from tests.unit.stream_processors.fakes import FakeModel, deployment, event_bytes, record
@@ -118,3 +120,41 @@ def test_with_explanations_a_linear_models_predictions_carry_its_top_terms() -> 
         assert set(prediction.contributions) <= set(bundle.schema.names)
         assert msgspec.structs.replace(prediction, contributions=msgspec.UNSET) == \
             msgspec.json.decode(bare, type=Prediction)
+
+
+REFERENCE = Reference.from_json(
+    b'{"rows": 10, "numeric": {"cart_value": {"histogram": {"edges": [20.0], "frequencies": '
+    b'[0.5, 0.5]}, "quantiles": [0.0, 20.0, 100.0], "missing_rate": 0.0}}, "categorical": '
+    b'{}, "scores": {"edges": [], "frequencies": [1.0]}}')
+
+
+def summarising_state(**changes: object) -> ServingState:
+    state = ServingState()
+    for version in (1, 2, 3):
+        state = state.with_model(FakeModel(version), Summariser("conversion", version, REFERENCE))
+    return state.with_deployment(deployment(1, **changes))
+
+
+def summaries(result) -> list[tuple[bytes, FeatureSummary, int]]:
+    return [(k, msgspec.json.decode(v, type=FeatureSummary), p) for k, v, p in result.summaries]
+
+
+def test_valid_events_are_summarised_on_their_partition_for_each_served_version():
+    messages = [record(event_bytes(f"e{i}", "u1"), offset=10 + i, partition=i % 2)
+                for i in range(6)]
+    messages.append(record(b"{nope", offset=99, partition=0))  # a dead letter is no event
+    result = score_messages(messages, summarising_state(shadow=2), RecentIds(), now=NOW,
+                            summarise=True)
+    out = summaries(result)
+    # Version 3 is loaded but serves no route: nothing is judged against it.
+    assert sorted((s.version, s.partition, s.first_offset, s.last_offset, s.events)
+                  for _, s, _ in out) == [(1, 0, 10, 14, 3), (1, 1, 11, 15, 3),
+                                          (2, 0, 10, 14, 3), (2, 1, 11, 15, 3)]
+    assert all(key == b"conversion" and p == s.partition for key, s, p in out)
+    assert all(s.numeric["cart_value"].coarse == [0, 3] for _, s, _ in out)
+    assert all(s.start == s.end and s.start.year == 2026 for _, s, _ in out)
+
+
+def test_nothing_is_summarised_unless_asked():
+    messages = [record(event_bytes(f"e{i}", "u1"), offset=i) for i in range(3)]
+    assert score_messages(messages, summarising_state(), RecentIds(), now=NOW).summaries == []

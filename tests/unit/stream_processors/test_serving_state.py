@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.feature_summary import Summariser
 from stream_processors.serving_state import KEPT_VERSIONS, ServingState
 from tests.unit.stream_processors.fakes import FakeModel, deployment
+from tests.unit.stream_processors.test_scoring_step import REFERENCE
 
 
 def test_not_ready_until_the_deployment_names_a_loaded_champion():
@@ -33,3 +35,11 @@ def test_swapping_builds_a_new_state_and_leaves_the_old_one_untouched():
     old = ServingState().with_model(FakeModel(1)).with_deployment(deployment(1))
     new = old.with_model(FakeModel(2)).with_deployment(deployment(2))
     assert old.champion().version == 1 and new.champion().version == 2
+
+
+def test_a_versions_summariser_goes_when_the_version_goes():
+    state = ServingState().with_deployment(deployment(1))
+    for version in range(1, KEPT_VERSIONS + 3):
+        state = state.with_model(FakeModel(version), Summariser("conversion", version, REFERENCE))
+    assert set(state.summarisers) == set(state.models) and 1 in state.models
+    assert [s.version for s in state.served_summarisers()] == [1]
