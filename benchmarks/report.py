@@ -135,6 +135,13 @@ def targets(f: Figures) -> list[Target]:
         out.append(Target(label, f"{more:+.0%}", "<= +25%", more <= 0.25))
     else:
         out.append(Target(label, "-", "<= +25%", None))
+    summarised, plain = f.row("streamml-kafka"), f.row("streamml-kafka-no-summaries")
+    label = "CPU per event with feature summaries / without"
+    if summarised is not None and plain is not None:
+        more = summarised.cpu_seconds_per_100k / plain.cpu_seconds_per_100k - 1
+        out.append(Target(label, f"{more:+.0%}", "<= +10%", more <= 0.10))
+    else:
+        out.append(Target(label, "-", "<= +10%", None))
     out += _loop_targets(f, main)
     if f.monitor is not None and main is not None:
         processor_us = main.cpu_seconds_per_100k * 10.0

@@ -19,11 +19,14 @@ KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
 ALERT_KEY: Final = "aO/0CETXhygHI4mgC2/FITxDlDt3X1fBFLSaIePYusA="
 # The kafka runner with STREAMML_EXPLAIN_TOP_K=3: what explanations cost on the stream.
 EXPLAINED: Final = "streamml-kafka-explain3"
+# The kafka runner writing no feature summaries (STREAMML_FEATURE_SOURCE=events): what
+# the summaries cost the processor.
+UNSUMMARISED: Final = "streamml-kafka-no-summaries"
 # The kafka runner serving a scikit-learn pipeline imported from skops, and from ONNX.
 IMPORTED: Final = {"streamml-kafka-imported": "skops", "streamml-kafka-onnx": "onnx"}
 QUIX_ROWS: Final = ("quix-ceiling", "quix-scoring")
 ROWS: Final = ("kafka-ceiling", "faust-ceiling", *QUIX_ROWS, "naive", "streamml-faust",
-               "streamml-kafka", EXPLAINED, *IMPORTED)
+               "streamml-kafka", UNSUMMARISED, EXPLAINED, *IMPORTED)
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -39,13 +42,16 @@ def environment(settings: Settings) -> dict[str, str]:
 
 def row_environment(row: str) -> dict[str, str]:
     """Settings a row runs with beyond the common ones."""
+    if row == UNSUMMARISED:
+        return {"STREAMML_FEATURE_SOURCE": "events"}
     return {"STREAMML_EXPLAIN_TOP_K": "3"} if row == EXPLAINED else {}
 
 
 def command(row: str, workdir: Path, signed: SignedArtifact) -> list[str]:
     python = sys.executable
     if row.startswith("streamml-"):
-        runner = "kafka" if row == EXPLAINED or row in IMPORTED else row.removeprefix("streamml-")
+        runner = "kafka" if row in (EXPLAINED, UNSUMMARISED) or row in IMPORTED \
+            else row.removeprefix("streamml-")
         return [python, "-m", "streamml", "process", "--data-dir", str(workdir),
                 "--runner", runner]
     if row in ("naive", "quix-scoring"):

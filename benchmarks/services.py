@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from benchmarks import runners, workload
 from benchmarks.report import MemoryFigures, ServiceFigures
+from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import make_consumer, make_producer
-from contracts.records import Prediction
+from contracts.records import FeatureSummary, Prediction, UserEvent
+from contracts.reference_stats import Reference
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor import service as monitor_service
@@ -36,6 +39,7 @@ from scorer.bundle import ModelBundle
 from scorer.datasets import TrainingRow
 from scorer.publishing import publish_as_champion
 from scorer.training import train
+from stream_processors.repartition import murmur2
 
 ENCODE = msgspec.json.encode
 
@@ -44,7 +48,8 @@ def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBun
                             n: int, *, partitioner: str = "murmur2_random") -> None:
     """``n`` events with their predictions (scored by ``bundle``) and labels, keyed by
     user with librdkafka's ``partitioner`` (a prediction lands in its event's partition,
-    as the processor writes it)."""
+    as the processor writes it); keyed by murmur2, also the feature summaries the
+    processor writes."""
     start = datetime.now(UTC) - timedelta(seconds=n / 5 + 900)
     items = list(Simulator(seed=21, start=start, id_prefix="j").events(n))
     scores, decisions = bundle.score_batch([i.event.features for i in items])
@@ -60,8 +65,32 @@ def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBun
             scored_at=e.ts + timedelta(milliseconds=40))))
         producer.produce(topics.labels, key=key, value=ENCODE(item.label_record()))
         producer.poll(0)
+    if partitioner == "murmur2_random":
+        for summary in processor_summaries(bundle, [i.event for i in items], settings.partitions):
+            producer.produce(topics.feature_summaries, key=summary.model.encode(),
+                             value=ENCODE(summary), partition=summary.partition)
+            producer.poll(0)
     if producer.flush(120) > 0:
         raise RuntimeError("the joiner's backlog did not reach the broker")
+
+
+def processor_summaries(bundle: ModelBundle, events: list[UserEvent],
+                        partitions: int) -> list[FeatureSummary]:
+    """What the processor writes on ``feature-summaries`` of ``events`` in its batches of
+    2,000, each event in the partition murmur2 gives its key (and at the next offset)."""
+    summariser = Summariser(bundle.model, bundle.version,
+                            Reference.from_json(bundle.reference.to_json()))
+    where = [murmur2(e.user_id.encode()) % partitions for e in events]
+    taken: Counter[int] = Counter()
+    offsets = []
+    for partition in where:
+        offsets.append(taken[partition])
+        taken[partition] += 1
+    out: list[FeatureSummary] = []
+    for lo in range(0, len(events), 2000):
+        out += summarise(events[lo:lo + 2000], where[lo:lo + 2000],
+                         offsets[lo:lo + 2000].__getitem__, [summariser])
+    return out
 
 
 def joiner(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
@@ -114,12 +143,13 @@ def monitor(settings: Settings, signed: SignedArtifact, n: int,
 
 
 def consumer_floor(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
-    """A bare consumer reading what the monitor reads (events, predictions and labeled
-    events of ``n`` events) with the monitor's consumer settings and batches, decoding
-    nothing: the CPU any monitor in Python pays before its first figure."""
+    """A bare consumer reading what the monitor reads (the predictions, labeled events
+    and feature summaries of ``n`` events) with the monitor's consumer settings and
+    batches, decoding nothing: the CPU any monitor in Python pays before its first
+    figure."""
     consumer = make_consumer(settings, "benchmark-floor")
     try:
-        names = (topics.user_events, topics.predictions, topics.labeled_events)
+        names = (topics.feature_summaries, topics.predictions, topics.labeled_events)
         starts = [TopicPartition(t, p, OFFSET_BEGINNING)
                   for t in names for p in monitor_service.partitions(consumer, t)]
         total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in starts)
@@ -131,8 +161,7 @@ def consumer_floor(settings: Settings, topics: Topics, n: int) -> ServiceFigures
         seconds, cpu = time.monotonic() - began, time.process_time() - cpu
     finally:
         consumer.close()
-    events = seen / 3
-    return ServiceFigures(n, events / seconds, cpu / events * 1e6, note="records/3 per event")
+    return ServiceFigures(n, n / seconds, cpu / n * 1e6)
 
 
 def _health(port: int) -> dict[str, object] | None:

@@ -4,8 +4,9 @@ pipeline, and the performance targets as ratios within the run: ``python -m benc
 Rows: ``kafka-ceiling`` (bare confluent-kafka consume → decode → produce, no model),
 ``faust-ceiling`` (a faust agent forwarding raw bytes), ``naive`` (a faust agent
 calling ``Pipeline.predict_proba`` per event) and the scoring processor on both
-runners, ``streamml-faust`` and ``streamml-kafka``, and the latter explaining each
-prediction (``streamml-kafka-explain3``). Each row gets its own topics and a
+runners, ``streamml-faust`` and ``streamml-kafka``, and the latter writing no feature
+summaries (``streamml-kafka-no-summaries``) and explaining each prediction
+(``streamml-kafka-explain3``). Each row gets its own topics and a
 pre-produced backlog (sustained events/s, CPU, peak RSS), then a paced load at
 1,000 and 5,000 events/s (latency from send to output received, on one clock).
 

@@ -38,7 +38,8 @@ from contracts.reference_stats import Reference
 
 logger = logging.getLogger(__name__)
 
-# Events a summary holds at most: the monitor's data-drift window slides by no fewer.
+# Events a summary holds at most: the grain of the monitor's data-drift window, which
+# slides by blocks of at least its stride (100 events by default).
 SUMMARY_EVENTS: Final = 100
 # Sums past this would read as infinity, which JSON has no place for.
 LARGEST_SUM: Final = sys.float_info.max

@@ -15,8 +15,7 @@ from monitor.windows import WindowClock
 
 
 class _Block:
-    """Counts of ``stride`` consecutive events (fewer when cut by event time), or of the
-    feature summaries that filled it."""
+    """Counts of ``stride`` consecutive events (fewer when cut by event time)."""
 
     def __init__(self, numeric: dict[str, NumericSketch],
                  categorical: dict[str, CategoricalSketch]) -> None:
@@ -32,6 +31,17 @@ class _Block:
         for categorical in self.categorical.values():
             categorical.reset()
         self.count = 0
+
+
+class _SummaryBlock:
+    """The feature summaries that filled a block, kept as they came: a block costs
+    nothing to start, and one of them is taken back by leaving the list."""
+
+    def __init__(self) -> None:
+        self.summaries: list[FeatureSummary] = []
+        self.start = self.end = 0.0
+        self.count = 0
+        self.in_window = False
 
 
 class FeatureWindow:
@@ -71,11 +81,12 @@ class FeatureWindow:
         self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
         self.bank = NumericBank(list(self.numeric.values()))
         self.stride = stride
-        self.blocks: deque[_Block] = deque()
+        self.blocks: deque[_Block | _SummaryBlock] = deque()
         self.count = 0
         self.aged = False  # blocks have left for their age: the stream is too slow to fill it
         self._spare: list[_Block] = []
         self._current = self._block()
+        self._filling = _SummaryBlock()
 
     def columns(self, events: Sequence[UserEvent]) -> Columns:
         return columns(events, self.numeric, self.categorical)
@@ -127,46 +138,43 @@ class FeatureWindow:
                 return "summary-counts-disagree"
         return None
 
-    def add_summary(self, summary: FeatureSummary) -> tuple[list[WindowReport], _Block]:
+    def add_summary(self, summary: FeatureSummary) -> tuple[list[WindowReport], _SummaryBlock]:
         """Add a summary that has no :meth:`problem`; the reports it closed, and the block
         it went into (which :meth:`take_back` needs).
 
         Summaries fill a block until it holds ``stride`` events or spans ``max_seconds``,
         so a window slides as often whether its summaries are large or small.
         """
-        block = self._current
+        block = self._filling
         start, end = summary.start.timestamp(), summary.end.timestamp()
         if block.count == 0:
             block.start, block.end = start, end
         else:
             block.start, block.end = min(block.start, start), max(block.end, end)
-        for name, counts in summary.numeric.items():
-            block.numeric[name].absorb_counts(counts)
-        for name, kinds in summary.categorical.items():
-            block.categorical[name].absorb_counts(kinds)
+        block.summaries.append(summary)
         block.count += summary.events
         if block.count < self.stride and block.end - block.start < self.max_seconds:
             return [], block
-        # A block a summary went into is never reused: a repeat may take it back later.
-        self._current = self._block()
-        return [self._slide(block, reuse=False)], block
+        self._filling = _SummaryBlock()
+        return [self._slide(block)], block
 
-    def take_back(self, summary: FeatureSummary, block: _Block) -> None:
+    def take_back(self, summary: FeatureSummary, block: _SummaryBlock) -> None:
         """Take away a summary added into ``block`` (events counted again after a crash),
         from the window too while the block is in it."""
-        for name, counts in summary.numeric.items():
-            block.numeric[name].absorb_counts(counts, -1)
-            if block.in_window:
-                self.numeric[name].absorb_counts(counts, -1)
-        for name, kinds in summary.categorical.items():
-            block.categorical[name].absorb_counts(kinds, -1)
-            if block.in_window:
-                self.categorical[name].absorb_counts(kinds, -1)
+        kept = block.summaries
+        del kept[next(i for i, s in enumerate(kept) if s is summary)]
         block.count -= summary.events
         if block.in_window:
+            self._absorb(summary, -1)
             self.count -= summary.events
 
-    def _slide(self, block: _Block, *, reuse: bool = True) -> WindowReport:
+    def _absorb(self, summary: FeatureSummary, sign: int) -> None:
+        for name, counts in summary.numeric.items():
+            self.numeric[name].absorb_counts(counts, sign)
+        for name, kinds in summary.categorical.items():
+            self.categorical[name].absorb_counts(kinds, sign)
+
+    def _slide(self, block: _Block | _SummaryBlock) -> WindowReport:
         self._move(block, 1)
         self.blocks.append(block)
         block.in_window = True
@@ -176,12 +184,17 @@ class FeatureWindow:
             oldest.in_window = False
             self.aged = self.aged or oldest.start < block.end - self.max_seconds
             self._move(oldest, -1)
-            if reuse:
+            if isinstance(oldest, _Block):
                 oldest.reset()
                 self._spare.append(oldest)
         return self._report()
 
-    def _move(self, block: _Block, sign: int) -> None:
+    def _move(self, block: _Block | _SummaryBlock, sign: int) -> None:
+        if isinstance(block, _SummaryBlock):
+            for summary in block.summaries:
+                self._absorb(summary, sign)
+            self.count += sign * block.count
+            return
         for name, sketch in self.numeric.items():
             sketch.absorb(block.numeric[name], sign)
         for name, cat in self.categorical.items():

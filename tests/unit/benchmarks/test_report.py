@@ -44,6 +44,8 @@ def figures(**changes: object) -> Figures:
         RowFigures("streamml-faust", 200_000, 7_000, 14.0, 250, {1000: latency(1000, 75)}),
         RowFigures("streamml-kafka", 1_000_000, 90_000, 1.0, 220,
                    {1000: latency(1000, 32), 5000: latency(5000, 40)}),
+        RowFigures("streamml-kafka-no-summaries", 200_000, 95_000, 0.95, 220,
+                   {1000: latency(1000, 32), 5000: latency(5000, 40)}),
         RowFigures("streamml-kafka-explain3", 200_000, 80_000, 1.2, 225,
                    {1000: latency(1000, 33), 5000: latency(5000, 42)}),
     ]
@@ -83,6 +85,16 @@ def test_the_joiner_and_the_whole_loop_are_judged_against_the_processor():
     assert verdicts["loop CPU per event (scoring + joiner + monitor) / scoring"] == ("4.10x", False)
 
 
+def test_feature_summaries_are_judged_against_the_processor_writing_none():
+    [target] = [t for t in targets(figures()) if "feature summaries" in t.name]
+    assert (target.measured, target.holds) == ("+5%", True)
+    f = figures()
+    f.rows = [r if r.row != "streamml-kafka" else RowFigures(
+        "streamml-kafka", 1_000_000, 90_000, 1.1, 220, r.latency) for r in f.rows]
+    [target] = [t for t in targets(f) if "feature summaries" in t.name]
+    assert (target.measured, target.holds) == ("+16%", False)
+
+
 def test_a_target_without_its_figures_is_not_judged():
     f = figures(monitor=None, memory={}, hot_swap_seconds={})
     f.rows = [r for r in f.rows
@@ -104,7 +116,7 @@ def test_the_table_shows_every_row_its_latencies_and_every_target():
     assert "1,000,000" in kafka and "90,000" in kafka and "11 / 32" in kafka
     naive = next(line for line in lines if line.startswith("naive"))
     assert naive.split()[-2:] == ["overload", "overload"]
-    assert text.count("PASS") == 7 and text.count("MISS") == 5
+    assert text.count("PASS") == 8 and text.count("MISS") == 5
     assert "retraining on 100,000 labeled rows" in text
 
 
