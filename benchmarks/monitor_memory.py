@@ -106,8 +106,11 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
         if len(waiting) > LABEL_DELAY_EVENTS:
             yield KafkaRecord(topics.labeled_events, 0, offset + k, None, waiting.popleft(), 0)
     if summariser is not None:
-        for n, summary in enumerate(summarise([i.event for i in chunk], [0] * len(chunk),
-                                              lambda i: offset + i, [summariser])):
+        events = [i.event for i in chunk]
+        for n, summary in enumerate(summarise([e.features for e in events],
+                                              [e.ts.timestamp() for e in events],
+                                              [0] * len(events), lambda i: offset + i,
+                                              [summariser])):
             yield KafkaRecord(topics.feature_summaries, 0, offset + n, None, ENCODE(summary), 0)
 
 

@@ -88,8 +88,9 @@ def processor_summaries(bundle: ModelBundle, events: list[UserEvent],
         taken[partition] += 1
     out: list[FeatureSummary] = []
     for lo in range(0, len(events), 2000):
-        out += summarise(events[lo:lo + 2000], where[lo:lo + 2000],
-                         offsets[lo:lo + 2000].__getitem__, [summariser])
+        batch = events[lo:lo + 2000]
+        out += summarise([e.features for e in batch], [e.ts.timestamp() for e in batch],
+                         where[lo:lo + 2000], offsets[lo:lo + 2000].__getitem__, [summariser])
     return out
 
 

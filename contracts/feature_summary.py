@@ -25,11 +25,12 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
+from contracts.feature_rows import Row, column
 from contracts.records import (
     MAX_UNSEEN_NAMES,
     CategoricalCounts,
-    Features,
     FeatureSummary,
+    FeatureValue,
     ModelVersion,
     NumericCounts,
     UserEvent,
@@ -142,7 +143,7 @@ class Summariser:
     ...     b'"missing_rate": 0.0}}, "categorical": {"c": {"frequencies": {"a": 1.0}, '
     ...     b'"missing_rate": 0.0}}, "scores": {"edges": [], "frequencies": [1.0]}}')
     >>> rows = [{"x": 0.5, "c": "a"}, {"c": "z"}, {"x": 1.5}]
-    >>> a, b = Summariser("m", 1, ref).summarise(rows, np.array([5.0, 6.0, 7.0]),
+    >>> a, b = Summariser("m", 1, ref).summarise(rows, np.arange(3), np.array([5.0, 6.0, 7.0]),
     ...                                          [Run(0, 2, 0, 40, 41), Run(2, 3, 1, 9, 9)])
     >>> a.events, a.numeric["x"], a.categorical["c"]
     (2, NumericCounts(coarse=[1, 0], fine=[0, 1, 0, 0], missing=1, total=0.5), \
@@ -175,11 +176,12 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         self.categorical = [(name, {**{c: i for i, c in enumerate(r.frequencies)}, None: -1},
                              len(r.frequencies)) for name, r in reference.categorical.items()]
 
-    def summarise(self, rows: Sequence[Features], ts: NDArray[np.float64],
+    def summarise(self, rows: Sequence[Row], order: NDArray[np.intp], ts: NDArray[np.float64],
                   runs: Sequence[Run],
                   numbers: dict[str, NDArray[np.float64]] | None = None) -> list[FeatureSummary]:
-        """One summary per run; the runs cover ``rows`` (with event times ``ts``) in
-        order. ``numbers`` keeps numeric columns already read, for other summarisers."""
+        """One summary per run. The runs cover ``rows`` laid out in ``order`` (with event
+        times ``ts``, in that order); ``numbers`` keeps the numeric columns laid out, for
+        other summarisers of the same batch."""
         k = len(runs)
         if not k:
             return []
@@ -189,11 +191,12 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         starts = np.fromiter((r.lo for r in runs), np.int64, k)
         numeric = {}
         for name, edges, grid in self.numeric:
-            column = numbers.get(name)
-            if column is None:
-                column = numbers[name] = _numbers([row.get(name) for row in rows])
-            numeric[name] = self._numeric(column, run_of, sizes, edges, grid)
-        categorical = {name: self._categorical(rows, name, run_of, k, index, unknown)
+            laid = numbers.get(name)
+            if laid is None:
+                laid = numbers[name] = _numbers(column(rows, name))[order]
+            numeric[name] = self._numeric(laid, run_of, sizes, edges, grid)
+        categorical = {name: self._categorical(column(rows, name), order, run_of, k, index,
+                                               unknown)
                        for name, index, unknown in self.categorical}
         first = np.minimum.reduceat(ts, starts).tolist()
         last = np.maximum.reduceat(ts, starts).tolist()
@@ -220,17 +223,18 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [NumericCounts(coarse[j], fine[j], missing[j], totals[j]) for j in range(k)]
 
     @staticmethod
-    def _categorical(rows: Sequence[Features], name: str, run_of: NDArray[np.int64], k: int,
-                     index: dict[str | None, int], unknown: int) -> list[CategoricalCounts]:
+    def _categorical(values: list[FeatureValue], order: NDArray[np.intp],
+                     run_of: NDArray[np.int64], k: int, index: dict[str | None, int],
+                     unknown: int) -> list[CategoricalCounts]:
         get = index.get
-        values = [row.get(name) for row in rows]
         codes = np.array([get(v, unknown) if v.__class__ is str or v is None
-                          else get(_category(v), unknown) for v in values], dtype=np.int64) + 1
+                          else get(_category(v), unknown) for v in values],
+                         dtype=np.int64)[order] + 1
         table = _per_run(run_of, codes, unknown + 2, k)
         names: list[dict[str, int]] = [{} for _ in range(k)]
         if table[:, -1].any():
             for i in np.flatnonzero(codes == unknown + 1).tolist():
-                seen, value = names[int(run_of[i])], _category(values[i])
+                seen, value = names[int(run_of[i])], _category(values[int(order[i])])
                 if value is not None and (value in seen or len(seen) < MAX_UNSEEN_NAMES):
                     seen[value] = seen.get(value, 0) + 1
         counts, missing, unseen = (table[:, 1:-1].tolist(), table[:, 0].tolist(),
@@ -238,21 +242,21 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [CategoricalCounts(counts[j], missing[j], unseen[j], names[j]) for j in range(k)]
 
 
-def summarise(events: Sequence[UserEvent], partitions: Sequence[int],
-              offset_of: Callable[[int], int], summarisers: Sequence[Summariser],
-              times: Sequence[float] | None = None) -> list[FeatureSummary]:
-    """Every summariser's summaries of a batch: event ``i`` read from partition
-    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs), at
-    event time ``times[i]`` (epoch seconds; read from the events when not given)."""
-    if not summarisers or not events:
+def summarise(rows: Sequence[Row], times: Sequence[float], partitions: Sequence[int],
+              offset_of: Callable[[int], int],
+              summarisers: Sequence[Summariser]) -> list[FeatureSummary]:
+    """Every summariser's summaries of a batch: event ``i`` has features ``rows[i]``
+    (a :class:`~contracts.feature_rows.FeatureRows` shares the columns the scorer read),
+    event time ``times[i]`` (epoch seconds), and was read from partition
+    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs)."""
+    if not summarisers or not rows:
         return []
     order, runs = runs_of(partitions, offset_of)
-    rows = [events[i].features for i in order]
-    ts = np.fromiter((events[i].ts.timestamp() for i in order), np.float64, len(order)) \
-        if times is None else np.asarray(times, dtype=np.float64)[order]
+    laid = np.asarray(order, dtype=np.intp)
+    ts = np.asarray(times, dtype=np.float64)[laid]
     numbers: dict[str, NDArray[np.float64]] = {}
     return [summary for summariser in summarisers
-            for summary in summariser.summarise(rows, ts, runs, numbers)]
+            for summary in summariser.summarise(rows, laid, ts, runs, numbers)]
 
 
 def _per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,

@@ -34,6 +34,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from contracts.feature_rows import column
 from scorer.feature_schema import Features, FeatureSchema, category_text
 from scorer.preprocessing import QuantileClipper, _numbers, vectorise
 
@@ -93,8 +94,8 @@ class CompiledLinear:
         """:meth:`scores` from :meth:`contributions`, summed in the same order (the same
         floating-point result)."""
         decision = np.full(contributions.shape[0], self.intercept)
-        for column in contributions.T:
-            decision += column
+        for term in contributions.T:
+            decision += term
         return _logistic(decision)
 
     def contributions(self, rows: Sequence[Features]) -> np.ndarray:
@@ -109,7 +110,7 @@ class CompiledLinear:
 
     def _terms(self, rows: Sequence[Features]) -> Iterator[tuple[str, np.ndarray]]:
         for term in self.numeric:  # in schema order, so the first bad value is the same
-            x = _numbers([row.get(term.name) for row in rows], term.name,
+            x = _numbers(column(rows, term.name), term.name,
                          never_negative=term.never_negative)
             x[np.isnan(x)] = term.fill
             np.clip(x, term.lower, term.upper, out=x)
@@ -119,7 +120,7 @@ class CompiledLinear:
             get, name = cat.terms.get, cat.name
             yield name, np.fromiter(
                 (get(v if v.__class__ is str or v is None else category_text(v), 0.0)
-                 for v in (row.get(name) for row in rows)),
+                 for v in column(rows, name)),
                 dtype=np.float64, count=len(rows),
             )
 
@@ -155,7 +156,7 @@ class CompiledNetwork:
     def scores(self, rows: Sequence[Features]) -> np.ndarray:
         hidden = np.tile(self.intercept, (len(rows), 1))
         for term in self.numeric:
-            x = _numbers([row.get(term.name) for row in rows], term.name,
+            x = _numbers(column(rows, term.name), term.name,
                          never_negative=term.never_negative)
             x[np.isnan(x)] = term.fill
             np.clip(x, term.lower, term.upper, out=x)
@@ -164,7 +165,7 @@ class CompiledNetwork:
             get, name, unseen = table.rows.get, table.name, len(table.rows)
             at = np.fromiter(
                 (get(v if v.__class__ is str or v is None else category_text(v), unseen)
-                 for v in (row.get(name) for row in rows)),
+                 for v in column(rows, name)),
                 dtype=np.intp, count=len(rows),
             )
             hidden += table.matrix[at]

@@ -25,6 +25,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from contracts.feature_rows import column
 from scorer.exceptions import FeatureValueError
 from scorer.feature_schema import Features, FeatureSchema, FeatureValue, category_text
 
@@ -170,12 +171,12 @@ def vectorise(schema: FeatureSchema, rows: Sequence[Features]) -> np.ndarray:
     X = np.empty((len(rows), len(schema.features)), dtype=object if has_categories else np.float64)
     for j, spec in enumerate(schema.features):
         name = spec.name
-        column = [row.get(name) for row in rows]
+        values = column(rows, name)
         if spec.kind == "numeric":
             never_negative = spec.minimum is not None and spec.minimum >= 0.0
-            X[:, j] = _numbers(column, name, never_negative=never_negative)
+            X[:, j] = _numbers(values, name, never_negative=never_negative)
         else:
-            X[:, j] = _texts(column)
+            X[:, j] = _texts(values)
     return X
 
 

@@ -21,6 +21,7 @@ from prometheus_client import Histogram
 from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
 from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
+from contracts.feature_rows import FeatureRows
 from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Prediction, Route, UserEvent
@@ -120,9 +121,9 @@ def score_values(
             lags.append(epoch - ts)
     if not valid:
         return result
-    if summarise:
-        _summarise(result, valid, positions, times, partitions, origin,
-                   state.served_summarisers())
+    # Every version that scores all of the batch, and its summaries, read one set of
+    # columns out of the events' dicts.
+    rows = FeatureRows(event.features for event in valid)
     champion = state.champion()
     deployment = state.deployment
     groups = (
@@ -134,7 +135,11 @@ def score_values(
         model = state.models.get(assignment.version) or champion
         items = [(positions[i], valid[i]) for i in members]
         _score(result, items, partitions, origin, model, assignment.route, now,
-               dead_letter_failures=assignment.shown, explain_top_k=explain_top_k)
+               dead_letter_failures=assignment.shown, explain_top_k=explain_top_k,
+               rows=rows if len(members) == len(valid) else None)
+    if summarise:
+        _summarise(result, rows, positions, times, partitions, origin,
+                   state.served_summarisers())
     return result
 
 
@@ -149,9 +154,11 @@ def _score(
     *,
     dead_letter_failures: bool = True,
     explain_top_k: int = 0,
+    rows: FeatureRows | None = None,
 ) -> None:
+    """Score ``items`` (the whole batch's ``rows`` when given, in that order)."""
     while items:
-        features = [event.features for _, event in items]
+        features = rows if rows is not None else [event.features for _, event in items]
         explained = None
         try:
             if explain_top_k:
@@ -164,6 +171,7 @@ def _score(
             if dead_letter_failures:
                 _reject(result, origin(position), exc.code, str(exc), "score", now)
             items = items[: exc.row] + items[exc.row + 1 :]
+            rows = None
             continue
         append, encode = result.predictions.append, _ENCODER.encode
         name, version = model.model, model.version
@@ -180,12 +188,12 @@ def _score(
         return
 
 
-def _summarise(result: StepResult, valid: list[UserEvent], positions: list[int],
+def _summarise(result: StepResult, rows: FeatureRows, positions: list[int],
                times: list[float], partitions: Sequence[int],
                origin: Callable[[int], KafkaRecord], summarisers: list[Summariser]) -> None:
     append, encode = result.summaries.append, _ENCODER.encode
-    for summary in summarise(valid, [partitions[i] for i in positions],
-                             lambda i: origin(positions[i]).offset, summarisers, times):
+    for summary in summarise(rows, times, [partitions[i] for i in positions],
+                             lambda i: origin(positions[i]).offset, summarisers):
         append((summary.model.encode(), encode(summary), summary.partition))
 
 

@@ -7,7 +7,7 @@ one consistent state per batch without locks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -29,10 +29,10 @@ class ScoringModel(Protocol):
     def version(self) -> int: ...
 
     def score_batch(
-        self, features: Sequence[dict[str, float | str | None]]
+        self, features: Sequence[Mapping[str, float | str | None]]
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def score_explained(self, features: Sequence[dict[str, float | str | None]], k: int, *,
+    def score_explained(self, features: Sequence[Mapping[str, float | str | None]], k: int, *,
                         exhaustive: bool = False
                         ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]] | None]: ...
 

@@ -74,7 +74,8 @@ class Feeder:
                 self._send_one(item, score, decision)
                 while self._waiting and self._waiting[0][0].label_due <= item.event.ts:
                     self._label(*self._waiting.popleft())
-            for summary in summarise([i.event for i in chunk], [0] * len(chunk),
+            for summary in summarise([i.event.features for i in chunk],
+                                     [i.event.ts.timestamp() for i in chunk], [0] * len(chunk),
                                      lambda k, lo=lo: lo + k, [self.summariser]):
                 self.producer.produce(self.topics.feature_summaries, partition=0,
                                       key=summary.model.encode(), value=ENCODE(summary))

@@ -5,13 +5,15 @@ monitor cannot check is refused and counted, never added."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict
 
 import msgspec
 import numpy as np
 import pytest
 
-from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns, summarise
+from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns
+from contracts.feature_summary import summarise as summarise_rows
 from contracts.records import FeatureSummary, NumericCounts, UserEvent
 from contracts.sketches import CategoricalSketch, NumericSketch
 from contracts.topics import Topics
@@ -33,6 +35,13 @@ def summariser_of(bundle: ModelBundle) -> Summariser:
     summariser = Summariser.of(model_version_record(sign_bundle(bundle, SIGNER)))
     assert summariser is not None
     return summariser
+
+
+def summarise(events: list[UserEvent], partitions: list[int], offset_of: Callable[[int], int],
+              summarisers: list[Summariser]) -> list[FeatureSummary]:
+    """The processor's summaries of a batch of ``events``."""
+    return summarise_rows([e.features for e in events], [e.ts.timestamp() for e in events],
+                          partitions, offset_of, summarisers)
 
 
 def stream(n: int, seed: int = 5) -> list[UserEvent]:
