@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Final
 
 import msgspec
@@ -91,6 +92,26 @@ def _category(value: float | str | None) -> str | None:
     if math.isnan(value):
         return None
     return str(int(value)) if value.is_integer() else str(value)
+
+
+class _Cuts:
+    """A numeric reference's histogram edges and percentile grid, merged: one search a
+    value finds its cell among both, and each cell belongs to one bin of either.
+
+    >>> cuts = _Cuts(np.array([1.0]), np.array([0.0, 2.0]))
+    >>> cuts.both.tolist(), cuts.coarse.tolist(), cuts.fine.tolist()
+    ([0.0, 1.0, 2.0], [0, 2], [0, 1, 3])
+    """
+
+    def __init__(self, edges: NDArray[np.float64], grid: NDArray[np.float64]) -> None:
+        self.both = np.union1d(edges, grid)
+        # Cell u holds the values in (both[u - 1], both[u]]: those above as many edges
+        # (grid points) as lie at or below both[u - 1]. Each bin starts at its first cell.
+        below = np.concatenate(([-np.inf], self.both))
+        self.coarse = np.searchsorted(np.searchsorted(edges, below, side="right"),
+                                      np.arange(edges.size + 1))
+        self.fine = np.searchsorted(np.searchsorted(grid, below, side="right"),
+                                    np.arange(grid.size + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +190,8 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
     def __init__(self, model: str, version: int, reference: Reference) -> None:
         self.model = model
         self.version = version
-        self.numeric = [(name, np.asarray(r.histogram.edges, dtype=np.float64),
-                         np.unique(np.asarray(r.quantiles, dtype=np.float64)))
+        self.numeric = [(name, _Cuts(np.asarray(r.histogram.edges, dtype=np.float64),
+                                     np.unique(np.asarray(r.quantiles, dtype=np.float64))))
                         for name, r in reference.numeric.items()]
         # A missing value (None) is code -1: one lookup a value, with no test for None.
         self.categorical = [(name, {**{c: i for i, c in enumerate(r.frequencies)}, None: -1},
@@ -190,11 +211,11 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         run_of = np.repeat(np.arange(k), sizes)
         starts = np.fromiter((r.lo for r in runs), np.int64, k)
         numeric = {}
-        for name, edges, grid in self.numeric:
+        for name, cuts in self.numeric:
             laid = numbers.get(name)
             if laid is None:
                 laid = numbers[name] = _numbers(column(rows, name))[order]
-            numeric[name] = self._numeric(laid, run_of, sizes, edges, grid)
+            numeric[name] = self._numeric(laid, run_of, sizes, cuts)
         categorical = {name: self._categorical(column(rows, name), order, run_of, k, index,
                                                unknown)
                        for name, index, unknown in self.categorical}
@@ -211,12 +232,13 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
 
     @staticmethod
     def _numeric(x: NDArray[np.float64], run_of: NDArray[np.int64], sizes: NDArray[np.int64],
-                 edges: NDArray[np.float64], grid: NDArray[np.float64]) -> list[NumericCounts]:
+                 cuts: _Cuts) -> list[NumericCounts]:
         present = ~np.isnan(x)
         values, at = x[present], run_of[present]
         k = sizes.size
-        coarse = _per_run(at, np.searchsorted(edges, values), edges.size + 1, k).tolist()
-        fine = _per_run(at, np.searchsorted(grid, values), grid.size + 1, k).tolist()
+        cells = _per_run(at, np.searchsorted(cuts.both, values), cuts.both.size + 1, k)
+        coarse = np.add.reduceat(cells, cuts.coarse, axis=1).tolist()
+        fine = np.add.reduceat(cells, cuts.fine, axis=1).tolist()
         missing = (sizes - np.bincount(at, minlength=k)).tolist()
         totals = np.clip(np.bincount(at, weights=values, minlength=k),
                          -LARGEST_SUM, LARGEST_SUM).tolist()
@@ -224,12 +246,15 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
 
     @staticmethod
     def _categorical(values: list[FeatureValue], order: NDArray[np.intp],
-                     run_of: NDArray[np.int64], k: int, index: dict[str | None, int],
+                     run_of: NDArray[np.int64], k: int, index: dict[FeatureValue, int],
                      unknown: int) -> list[CategoricalCounts]:
-        get = index.get
-        codes = np.array([get(v, unknown) if v.__class__ is str or v is None
-                          else get(_category(v), unknown) for v in values],
-                         dtype=np.int64)[order] + 1
+        codes = np.fromiter(map(index.get, values, repeat(unknown)), np.int64, len(values))
+        # A number in a categorical feature reads as its text (3.0 as "3"): looked up again.
+        for i in np.flatnonzero(codes == unknown).tolist():
+            value = values[i]
+            if value.__class__ is not str:
+                codes[i] = index.get(_category(value), unknown)
+        codes = codes[order] + 1
         table = _per_run(run_of, codes, unknown + 2, k)
         names: list[dict[str, int]] = [{} for _ in range(k)]
         if table[:, -1].any():
