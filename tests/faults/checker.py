@@ -24,9 +24,10 @@ import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from contracts.kafka_clients import KafkaRecord, common_config
-from contracts.records import DeadLetter
+from contracts.records import DeadLetter, FeatureSummary
 from contracts.settings import Settings
 from contracts.topics import Topics
+from tests.integration.topic_reader import read_topic
 
 
 class _Id(msgspec.Struct):
@@ -193,3 +194,12 @@ def count(inputs: list[KafkaRecord], predictions: list[KafkaRecord],
                    unknown_predictions=unknown,
                    lost_examples=tuple(lost_examples),
                    reasons=Counter(d.reason for d in letters))
+
+
+def summaries_of(settings: Settings) -> list[FeatureSummary]:
+    """Every record of ``feature-summaries``, each partition's in its order. Read once the
+    predictions are settled: a batch's summaries go out with its predictions."""
+    decoder = msgspec.json.Decoder(FeatureSummary)
+    records = read_topic(settings, Topics(settings.topic_prefix).feature_summaries, idle=2.0)
+    return [decoder.decode(r.value)
+            for r in sorted(records, key=lambda r: (r.partition, r.offset))]

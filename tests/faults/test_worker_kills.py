@@ -19,20 +19,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 
-from contracts.records import FeatureSummary
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from scorer.bundle import ModelBundle
-from tests.faults.checker import Checker
+from tests.faults.checker import Checker, summaries_of
 from tests.faults.runners import RUNNER_ENV, RUNNERS, duplicates_bound
 from tests.faults.workers import GroupOffsets, Worker, paced_stream, wait_until
 from tests.integration.scoring_fixtures import publish_champion, signed
-from tests.integration.topic_reader import read_topic
 from tests.unit.monitor.conftest import registry_records
 
 EVENTS = 100_000
@@ -89,7 +86,7 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
         with Checker(settings) as checker:
             figures = checker.settle(sent=EVENTS, timeout=240)
             predictions = checker.predictions.records
-        summaries = summaries_of(settings, EVENTS)
+        summaries = summaries_of(settings)
     finally:
         offsets.close()
         for worker in workers:
@@ -128,13 +125,3 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
     assert all(w.starts == 1 + sum(1 for k in range(KILLS) if k % 2 == i)
                for i, w in enumerate(workers))
 
-
-def summaries_of(settings: Settings, events: int) -> list[FeatureSummary]:
-    """Every record of ``feature-summaries``, each partition's in its order, once they
-    hold ``events`` events at least (repeats included)."""
-    decoder = msgspec.json.Decoder(FeatureSummary)
-    records = read_topic(settings, Topics(settings.topic_prefix).feature_summaries,
-                         until=lambda rs: sum(decoder.decode(r.value).events
-                                              for r in rs) >= events, timeout=120)
-    return [decoder.decode(r.value) for r in sorted(records,
-                                                    key=lambda r: (r.partition, r.offset))]
