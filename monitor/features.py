@@ -50,7 +50,9 @@ class FeatureWindow:
 
     The window is the sum of its blocks of ``stride`` events; a block closing is added
     and the oldest taken away, so a judgement costs one pass over the bins whatever the
-    window's size. A window is judged once it is full (or, on a stream too slow to fill
+    window's size. Blocks are cut from events (:meth:`add`) or filled with the
+    processor's feature summaries (:meth:`add_summary`), at least ``stride`` events of
+    them. A window is judged once it is full (or, on a stream too slow to fill
     it within ``max_seconds``, once it holds ``min_events``): partial windows of a newly
     served version are noisier than the rules' thresholds allow.
 
