@@ -38,6 +38,10 @@ from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
 
+# Predictions counted with no feature data beside them, before that is said: a few
+# batches, so a monitor started before its processors says nothing it need not.
+FEATURE_GAP_PREDICTIONS = 10_000
+
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 S = TypeVar("S", PredictionScope, LabeledScope)
@@ -263,6 +267,17 @@ class Monitor:
             counts[("summaries", "added")] += 1
             counts[("events", "counted")] += summary.events
         return reports
+
+    def feature_gap(self) -> str | None:
+        """Why data drift is not judged, when predictions come and no feature data does."""
+        predictions = self.counts[("predictions", "counted")]
+        if not self.features or self.counts[("events", "counted")] \
+                or predictions < FEATURE_GAP_PREDICTIONS:
+            return None
+        return (f"{predictions:,} predictions counted and no feature data: data drift is not "
+                "judged. The processors write feature-summaries, which the monitor reads, "
+                "when STREAMML_FEATURE_SOURCE=summaries; with `events` the monitor reads "
+                "user-events itself. Set it the same on both.")
 
     # -- scopes -------------------------------------------------------------------
     def _prediction_scope(self, scope: Scope) -> PredictionScope:

@@ -91,6 +91,7 @@ class MonitorService:
             heartbeat=self.heartbeat, policy=None, max_batch=BATCH, poll_seconds=0.5)
         self._pending: dict[tuple[str, int], int] = {}
         self._replayed: list[Alert] = []
+        self._gap_said = False
 
     # -- start --------------------------------------------------------------------
     def start(self) -> None:
@@ -196,6 +197,10 @@ class MonitorService:
             alerts += self.pipeline.process_values(data, labeled_positions=(partitions, offsets))
             self.progress.processing_seconds += time.thread_time() - began
             self.progress.batches += 1
+            gap = None if self._gap_said else self.pipeline.monitor.feature_gap()
+        if gap is not None:
+            logger.warning(gap)
+            self._gap_said = True
         if replaying:
             self._mark_replayed(last)
             self._replayed += alerts

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 
 import msgspec
 import numpy as np
@@ -14,11 +15,11 @@ import pytest
 
 from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns
 from contracts.feature_summary import summarise as summarise_rows
-from contracts.records import FeatureSummary, NumericCounts, UserEvent
+from contracts.records import FeatureSummary, NumericCounts, Prediction, UserEvent
 from contracts.sketches import CategoricalSketch, NumericSketch
 from contracts.topics import Topics
 from monitor.config import WindowConfig
-from monitor.core import Monitor
+from monitor.core import FEATURE_GAP_PREDICTIONS, Monitor
 from monitor.features import FeatureWindow
 from producers.simulator import Simulator
 from scorer.artifact import sign_bundle
@@ -244,3 +245,22 @@ def test_random_bytes_on_feature_summaries_never_raise(bundle: ModelBundle) -> N
     for sketch in window.numeric.values():
         assert sketch.present + sketch.missing == window.count
     assert np.all([s.counts.min() >= 0 for s in window.categorical.values()])
+
+
+def test_predictions_without_feature_data_are_said_once_enough_have_come(
+        bundle: ModelBundle) -> None:
+    events = stream(FEATURE_GAP_PREDICTIONS)
+    predictions = [Prediction(event_id=e.event_id, user_id=e.user_id, ts=e.ts,
+                              model="conversion", version=1, route="champion", score=0.5,
+                              decision=1, scored_at=e.ts + timedelta(seconds=0.1))
+                   for e in events]
+    monitor = monitor_of(bundle)
+    monitor.add_predictions(predictions[:-1])
+    assert monitor.feature_gap() is None  # not yet: a monitor may start before processors
+    monitor.add_predictions(predictions[-1:])
+    gap = monitor.feature_gap()
+    assert gap is not None and "STREAMML_FEATURE_SOURCE" in gap
+    fed = monitor_of(bundle)
+    fed.add_summaries(summarise(events[:100], [0] * 100, lambda k: k, [summariser_of(bundle)]))
+    fed.add_predictions(predictions)
+    assert fed.feature_gap() is None
