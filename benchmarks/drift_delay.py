@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks.monitor_memory import BATCH, model, pipeline_for, records_of, summariser_for
 from contracts.records import Alert
+from contracts.settings import MONITOR_SOURCES
 from contracts.topics import Topics
 from monitor.alerts import detail
 from producers.simulator import Simulator
@@ -103,8 +104,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--stable-events", type=int, default=200_000,
                         help="events of each stable stream (one per seed)")
-    parser.add_argument("--source", choices=("summaries", "events"), default="summaries",
-                        help="what the monitor judges data drift on (STREAMML_FEATURE_SOURCE)")
+    parser.add_argument("--source", choices=MONITOR_SOURCES, default="summaries",
+                        help="what the monitor reads of the processor's work "
+                             "(STREAMML_MONITOR_SOURCE)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     bundle = model()

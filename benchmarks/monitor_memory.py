@@ -1,11 +1,11 @@
 """The monitor's memory over a long stream: RSS after 200,000 and after 1,000,000 events.
 
 Feeds the pure monitor (:class:`monitor.pipeline.MonitorPipeline`, decoding included)
-with simulated traffic as raw records: per event, its prediction (scored by a model
-trained on simulated history) and, 1,500 events later, its labeled event; and the
-feature summaries the processor writes of its batches (or, with ``--source events``,
-each ``user-events`` message). Records are made chunk by chunk, so only the monitor's state
-stays. Prints the RSS at both points beside the target (growth within 10%) and the
+with simulated traffic as raw records: per event, 1,500 events later, its labeled event
+(scored by a model trained on simulated history); and the feature and prediction
+summaries the processor writes of its batches (or, with ``--source records``, each
+``user-events`` message and prediction). Records are made chunk by chunk, so only the
+monitor's state stays. Prints the RSS at both points beside the target (growth within 10%) and the
 monitor's CPU time per event beside its budget (10% of the processor's ~250 µs).
 
     python -m benchmarks monitor_memory [--events N] [--first N] [--json PATH]
@@ -26,9 +26,11 @@ from typing import Any
 
 import msgspec
 
-from contracts.feature_summary import Summariser, summarise
+from benchmarks.services import LATENCY, batch_summaries
+from contracts.feature_summary import Summariser
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import LabeledEvent, ModelVersion, Prediction
+from contracts.settings import MONITOR_SOURCES
 from contracts.topics import Topics
 from monitor.config import load_config
 from monitor.pipeline import MonitorPipeline
@@ -96,22 +98,22 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
         e = item.event
         if summariser is None:
             yield KafkaRecord(topics.user_events, 0, offset + k, None, ENCODE(e), 0)
-        yield KafkaRecord(topics.predictions, 0, offset + k, None, ENCODE(Prediction(
-            event_id=e.event_id, user_id=e.user_id, ts=e.ts, model="conversion", version=1,
-            route="champion", score=score, decision=decision,
-            scored_at=e.ts + timedelta(milliseconds=40))), 0)
+            yield KafkaRecord(topics.predictions, 0, offset + k, None, ENCODE(Prediction(
+                event_id=e.event_id, user_id=e.user_id, ts=e.ts, model="conversion", version=1,
+                route="champion", score=score, decision=decision,
+                scored_at=e.ts + timedelta(seconds=LATENCY))), 0)
         waiting.append(ENCODE(LabeledEvent(event_id=e.event_id, user_id=e.user_id,
                                            features=e.features, label=item.label, score=score,
                                            version=1, ts=e.ts)))
         if len(waiting) > LABEL_DELAY_EVENTS:
             yield KafkaRecord(topics.labeled_events, 0, offset + k, None, waiting.popleft(), 0)
     if summariser is not None:
-        events = [i.event for i in chunk]
-        for n, summary in enumerate(summarise([e.features for e in events],
-                                              [e.ts.timestamp() for e in events],
-                                              [0] * len(events), lambda i: offset + i,
-                                              [summariser])):
-            yield KafkaRecord(topics.feature_summaries, 0, offset + n, None, ENCODE(summary), 0)
+        features, predicted = batch_summaries(summariser, [i.event for i in chunk], scores,
+                                              decisions, [0] * len(chunk), lambda i: offset + i)
+        for topic, summaries in ((topics.feature_summaries, features),
+                                 (topics.prediction_summaries, predicted)):
+            for n, summary in enumerate(summaries):
+                yield KafkaRecord(topic, 0, offset + n, None, ENCODE(summary), 0)
 
 
 def version_of(bundle: ModelBundle) -> ModelVersion:
@@ -164,8 +166,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--first", type=int, default=200_000,
                         help="where the first RSS is taken (a multiple of 5,000)")
-    parser.add_argument("--source", choices=("summaries", "events"), default="summaries",
-                        help="what the monitor judges data drift on (STREAMML_FEATURE_SOURCE)")
+    parser.add_argument("--source", choices=MONITOR_SOURCES, default="summaries",
+                        help="what the monitor reads of the processor's work "
+                             "(STREAMML_MONITOR_SOURCE)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     r = run(args.events, args.first, args.source)
@@ -178,7 +181,7 @@ def main(argv: Sequence[str]) -> int:
     print(f"{'growth':28}{r['growth']:>11.1%} {'<= 10%':>11}  {'ok' if growth_ok else 'OVER'}")
     print(f"{'monitor CPU per event':28}{r['monitor_us_per_event']:>9.1f} us {'<= 25 us':>11}"
           f"  {'ok' if cpu_ok else 'OVER'}")
-    print(f"(per event: prediction, labeled event and {args.source}; {r['seconds']:.0f} s in "
+    print(f"(per event: labeled event and {args.source}; {r['seconds']:.0f} s in "
           f"all; alert changes: {r['alert_list'] or 'none'})")
     if args.json:
         args.json.write_text(json.dumps(r, indent=2))

@@ -19,7 +19,7 @@ KEY: Final = "j0ZyO5mEpa7VkXcfmXRc1yQ3Ymc1Jpt3DDS4zlzfLKM="
 ALERT_KEY: Final = "aO/0CETXhygHI4mgC2/FITxDlDt3X1fBFLSaIePYusA="
 # The kafka runner with STREAMML_EXPLAIN_TOP_K=3: what explanations cost on the stream.
 EXPLAINED: Final = "streamml-kafka-explain3"
-# The kafka runner writing no feature summaries (STREAMML_FEATURE_SOURCE=events): what
+# The kafka runner writing no feature summaries (STREAMML_MONITOR_SOURCE=records): what
 # the summaries cost the processor.
 UNSUMMARISED: Final = "streamml-kafka-no-summaries"
 # The kafka runner serving a scikit-learn pipeline imported from skops, and from ONNX.
@@ -43,7 +43,7 @@ def environment(settings: Settings) -> dict[str, str]:
 def row_environment(row: str) -> dict[str, str]:
     """Settings a row runs with beyond the common ones."""
     if row == UNSUMMARISED:
-        return {"STREAMML_FEATURE_SOURCE": "events"}
+        return {"STREAMML_MONITOR_SOURCE": "records"}
     return {"STREAMML_EXPLAIN_TOP_K": "3"} if row == EXPLAINED else {}
 
 

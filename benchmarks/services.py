@@ -18,17 +18,21 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from numpy.typing import NDArray
 
 from benchmarks import runners, workload
 from benchmarks.report import MemoryFigures, ServiceFigures
 from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import make_consumer, make_producer
-from contracts.records import FeatureSummary, Prediction, UserEvent
+from contracts.prediction_summary import summarise_predictions
+from contracts.records import FeatureSummary, Prediction, PredictionSummary, UserEvent
 from contracts.reference_stats import Reference
 from contracts.settings import Settings
 from contracts.topics import Topics
@@ -42,14 +46,16 @@ from scorer.training import train
 from stream_processors.repartition import murmur2
 
 ENCODE = msgspec.json.encode
+LATENCY = 0.04  # seconds from event time to a prediction, in the traffic made here
+Floats = NDArray[np.float64]
 
 
 def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBundle,
                             n: int, *, partitioner: str = "murmur2_random") -> None:
     """``n`` events with their predictions (scored by ``bundle``) and labels, keyed by
     user with librdkafka's ``partitioner`` (a prediction lands in its event's partition,
-    as the processor writes it); keyed by murmur2, also the feature summaries the
-    processor writes."""
+    as the processor writes it); keyed by murmur2, also the feature and prediction
+    summaries the processor writes."""
     start = datetime.now(UTC) - timedelta(seconds=n / 5 + 900)
     items = list(Simulator(seed=21, start=start, id_prefix="j").events(n))
     scores, decisions = bundle.score_batch([i.event.features for i in items])
@@ -62,22 +68,28 @@ def produce_labeled_traffic(settings: Settings, topics: Topics, bundle: ModelBun
         producer.produce(topics.predictions, key=key, value=ENCODE(Prediction(
             event_id=e.event_id, user_id=e.user_id, ts=e.ts, model=bundle.model,
             version=bundle.version, route="champion", score=score, decision=decision,
-            scored_at=e.ts + timedelta(milliseconds=40))))
+            scored_at=e.ts + timedelta(seconds=LATENCY))))
         producer.produce(topics.labels, key=key, value=ENCODE(item.label_record()))
         producer.poll(0)
     if partitioner == "murmur2_random":
-        for summary in processor_summaries(bundle, [i.event for i in items], settings.partitions):
-            producer.produce(topics.feature_summaries, key=summary.model.encode(),
-                             value=ENCODE(summary), partition=summary.partition)
-            producer.poll(0)
+        features, predicted = processor_summaries(bundle, [i.event for i in items], scores,
+                                                  decisions, settings.partitions)
+        for topic, summaries in ((topics.feature_summaries, features),
+                                 (topics.prediction_summaries, predicted)):
+            for summary in summaries:
+                producer.produce(topic, key=summary.model.encode(), value=ENCODE(summary),
+                                 partition=summary.partition)
+                producer.poll(0)
     if producer.flush(120) > 0:
         raise RuntimeError("the joiner's backlog did not reach the broker")
 
 
-def processor_summaries(bundle: ModelBundle, events: list[UserEvent],
-                        partitions: int) -> list[FeatureSummary]:
-    """What the processor writes on ``feature-summaries`` of ``events`` in its batches of
-    2,000, each event in the partition murmur2 gives its key (and at the next offset)."""
+def processor_summaries(bundle: ModelBundle, events: list[UserEvent], scores: Floats,
+                        decisions: NDArray[np.int64], partitions: int) \
+        -> tuple[list[FeatureSummary], list[PredictionSummary]]:
+    """What the processor writes on ``feature-summaries`` and ``prediction-summaries`` of
+    ``events`` (scored ``scores``) in its batches of 2,000, each event in the partition
+    murmur2 gives its key (and at the next offset)."""
     summariser = Summariser(bundle.model, bundle.version,
                             Reference.from_json(bundle.reference.to_json()))
     where = [murmur2(e.user_id.encode()) % partitions for e in events]
@@ -86,12 +98,31 @@ def processor_summaries(bundle: ModelBundle, events: list[UserEvent],
     for partition in where:
         offsets.append(taken[partition])
         taken[partition] += 1
-    out: list[FeatureSummary] = []
+    features: list[FeatureSummary] = []
+    predicted: list[PredictionSummary] = []
     for lo in range(0, len(events), 2000):
-        batch = events[lo:lo + 2000]
-        out += summarise([e.features for e in batch], [e.ts.timestamp() for e in batch],
-                         where[lo:lo + 2000], offsets[lo:lo + 2000].__getitem__, [summariser])
-    return out
+        part = slice(lo, lo + 2000)
+        f, p = batch_summaries(summariser, events[part], scores[part], decisions[part],
+                               where[part], offsets[part].__getitem__)
+        features += f
+        predicted += p
+    return features, predicted
+
+
+def batch_summaries(summariser: Summariser, events: list[UserEvent], scores: Floats,
+                    decisions: NDArray[np.int64], partitions: list[int],
+                    offset_of: Callable[[int], int]) \
+        -> tuple[list[FeatureSummary], list[PredictionSummary]]:
+    """The processor's summaries of one batch: of its events' features, and of their
+    predictions on the champion route, made ``LATENCY`` after event time."""
+    ts = np.array([e.ts.timestamp() for e in events])
+    return (summarise([e.features for e in events], ts.tolist(), partitions, offset_of,
+                      [summariser]),
+            summarise_predictions(
+                model=summariser.model, version=summariser.version, route="champion",
+                scores=scores, decisions=decisions, ts=ts, latency=np.full(ts.size, LATENCY),
+                partitions=partitions, offset_of=offset_of,
+                reference_scores=summariser.reference_scores))
 
 
 def joiner(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
@@ -144,13 +175,13 @@ def monitor(settings: Settings, signed: SignedArtifact, n: int,
 
 
 def consumer_floor(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
-    """A bare consumer reading what the monitor reads (the predictions, labeled events
-    and feature summaries of ``n`` events) with the monitor's consumer settings and
+    """A bare consumer reading what the monitor reads (the feature and prediction
+    summaries and the labeled events of ``n`` events) with the monitor's consumer settings and
     batches, decoding nothing: the CPU any monitor in Python pays before its first
     figure."""
     consumer = make_consumer(settings, "benchmark-floor")
     try:
-        names = (topics.feature_summaries, topics.predictions, topics.labeled_events)
+        names = (topics.feature_summaries, topics.prediction_summaries, topics.labeled_events)
         starts = [TopicPartition(t, p, OFFSET_BEGINNING)
                   for t in names for p in monitor_service.partitions(consumer, t)]
         total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in starts)

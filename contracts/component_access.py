@@ -39,14 +39,17 @@ class Access:
 COMPONENT_ACCESS: Final[Mapping[str, Access]] = {
     # Not alerts: what acts on an alert trusts only the monitor's and the retrainer's.
     "processor": Access(reads=(t.USER_EVENTS, t.MODEL_VERSIONS),
-                        writes=(t.PREDICTIONS, t.DEAD_LETTERS, t.FEATURE_SUMMARIES),
+                        writes=(t.PREDICTIONS, t.DEAD_LETTERS, t.FEATURE_SUMMARIES,
+                                t.PREDICTION_SUMMARIES),
                         groups=("scoring", "model-watcher")),
     "joiner": Access(reads=(t.USER_EVENTS, t.PREDICTIONS, t.LABELS, t.JOIN_REPARTITION),
                      writes=(t.LABELED_EVENTS, t.DEAD_LETTERS, t.JOIN_REPARTITION),
                      groups=("joiner",)),
-    # user-events only with STREAMML_FEATURE_SOURCE=events; feature-summaries otherwise.
+    # user-events and predictions only with STREAMML_MONITOR_SOURCE=records; their
+    # summaries otherwise.
     "monitor": Access(reads=(t.USER_EVENTS, t.FEATURE_SUMMARIES, t.PREDICTIONS,
-                             t.LABELED_EVENTS, t.MODEL_VERSIONS, t.ALERTS),
+                             t.PREDICTION_SUMMARIES, t.LABELED_EVENTS, t.MODEL_VERSIONS,
+                             t.ALERTS),
                       writes=(t.ALERTS,), groups=("monitor",)),
     # Command-line registry changes use transactional ids "<group prefix>.cli.<random>".
     "retrainer": Access(reads=(t.LABELED_EVENTS, t.ALERTS, t.MODEL_VERSIONS),

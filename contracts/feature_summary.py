@@ -190,6 +190,7 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
     def __init__(self, model: str, version: int, reference: Reference) -> None:
         self.model = model
         self.version = version
+        self.reference_scores = reference.scores
         self.numeric = [(name, _Cuts(np.asarray(r.histogram.edges, dtype=np.float64),
                                      np.unique(np.asarray(r.quantiles, dtype=np.float64))))
                         for name, r in reference.numeric.items()]
@@ -226,8 +227,8 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
             first_offset=r.first, last_offset=r.last, events=r.hi - r.lo,
             start=datetime.fromtimestamp(first[j], UTC),
             end=datetime.fromtimestamp(last[j], UTC),
-            numeric={name: per_run[j] for name, per_run in numeric.items()},
-            categorical={name: per_run[j] for name, per_run in categorical.items()},
+            numeric={name: counts[j] for name, counts in numeric.items()},
+            categorical={name: counts[j] for name, counts in categorical.items()},
         ) for j, r in enumerate(runs)]
 
     @staticmethod
@@ -236,7 +237,7 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         present = ~np.isnan(x)
         values, at = x[present], run_of[present]
         k = sizes.size
-        cells = _per_run(at, np.searchsorted(cuts.both, values), cuts.both.size + 1, k)
+        cells = per_run(at, np.searchsorted(cuts.both, values), cuts.both.size + 1, k)
         coarse = np.add.reduceat(cells, cuts.coarse, axis=1).tolist()
         fine = np.add.reduceat(cells, cuts.fine, axis=1).tolist()
         missing = (sizes - np.bincount(at, minlength=k)).tolist()
@@ -255,7 +256,7 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
             if value.__class__ is not str:
                 codes[i] = index.get(_category(value), unknown)
         codes = codes[order] + 1
-        table = _per_run(run_of, codes, unknown + 2, k)
+        table = per_run(run_of, codes, unknown + 2, k)
         names: list[dict[str, int]] = [{} for _ in range(k)]
         if table[:, -1].any():
             for i in np.flatnonzero(codes == unknown + 1).tolist():
@@ -284,10 +285,11 @@ def summarise(rows: Sequence[Row], times: Sequence[float], partitions: Sequence[
             for summary in summariser.summarise(rows, laid, ts, runs, numbers)]
 
 
-def _per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,
+def per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,
              k: int) -> NDArray[np.int64]:
     """Counts of each cell within each run, one row a run: one ``bincount`` for all."""
     return np.bincount(run_of * width + cells, minlength=k * width).reshape(k, width)
 
 
-__all__ = ["SUMMARY_EVENTS", "Columns", "Run", "Summariser", "columns", "runs_of", "summarise"]
+__all__ = ["SUMMARY_EVENTS", "Columns", "Run", "Summariser", "columns", "per_run", "runs_of",
+           "summarise"]

@@ -144,6 +144,47 @@ class FeatureSummary(Record, frozen=True, kw_only=True):
                            msgspec.Meta(max_length=MAX_FEATURES)]
 
 
+class ScoreCells(msgspec.Struct, frozen=True, forbid_unknown_fields=True, array_like=True):
+    """Predictions by cell: decision times ``SCORE_BINS`` plus the score's bin on a uniform
+    grid over [0, 1] (:mod:`contracts.prediction_summary`). Only cells holding any are
+    listed, each once and in order, with their counts and the sums of their scores."""
+
+    cells: Annotated[list[Count], msgspec.Meta(max_length=MAX_SUMMARY_BINS)]
+    counts: Bins
+    sums: Annotated[list[float], msgspec.Meta(max_length=MAX_SUMMARY_BINS)]
+
+
+class TermTally(msgspec.Struct, frozen=True, forbid_unknown_fields=True, array_like=True):
+    """How often a feature was among explained predictions' largest terms, and the sum of
+    its terms' sizes then."""
+
+    count: Count
+    size: Annotated[float, msgspec.Meta(ge=0.0)]
+
+
+class PredictionSummary(Record, frozen=True, kw_only=True):
+    """The predictions of one version on one route for consecutive events of one
+    ``user-events`` partition (offsets ``first_offset`` to ``last_offset``), counted on
+    fixed grids, on ``prediction-summaries``. ``start`` and ``end`` are event times;
+    ``scores`` counts over the version's reference score bins (empty without one)."""
+
+    model: Identifier
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    route: Route
+    partition: Annotated[int, msgspec.Meta(ge=0)]
+    first_offset: Annotated[int, msgspec.Meta(ge=0)]
+    last_offset: Annotated[int, msgspec.Meta(ge=0)]
+    events: Annotated[int, msgspec.Meta(ge=1)]
+    start: Timestamp
+    end: Timestamp
+    latency: Bins
+    latency_total: Annotated[float, msgspec.Meta(ge=0.0)]
+    table: ScoreCells
+    scores: Bins
+    explained: Count = 0
+    terms: Annotated[dict[FeatureName, TermTally], msgspec.Meta(max_length=MAX_FEATURES)] = {}
+
+
 class TopicRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Offsets ``[first, last]`` of one partition a model was trained on."""
 

@@ -28,7 +28,7 @@ SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: Final = ("text", "json")
 INPUT_FORMATS: Final = ("json", "confluent")
-FEATURE_SOURCES: Final = ("summaries", "events")
+MONITOR_SOURCES: Final = ("summaries", "records")
 RETRAIN_STRATEGIES: Final = ("BATCH", "ONLINE")
 RETRAIN_ESTIMATORS: Final = ("LOGISTIC", "HGB", "MLP")
 RETRAIN_METRICS: Final = ("LOG_LOSS", "ROC_AUC")
@@ -106,11 +106,12 @@ class SharedSettings:
         "(schemas by id from STREAMML_SCHEMA_REGISTRY_URL or STREAMML_SCHEMA_DIR)",
         choices=INPUT_FORMATS, lowercase=True,
     )
-    feature_source: str = _setting(
-        "summaries", "what the monitor judges data drift on: `summaries`, which the "
-        "scoring processor writes to feature-summaries as it scores, or `events`, "
-        "user-events read again by the monitor (for processors that write no summaries)",
-        choices=FEATURE_SOURCES, lowercase=True,
+    monitor_source: str = _setting(
+        "summaries", "what the monitor reads of the scoring processor's work: `summaries`, "
+        "which the processor writes to feature-summaries and prediction-summaries as it "
+        "scores, or `records`, user-events and predictions themselves (for processors that "
+        "write no summaries); set it the same on both",
+        choices=MONITOR_SOURCES, lowercase=True,
     )
     schema_registry_url: str | None = _setting(
         None, "URL of a Confluent-compatible Schema Registry the `confluent` input format "

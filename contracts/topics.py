@@ -15,6 +15,9 @@ DEAD_LETTERS: Final = "dead-letters"
 # What the scoring processor's batches looked like, per feature, against each served
 # version's reference: what the monitor judges data drift on.
 FEATURE_SUMMARIES: Final = "feature-summaries"
+# Its predictions of those batches, per version and route, counted on the monitor's
+# grids: what the monitor figures scores, latency and the label-free estimate from.
+PREDICTION_SUMMARIES: Final = "prediction-summaries"
 # The joiner's own: records it moves to the partition murmur2 gives their key.
 JOIN_REPARTITION: Final = "join-repartition"
 
@@ -28,6 +31,7 @@ ALL_TOPICS: Final = (
     DEAD_LETTERS,
     JOIN_REPARTITION,
     FEATURE_SUMMARIES,
+    PREDICTION_SUMMARIES,
 )
 
 # Topics written to their input's partition number, and the topic they derive from:
@@ -37,6 +41,7 @@ SAME_PARTITIONS_AS: Final = {
     PREDICTIONS: USER_EVENTS,
     DEAD_LETTERS: USER_EVENTS,
     FEATURE_SUMMARIES: USER_EVENTS,
+    PREDICTION_SUMMARIES: USER_EVENTS,
     LABELED_EVENTS: LABELS,
     JOIN_REPARTITION: LABELS,
 }
@@ -117,6 +122,10 @@ class Topics:
     @property
     def feature_summaries(self) -> str:
         return self.name(FEATURE_SUMMARIES)
+
+    @property
+    def prediction_summaries(self) -> str:
+        return self.name(PREDICTION_SUMMARIES)
 
     def specs(self, *, partitions: int, replication_factor: int) -> list[TopicSpec]:
         """Every topic's layout.

@@ -22,7 +22,14 @@ from contracts.bounded_ids import RecentIds
 from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
 from contracts.feature_summary import columns
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import FeatureSummary, LabeledEvent, Prediction, Record, UserEvent
+from contracts.records import (
+    FeatureSummary,
+    LabeledEvent,
+    Prediction,
+    PredictionSummary,
+    Record,
+    UserEvent,
+)
 from contracts.topics import Topics
 from monitor.concept import make_detector
 from monitor.config import WindowConfig
@@ -33,7 +40,7 @@ from monitor.predictions import PredictionScope
 from monitor.records import LabeledOutcome
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
-from monitor.summary_ledger import SummaryLedger
+from monitor.summary_ledger import SummaryLedger, by_route
 from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
@@ -48,9 +55,9 @@ S = TypeVar("S", PredictionScope, LabeledScope)
 
 
 class Monitor:
-    """Figures per model version and route from ``predictions``, ``labeled-events`` and
-    ``feature-summaries`` (or ``user-events`` itself), against the references on
-    ``model-versions``.
+    """Figures per model version and route from ``prediction-summaries`` (or
+    ``predictions`` themselves), ``labeled-events`` and ``feature-summaries`` (or
+    ``user-events`` themselves), against the references on ``model-versions``.
 
     Examples
     --------
@@ -76,12 +83,14 @@ class Monitor:
                                                                      "page_hinkley": {}})
         names = topics or Topics()
         self.kinds = {names.predictions: "predictions", names.labeled_events: "labeled",
-                      names.user_events: "events", names.feature_summaries: "summaries"}
+                      names.user_events: "events", names.feature_summaries: "summaries",
+                      names.prediction_summaries: "prediction-summaries"}
         self.labeled_topic = names.labeled_events
         self.registry = Registry(model)
         self.seen = {k: RecentIds(capacity=windows.dedup_capacity)
                      for k in ("predictions", "labeled", "events")}
         self.ledger = SummaryLedger()
+        self.prediction_ledger = SummaryLedger(by_route)
         self.counts: Counter[tuple[str, str]] = Counter()
         self.predictions: OrderedDict[Scope, PredictionScope] = OrderedDict()
         self.labeled: OrderedDict[Scope, LabeledScope] = OrderedDict()
@@ -92,7 +101,8 @@ class Monitor:
         self._routes: dict[int, str] = {}
         self._decoders: dict[str, RecordDecoder[Any]] = {
             "predictions": RecordDecoder(Prediction), "labeled": RecordDecoder(LabeledOutcome),
-            "events": inputs.events, "summaries": RecordDecoder(FeatureSummary)}
+            "events": inputs.events, "summaries": RecordDecoder(FeatureSummary),
+            "prediction-summaries": RecordDecoder(PredictionSummary)}
 
     # -- registry -----------------------------------------------------------------
     def apply_registry(self, key: bytes | None, value: bytes | None) -> None:
@@ -143,7 +153,8 @@ class Monitor:
         """
         now = time.time() if now is None else now
         batches: dict[str, list[bytes | None]] = {
-            "predictions": [], "labeled": [], "events": [], "summaries": []}
+            "predictions": [], "labeled": [], "events": [], "summaries": [],
+            "prediction-summaries": []}
         for topic, values in by_topic.items():
             kind = self.kinds.get(topic)
             if kind is not None:
@@ -157,6 +168,8 @@ class Monitor:
             np.asarray(labeled_positions[1], np.int64)[kept])
         reports = self.add_labeled(labeled, positions)
         reports += self.add_predictions(self._decode("predictions", batches["predictions"], now))
+        reports += self.add_prediction_summaries(
+            self._decode("prediction-summaries", batches["prediction-summaries"], now))
         reports += self.add_events(self._decode("events", batches["events"], now))
         reports += self.add_summaries(self._decode("summaries", batches["summaries"], now))
         return reports
@@ -203,6 +216,41 @@ class Monitor:
                 self.drivers.setdefault(scope, Drivers()).add(explained)
         if len(self.drivers) > len(self.predictions):  # scopes no longer watched
             self.drivers = {s: d for s, d in self.drivers.items() if s in self.predictions}
+        return reports
+
+    def add_prediction_summaries(self, summaries: Sequence[PredictionSummary]) \
+            -> list[WindowReport]:
+        """Add prediction summaries (:mod:`contracts.prediction_summary`) to the windows of
+        their version and route; a repeat of summaries counted takes them back first."""
+        reports: list[WindowReport] = []
+        counts = self.counts
+        for summary in summaries:
+            if summary.model != self.model:
+                counts[("prediction-summaries", "other-model")] += 1
+                continue
+            scope = Scope(self.model, summary.version, summary.route)
+            window = self._prediction_scope(scope)
+            problem = window.problem(summary)
+            if problem is not None:
+                counts[("prediction-summaries", problem)] += 1
+                continue
+            repeat = self.prediction_ledger.arrive(summary)
+            for counted in repeat.taken:
+                counted.take_back()
+                counts[("predictions", "duplicate")] += counted.summary.events
+            counts[("prediction-summaries", "straddled")] += repeat.straddled
+            counts[("prediction-summaries", "repeat-beyond-memory")] += repeat.beyond_memory
+            closed, block = window.add_summary(summary)
+            reports += closed
+            drivers = self.drivers.setdefault(scope, Drivers()) if summary.explained else None
+            if drivers is not None:
+                drivers.absorb(summary.explained, summary.terms, 1)
+            self.prediction_ledger.count(summary, _taking_back_predictions(
+                window, summary, block, drivers))
+            self._routes[summary.version] = summary.route
+            self.latest_prediction_ts = max(self.latest_prediction_ts, summary.end.timestamp())
+            counts[("prediction-summaries", "added")] += 1
+            counts[("predictions", "counted")] += summary.events
         return reports
 
     def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome],
@@ -276,7 +324,7 @@ class Monitor:
             return None
         return (f"{predictions:,} predictions counted and no feature data: data drift is not "
                 "judged. The processors write feature-summaries, which the monitor reads, "
-                "when STREAMML_FEATURE_SOURCE=summaries; with `events` the monitor reads "
+                "when STREAMML_MONITOR_SOURCE=summaries; with `records` the monitor reads "
                 "user-events itself. Set it the same on both.")
 
     # -- scopes -------------------------------------------------------------------
@@ -343,6 +391,15 @@ class Monitor:
                 group = groups[k] = []
             group.append(r)
         return [(Scope(self.model, v, route), g) for (v, route), g in groups.items()]
+
+
+def _taking_back_predictions(window: PredictionScope, summary: PredictionSummary, block: Any,
+                             drivers: Drivers | None) -> Callable[[], None]:
+    def take_back() -> None:
+        window.take_back(summary, block)
+        if drivers is not None:
+            drivers.absorb(summary.explained, summary.terms, -1)
+    return take_back
 
 
 def _taking_back(summary: FeatureSummary,

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from contracts.records import TermTally
+
 MAX_FEATURES: Final = 256
 OTHERS: Final = "(others)"
 
@@ -40,10 +42,22 @@ class Drivers:
                 counts[name] = counts.get(name, 0) + 1
                 sizes[name] = sizes.get(name, 0.0) + abs(term)
 
+    def absorb(self, explained: int, terms: Mapping[str, TermTally], sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) a prediction summary's tally of terms."""
+        counts, sizes = self.counts, self.sizes
+        self.explained += sign * explained
+        for name, tally in terms.items():
+            if name not in counts and len(counts) >= MAX_FEATURES:
+                name = OTHERS
+            counts[name] = counts.get(name, 0) + sign * tally.count
+            sizes[name] = sizes.get(name, 0.0) + sign * tally.size
+
     def top(self, n: int) -> list[tuple[str, float, float]]:
         """The ``n`` features most often among the largest terms: (name, share of the
         explained predictions, mean absolute term when among them)."""
-        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        # A name's count is 0 once the summaries that brought it were taken back.
+        ranked = sorted(((name, count) for name, count in self.counts.items() if count > 0),
+                        key=lambda kv: (-kv[1], kv[0]))[:n]
         return [(name, count / self.explained, self.sizes[name] / count)
                 for name, count in ranked]
 

@@ -17,21 +17,13 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-SCORE_BINS: Final = 100  # the grid of the estimate
+from contracts.prediction_summary import SCORE_BINS, score_bins
+
 CALIBRATION_BINS: Final = 10  # bands of the calibration check (enough events in each)
 # Pseudo-counts pulling a band's observed rate towards its mean score when it is thin.
 CALIBRATION_PRIOR: Final = 20.0
 
 Floats = NDArray[np.float64]
-
-
-def score_bins(scores: Floats, bins: int = SCORE_BINS) -> NDArray[np.int64]:
-    """Index of each score's bin on a uniform grid over [0, 1].
-
-    >>> score_bins(np.array([0.0, 0.5, 1.0]), 10).tolist()
-    [0, 5, 9]
-    """
-    return np.minimum((scores * bins).astype(np.int64), bins - 1)
 
 
 @dataclass
@@ -137,4 +129,4 @@ def _expected_auc(pos: Floats, neg: Floats) -> float:
     return float(np.sum(neg * (above + 0.5 * pos)) / (p * n))
 
 
-__all__ = ["Calibration", "ScoreTable", "estimate", "score_bins"]
+__all__ = ["Calibration", "ScoreTable", "estimate"]

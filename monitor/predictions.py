@@ -4,7 +4,10 @@ Throughput, event-time-to-prediction latency, the score distribution and positiv
 rate, prediction drift (PSI of the scores against the validation scores), label
 coverage, and the label-free estimate of performance (:mod:`monitor.estimate`).
 Everything is counted on fixed grids, so a scope's memory does not grow with traffic,
-and a window slides as the sum of its blocks.
+and a window slides as the sum of its blocks. Blocks are cut from predictions
+(:meth:`PredictionScope.add`) or filled with the processor's prediction summaries
+(:meth:`PredictionScope.add_summary`, :mod:`contracts.prediction_summary`), which count
+on the same grids.
 """
 
 from __future__ import annotations
@@ -17,16 +20,20 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from contracts.feature_summary import SUMMARY_EVENTS
+from contracts.prediction_summary import (
+    LATENCY_BUCKETS,
+    LATENCY_EDGES,
+    SCORE_BINS,
+    latency_buckets,
+)
+from contracts.records import PredictionSummary
 from contracts.reference_stats import Histogram
 from contracts.sketches import BinnedCounts
 from monitor.estimate import Calibration, ScoreTable, estimate
 from monitor.report import Scope, WindowReport
 from monitor.windows import WindowClock
 
-# Upper bounds (seconds) of the latency buckets; the last bucket is open.
-LATENCY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                          60.0, 300.0, 900.0, 3600.0)
-_LATENCY_EDGES: Final = np.asarray(LATENCY_BUCKETS)
 COVERAGE_WINDOWS: Final = 3
 
 Floats = NDArray[np.float64]
@@ -49,7 +56,7 @@ class _Block:
     """Counts of ``stride`` consecutive predictions (fewer when cut by event time)."""
 
     def __init__(self, reference_scores: Histogram | None) -> None:
-        self.latency = np.zeros(_LATENCY_EDGES.size + 1, dtype=np.int64)
+        self.latency = np.zeros(LATENCY_EDGES.size + 1, dtype=np.int64)
         self.table = ScoreTable()
         self.scores = BinnedCounts(reference_scores) if reference_scores else None
         self.positives = 0
@@ -57,6 +64,7 @@ class _Block:
         self.count = 0
         self.labeled = 0  # labeled events of the scope counted while this block was open
         self.start = self.end = 0.0
+        self.in_window = False
 
 
 class PredictionScope:
@@ -92,8 +100,8 @@ class PredictionScope:
         self.min_events = min_events
         self.max_events = max_events
         self.max_seconds = max_seconds
-        self.clock = WindowClock(max_events=min(stride or max_events, max_events),
-                                 max_seconds=max_seconds)
+        self.stride = min(stride or max_events, max_events)
+        self.clock = WindowClock(max_events=self.stride, max_seconds=max_seconds)
         self.reference_scores = reference_scores
         self.reference_metrics = dict(reference_metrics or {})
         self.calibration: Calibration | None = None
@@ -102,7 +110,7 @@ class PredictionScope:
         self.blocks: deque[_Block] = deque()
         self.aged = False  # blocks have left for their age: the stream is too slow to fill it
         self._current = _Block(reference_scores)
-        self._coverage_parts: deque[tuple[int, int]] = deque()
+        self._coverage_parts: deque[_Block] = deque()
         self.total_latency = np.zeros_like(self.window.latency)  # since start, for /metrics
         self.latency_sum = 0.0
         self.total = 0
@@ -129,8 +137,7 @@ class PredictionScope:
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
             s, d = scores[part], decisions[part]
-            buckets = np.bincount(np.searchsorted(_LATENCY_EDGES, latency[part]),
-                                  minlength=block.latency.size)
+            buckets = np.bincount(latency_buckets(latency[part]), minlength=block.latency.size)
             block.latency += buckets
             self.total_latency += buckets
             self.latency_sum += float(latency[part].sum())
@@ -141,24 +148,102 @@ class PredictionScope:
             block.score_sum += float(s.sum())
             if seg.closes:
                 block.start, block.end, block.count = seg.start, seg.end, seg.count
-                block.labeled, self._labeled_at_close = \
-                    self.labeled - self._labeled_at_close, self.labeled
-                reports.append(self._slide(block))
-                block = self._current = _Block(self.reference_scores)
+                reports.append(self._close(block))
+                block = self._current
         return reports
+
+    def problem(self, summary: PredictionSummary) -> str | None:
+        """Why ``summary`` cannot be a summary of this scope's predictions, if it cannot:
+        grids of other sizes, or counts that do not add up to its events."""
+        events, table = summary.events, summary.table
+        if events > SUMMARY_EVENTS or summary.last_offset - summary.first_offset < events - 1 \
+                or summary.end < summary.start or not math.isfinite(summary.latency_total) \
+                or summary.explained > events:
+            return "summary-out-of-range"
+        # Scores counted against a reference this monitor has not read yet are left out,
+        # as predictions' are until it has (watch_scores).
+        reference = self.window.scores
+        if len(summary.latency) != LATENCY_EDGES.size + 1 or len(table.counts) != len(
+                table.cells) or len(table.sums) != len(table.cells) or (
+                summary.scores and reference is not None
+                and len(summary.scores) != reference.counts.size):
+            return "summary-bins-differ"
+        cells = table.cells
+        if any(b <= a for a, b in zip(cells, cells[1:], strict=False)) \
+                or (cells and cells[-1] >= 2 * SCORE_BINS) or 0 in table.counts \
+                or not all(0.0 <= t <= n for t, n in zip(table.sums, table.counts, strict=True)):
+            return "summary-cells-invalid"
+        if sum(summary.latency) != events or sum(table.counts) != events \
+                or (summary.scores and sum(summary.scores) != events) \
+                or any(t.count > summary.explained or not math.isfinite(t.size)
+                       for t in summary.terms.values()):
+            return "summary-counts-disagree"
+        return None
+
+    def add_summary(self, summary: PredictionSummary) -> tuple[list[WindowReport], _Block]:
+        """Add a summary that has no :meth:`problem`; the reports it closed, and the block
+        it went into (which :meth:`take_back` needs).
+
+        Summaries fill a block until it holds ``stride`` predictions or spans
+        ``max_seconds``, as :meth:`add` cuts blocks from predictions.
+        """
+        block = self._current
+        start, end = summary.start.timestamp(), summary.end.timestamp()
+        if block.count == 0:
+            block.start, block.end = start, end
+        else:
+            block.start, block.end = min(block.start, start), max(block.end, end)
+        self._absorb(block, summary, 1)
+        if block.count < self.stride and block.end - block.start < self.max_seconds:
+            return [], block
+        return [self._close(block)], block
+
+    def take_back(self, summary: PredictionSummary, block: _Block) -> None:
+        """Take away a summary added into ``block`` (events scored again after a crash),
+        from the window too while the block is in it."""
+        self._absorb(block, summary, -1)
+        if block.in_window:
+            self._absorb(self.window, summary, -1)
+
+    def _absorb(self, block: _Block, summary: PredictionSummary, sign: int) -> None:
+        table = summary.table
+        latency = sign * np.asarray(summary.latency, dtype=np.int64)
+        block.latency += latency
+        cells = np.asarray(table.cells, dtype=np.intp)
+        counts = np.asarray(table.counts, dtype=np.float64)
+        sums = np.asarray(table.sums, dtype=np.float64)
+        block.table.counts.reshape(-1)[cells] += sign * counts
+        block.table.sums.reshape(-1)[cells] += sign * sums
+        if block.scores is not None and summary.scores:
+            block.scores.counts += sign * np.asarray(summary.scores, dtype=np.int64)
+        block.positives += sign * int(counts[cells >= SCORE_BINS].sum())
+        block.score_sum += sign * float(sums.sum())
+        block.count += sign * summary.events
+        if block is not self.window:  # the since-start figures, once a summary
+            self.total += sign * summary.events
+            self.total_latency += latency
+            self.latency_sum += sign * summary.latency_total
+
+    def _close(self, block: _Block) -> WindowReport:
+        block.labeled, self._labeled_at_close = \
+            self.labeled - self._labeled_at_close, self.labeled
+        self._current = _Block(self.reference_scores)
+        return self._slide(block)
 
     def _slide(self, block: _Block) -> WindowReport:
         self._move(block, 1)
         self.blocks.append(block)
-        self._coverage_parts.append((block.labeled, block.count))
+        block.in_window = True
+        self._coverage_parts.append(block)
         while self.window.count - self.blocks[0].count >= self.max_events \
                 or self.blocks[0].start < block.end - self.max_seconds:
             oldest = self.blocks.popleft()
+            oldest.in_window = False
             self.aged = self.aged or oldest.start < block.end - self.max_seconds
             self._move(oldest, -1)
         # Labels come in bursts (the joiner, batches), so coverage is read over the
         # predictions of the last few windows' worth.
-        while sum(n for _, n in self._coverage_parts) - self._coverage_parts[0][1] \
+        while sum(b.count for b in self._coverage_parts) - self._coverage_parts[0].count \
                 >= COVERAGE_WINDOWS * self.max_events:
             self._coverage_parts.popleft()
         return self._report()
@@ -176,8 +261,8 @@ class PredictionScope:
 
     def _coverage(self) -> float:
         """Labels arriving per prediction over the last few windows' predictions, at most 1."""
-        labeled = sum(k for k, _ in self._coverage_parts)
-        return min(1.0, labeled / sum(n for _, n in self._coverage_parts))
+        labeled = sum(b.labeled for b in self._coverage_parts)
+        return min(1.0, labeled / max(1, sum(b.count for b in self._coverage_parts)))
 
     def _report(self) -> WindowReport:
         w, n = self.window, self.window.count
@@ -185,8 +270,8 @@ class PredictionScope:
         figures = {
             "predictions": float(n),
             "throughput": n / (end - start) if end > start else math.nan,
-            "latency_p50": bucket_quantile(w.latency, _LATENCY_EDGES, 0.5),
-            "latency_p95": bucket_quantile(w.latency, _LATENCY_EDGES, 0.95),
+            "latency_p50": bucket_quantile(w.latency, LATENCY_EDGES, 0.5),
+            "latency_p95": bucket_quantile(w.latency, LATENCY_EDGES, 0.95),
             "positive_rate": w.positives / n,
             "score_mean": w.score_sum / n,
             "score_psi": w.scores.psi() if w.scores is not None else math.nan,

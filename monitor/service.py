@@ -3,8 +3,9 @@
 confluent-kafka rather than faust: the monitor observes, it does not transform, so it
 reads every partition of the three data topics itself (assigned, no consumer group,
 no rebalances, no commits) from a bounded tail, and takes records in batches for
-vectorised work: ``predictions``, ``labeled-events``, and ``feature-summaries`` (or,
-with ``STREAMML_FEATURE_SOURCE=events``, ``user-events`` itself). On start it reads
+vectorised work: ``prediction-summaries``, ``feature-summaries`` and
+``labeled-events`` (with ``STREAMML_MONITOR_SOURCE=records``, ``predictions`` and
+``user-events`` themselves instead of the summaries). On start it reads
 ``model-versions`` to its end (references), the tail of ``alerts`` (what is firing:
 not fired again, resolved when clean; only alerts signed by a trusted alert key),
 then the tail of the data topics to rebuild its windows, sending only the net changes
@@ -113,9 +114,10 @@ class MonitorService:
         tail = self.settings.monitor_tail_records
         assignment = [TopicPartition(self.topics.model_versions, p, o)
                       for p, o in self._registry_end.items()]
-        features = self.topics.feature_summaries \
-            if self.settings.feature_source == "summaries" else self.topics.user_events
-        for topic in (self.topics.predictions, self.topics.labeled_events, features):
+        summaries = self.settings.monitor_source == "summaries"
+        scoring = (self.topics.prediction_summaries, self.topics.feature_summaries) \
+            if summaries else (self.topics.predictions, self.topics.user_events)
+        for topic in (*scoring, self.topics.labeled_events):
             for tp, high in tail_offsets(consumer, topic, tail):
                 assignment.append(tp)
                 if tp.offset < high:

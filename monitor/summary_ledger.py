@@ -1,10 +1,11 @@
-"""Which feature summaries the monitor counted lately, so that events scored again count once.
+"""Which summaries the monitor counted lately, so that events scored again count once.
 
 The scoring processor is at-least-once: after a crash or a hand-over, a worker scores
 a partition again from its group's last commit, and summarises those events again.
 Its runtime commits only at the ends of batches, and a summary never spans two
 batches, so a repeat starts where a summary the monitor already counted started.
-The ledger keeps each (version, partition)'s recent summaries; a summary that starts
+The ledger keeps the recent summaries of each key (feature summaries: version and
+partition; prediction summaries: version, route and partition); a summary that starts
 at or before the last offset counted there takes back every kept summary from its
 start on, and the counts stay exact. A summary that starts inside a counted one (the
 faust runner commits where faust does, not at batch ends) cannot be taken back in
@@ -14,24 +15,46 @@ part: the overlap is counted twice and said so (``straddled``).
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, Protocol
 
-from contracts.records import FeatureSummary
+from contracts.records import FeatureSummary, PredictionSummary
 
 # Summaries kept per (version, partition): 12,800 events at most 100 a summary, well
 # past what a crash repeats (a commit every 0.25 s or 10,000 events).
 KEPT_PER_PARTITION: Final = 128
-# (version, partition) pairs kept: partition numbers are the writer's to choose.
+# Keys kept: partition numbers are the writer's to choose.
 MAX_KEYS: Final = 1024
+
+
+class Summarised(Protocol):
+    """What the ledger reads of a summary: the offsets it covers and its events."""
+
+    @property
+    def first_offset(self) -> int: ...
+    @property
+    def last_offset(self) -> int: ...
+    @property
+    def events(self) -> int: ...
+
+
+def by_version(summary: FeatureSummary) -> Hashable:
+    """A feature summary's key: its version's events of one partition."""
+    return (summary.version, summary.partition)
+
+
+def by_route(summary: PredictionSummary) -> Hashable:
+    """A prediction summary's key: its version's predictions on one route, of one
+    partition's events."""
+    return (summary.version, summary.route, summary.partition)
 
 
 @dataclass(slots=True)
 class Counted:
     """A counted summary, and how to take it back out of what it went into."""
 
-    summary: FeatureSummary
+    summary: Summarised
     take_back: Callable[[], None]
 
 
@@ -45,7 +68,7 @@ class Repeat:
 
 
 class SummaryLedger:
-    """Recent counted summaries per (version, partition).
+    """Recent counted summaries per key (``key(summary)``).
 
     Examples
     --------
@@ -65,15 +88,17 @@ class SummaryLedger:
     [10, 20]
     """
 
-    def __init__(self, *, kept: int = KEPT_PER_PARTITION, max_keys: int = MAX_KEYS) -> None:
+    def __init__(self, key: Callable[[Any], Hashable] = by_version, *,
+                 kept: int = KEPT_PER_PARTITION, max_keys: int = MAX_KEYS) -> None:
+        self.key = key
         self.kept = kept
         self.max_keys = max_keys
-        self._counted: OrderedDict[tuple[int, int], deque[Counted]] = OrderedDict()
+        self._counted: OrderedDict[Hashable, deque[Counted]] = OrderedDict()
 
-    def arrive(self, summary: FeatureSummary) -> Repeat:
+    def arrive(self, summary: Summarised) -> Repeat:
         """What ``summary`` repeats of the summaries counted; they leave the ledger."""
         repeat = Repeat()
-        kept = self._counted.get((summary.version, summary.partition))
+        kept = self._counted.get(self.key(summary))
         first = summary.first_offset
         if not kept or first > kept[-1].summary.last_offset:
             return repeat
@@ -84,9 +109,9 @@ class SummaryLedger:
         repeat.taken.reverse()
         return repeat
 
-    def count(self, summary: FeatureSummary, take_back: Callable[[], None]) -> None:
+    def count(self, summary: Summarised, take_back: Callable[[], None]) -> None:
         """Remember a summary just counted, with how to take it back."""
-        key = (summary.version, summary.partition)
+        key = self.key(summary)
         kept = self._counted.get(key)
         if kept is None:
             kept = self._counted[key] = deque(maxlen=self.kept)
@@ -97,4 +122,4 @@ class SummaryLedger:
         kept.append(Counted(summary, take_back))
 
 
-__all__ = ["Counted", "Repeat", "SummaryLedger"]
+__all__ = ["Counted", "Repeat", "Summarised", "SummaryLedger", "by_route", "by_version"]

@@ -123,6 +123,8 @@ def build_scoring_app(settings: ScoringSettings, loader: Loader, *, web_port: in
                 [(topics.predictions, k, v, p) for k, v, p in result.predictions]
                 + [(topics.dead_letters, k, v, p) for k, v, p in result.dead_letters]
                 + [(topics.feature_summaries, k, v, p) for k, v, p in result.summaries]
+                + [(topics.prediction_summaries, k, v, p)
+                   for k, v, p in result.prediction_summaries]
             )
             app.processed(batch)
             count_batch(metrics, len(batch), result, time.perf_counter() - began)
@@ -139,7 +141,7 @@ async def _scored(batch: Sequence[EventT[bytes]], watcher: ModelWatcher, seen: R
             return score_values([e.message.value for e in batch], [e.message.key for e in batch],
                                 [e.message.partition for e in batch], _origin(batch),
                                 watcher.state, seen, explain_top_k=settings.explain_top_k,
-                                inputs=inputs, summarise=settings.feature_source == "summaries")
+                                inputs=inputs, summarise=settings.monitor_source == "summaries")
         except SchemaUnavailable as exc:
             logger.error("%s; scoring waits and tries again in %.0f s", exc, SCHEMA_RETRY_SECONDS)
             await asyncio.sleep(SCHEMA_RETRY_SECONDS)

@@ -65,7 +65,7 @@ class KafkaScoringWorker:
         self.heartbeat = Heartbeat(max_age=90.0)
         self._seen = RecentIds()
         self.inputs = InputDecoders.of(wire_format(settings))
-        self.summarise = settings.feature_source == "summaries"
+        self.summarise = settings.monitor_source == "summaries"
         self.runtime = BatchRuntime(
             settings, group="scoring", source=Subscription([self.topics.user_events], self),
             step=self,
@@ -120,7 +120,8 @@ class KafkaScoringWorker:
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)
         return (Outgoing(self.topics.predictions, result.predictions),
                 Outgoing(self.topics.dead_letters, result.dead_letters),
-                Outgoing(self.topics.feature_summaries, result.summaries))
+                Outgoing(self.topics.feature_summaries, result.summaries),
+                Outgoing(self.topics.prediction_summaries, result.prediction_summaries))
 
     def tick(self) -> Iterable[Outgoing]:
         return ()

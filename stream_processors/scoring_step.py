@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 from prometheus_client import Histogram
 
 from contracts.bounded_ids import RecentIds
@@ -24,6 +25,7 @@ from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
 from contracts.feature_rows import FeatureRows
 from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import KafkaRecord
+from contracts.prediction_summary import summarise_predictions
 from contracts.records import Prediction, Route, UserEvent
 from scorer.exceptions import FeatureValueError
 from scorer.routing import group_by_assignment
@@ -42,6 +44,7 @@ class StepResult:
 
     predictions: list[tuple[bytes, bytes, int]] = field(default_factory=list)
     summaries: list[tuple[bytes, bytes, int]] = field(default_factory=list)
+    prediction_summaries: list[tuple[bytes, bytes, int]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes, int]] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     scored: Counter[tuple[int, str]] = field(default_factory=Counter)
@@ -83,7 +86,8 @@ def score_values(
 ) -> StepResult:
     """:func:`score_messages` on the values, keys and partitions of a batch, as the
     runners read them; with ``summarise``, the valid events' feature summaries too
-    (:mod:`contracts.feature_summary`), one set per served version.
+    (:mod:`contracts.feature_summary`), one set per served version, and the summaries
+    of each version's predictions on each route (:mod:`contracts.prediction_summary`).
 
     ``origin(i)`` gives the whole record of message ``i``; it is asked only for the
     messages that become dead letters and the ends of summaries, so a runner builds no
@@ -131,12 +135,17 @@ def score_values(
         if deployment is not None
         else {}
     )
+    summaries = None
+    if summarise:
+        times_at = np.zeros(len(values))
+        times_at[positions] = times
+        summaries = _PredictionSummaries(result, state, times_at, epoch, partitions, origin)
     for assignment, members in groups.items():
         model = state.models.get(assignment.version) or champion
         items = [(positions[i], valid[i]) for i in members]
         _score(result, items, partitions, origin, model, assignment.route, now,
                dead_letter_failures=assignment.shown, explain_top_k=explain_top_k,
-               rows=rows if len(members) == len(valid) else None)
+               rows=rows if len(members) == len(valid) else None, summaries=summaries)
     if summarise:
         _summarise(result, rows, positions, times, partitions, origin,
                    state.served_summarisers())
@@ -155,6 +164,7 @@ def _score(
     dead_letter_failures: bool = True,
     explain_top_k: int = 0,
     rows: FeatureRows | None = None,
+    summaries: _PredictionSummaries | None = None,
 ) -> None:
     """Score ``items`` (the whole batch's ``rows`` when given, in that order)."""
     while items:
@@ -185,7 +195,39 @@ def _score(
                 contributions=why,
             )), partitions[position]))
         result.scored[(version, route)] += len(items)
+        if summaries is not None:
+            summaries.add(model, route, [position for position, _ in items], scores, decisions,
+                          explained)
         return
+
+
+@dataclass
+class _PredictionSummaries:
+    """Summarises each version's predictions on each route, as they are scored."""
+
+    result: StepResult
+    state: ServingState
+    times_at: NDArray[np.float64]  # event time by message index
+    scored_at: float
+    partitions: Sequence[int]
+    origin: Callable[[int], KafkaRecord]
+
+    def add(self, model: ScoringModel, route: Route, positions: list[int],
+            scores: NDArray[np.float64],
+            decisions: NDArray[np.int64],
+            explained: list[dict[str, float]] | None) -> None:
+        at = np.asarray(positions, dtype=np.intp)
+        ts = self.times_at[at]
+        summariser = self.state.summarisers.get(model.version)
+        append, encode = self.result.prediction_summaries.append, _ENCODER.encode
+        for summary in summarise_predictions(
+                model=model.model, version=model.version, route=route, scores=scores,
+                decisions=decisions, ts=ts, latency=np.maximum(self.scored_at - ts, 0.0),
+                partitions=[self.partitions[p] for p in positions],
+                offset_of=lambda i: self.origin(positions[i]).offset,
+                reference_scores=summariser.reference_scores if summariser else None,
+                explained=explained):
+            append((summary.model.encode(), encode(summary), summary.partition))
 
 
 def _summarise(result: StepResult, rows: FeatureRows, positions: list[int],

@@ -19,14 +19,21 @@ import msgspec
 
 from contracts.change_point import change_point_of
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import Alert, FeatureSummary
+from contracts.records import Alert
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor.config import load_config
 from monitor.pipeline import MonitorPipeline
 from tests.integration.topic_reader import read_topic
 
-_SUMMARY = msgspec.json.Decoder(FeatureSummary)
+
+class _Summary(msgspec.Struct):
+    """What parity reads of either kind of summary: how many events it holds."""
+
+    events: int
+
+
+_SUMMARY = msgspec.json.Decoder(_Summary)
 INTERLEAVED = frozenset({"labels-missing", "estimated-performance-drop"})
 
 
@@ -40,13 +47,14 @@ def pure_alerts(settings: Settings, events: int) -> list[Alert]:
     service reads it to its end before any data), then each data topic in its order.
 
     ``events`` is how many simulated events the topics hold (a record each, but for the
-    feature summaries of up to 100)."""
+    summaries of up to 100)."""
     topics = Topics(settings.topic_prefix)
     pipeline = MonitorPipeline(load_config(), model=settings.model_name, topics=topics)
     alerts: list[Alert] = []
     for record in read_topic(settings, topics.model_versions):
         alerts += pipeline.apply_registry(record.key, record.value)
-    for topic, holds in ((topics.feature_summaries, _summarised), (topics.predictions, len),
+    for topic, holds in ((topics.feature_summaries, _summarised),
+                         (topics.prediction_summaries, _summarised),
                          (topics.labeled_events, len)):
         records = read_topic(settings, topic,
                              until=lambda rs, holds=holds: holds(rs) >= events)

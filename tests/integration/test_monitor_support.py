@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 
 from contracts.feature_summary import Summariser, summarise
 from contracts.kafka_clients import producer_config
+from contracts.prediction_summary import summarise_predictions
 from contracts.records import Alert, LabeledEvent, Prediction
 from contracts.reference_stats import Reference
 from contracts.settings import Settings
@@ -37,6 +38,7 @@ from tests.signing_keys import PUBLIC_KEY
 
 ALERT = msgspec.json.Decoder(Alert)
 ENCODE = msgspec.json.encode
+LATENCY = 0.04  # seconds from event time to prediction
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -49,8 +51,9 @@ def publish_model(settings: Settings) -> ModelBundle:
 
 class Feeder:
     """Sends simulated traffic as the scoring path would: events, their predictions (scored
-    by ``bundle``), the feature summaries of each batch of 2,000 (as the processor folds
-    them, on partition 0) and, once each label is due in event time, the labeled event."""
+    by ``bundle``), the feature and prediction summaries of each batch of 2,000 (as the
+    processor folds them, on partition 0) and, once each label is due in event time, the
+    labeled event."""
 
     def __init__(self, settings: Settings, bundle: ModelBundle, simulator: Simulator,
                  n: int) -> None:
@@ -74,11 +77,19 @@ class Feeder:
                 self._send_one(item, score, decision)
                 while self._waiting and self._waiting[0][0].label_due <= item.event.ts:
                     self._label(*self._waiting.popleft())
-            for summary in summarise([i.event.features for i in chunk],
-                                     [i.event.ts.timestamp() for i in chunk], [0] * len(chunk),
-                                     lambda k, lo=lo: lo + k, [self.summariser]):
-                self.producer.produce(self.topics.feature_summaries, partition=0,
-                                      key=summary.model.encode(), value=ENCODE(summary))
+            ts = np.array([i.event.ts.timestamp() for i in chunk])
+            features = summarise([i.event.features for i in chunk], ts.tolist(),
+                                 [0] * len(chunk), lambda k, lo=lo: lo + k, [self.summariser])
+            predicted = summarise_predictions(
+                model=self.bundle.model, version=self.bundle.version, route="champion",
+                scores=scores, decisions=decisions, ts=ts, latency=np.full(ts.size, LATENCY),
+                partitions=[0] * len(chunk), offset_of=lambda k, lo=lo: lo + k,
+                reference_scores=self.summariser.reference_scores)
+            for topic, summaries in ((self.topics.feature_summaries, features),
+                                     (self.topics.prediction_summaries, predicted)):
+                for summary in summaries:
+                    self.producer.produce(topic, partition=0, key=summary.model.encode(),
+                                          value=ENCODE(summary))
             self.producer.flush(30)
         self.sent = max(self.sent, until)
 
@@ -96,7 +107,7 @@ class Feeder:
         self.producer.produce(self.topics.predictions, key=key, value=ENCODE(Prediction(
             event_id=event.event_id, user_id=event.user_id, ts=event.ts, model=e.model,
             version=e.version, route="champion", score=score, decision=decision,
-            scored_at=event.ts + timedelta(milliseconds=40))))
+            scored_at=event.ts + timedelta(seconds=LATENCY))))
         self._waiting.append((item, score))
         self.producer.poll(0)
 

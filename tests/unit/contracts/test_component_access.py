@@ -30,10 +30,10 @@ def test_only_the_retrainer_may_write_model_versions() -> None:
     assert writers == {"User:user-retrainer"}
 
 
-def test_only_the_processor_may_write_feature_summaries() -> None:
-    # The monitor judges data drift on them: whoever writes them could hide a drift.
-    writers = {g.principal for g in _grants()
-               if g.name == "p.feature-summaries" and g.operation == "write"}
+@pytest.mark.parametrize("topic", ["p.feature-summaries", "p.prediction-summaries"])
+def test_only_the_processor_may_write_summaries(topic: str) -> None:
+    # The monitor judges drift and figures on them: whoever writes them could hide one.
+    writers = {g.principal for g in _grants() if g.name == topic and g.operation == "write"}
     assert writers == {"User:user-processor"}
 
 
@@ -42,7 +42,7 @@ def test_each_component_gets_its_topics_by_exact_name() -> None:
                  if g.principal == "User:user-processor" and g.resource == "topic"}
     assert processor == {("p.user-events", "read"), ("p.model-versions", "read"),
                          ("p.predictions", "write"), ("p.dead-letters", "write"),
-                         ("p.feature-summaries", "write")}
+                         ("p.feature-summaries", "write"), ("p.prediction-summaries", "write")}
     assert all(not g.prefixed for g in _grants() if g.resource == "topic")
 
 

@@ -259,7 +259,7 @@ def test_predictions_without_feature_data_are_said_once_enough_have_come(
     assert monitor.feature_gap() is None  # not yet: a monitor may start before processors
     monitor.add_predictions(predictions[-1:])
     gap = monitor.feature_gap()
-    assert gap is not None and "STREAMML_FEATURE_SOURCE" in gap
+    assert gap is not None and "STREAMML_MONITOR_SOURCE" in gap
     fed = monitor_of(bundle)
     fed.add_summaries(summarise(events[:100], [0] * 100, lambda k: k, [summariser_of(bundle)]))
     fed.add_predictions(predictions)

@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 
 from contracts.bounded_ids import RecentIds
 from contracts.feature_summary import Summariser
-from contracts.records import DeadLetter, FeatureSummary, Prediction
+from contracts.records import DeadLetter, FeatureSummary, Prediction, PredictionSummary
 from contracts.reference_stats import Reference
 from stream_processors.scoring_step import score_messages
 from stream_processors.serving_state import ServingState
@@ -158,3 +159,48 @@ def test_valid_events_are_summarised_on_their_partition_for_each_served_version(
 def test_nothing_is_summarised_unless_asked():
     messages = [record(event_bytes(f"e{i}", "u1"), offset=i) for i in range(3)]
     assert score_messages(messages, summarising_state(), RecentIds(), now=NOW).summaries == []
+
+
+def prediction_summaries(result) -> list[PredictionSummary]:
+    return [msgspec.json.decode(v, type=PredictionSummary)
+            for _, v, _ in result.prediction_summaries]
+
+
+def test_each_routes_predictions_are_summarised_on_their_events_partition():
+    messages = [record(event_bytes(f"e{i}", f"u{i}", cart_value=float(i)), offset=20 + i,
+                       partition=i % 2) for i in range(200)]
+    messages.append(record(event_bytes("bad", "ub", cart_value="text"), offset=999))
+    result = score_messages(messages, summarising_state(canary=2, canary_fraction=0.3,
+                                                        shadow=3), RecentIds(), now=NOW,
+                            summarise=True)
+    predicted = [msgspec.json.decode(v, type=Prediction) for _, v, _ in result.predictions]
+    out = prediction_summaries(result)
+    assert all(k == b"conversion" and p == s.partition for (k, _, p), s in
+               zip(result.prediction_summaries, out, strict=True))
+    for route in ("champion", "canary", "shadow"):
+        mine = [p for p in predicted if p.route == route]
+        theirs = [s for s in out if s.route == route]
+        assert mine and {s.version for s in theirs} == {mine[0].version}
+        assert sum(s.events for s in theirs) == len(mine)
+        assert sum(sum(s.table.counts) for s in theirs) == len(mine)
+        positives = sum(c for s in theirs for cell, c in zip(s.table.cells, s.table.counts,
+                                                             strict=True) if cell >= 100)
+        assert positives == sum(p.decision for p in mine)
+        assert sum(sum(s.table.sums) for s in theirs) == pytest.approx(
+            sum(p.score for p in mine))
+        # The reference has one score bin, so every prediction is counted in it.
+        assert all(s.scores == [s.events] for s in theirs)
+        for s in theirs:  # offsets are those of the summarised events, in their partition
+            offsets = [20 + int(p.event_id[1:]) for p in mine
+                       if int(p.event_id[1:]) % 2 == s.partition
+                       and s.first_offset <= 20 + int(p.event_id[1:]) <= s.last_offset]
+            assert (min(offsets), max(offsets), len(offsets)) == (s.first_offset,
+                                                                 s.last_offset, s.events)
+    # The event the model refused was predicted on no route, so it is in no summary.
+    assert sum(s.events for s in out) == len(predicted) == 2 * 200
+
+
+def test_predictions_are_not_summarised_unless_asked():
+    messages = [record(event_bytes(f"e{i}", "u1"), offset=i) for i in range(3)]
+    result = score_messages(messages, summarising_state(), RecentIds(), now=NOW)
+    assert result.prediction_summaries == []
