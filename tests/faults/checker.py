@@ -19,15 +19,18 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from contracts.kafka_clients import KafkaRecord, common_config
-from contracts.records import DeadLetter, FeatureSummary
+from contracts.records import DeadLetter, FeatureSummary, PredictionSummary
 from contracts.settings import Settings
 from contracts.topics import Topics
 from tests.integration.topic_reader import read_topic
+
+S = TypeVar("S", FeatureSummary, PredictionSummary)
 
 
 class _Id(msgspec.Struct):
@@ -199,7 +202,17 @@ def count(inputs: list[KafkaRecord], predictions: list[KafkaRecord],
 def summaries_of(settings: Settings) -> list[FeatureSummary]:
     """Every record of ``feature-summaries``, each partition's in its order. Read once the
     predictions are settled: a batch's summaries go out with its predictions."""
-    decoder = msgspec.json.Decoder(FeatureSummary)
-    records = read_topic(settings, Topics(settings.topic_prefix).feature_summaries, idle=2.0)
+    return _read_all(settings, Topics(settings.topic_prefix).feature_summaries, FeatureSummary)
+
+
+def prediction_summaries_of(settings: Settings) -> list[PredictionSummary]:
+    """Every record of ``prediction-summaries``, as :func:`summaries_of`."""
+    return _read_all(settings, Topics(settings.topic_prefix).prediction_summaries,
+                     PredictionSummary)
+
+
+def _read_all(settings: Settings, topic: str, kind: type[S]) -> list[S]:
+    decoder = msgspec.json.Decoder(kind)
+    records = read_topic(settings, topic, idle=2.0)
     return [decoder.decode(r.value)
             for r in sorted(records, key=lambda r: (r.partition, r.offset))]

@@ -1,8 +1,8 @@
 """Events scored again, on purpose: the scoring group's offsets are moved back (as
 ``kafka-consumer-groups --reset-offsets`` does) and the processor scores part of
 ``user-events`` a second time. The monitor counts each event once in its feature
-windows when the replay starts where a summary started, and says how much it counted
-twice when it starts inside one.
+windows, and each prediction once in its prediction windows, when the replay starts
+where a summary started, and says how much it counted twice when it starts inside one.
 
 A crash repeats in the same way, from the last commit, but when is not up to a test:
 a kill watching the commits lands right after one, and the kill tests repeat from
@@ -17,13 +17,13 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from contracts.kafka_clients import common_config
-from contracts.records import FeatureSummary
+from contracts.records import FeatureSummary, PredictionSummary
 from contracts.settings import Settings
 from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from scorer.bundle import ModelBundle
-from tests.faults.checker import Checker, summaries_of
+from tests.faults.checker import Checker, prediction_summaries_of, summaries_of
 from tests.faults.runners import RUNNER_ENV
 from tests.faults.workers import GroupOffsets, Worker, paced_stream, wait_until
 from tests.integration.scoring_fixtures import publish_champion, signed
@@ -43,12 +43,13 @@ def move_offsets(settings: Settings, group: str, topic: str, to: dict[int, int])
         consumer.close()
 
 
-def counted_once(champion: ModelBundle, topics: Topics,
-                 summaries: list[FeatureSummary]) -> Monitor:
+def counted_once(champion: ModelBundle, topics: Topics, summaries: list[FeatureSummary],
+                 predicted: list[PredictionSummary]) -> Monitor:
     monitor = Monitor(model=champion.model, windows=WindowConfig(), topics=topics)
     for key, value in registry_records(champion):
         monitor.apply_registry(key, value)
     monitor.add_summaries(summaries)
+    monitor.add_prediction_summaries(predicted)
     return monitor
 
 
@@ -83,26 +84,31 @@ def test_events_scored_again_are_counted_once_or_said_so(
         with Checker(settings) as checker:
             figures = checker.settle(sent=EVENTS, timeout=120)
         summaries = summaries_of(settings)
+        predicted = prediction_summaries_of(settings)
     finally:
         offsets.close()
         worker.stop()
 
     ends = {p: max(s.last_offset for s in first if s.partition == p) + 1 for p in starts}
     replayed = sum(ends[p] - starts[p] for p in starts)
-    monitor = counted_once(champion, topics, summaries)
-    counted, taken = (monitor.counts[("events", "counted")],
-                      monitor.counts[("events", "duplicate")])
-    straddled = monitor.counts[("summaries", "straddled")]
+    monitor = counted_once(champion, topics, summaries, predicted)
+    counts = monitor.counts
+    counted, taken = counts[("events", "counted")], counts[("events", "duplicate")]
+    straddled = counts[("summaries", "straddled")]
+    predictions = counts[("predictions", "counted")] - counts[("predictions", "duplicate")]
     print(f"\n[replay, runner={runner}, {'inside' if inside else 'at'} a summary] "
           + figures.line(replayed=replayed, summarised=counted, taken_back=taken,
-                         straddled=straddled))
+                         straddled=straddled, predictions_counted=predictions,
+                         predictions_straddled=counts[("prediction-summaries", "straddled")]))
     assert figures.lost == 0 and figures.duplicate_predictions == replayed == counted - EVENTS
+    assert counts[("predictions", "counted")] == counted
     if not inside:
-        assert counted - taken == EVENTS and straddled == 0
+        assert counted - taken == predictions == EVENTS and straddled == 0
+        assert counts[("prediction-summaries", "straddled")] == 0
     else:
         # The summary the replay starts inside stays counted: its events from the
         # replay's start on are counted twice, and only those.
         overlap = sum(s.last_offset - starts[s.partition] + 1 for s in first
                       if s.first_offset < starts[s.partition] <= s.last_offset)
-        assert straddled == len(starts)
-        assert counted - taken == EVENTS + overlap
+        assert straddled == counts[("prediction-summaries", "straddled")] == len(starts)
+        assert counted - taken == predictions == EVENTS + overlap

@@ -26,7 +26,7 @@ from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from scorer.bundle import ModelBundle
-from tests.faults.checker import Checker, summaries_of
+from tests.faults.checker import Checker, prediction_summaries_of, summaries_of
 from tests.faults.runners import RUNNER_ENV, RUNNERS, duplicates_bound
 from tests.faults.workers import GroupOffsets, Worker, paced_stream, wait_until
 from tests.integration.scoring_fixtures import publish_champion, signed
@@ -87,6 +87,7 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
             figures = checker.settle(sent=EVENTS, timeout=240)
             predictions = checker.predictions.records
         summaries = summaries_of(settings)
+        predicted = prediction_summaries_of(settings)
     finally:
         offsets.close()
         for worker in workers:
@@ -98,6 +99,11 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
     monitor.ingest(predictions)
     monitor.add_summaries(summaries)
     counted = monitor.counts[("predictions", "counted")]
+    # The same predictions, as the processor summarised them: repeats taken back too.
+    from_summaries = Monitor(model=champion.model, windows=WindowConfig(), topics=topics)
+    from_summaries.add_prediction_summaries(predicted)
+    predictions_summarised = from_summaries.counts[("predictions", "counted")] \
+        - from_summaries.counts[("predictions", "duplicate")]
     # Feature summaries scored again are taken back: each event is counted once.
     events_counted = monitor.counts[("events", "counted")] - monitor.counts[
         ("events", "duplicate")]
@@ -107,7 +113,8 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
         bound=duplicates_bound(KILLS, runner, RATE),
         monitor_counted=counted, monitor_dropped_duplicates=monitor.counts[
             ("predictions", "duplicate")], summarised_events=events_counted,
-        summaries_straddled=monitor.counts[("summaries", "straddled")]))
+        summaries_straddled=monitor.counts[("summaries", "straddled")],
+        summarised_predictions=predictions_summarised))
     assert figures.sent == EVENTS
     assert figures.lost == 0, figures.lost_examples
     assert figures.predicted == EVENTS and figures.dead_lettered == 0
@@ -117,11 +124,12 @@ def test_five_kill_9s_of_a_worker_lose_no_event_and_duplicates_stay_bounded(
     assert counted == EVENTS
     assert monitor.counts[("predictions", "duplicate")] == figures.duplicate_predictions
     assert monitor.counts[("summaries", "added")] == len(summaries)
+    assert from_summaries.counts[("prediction-summaries", "added")] == len(predicted)
     if runner == "kafka":  # commits at batch ends: a repeat starts where a summary did
-        assert events_counted == EVENTS
+        assert events_counted == predictions_summarised == EVENTS
         assert monitor.counts[("summaries", "straddled")] == 0
     else:  # faust commits where it does: an overlap is counted twice, never lost
-        assert events_counted >= EVENTS
+        assert events_counted >= EVENTS and predictions_summarised >= EVENTS
     assert all(w.starts == 1 + sum(1 for k in range(KILLS) if k % 2 == i)
                for i, w in enumerate(workers))
 

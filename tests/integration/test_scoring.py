@@ -277,6 +277,46 @@ def test_canary_at_20_percent_takes_a_sticky_fifth_of_users(settings, processor,
     assert 0.18 <= share <= 0.22
 
 
+def summaries_by_kcat(settings, topic: str, events: int) -> list[tuple[int, bytes, dict]]:
+    """``topic``'s records as kcat reads them (partition, key, JSON value), once they
+    summarise ``events`` events (or after a minute)."""
+    def read() -> list[tuple[int, bytes, dict]]:
+        out = subprocess.run(["kcat", "-b", settings.bootstrap_servers, "-C", "-t", topic,
+                              "-e", "-q", "-f", "%p\t%k\t%s\n"], capture_output=True,
+                             check=True, timeout=60).stdout
+        return [(int(p), k, json.loads(v)) for p, k, v in
+                (line.split(b"\t", 2) for line in out.splitlines())]
+
+    deadline = time.monotonic() + 60
+    summaries = read()
+    while sum(s["events"] for _, _, s in summaries) < events and time.monotonic() < deadline:
+        time.sleep(0.5)
+        summaries = read()
+    return summaries
+
+
+def test_what_was_predicted_is_summarised_on_prediction_summaries_in_plain_json(
+        settings, processor, bundles):
+    """kcat reads the prediction summaries: on their events' partitions, keyed by model,
+    adding up to the predictions made, decision by decision and score by score."""
+    publish_champion(settings, signed(bundles[1]))
+    send_events(settings, 600)
+    predictions = predictions_of(settings, 600)
+    topic = Topics(settings.topic_prefix).prediction_summaries
+    summaries = summaries_by_kcat(settings, topic, 600)
+    assert sum(s["events"] for _, _, s in summaries) == 600
+    assert {(k, s["model"], s["version"], s["route"]) for _, k, s in summaries} == {
+        (b"conversion", "conversion", 1, "champion")}
+    assert all(p == s["partition"] and s["events"] <= 100 for p, _, s in summaries)
+    # The estimate's table: [cells (decision x 100 + score bin), counts, score sums].
+    positives = sum(n for _, _, s in summaries
+                    for cell, n in zip(s["table"][0], s["table"][1], strict=True) if cell >= 100)
+    assert positives == sum(p.decision for p in predictions)
+    assert sum(t for _, _, s in summaries for t in s["table"][2]) == pytest.approx(
+        sum(p.score for p in predictions))
+    assert all(sum(s["latency"]) == s["events"] for _, _, s in summaries)
+
+
 def test_what_was_scored_is_summarised_on_feature_summaries_in_plain_json(
         settings, processor, bundles):
     """kcat, a client we did not write, reads the summaries: on their events' partitions,
@@ -288,18 +328,7 @@ def test_what_was_scored_is_summarised_on_feature_summaries_in_plain_json(
     reference = Reference.from_json(bundles[1].reference.to_json())
     devices = list(reference.categorical["device"].frequencies)
 
-    def read() -> list[tuple[int, bytes, dict[str, object]]]:
-        out = subprocess.run(["kcat", "-b", settings.bootstrap_servers, "-C", "-t", topic,
-                              "-e", "-q", "-f", "%p\t%k\t%s\n"], capture_output=True,
-                             check=True, timeout=60).stdout
-        return [(int(p), k, json.loads(v)) for p, k, v in
-                (line.split(b"\t", 2) for line in out.splitlines())]
-
-    deadline = time.monotonic() + 60
-    summaries = read()
-    while sum(s["events"] for _, _, s in summaries) < 600 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        summaries = read()
+    summaries = summaries_by_kcat(settings, topic, 600)
     assert sum(s["events"] for _, _, s in summaries) == 600
     assert {(k, s["model"], s["version"]) for _, k, s in summaries} == {
         (b"conversion", "conversion", 1)}
