@@ -268,16 +268,20 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [CategoricalCounts(counts[j], missing[j], unseen[j], names[j]) for j in range(k)]
 
 
+Layout = tuple[list[int], list[Run]]  # what runs_of gives: a batch's order, and its runs
+
+
 def summarise(rows: Sequence[Row], times: Sequence[float], partitions: Sequence[int],
-              offset_of: Callable[[int], int],
-              summarisers: Sequence[Summariser]) -> list[FeatureSummary]:
+              offset_of: Callable[[int], int], summarisers: Sequence[Summariser],
+              layout: Layout | None = None) -> list[FeatureSummary]:
     """Every summariser's summaries of a batch: event ``i`` has features ``rows[i]``
     (a :class:`~contracts.feature_rows.FeatureRows` shares the columns the scorer read),
     event time ``times[i]`` (epoch seconds), and was read from partition
-    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs)."""
+    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs);
+    ``layout``, when given, is ``runs_of(partitions, offset_of)``, made once a batch."""
     if not summarisers or not rows:
         return []
-    order, runs = runs_of(partitions, offset_of)
+    order, runs = layout or runs_of(partitions, offset_of)
     laid = np.asarray(order, dtype=np.intp)
     ts = np.asarray(times, dtype=np.float64)[laid]
     numbers: dict[str, NDArray[np.float64]] = {}
@@ -291,5 +295,5 @@ def per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,
     return np.bincount(run_of * width + cells, minlength=k * width).reshape(k, width)
 
 
-__all__ = ["SUMMARY_EVENTS", "Columns", "Run", "Summariser", "columns", "per_run", "runs_of",
-           "summarise"]
+__all__ = ["SUMMARY_EVENTS", "Columns", "Layout", "Run", "Summariser", "columns", "per_run",
+           "runs_of", "summarise"]

@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.feature_summary import per_run, runs_of
+from contracts.feature_summary import Layout, per_run, runs_of
 from contracts.records import PredictionSummary, Route, ScoreCells, TermTally
 from contracts.reference_stats import Histogram
 
@@ -53,12 +53,13 @@ def summarise_predictions(
     *, model: str, version: int, route: Route, scores: Floats, decisions: NDArray[np.int64],
     ts: Floats, latency: Floats, partitions: Sequence[int], offset_of: Callable[[int], int],
     reference_scores: Histogram | None = None,
-    explained: Sequence[Mapping[str, float]] | None = None,
+    explained: Sequence[Mapping[str, float]] | None = None, layout: Layout | None = None,
 ) -> list[PredictionSummary]:
     """The summaries of one version's predictions on one route, in a batch: prediction
     ``i`` has ``scores[i]``, ``decisions[i]``, event time ``ts[i]`` and ``latency[i]``
     seconds from it, and answers the event read from ``partitions[i]`` at
-    ``offset_of(i)`` (asked only at the ends of runs).
+    ``offset_of(i)`` (asked only at the ends of runs); ``layout``, when given, is
+    ``runs_of(partitions, offset_of)``, shared with the batch's feature summaries.
 
     >>> [s] = summarise_predictions(model="m", version=1, route="champion",
     ...     scores=np.array([0.2, 0.9]), decisions=np.array([0, 1]), ts=np.array([5.0, 4.0]),
@@ -68,7 +69,7 @@ def summarise_predictions(
     """
     if not scores.size:
         return []
-    order, runs = runs_of(partitions, offset_of)
+    order, runs = layout or runs_of(partitions, offset_of)
     laid = np.asarray(order, dtype=np.intp)
     scores, ts, latency = scores[laid], ts[laid], latency[laid]
     decisions = np.asarray(decisions, dtype=np.int64)[laid]

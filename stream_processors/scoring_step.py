@@ -23,7 +23,7 @@ from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
 from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
 from contracts.feature_rows import FeatureRows
-from contracts.feature_summary import Summariser, summarise
+from contracts.feature_summary import Layout, Summariser, runs_of, summarise
 from contracts.kafka_clients import KafkaRecord
 from contracts.prediction_summary import summarise_predictions
 from contracts.records import Prediction, Route, UserEvent
@@ -139,16 +139,20 @@ def score_values(
     if summarise:
         times_at = np.zeros(len(values))
         times_at[positions] = times
-        summaries = _PredictionSummaries(result, state, times_at, epoch, partitions, origin)
+        # The runs of the batch's valid events, for its feature summaries and those of
+        # each route that scored all of them.
+        layout = runs_of([partitions[i] for i in positions], lambda i: origin(positions[i]).offset)
+        summaries = _PredictionSummaries(result, state, times_at, epoch, partitions, origin,
+                                         layout)
     for assignment, members in groups.items():
         model = state.models.get(assignment.version) or champion
         items = [(positions[i], valid[i]) for i in members]
         _score(result, items, partitions, origin, model, assignment.route, now,
                dead_letter_failures=assignment.shown, explain_top_k=explain_top_k,
                rows=rows if len(members) == len(valid) else None, summaries=summaries)
-    if summarise:
+    if summaries is not None:
         _summarise(result, rows, positions, times, partitions, origin,
-                   state.served_summarisers())
+                   state.served_summarisers(), summaries.layout)
     return result
 
 
@@ -197,7 +201,7 @@ def _score(
         result.scored[(version, route)] += len(items)
         if summaries is not None:
             summaries.add(model, route, [position for position, _ in items], scores, decisions,
-                          explained)
+                          explained, whole=rows is not None)
         return
 
 
@@ -211,11 +215,13 @@ class _PredictionSummaries:
     scored_at: float
     partitions: Sequence[int]
     origin: Callable[[int], KafkaRecord]
+    layout: Layout
 
     def add(self, model: ScoringModel, route: Route, positions: list[int],
-            scores: NDArray[np.float64],
-            decisions: NDArray[np.int64],
-            explained: list[dict[str, float]] | None) -> None:
+            scores: NDArray[np.float64], decisions: NDArray[np.int64],
+            explained: list[dict[str, float]] | None, *, whole: bool) -> None:
+        """Summarise one route's predictions, for the events at ``positions`` (all of the
+        batch's valid events, in order, when ``whole``)."""
         at = np.asarray(positions, dtype=np.intp)
         ts = self.times_at[at]
         summariser = self.state.summarisers.get(model.version)
@@ -226,16 +232,17 @@ class _PredictionSummaries:
                 partitions=[self.partitions[p] for p in positions],
                 offset_of=lambda i: self.origin(positions[i]).offset,
                 reference_scores=summariser.reference_scores if summariser else None,
-                explained=explained):
+                explained=explained, layout=self.layout if whole else None):
             append((summary.model.encode(), encode(summary), summary.partition))
 
 
 def _summarise(result: StepResult, rows: FeatureRows, positions: list[int],
                times: list[float], partitions: Sequence[int],
-               origin: Callable[[int], KafkaRecord], summarisers: list[Summariser]) -> None:
+               origin: Callable[[int], KafkaRecord], summarisers: list[Summariser],
+               layout: Layout) -> None:
     append, encode = result.summaries.append, _ENCODER.encode
     for summary in summarise(rows, times, [partitions[i] for i in positions],
-                             lambda i: origin(positions[i]).offset, summarisers):
+                             lambda i: origin(positions[i]).offset, summarisers, layout):
         append((summary.model.encode(), encode(summary), summary.partition))
 
 
