@@ -6,7 +6,8 @@ with simulated traffic as raw records: per event, 1,500 events later, its labele
 summaries the processor writes of its batches (or, with ``--source records``, each
 ``user-events`` message and prediction). Records are made chunk by chunk, so only the
 monitor's state stays. Prints the RSS at both points beside the target (growth within 10%) and the
-monitor's CPU time per event beside its budget (10% of the processor's ~250 µs).
+monitor's CPU time per event (the suite, ``python -m benchmarks``, sets it beside the
+processor's, measured in the same run, against its target of a tenth).
 
     python -m benchmarks monitor_memory [--events N] [--first N] [--json PATH]
 """
@@ -43,7 +44,6 @@ from scorer.signing import Signer
 from scorer.training import train
 
 TARGET_GROWTH = 0.10
-TARGET_US_PER_EVENT = 25.0  # 10% of the scoring processor's ~250 µs per event
 LABEL_DELAY_EVENTS = 1_500
 CHUNK = 5_000
 BATCH = 2_000
@@ -173,14 +173,12 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     r = run(args.events, args.first, args.source)
     growth_ok = r["growth"] <= TARGET_GROWTH
-    cpu_ok = r["monitor_us_per_event"] <= TARGET_US_PER_EVENT
     print(f"{'':28}{'measured':>12}{'target':>12}")
     for label, value in ((f"RSS at {args.first:,} events", r["rss_first_mib"]),
                          (f"RSS at {args.events:,} events", r["rss_end_mib"])):
         print(f"{label:28}{value:>9.1f} MiB")
     print(f"{'growth':28}{r['growth']:>11.1%} {'<= 10%':>11}  {'ok' if growth_ok else 'OVER'}")
-    print(f"{'monitor CPU per event':28}{r['monitor_us_per_event']:>9.1f} us {'<= 25 us':>11}"
-          f"  {'ok' if cpu_ok else 'OVER'}")
+    print(f"{'monitor CPU per event':28}{r['monitor_us_per_event']:>9.1f} us")
     print(f"(per event: labeled event and {args.source}; {r['seconds']:.0f} s in "
           f"all; alert changes: {r['alert_list'] or 'none'})")
     if args.json:

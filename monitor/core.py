@@ -45,9 +45,10 @@ from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
 
-# Predictions counted with no feature data beside them, before that is said: a few
-# batches, so a monitor started before its processors says nothing it need not.
-FEATURE_GAP_PREDICTIONS = 10_000
+# Records counted with none of what should come beside them (feature data beside
+# predictions, predictions beside labeled events), before that is said: a few batches,
+# so a monitor started before its processors says nothing it need not.
+SOURCE_GAP_RECORDS = 10_000
 
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
@@ -316,16 +317,23 @@ class Monitor:
             counts[("events", "counted")] += summary.events
         return reports
 
-    def feature_gap(self) -> str | None:
-        """Why data drift is not judged, when predictions come and no feature data does."""
+    def source_gap(self) -> str | None:
+        """What the monitor does not judge because the processors write something else
+        than it reads (``STREAMML_MONITOR_SOURCE`` set differently on each)."""
         predictions = self.counts[("predictions", "counted")]
+        labeled = self.counts[("labeled", "counted")]
+        setting = ("The processors write feature-summaries and prediction-summaries, which "
+                   "the monitor reads, when STREAMML_MONITOR_SOURCE=summaries; with `records` "
+                   "the monitor reads user-events and predictions themselves. Set it the "
+                   "same on both.")
+        if not predictions and labeled >= SOURCE_GAP_RECORDS:
+            return (f"{labeled:,} labeled events counted and no predictions: scores, latency "
+                    f"and data drift are not judged. {setting}")
         if not self.features or self.counts[("events", "counted")] \
-                or predictions < FEATURE_GAP_PREDICTIONS:
+                or predictions < SOURCE_GAP_RECORDS:
             return None
         return (f"{predictions:,} predictions counted and no feature data: data drift is not "
-                "judged. The processors write feature-summaries, which the monitor reads, "
-                "when STREAMML_MONITOR_SOURCE=summaries; with `records` the monitor reads "
-                "user-events itself. Set it the same on both.")
+                f"judged. {setting}")
 
     # -- scopes -------------------------------------------------------------------
     def _prediction_scope(self, scope: Scope) -> PredictionScope:

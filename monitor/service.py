@@ -199,7 +199,7 @@ class MonitorService:
             alerts += self.pipeline.process_values(data, labeled_positions=(partitions, offsets))
             self.progress.processing_seconds += time.thread_time() - began
             self.progress.batches += 1
-            gap = None if self._gap_said else self.pipeline.monitor.feature_gap()
+            gap = None if self._gap_said else self.pipeline.monitor.source_gap()
         if gap is not None:
             logger.warning(gap)
             self._gap_said = True

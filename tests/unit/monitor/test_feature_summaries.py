@@ -15,11 +15,11 @@ import pytest
 
 from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns
 from contracts.feature_summary import summarise as summarise_rows
-from contracts.records import FeatureSummary, NumericCounts, Prediction, UserEvent
+from contracts.records import FeatureSummary, LabeledEvent, NumericCounts, Prediction, UserEvent
 from contracts.sketches import CategoricalSketch, NumericSketch
 from contracts.topics import Topics
 from monitor.config import WindowConfig
-from monitor.core import FEATURE_GAP_PREDICTIONS, Monitor
+from monitor.core import SOURCE_GAP_RECORDS, Monitor
 from monitor.features import FeatureWindow
 from producers.simulator import Simulator
 from scorer.artifact import sign_bundle
@@ -249,18 +249,34 @@ def test_random_bytes_on_feature_summaries_never_raise(bundle: ModelBundle) -> N
 
 def test_predictions_without_feature_data_are_said_once_enough_have_come(
         bundle: ModelBundle) -> None:
-    events = stream(FEATURE_GAP_PREDICTIONS)
+    events = stream(SOURCE_GAP_RECORDS)
     predictions = [Prediction(event_id=e.event_id, user_id=e.user_id, ts=e.ts,
                               model="conversion", version=1, route="champion", score=0.5,
                               decision=1, scored_at=e.ts + timedelta(seconds=0.1))
                    for e in events]
     monitor = monitor_of(bundle)
     monitor.add_predictions(predictions[:-1])
-    assert monitor.feature_gap() is None  # not yet: a monitor may start before processors
+    assert monitor.source_gap() is None  # not yet: a monitor may start before processors
     monitor.add_predictions(predictions[-1:])
-    gap = monitor.feature_gap()
+    gap = monitor.source_gap()
     assert gap is not None and "STREAMML_MONITOR_SOURCE" in gap
     fed = monitor_of(bundle)
     fed.add_summaries(summarise(events[:100], [0] * 100, lambda k: k, [summariser_of(bundle)]))
     fed.add_predictions(predictions)
-    assert fed.feature_gap() is None
+    assert fed.source_gap() is None
+
+
+def test_labeled_events_without_predictions_are_said_once_enough_have_come(
+        bundle: ModelBundle) -> None:
+    """A monitor reading prediction-summaries beside processors that write none sees only
+    what the joiner writes: it says so, naming the setting."""
+    events = stream(SOURCE_GAP_RECORDS)
+    labeled = [LabeledEvent(event_id=e.event_id, user_id=e.user_id, features=e.features,
+                            label=1, score=0.5, version=1, ts=e.ts) for e in events]
+    monitor = monitor_of(bundle)
+    monitor.add_labeled(labeled[:-1])
+    assert monitor.source_gap() is None
+    monitor.add_labeled(labeled[-1:])
+    gap = monitor.source_gap()
+    assert gap is not None and gap.startswith("10,000 labeled events counted and no predictions")
+    assert "STREAMML_MONITOR_SOURCE" in gap
