@@ -127,9 +127,10 @@ class CategoricalCounts(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
                           Count], msgspec.Meta(max_length=MAX_UNSEEN_NAMES)]
 
 
-class FeatureSummary(Record, frozen=True, kw_only=True):
-    """Consecutive events of one ``user-events`` partition, offsets ``first_offset`` to
-    ``last_offset``, folded against one version's reference, on ``feature-summaries``."""
+class RunSummary(Record, frozen=True, kw_only=True):
+    """What every summary of a run of consecutive events of one ``user-events``
+    partition (offsets ``first_offset`` to ``last_offset``) says of it: one version's,
+    ``events`` of them, at event times ``start`` to ``end``."""
 
     model: Identifier
     version: Annotated[int, msgspec.Meta(ge=1)]
@@ -139,6 +140,11 @@ class FeatureSummary(Record, frozen=True, kw_only=True):
     events: Annotated[int, msgspec.Meta(ge=1)]
     start: Timestamp
     end: Timestamp
+
+
+class FeatureSummary(RunSummary, frozen=True, kw_only=True):
+    """A run's events folded against one version's reference, on ``feature-summaries``."""
+
     numeric: Annotated[dict[FeatureName, NumericCounts], msgspec.Meta(max_length=MAX_FEATURES)]
     categorical: Annotated[dict[FeatureName, CategoricalCounts],
                            msgspec.Meta(max_length=MAX_FEATURES)]
@@ -162,21 +168,12 @@ class TermTally(msgspec.Struct, frozen=True, forbid_unknown_fields=True, array_l
     size: Annotated[float, msgspec.Meta(ge=0.0)]
 
 
-class PredictionSummary(Record, frozen=True, kw_only=True):
-    """The predictions of one version on one route for consecutive events of one
-    ``user-events`` partition (offsets ``first_offset`` to ``last_offset``), counted on
-    fixed grids, on ``prediction-summaries``. ``start`` and ``end`` are event times;
-    ``scores`` counts over the version's reference score bins (empty without one)."""
+class PredictionSummary(RunSummary, frozen=True, kw_only=True):
+    """A run's predictions by one version on one route, counted on fixed grids, on
+    ``prediction-summaries``; ``scores`` counts over the version's reference score bins
+    (empty without one)."""
 
-    model: Identifier
-    version: Annotated[int, msgspec.Meta(ge=1)]
     route: Route
-    partition: Annotated[int, msgspec.Meta(ge=0)]
-    first_offset: Annotated[int, msgspec.Meta(ge=0)]
-    last_offset: Annotated[int, msgspec.Meta(ge=0)]
-    events: Annotated[int, msgspec.Meta(ge=1)]
-    start: Timestamp
-    end: Timestamp
     latency: Bins
     latency_total: Annotated[float, msgspec.Meta(ge=0.0)]
     table: ScoreCells

@@ -28,6 +28,7 @@ from contracts.records import (
     Prediction,
     PredictionSummary,
     Record,
+    RunSummary,
     UserEvent,
 )
 from contracts.topics import Topics
@@ -235,12 +236,8 @@ class Monitor:
             if problem is not None:
                 counts[("prediction-summaries", problem)] += 1
                 continue
-            repeat = self.prediction_ledger.arrive(summary)
-            for counted in repeat.taken:
-                counted.take_back()
-                counts[("predictions", "duplicate")] += counted.summary.events
-            counts[("prediction-summaries", "straddled")] += repeat.straddled
-            counts[("prediction-summaries", "repeat-beyond-memory")] += repeat.beyond_memory
+            self._take_back_repeat(self.prediction_ledger, summary, "prediction-summaries",
+                                   "predictions")
             closed, block = window.add_summary(summary)
             reports += closed
             drivers = self.drivers.setdefault(scope, Drivers()) if summary.explained else None
@@ -301,12 +298,7 @@ class Monitor:
             if problem is not None:
                 counts[("summaries", problem)] += 1
                 continue
-            repeat = self.ledger.arrive(summary)
-            for counted in repeat.taken:
-                counted.take_back()
-                counts[("events", "duplicate")] += counted.summary.events
-            counts[("summaries", "straddled")] += repeat.straddled
-            counts[("summaries", "repeat-beyond-memory")] += repeat.beyond_memory
+            self._take_back_repeat(self.ledger, summary, "summaries", "events")
             placed = []
             for window in windows:
                 closed, block = window.add_summary(summary)
@@ -316,6 +308,17 @@ class Monitor:
             counts[("summaries", "added")] += 1
             counts[("events", "counted")] += summary.events
         return reports
+
+    def _take_back_repeat(self, ledger: SummaryLedger, summary: RunSummary, kind: str,
+                          counted_as: str) -> None:
+        """Take back what ``summary`` repeats of the ``kind`` summaries counted, which
+        counted its run's records as ``counted_as``."""
+        repeat = ledger.arrive(summary)
+        for counted in repeat.taken:
+            counted.take_back()
+            self.counts[(counted_as, "duplicate")] += counted.summary.events
+        self.counts[(kind, "straddled")] += repeat.straddled
+        self.counts[(kind, "repeat-beyond-memory")] += repeat.beyond_memory
 
     def source_gap(self) -> str | None:
         """What the monitor does not judge because the processors write something else

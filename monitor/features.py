@@ -11,7 +11,7 @@ from contracts.records import FeatureSummary, UserEvent
 from contracts.reference_stats import Reference
 from contracts.sketches import CategoricalSketch, NumericBank, NumericSketch
 from monitor.report import FeatureFigures, Scope, WindowReport
-from monitor.windows import WindowClock
+from monitor.windows import WindowClock, spanned
 
 
 class _Block:
@@ -148,11 +148,7 @@ class FeatureWindow:
         so a window slides as often whether its summaries are large or small.
         """
         block = self._filling
-        start, end = summary.start.timestamp(), summary.end.timestamp()
-        if block.count == 0:
-            block.start, block.end = start, end
-        else:
-            block.start, block.end = min(block.start, start), max(block.end, end)
+        block.start, block.end = spanned(block.start, block.end, block.count, summary)
         block.summaries.append(summary)
         block.count += summary.events
         if block.count < self.stride and block.end - block.start < self.max_seconds:

@@ -32,7 +32,7 @@ from contracts.reference_stats import Histogram
 from contracts.sketches import BinnedCounts
 from monitor.estimate import Calibration, ScoreTable, estimate
 from monitor.report import Scope, WindowReport
-from monitor.windows import WindowClock
+from monitor.windows import WindowClock, spanned
 
 COVERAGE_WINDOWS: Final = 3
 
@@ -188,11 +188,7 @@ class PredictionScope:
         ``max_seconds``, as :meth:`add` cuts blocks from predictions.
         """
         block = self._current
-        start, end = summary.start.timestamp(), summary.end.timestamp()
-        if block.count == 0:
-            block.start, block.end = start, end
-        else:
-            block.start, block.end = min(block.start, start), max(block.end, end)
+        block.start, block.end = spanned(block.start, block.end, block.count, summary)
         self._absorb(block, summary, 1)
         if block.count < self.stride and block.end - block.start < self.max_seconds:
             return [], block

@@ -17,26 +17,15 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from contracts.records import FeatureSummary, PredictionSummary
+from contracts.records import FeatureSummary, PredictionSummary, RunSummary
 
 # Summaries kept per (version, partition): 12,800 events at most 100 a summary, well
 # past what a crash repeats (a commit every 0.25 s or 10,000 events).
 KEPT_PER_PARTITION: Final = 128
 # Keys kept: partition numbers are the writer's to choose.
 MAX_KEYS: Final = 1024
-
-
-class Summarised(Protocol):
-    """What the ledger reads of a summary: the offsets it covers and its events."""
-
-    @property
-    def first_offset(self) -> int: ...
-    @property
-    def last_offset(self) -> int: ...
-    @property
-    def events(self) -> int: ...
 
 
 def by_version(summary: FeatureSummary) -> Hashable:
@@ -54,7 +43,7 @@ def by_route(summary: PredictionSummary) -> Hashable:
 class Counted:
     """A counted summary, and how to take it back out of what it went into."""
 
-    summary: Summarised
+    summary: RunSummary
     take_back: Callable[[], None]
 
 
@@ -95,7 +84,7 @@ class SummaryLedger:
         self.max_keys = max_keys
         self._counted: OrderedDict[Hashable, deque[Counted]] = OrderedDict()
 
-    def arrive(self, summary: Summarised) -> Repeat:
+    def arrive(self, summary: RunSummary) -> Repeat:
         """What ``summary`` repeats of the summaries counted; they leave the ledger."""
         repeat = Repeat()
         kept = self._counted.get(self.key(summary))
@@ -109,7 +98,7 @@ class SummaryLedger:
         repeat.taken.reverse()
         return repeat
 
-    def count(self, summary: Summarised, take_back: Callable[[], None]) -> None:
+    def count(self, summary: RunSummary, take_back: Callable[[], None]) -> None:
         """Remember a summary just counted, with how to take it back."""
         key = self.key(summary)
         kept = self._counted.get(key)
@@ -122,4 +111,4 @@ class SummaryLedger:
         kept.append(Counted(summary, take_back))
 
 
-__all__ = ["Counted", "Repeat", "Summarised", "SummaryLedger", "by_route", "by_version"]
+__all__ = ["Counted", "Repeat", "SummaryLedger", "by_route", "by_version"]

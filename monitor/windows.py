@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from contracts.records import RunSummary
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -64,6 +66,13 @@ class WindowClock:
                 self.count = 0
             i += j
         return out
+
+
+def spanned(start: float, end: float, count: int, summary: RunSummary) -> tuple[float, float]:
+    """The event times a block spans, holding ``count`` records from ``start`` to ``end``,
+    once ``summary`` is added to it."""
+    first, last = summary.start.timestamp(), summary.end.timestamp()
+    return (first, last) if count == 0 else (min(start, first), max(end, last))
 
 
 class RecentWindow:
@@ -123,4 +132,4 @@ class RecentWindow:
         return float(live.min()) if live.size else float("nan")
 
 
-__all__ = ["RecentWindow", "Segment", "WindowClock"]
+__all__ = ["RecentWindow", "Segment", "WindowClock", "spanned"]
