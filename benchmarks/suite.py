@@ -250,11 +250,7 @@ def pipeline(ctx: Context, figures: Figures, skip: set[str]) -> None:
         services.produce_labeled_traffic(settings, topics, ctx.bundle, n)
         figures.joiner = services.joiner(settings, topics, n)
         if "monitor" not in skip:
-            idle, idle_topics = workload.fresh_topics(ctx.base, uuid.uuid4().hex[:8])
-            try:
-                figures.monitor = services.monitor(settings, ctx.v1, n, idle)
-            finally:
-                delete_topics(idle, idle_topics)
+            figures.monitor = services.monitor(settings, ctx.v1, n)
             figures.monitor_floor = services.consumer_floor(settings, topics, n)
     finally:
         delete_topics(settings, topics)

@@ -276,6 +276,8 @@ class MonitorService:
                 counts = self.pipeline.monitor.counts
                 return 200, {
                     "status": "replaying" if self.progress.replaying else "ok",
+                    # Its start is done and it reads the data topics (replaying first).
+                    "consuming": self.consumer is not None,
                     "model": self.settings.model_name,
                     "served": self.pipeline.monitor.registry.served(),
                     "records": sum(n for (_, o), n in counts.items() if o == "counted"),
