@@ -130,7 +130,7 @@ def targets(f: Figures) -> list[Target]:
                       "<= 2 s", None if swap is None else swap <= 2.0))
     out.append(_dearer("CPU per event explaining k=3 / streamml-kafka's",
                        f.row("streamml-kafka-explain3"), f.row("streamml-kafka"), 0.25))
-    out.append(_dearer("CPU per event with feature summaries / without",
+    out.append(_dearer("CPU per event with summaries / without",
                        f.row("streamml-kafka"), f.row("streamml-kafka-no-summaries"), 0.10))
     out += _loop_targets(f, main)
     if f.monitor is not None and main is not None:

@@ -85,13 +85,13 @@ def test_the_joiner_and_the_whole_loop_are_judged_against_the_processor():
     assert verdicts["loop CPU per event (scoring + joiner + monitor) / scoring"] == ("4.10x", False)
 
 
-def test_feature_summaries_are_judged_against_the_processor_writing_none():
-    [target] = [t for t in targets(figures()) if "feature summaries" in t.name]
+def test_summaries_are_judged_against_the_processor_writing_none():
+    [target] = [t for t in targets(figures()) if "with summaries" in t.name]
     assert (target.measured, target.holds) == ("+5%", True)
     f = figures()
     f.rows = [r if r.row != "streamml-kafka" else RowFigures(
         "streamml-kafka", 1_000_000, 90_000, 1.1, 220, r.latency) for r in f.rows]
-    [target] = [t for t in targets(f) if "feature summaries" in t.name]
+    [target] = [t for t in targets(f) if "with summaries" in t.name]
     assert (target.measured, target.holds) == ("+16%", False)
 
 
