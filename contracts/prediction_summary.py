@@ -92,7 +92,7 @@ def summarise_predictions(
     out = []
     for j, r in enumerate(runs):
         held = np.flatnonzero(cells[j])
-        tallied, terms = _tally(None if explained is None
+        tallied, terms = tally(None if explained is None
                                 else [explained[i] for i in order[r.lo:r.hi]])
         out.append(PredictionSummary(
             model=model, version=version, route=route, partition=r.partition,
@@ -104,7 +104,7 @@ def summarise_predictions(
     return out
 
 
-def _tally(explained: Sequence[Mapping[str, float]] | None) -> tuple[int, dict[str, TermTally]]:
+def tally(explained: Sequence[Mapping[str, float]] | None) -> tuple[int, dict[str, TermTally]]:
     """How many predictions were explained, and per feature how often it was among their
     largest terms and the sum of those terms' sizes."""
     if not explained:
@@ -119,4 +119,4 @@ def _tally(explained: Sequence[Mapping[str, float]] | None) -> tuple[int, dict[s
 
 
 __all__ = ["LATENCY_BUCKETS", "LATENCY_EDGES", "SCORE_BINS", "latency_buckets", "score_bins",
-           "summarise_predictions"]
+           "summarise_predictions", "tally"]

@@ -8,10 +8,11 @@ the mean size of its term when it was. Names come from a topic, so at most
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from contracts.prediction_summary import tally
 from contracts.records import TermTally
 
 MAX_FEATURES: Final = 256
@@ -32,25 +33,19 @@ class Drivers:
     counts: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, float] = field(default_factory=dict)
 
-    def add(self, contributions: Iterable[Mapping[str, float]]) -> None:
-        counts, sizes = self.counts, self.sizes
-        for terms in contributions:
-            self.explained += 1
-            for name, term in terms.items():
-                if name not in counts and len(counts) >= MAX_FEATURES:
-                    name = OTHERS
-                counts[name] = counts.get(name, 0) + 1
-                sizes[name] = sizes.get(name, 0.0) + abs(term)
+    def add(self, contributions: Sequence[Mapping[str, float]]) -> None:
+        self.absorb(*tally(contributions), 1)
 
     def absorb(self, explained: int, terms: Mapping[str, TermTally], sign: int) -> None:
-        """Add (``sign`` 1) or take back (-1) a prediction summary's tally of terms."""
+        """Add (``sign`` 1) or take back (-1) a tally of terms: a prediction summary's, or
+        :func:`~contracts.prediction_summary.tally` of explained predictions."""
         counts, sizes = self.counts, self.sizes
         self.explained += sign * explained
-        for name, tally in terms.items():
+        for name, tallied in terms.items():
             if name not in counts and len(counts) >= MAX_FEATURES:
                 name = OTHERS
-            counts[name] = counts.get(name, 0) + sign * tally.count
-            sizes[name] = sizes.get(name, 0.0) + sign * tally.size
+            counts[name] = counts.get(name, 0) + sign * tallied.count
+            sizes[name] = sizes.get(name, 0.0) + sign * tallied.size
 
     def top(self, n: int) -> list[tuple[str, float, float]]:
         """The ``n`` features most often among the largest terms: (name, share of the

@@ -229,7 +229,8 @@ class _PredictionSummaries:
         for summary in summarise_predictions(
                 model=model.model, version=model.version, route=route, scores=scores,
                 decisions=decisions, ts=ts, latency=np.maximum(self.scored_at - ts, 0.0),
-                partitions=[self.partitions[p] for p in positions],
+                # Read only when the runs are not the batch's own.
+                partitions=[] if whole else [self.partitions[p] for p in positions],
                 offset_of=lambda i: self.origin(positions[i]).offset,
                 reference_scores=summariser.reference_scores if summariser else None,
                 explained=explained, layout=self.layout if whole else None):
