@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from benchmarks import runners, workload
 from benchmarks.report import MemoryFigures, ServiceFigures
-from contracts.feature_summary import Summariser, summarise
+from contracts.feature_summary import Summariser, runs_of, summarise
 from contracts.kafka_clients import make_consumer, make_producer
 from contracts.prediction_summary import summarise_predictions
 from contracts.records import FeatureSummary, Prediction, PredictionSummary, UserEvent
@@ -116,13 +116,12 @@ def batch_summaries(summariser: Summariser, events: list[UserEvent], scores: Flo
     """The processor's summaries of one batch: of its events' features, and of their
     predictions on the champion route, made ``LATENCY`` after event time."""
     ts = np.array([e.ts.timestamp() for e in events])
-    return (summarise([e.features for e in events], ts.tolist(), partitions, offset_of,
-                      [summariser]),
+    layout = runs_of(partitions, offset_of)
+    return (summarise([e.features for e in events], ts.tolist(), layout, [summariser]),
             summarise_predictions(
                 model=summariser.model, version=summariser.version, route="champion",
                 scores=scores, decisions=decisions, ts=ts, latency=np.full(ts.size, LATENCY),
-                partitions=partitions, offset_of=offset_of,
-                reference_scores=summariser.reference_scores))
+                layout=layout, reference_scores=summariser.reference_scores))
 
 
 def joiner(settings: Settings, topics: Topics, n: int) -> ServiceFigures:

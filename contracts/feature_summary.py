@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.feature_rows import Row, column
+from contracts.feature_rows import Row, column, numbers
 from contracts.records import (
     MAX_UNSEEN_NAMES,
     CategoricalCounts,
@@ -70,19 +70,21 @@ def columns(events: Sequence[UserEvent], numeric: Iterable[str],
     ts = np.fromiter((e.ts.timestamp() for e in events), np.float64, len(events))
     return Columns(
         ts,
-        {name: _numbers([f.get(name) for f in feats]) for name in numeric},
+        {name: _numbers(feats, name) for name in numeric},
         # Most values are text already: checking the type inline spares a call each.
         {name: [v if type(v) is str else _category(v)
                 for v in [f.get(name) for f in feats]] for name in categorical},
     )
 
 
-def _numbers(values: list[float | str | None]) -> NDArray[np.float64]:
-    try:
-        return np.array(values, dtype=np.float64)  # None becomes NaN
-    except ValueError:  # text where a number belongs counts as missing
-        return np.array([v if isinstance(v, float | int) else math.nan for v in values],
-                        dtype=np.float64)
+def _numbers(rows: Sequence[Row], name: str) -> NDArray[np.float64]:
+    """Numeric feature ``name`` as floats: the scorer's when it read them (a
+    :class:`~contracts.feature_rows.FeatureRows` keeps them), and text counts as missing."""
+    found = numbers(rows, name)
+    if found is not None:
+        return found
+    return np.array([v if isinstance(v, float | int) else math.nan for v in column(rows, name)],
+                    dtype=np.float64)
 
 
 def _category(value: float | str | None) -> str | None:
@@ -126,8 +128,11 @@ class Run:
     last: int
 
 
-def runs_of(partitions: Sequence[int], offset_of: Callable[[int], int],
-            size: int = SUMMARY_EVENTS) -> tuple[list[int], list[Run]]:
+Layout = tuple[NDArray[np.intp], list[Run]]  # what runs_of gives: a batch's order, and its runs
+
+
+def runs_of(partitions: Sequence[int] | NDArray[np.int64], offset_of: Callable[[int], int],
+            size: int = SUMMARY_EVENTS) -> Layout:
     """The order to lay a batch's events out in (by partition, each partition's in its
     order), and the runs of at most ``size`` events that order cuts into.
 
@@ -135,7 +140,7 @@ def runs_of(partitions: Sequence[int], offset_of: Callable[[int], int],
     only at the ends of runs.
 
     >>> order, runs = runs_of([0, 1, 0, 0], lambda i: 10 + i, size=2)
-    >>> order, [(r.lo, r.hi, r.partition, r.first, r.last) for r in runs]
+    >>> order.tolist(), [(r.lo, r.hi, r.partition, r.first, r.last) for r in runs]
     ([0, 2, 3, 1], [(0, 2, 0, 10, 12), (2, 3, 0, 13, 13), (3, 4, 1, 11, 11)])
     """
     by_partition = np.asarray(partitions, dtype=np.int64)
@@ -148,10 +153,9 @@ def runs_of(partitions: Sequence[int], offset_of: Callable[[int], int],
                                                                     [laid.size]))))
     starts = np.flatnonzero((np.arange(laid.size) - segment_of) % size == 0)
     ends = np.concatenate((starts[1:], [laid.size]))
-    positions = order.tolist()
-    return positions, [Run(lo, hi, int(laid[lo]), offset_of(positions[lo]),
-                           offset_of(positions[hi - 1]))
-                       for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return order, [Run(lo, hi, int(laid[lo]), offset_of(int(order[lo])),
+                       offset_of(int(order[hi - 1])))
+                   for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 class Summariser:
@@ -200,22 +204,22 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
 
     def summarise(self, rows: Sequence[Row], order: NDArray[np.intp], ts: NDArray[np.float64],
                   runs: Sequence[Run],
-                  numbers: dict[str, NDArray[np.float64]] | None = None) -> list[FeatureSummary]:
+                  laid_out: dict[str, NDArray[np.float64]] | None = None) -> list[FeatureSummary]:
         """One summary per run. The runs cover ``rows`` laid out in ``order`` (with event
-        times ``ts``, in that order); ``numbers`` keeps the numeric columns laid out, for
+        times ``ts``, in that order); ``laid_out`` keeps the numeric columns laid out, for
         other summarisers of the same batch."""
         k = len(runs)
         if not k:
             return []
-        numbers = {} if numbers is None else numbers
+        laid_out = {} if laid_out is None else laid_out
         sizes = np.fromiter((r.hi - r.lo for r in runs), np.int64, k)
         run_of = np.repeat(np.arange(k), sizes)
         starts = np.fromiter((r.lo for r in runs), np.int64, k)
         numeric = {}
         for name, cuts in self.numeric:
-            laid = numbers.get(name)
+            laid = laid_out.get(name)
             if laid is None:
-                laid = numbers[name] = _numbers(column(rows, name))[order]
+                laid = laid_out[name] = _numbers(rows, name)[order]
             numeric[name] = self._numeric(laid, run_of, sizes, cuts)
         categorical = {name: self._categorical(column(rows, name), order, run_of, k, index,
                                                unknown)
@@ -268,25 +272,21 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [CategoricalCounts(counts[j], missing[j], unseen[j], names[j]) for j in range(k)]
 
 
-Layout = tuple[list[int], list[Run]]  # what runs_of gives: a batch's order, and its runs
 
 
-def summarise(rows: Sequence[Row], times: Sequence[float], partitions: Sequence[int],
-              offset_of: Callable[[int], int], summarisers: Sequence[Summariser],
-              layout: Layout | None = None) -> list[FeatureSummary]:
+def summarise(rows: Sequence[Row], times: Sequence[float], layout: Layout,
+              summarisers: Sequence[Summariser]) -> list[FeatureSummary]:
     """Every summariser's summaries of a batch: event ``i`` has features ``rows[i]``
-    (a :class:`~contracts.feature_rows.FeatureRows` shares the columns the scorer read),
-    event time ``times[i]`` (epoch seconds), and was read from partition
-    ``partitions[i]`` at offset ``offset_of(i)`` (asked only at the ends of runs);
-    ``layout``, when given, is ``runs_of(partitions, offset_of)``, made once a batch."""
+    (a :class:`~contracts.feature_rows.FeatureRows` shares the columns the scorer read)
+    and event time ``times[i]`` (epoch seconds); ``layout`` is :func:`runs_of` the events'
+    partitions and offsets, made once a batch."""
     if not summarisers or not rows:
         return []
-    order, runs = layout or runs_of(partitions, offset_of)
-    laid = np.asarray(order, dtype=np.intp)
+    laid, runs = layout
     ts = np.asarray(times, dtype=np.float64)[laid]
-    numbers: dict[str, NDArray[np.float64]] = {}
+    laid_out: dict[str, NDArray[np.float64]] = {}
     return [summary for summariser in summarisers
-            for summary in summariser.summarise(rows, laid, ts, runs, numbers)]
+            for summary in summariser.summarise(rows, laid, ts, runs, laid_out)]
 
 
 def per_run(run_of: NDArray[np.int64], cells: NDArray[np.int64], width: int,

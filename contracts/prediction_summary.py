@@ -14,14 +14,14 @@ partition's offsets to recognise events scored again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.feature_summary import Layout, per_run, runs_of
+from contracts.feature_summary import Layout, per_run
 from contracts.records import PredictionSummary, Route, ScoreCells, TermTally
 from contracts.reference_stats import Histogram
 
@@ -51,26 +51,25 @@ def latency_buckets(latency: Floats) -> NDArray[np.int64]:
 
 def summarise_predictions(
     *, model: str, version: int, route: Route, scores: Floats, decisions: NDArray[np.int64],
-    ts: Floats, latency: Floats, partitions: Sequence[int], offset_of: Callable[[int], int],
-    reference_scores: Histogram | None = None,
-    explained: Sequence[Mapping[str, float]] | None = None, layout: Layout | None = None,
+    ts: Floats, latency: Floats, layout: Layout, reference_scores: Histogram | None = None,
+    explained: Sequence[Mapping[str, float]] | None = None,
 ) -> list[PredictionSummary]:
     """The summaries of one version's predictions on one route, in a batch: prediction
     ``i`` has ``scores[i]``, ``decisions[i]``, event time ``ts[i]`` and ``latency[i]``
-    seconds from it, and answers the event read from ``partitions[i]`` at
-    ``offset_of(i)`` (asked only at the ends of runs); ``layout``, when given, is
-    ``runs_of(partitions, offset_of)``, shared with the batch's feature summaries.
+    seconds from it; ``layout`` is :func:`~contracts.feature_summary.runs_of` the
+    partitions and offsets of the events they answer (the batch's feature summaries'
+    own when the route scored all of the batch).
 
+    >>> from contracts.feature_summary import runs_of
     >>> [s] = summarise_predictions(model="m", version=1, route="champion",
     ...     scores=np.array([0.2, 0.9]), decisions=np.array([0, 1]), ts=np.array([5.0, 4.0]),
-    ...     latency=np.array([0.02, 0.2]), partitions=[3, 3], offset_of=lambda i: 10 + i)
+    ...     latency=np.array([0.02, 0.2]), layout=runs_of([3, 3], lambda i: 10 + i))
     >>> s.events, (s.first_offset, s.last_offset), s.table, s.latency[:5]
     (2, (10, 11), ScoreCells(cells=[20, 190], counts=[1, 1], sums=[0.2, 0.9]), [0, 1, 0, 0, 1])
     """
     if not scores.size:
         return []
-    order, runs = layout or runs_of(partitions, offset_of)
-    laid = np.asarray(order, dtype=np.intp)
+    laid, runs = layout
     scores, ts, latency = scores[laid], ts[laid], latency[laid]
     decisions = np.asarray(decisions, dtype=np.int64)[laid]
     k = len(runs)
@@ -93,7 +92,7 @@ def summarise_predictions(
     for j, r in enumerate(runs):
         held = np.flatnonzero(cells[j])
         tallied, terms = tally(None if explained is None
-                                else [explained[i] for i in order[r.lo:r.hi]])
+                                else [explained[i] for i in laid[r.lo:r.hi].tolist()])
         out.append(PredictionSummary(
             model=model, version=version, route=route, partition=r.partition,
             first_offset=r.first, last_offset=r.last, events=r.hi - r.lo,

@@ -36,7 +36,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from contracts.feature_rows import column
 from scorer.feature_schema import Features, FeatureSchema, category_text
-from scorer.preprocessing import QuantileClipper, _numbers, vectorise
+from scorer.preprocessing import QuantileClipper, checked_numbers, vectorise
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +110,8 @@ class CompiledLinear:
 
     def _terms(self, rows: Sequence[Features]) -> Iterator[tuple[str, np.ndarray]]:
         for term in self.numeric:  # in schema order, so the first bad value is the same
-            x = _numbers(column(rows, term.name), term.name,
-                         never_negative=term.never_negative)
-            x[np.isnan(x)] = term.fill
-            np.clip(x, term.lower, term.upper, out=x)
+            x = _filled(checked_numbers(rows, term.name, never_negative=term.never_negative),
+                        term)
             x *= term.weight
             yield term.name, x
         for cat in self.categorical:
@@ -156,10 +154,8 @@ class CompiledNetwork:
     def scores(self, rows: Sequence[Features]) -> np.ndarray:
         hidden = np.tile(self.intercept, (len(rows), 1))
         for term in self.numeric:
-            x = _numbers(column(rows, term.name), term.name,
-                         never_negative=term.never_negative)
-            x[np.isnan(x)] = term.fill
-            np.clip(x, term.lower, term.upper, out=x)
+            x = _filled(checked_numbers(rows, term.name, never_negative=term.never_negative),
+                        term)
             hidden += np.outer(x, term.weight)
         for table in self.categorical:
             get, name, unseen = table.rows.get, table.name, len(table.rows)
@@ -173,6 +169,13 @@ class CompiledNetwork:
             np.maximum(hidden, 0.0, out=hidden)
             hidden = hidden @ weights + biases
         return _logistic(hidden[:, 0])
+
+
+def _filled(x: np.ndarray, term: NumericTerm) -> np.ndarray:
+    """A new array of ``x`` with missing values imputed and clipped as the pipeline does
+    (``x`` itself is shared with the batch's other readers)."""
+    filled = np.where(np.isnan(x), term.fill, x)
+    return np.clip(filled, term.lower, term.upper, out=filled)
 
 
 def _logistic(decision: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -25,7 +26,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from contracts.feature_rows import column
+from contracts.feature_rows import column, numbers
 from scorer.exceptions import FeatureValueError
 from scorer.feature_schema import Features, FeatureSchema, FeatureValue, category_text
 
@@ -171,23 +172,27 @@ def vectorise(schema: FeatureSchema, rows: Sequence[Features]) -> np.ndarray:
     X = np.empty((len(rows), len(schema.features)), dtype=object if has_categories else np.float64)
     for j, spec in enumerate(schema.features):
         name = spec.name
-        values = column(rows, name)
         if spec.kind == "numeric":
             never_negative = spec.minimum is not None and spec.minimum >= 0.0
-            X[:, j] = _numbers(values, name, never_negative=never_negative)
+            X[:, j] = checked_numbers(rows, name, never_negative=never_negative)
         else:
-            X[:, j] = _texts(values)
+            X[:, j] = _texts(column(rows, name))
     return X
 
 
-def _numbers(column: list[FeatureValue], name: str, *, never_negative: bool) -> np.ndarray:
-    try:
-        # numpy turns None into NaN itself, in C.
-        values = np.array(column, dtype=np.float64)
-    except (TypeError, ValueError):
-        values = None
+def checked_numbers(rows: Sequence[Features], name: str, *,
+                    never_negative: bool) -> NDArray[np.float64]:
+    """Numeric feature ``name`` of ``rows`` as floats (missing: NaN), shared with every
+    reader of ``rows`` (:func:`contracts.feature_rows.numbers`): never change it.
+
+    Raises
+    ------
+    FeatureValueError
+        For the first value that is no finite number, or negative where ``never_negative``.
+    """
+    values = numbers(rows, name)
     if values is None or np.isinf(values).any():
-        raise _first_bad_number(column, name)
+        raise _first_bad_number(column(rows, name), name)
     # A feature never negative in training is a count or an amount: a negative value
     # is broken data, not drift, and a clipped score for it would hide the fault.
     if never_negative and (values < 0.0).any():

@@ -141,7 +141,8 @@ def score_values(
         times_at[positions] = times
         # The runs of the batch's valid events, for its feature summaries and those of
         # each route that scored all of them.
-        layout = runs_of([partitions[i] for i in positions], lambda i: origin(positions[i]).offset)
+        layout = runs_of(np.asarray(partitions, dtype=np.int64)[positions],
+                         lambda i: origin(positions[i]).offset)
         summaries = _PredictionSummaries(result, state, times_at, epoch, partitions, origin,
                                          layout)
     for assignment, members in groups.items():
@@ -151,8 +152,7 @@ def score_values(
                dead_letter_failures=assignment.shown, explain_top_k=explain_top_k,
                rows=rows if len(members) == len(valid) else None, summaries=summaries)
     if summaries is not None:
-        _summarise(result, rows, positions, times, partitions, origin,
-                   state.served_summarisers(), summaries.layout)
+        _summarise(result, rows, times, state.served_summarisers(), summaries.layout)
     return result
 
 
@@ -229,21 +229,18 @@ class _PredictionSummaries:
         for summary in summarise_predictions(
                 model=model.model, version=model.version, route=route, scores=scores,
                 decisions=decisions, ts=ts, latency=np.maximum(self.scored_at - ts, 0.0),
-                # Read only when the runs are not the batch's own.
-                partitions=[] if whole else [self.partitions[p] for p in positions],
-                offset_of=lambda i: self.origin(positions[i]).offset,
+                layout=self.layout if whole else runs_of(
+                    np.asarray(self.partitions, dtype=np.int64)[at],
+                    lambda i: self.origin(positions[i]).offset),
                 reference_scores=summariser.reference_scores if summariser else None,
-                explained=explained, layout=self.layout if whole else None):
+                explained=explained):
             append((summary.model.encode(), encode(summary), summary.partition))
 
 
-def _summarise(result: StepResult, rows: FeatureRows, positions: list[int],
-               times: list[float], partitions: Sequence[int],
-               origin: Callable[[int], KafkaRecord], summarisers: list[Summariser],
-               layout: Layout) -> None:
+def _summarise(result: StepResult, rows: FeatureRows, times: list[float],
+               summarisers: list[Summariser], layout: Layout) -> None:
     append, encode = result.summaries.append, _ENCODER.encode
-    for summary in summarise(rows, times, [partitions[i] for i in positions],
-                             lambda i: origin(positions[i]).offset, summarisers, layout):
+    for summary in summarise(rows, times, layout, summarisers):
         append((summary.model.encode(), encode(summary), summary.partition))
 
 

@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 from confluent_kafka import Producer
 
-from contracts.feature_summary import Summariser, summarise
+from contracts.feature_summary import Summariser, runs_of, summarise
 from contracts.kafka_clients import producer_config
 from contracts.prediction_summary import summarise_predictions
 from contracts.records import Alert, LabeledEvent, Prediction
@@ -78,13 +78,13 @@ class Feeder:
                 while self._waiting and self._waiting[0][0].label_due <= item.event.ts:
                     self._label(*self._waiting.popleft())
             ts = np.array([i.event.ts.timestamp() for i in chunk])
-            features = summarise([i.event.features for i in chunk], ts.tolist(),
-                                 [0] * len(chunk), lambda k, lo=lo: lo + k, [self.summariser])
+            layout = runs_of([0] * len(chunk), lambda k, lo=lo: lo + k)
+            features = summarise([i.event.features for i in chunk], ts.tolist(), layout,
+                                 [self.summariser])
             predicted = summarise_predictions(
                 model=self.bundle.model, version=self.bundle.version, route="champion",
                 scores=scores, decisions=decisions, ts=ts, latency=np.full(ts.size, LATENCY),
-                partitions=[0] * len(chunk), offset_of=lambda k, lo=lo: lo + k,
-                reference_scores=self.summariser.reference_scores)
+                layout=layout, reference_scores=self.summariser.reference_scores)
             for topic, summaries in ((self.topics.feature_summaries, features),
                                      (self.topics.prediction_summaries, predicted)):
                 for summary in summaries:

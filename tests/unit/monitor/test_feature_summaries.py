@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns
+from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns, runs_of
 from contracts.feature_summary import summarise as summarise_rows
 from contracts.records import FeatureSummary, LabeledEvent, NumericCounts, Prediction, UserEvent
 from contracts.sketches import CategoricalSketch, NumericSketch
@@ -42,7 +42,7 @@ def summarise(events: list[UserEvent], partitions: list[int], offset_of: Callabl
               summarisers: list[Summariser]) -> list[FeatureSummary]:
     """The processor's summaries of a batch of ``events``."""
     return summarise_rows([e.features for e in events], [e.ts.timestamp() for e in events],
-                          partitions, offset_of, summarisers)
+                          runs_of(partitions, offset_of), summarisers)
 
 
 def stream(n: int, seed: int = 5) -> list[UserEvent]:

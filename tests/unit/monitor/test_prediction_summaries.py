@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from contracts.feature_summary import SUMMARY_EVENTS
+from contracts.feature_summary import SUMMARY_EVENTS, runs_of
 from contracts.prediction_summary import summarise_predictions
 from contracts.records import PredictionSummary, ScoreCells, TermTally
 from contracts.topics import Topics
@@ -60,8 +60,8 @@ def summaries_of(bundle: ModelBundle, s: Scored, partitions: list[int], offsets:
     """The processor's summaries of one batch of predictions."""
     return summarise_predictions(
         model="conversion", version=1, route="champion", scores=s.scores,
-        decisions=s.decisions, ts=s.ts, latency=s.latency, partitions=partitions,
-        offset_of=offsets.__getitem__, reference_scores=bundle.reference.scores,
+        decisions=s.decisions, ts=s.ts, latency=s.latency,
+        layout=runs_of(partitions, offsets.__getitem__), reference_scores=bundle.reference.scores,
         explained=s.explained if explain else None)
 
 

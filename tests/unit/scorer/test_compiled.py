@@ -5,6 +5,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contracts.feature_rows import FeatureRows, numbers
+from contracts.feature_summary import Summariser, runs_of, summarise
 from scorer.bundle import ModelBundle
 from scorer.compiled import compile_pipeline, probe_rows
 from scorer.exceptions import FeatureValueError
@@ -120,3 +122,30 @@ def test_the_bundle_scores_with_its_compiled_model(logistic_bundle: ModelBundle)
 
     np.testing.assert_allclose(scores, sklearn_scores(logistic_bundle, events), rtol=0, atol=1e-9)
     assert decisions.tolist() == (scores >= logistic_bundle.threshold).astype(int).tolist()
+
+
+@pytest.mark.parametrize("estimator", ["logistic", "mlp"])
+def test_scoring_leaves_the_batchs_floats_as_sent_for_its_feature_summaries(
+    estimator: str, logistic_bundle: ModelBundle, mlp_bundle: ModelBundle,
+) -> None:
+    """The scorer imputes and clips the floats it shares with the batch's feature
+    summaries (:class:`FeatureRows`): on its own copy, so the summaries count what was
+    sent, gaps as missing and outliers in their extreme bins."""
+    bundle = logistic_bundle if estimator == "logistic" else mlp_bundle
+    categories = {"device": ["ios", "android", "web"], "country": ["de", "fr", "es", "it"]}
+    events = random_events(2_000, seed=12, categories=categories)
+    rows = FeatureRows(events)
+    assert bundle.compiled is not None
+
+    scores = bundle.compiled.scores(rows)
+
+    np.testing.assert_allclose(scores, sklearn_scores(bundle, events), rtol=0, atol=1e-9)
+    sent = np.array([e.get("cart_value") for e in events], dtype=np.float64)
+    shared = numbers(rows, "cart_value")
+    assert shared is not None and np.isnan(sent).sum() > 100
+    np.testing.assert_array_equal(shared, sent)  # NaN where NaN, no value clipped
+    summariser = Summariser(bundle.model, bundle.version, bundle.reference)
+    layout = runs_of([0] * len(events), lambda i: i)
+    times = [0.0] * len(events)
+    assert summarise(rows, times, layout, [summariser]) == \
+        summarise(list(events), times, layout, [summariser])
