@@ -2,13 +2,16 @@
 
 The scorer and the feature summaries both read every feature of a batch, and a
 dictionary lookup a value is most of what either costs, then turning a numeric
-column into floats. :class:`FeatureRows` remembers the columns read from it, and
-their floats, so a batch's values leave their dicts, and become floats, once.
+column into floats and a categorical one into codes. :class:`FeatureRows`
+remembers the columns read from it, their floats and their codes, so a batch's
+values leave their dicts, and are looked up, once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,7 @@ class FeatureRows(list[Row]):
         super().__init__(rows)
         self.columns: dict[str, list[Any]] = {}
         self.numbers: dict[str, NDArray[np.float64] | None] = {}
+        self.codes: dict[tuple[str, tuple[str, ...]], NDArray[np.intp]] = {}
 
 
 def column(rows: Sequence[Row], name: str) -> list[Any]:
@@ -61,6 +65,68 @@ def numbers(rows: Sequence[Row], name: str) -> NDArray[np.float64] | None:
     return _floats(column(rows, name))
 
 
+def category_text(value: Any) -> str | None:
+    """How a value reads as a category: text as is, integral numbers without ``.0``.
+
+    >>> category_text(3.0), category_text(2.5), category_text("ios"), category_text(None)
+    ('3', '2.5', 'ios', None)
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
+
+
+class Vocabulary:
+    """A categorical feature's known categories, in one order whoever knows them: code
+    ``i`` is the ``i``-th, :attr:`missing` a missing value, :attr:`unseen` any other.
+
+    >>> v = Vocabulary(["web", "ios"])
+    >>> v.categories, v.missing, v.unseen
+    (('ios', 'web'), 2, 3)
+    """
+
+    def __init__(self, categories: Iterable[str]) -> None:
+        self.categories = tuple(sorted(categories))
+        self.missing = len(self.categories)
+        self.unseen = self.missing + 1
+        self.index: dict[str | None, int] = {c: i for i, c in enumerate(self.categories)}
+        self.index[None] = self.missing
+
+
+def codes(rows: Sequence[Row], name: str, vocabulary: Vocabulary) -> NDArray[np.intp]:
+    """Categorical feature ``name`` of ``rows`` as codes of ``vocabulary``; a number reads
+    as its :func:`category_text`. Shared by every reader with the same categories: never
+    change it.
+
+    >>> rows = FeatureRows([{"os": "ios"}, {"os": 3.0}, {}])
+    >>> codes(rows, "os", Vocabulary(["ios", "3"])).tolist()
+    [1, 0, 2]
+    """
+    key = (name, vocabulary.categories)
+    if isinstance(rows, FeatureRows):
+        found = rows.codes.get(key)
+        if found is None:
+            found = rows.codes[key] = _codes(column(rows, name), vocabulary)
+        return found
+    return _codes(column(rows, name), vocabulary)
+
+
+def _codes(values: list[Any], vocabulary: Vocabulary) -> NDArray[np.intp]:
+    index, unseen = vocabulary.index, vocabulary.unseen
+    # Most values are text: one lookup each, and numbers looked up again as their text.
+    found = np.fromiter(map(index.get, values, repeat(unseen)), np.intp, len(values))
+    for i in np.flatnonzero(found == unseen).tolist():
+        value = values[i]
+        if value.__class__ is not str:
+            found[i] = index.get(category_text(value), unseen)
+    return found
+
+
 def _floats(values: list[Any]) -> NDArray[np.float64] | None:
     try:
         return np.array(values, dtype=np.float64)  # numpy turns None into NaN itself, in C
@@ -68,4 +134,4 @@ def _floats(values: list[Any]) -> NDArray[np.float64] | None:
         return None
 
 
-__all__ = ["FeatureRows", "column", "numbers"]
+__all__ = ["FeatureRows", "Vocabulary", "category_text", "codes", "column", "numbers"]

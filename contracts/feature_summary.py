@@ -19,19 +19,17 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Final
 
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.feature_rows import Row, column, numbers
+from contracts.feature_rows import Row, Vocabulary, category_text, codes, column, numbers
 from contracts.records import (
     MAX_UNSEEN_NAMES,
     CategoricalCounts,
     FeatureSummary,
-    FeatureValue,
     ModelVersion,
     NumericCounts,
     UserEvent,
@@ -72,7 +70,7 @@ def columns(events: Sequence[UserEvent], numeric: Iterable[str],
         ts,
         {name: _numbers(feats, name) for name in numeric},
         # Most values are text already: checking the type inline spares a call each.
-        {name: [v if type(v) is str else _category(v)
+        {name: [v if type(v) is str else category_text(v)
                 for v in [f.get(name) for f in feats]] for name in categorical},
     )
 
@@ -87,13 +85,18 @@ def _numbers(rows: Sequence[Row], name: str) -> NDArray[np.float64]:
                     dtype=np.float64)
 
 
-def _category(value: float | str | None) -> str | None:
-    """As ``scorer.feature_schema.category_text``: integral numbers read without ``.0``."""
-    if value is None or isinstance(value, str):
-        return value
-    if math.isnan(value):
-        return None
-    return str(int(value)) if value.is_integer() else str(value)
+def _columns_of(categories: list[str]) -> tuple[Vocabulary, NDArray[np.intp]]:
+    """The vocabulary of a reference's categories, and the column of a summary's table
+    each of its codes counts in: 0 missing, then the categories in the reference's order,
+    then unseen ones.
+
+    >>> _columns_of(["web", "ios"])[1].tolist()
+    [2, 1, 0, 3]
+    """
+    vocabulary = Vocabulary(categories)
+    place = {c: i + 1 for i, c in enumerate(categories)}
+    return vocabulary, np.asarray([*(place[c] for c in vocabulary.categories), 0,
+                                   len(categories) + 1], dtype=np.intp)
 
 
 class _Cuts:
@@ -198,9 +201,8 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         self.numeric = [(name, _Cuts(np.asarray(r.histogram.edges, dtype=np.float64),
                                      np.unique(np.asarray(r.quantiles, dtype=np.float64))))
                         for name, r in reference.numeric.items()]
-        # A missing value (None) is code -1: one lookup a value, with no test for None.
-        self.categorical = [(name, {**{c: i for i, c in enumerate(r.frequencies)}, None: -1},
-                             len(r.frequencies)) for name, r in reference.categorical.items()]
+        self.categorical = [(name, *_columns_of(list(r.frequencies)))
+                            for name, r in reference.categorical.items()]
 
     def summarise(self, rows: Sequence[Row], order: NDArray[np.intp], ts: NDArray[np.float64],
                   runs: Sequence[Run],
@@ -221,9 +223,8 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
             if laid is None:
                 laid = laid_out[name] = _numbers(rows, name)[order]
             numeric[name] = self._numeric(laid, run_of, sizes, cuts)
-        categorical = {name: self._categorical(column(rows, name), order, run_of, k, index,
-                                               unknown)
-                       for name, index, unknown in self.categorical}
+        categorical = {name: self._categorical(rows, name, vocabulary, at, order, run_of, k)
+                       for name, vocabulary, at in self.categorical}
         first = np.minimum.reduceat(ts, starts).tolist()
         last = np.maximum.reduceat(ts, starts).tolist()
         return [FeatureSummary(
@@ -250,21 +251,17 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [NumericCounts(coarse[j], fine[j], missing[j], totals[j]) for j in range(k)]
 
     @staticmethod
-    def _categorical(values: list[FeatureValue], order: NDArray[np.intp],
-                     run_of: NDArray[np.int64], k: int, index: dict[FeatureValue, int],
-                     unknown: int) -> list[CategoricalCounts]:
-        codes = np.fromiter(map(index.get, values, repeat(unknown)), np.int64, len(values))
-        # A number in a categorical feature reads as its text (3.0 as "3"): looked up again.
-        for i in np.flatnonzero(codes == unknown).tolist():
-            value = values[i]
-            if value.__class__ is not str:
-                codes[i] = index.get(_category(value), unknown)
-        codes = codes[order] + 1
-        table = per_run(run_of, codes, unknown + 2, k)
+    def _categorical(rows: Sequence[Row], name: str, vocabulary: Vocabulary,
+                     at: NDArray[np.intp], order: NDArray[np.intp], run_of: NDArray[np.int64],
+                     k: int) -> list[CategoricalCounts]:
+        cells = at[codes(rows, name, vocabulary)][order]
+        unseen_cell = at.size - 1
+        table = per_run(run_of, cells, unseen_cell + 1, k)
         names: list[dict[str, int]] = [{} for _ in range(k)]
         if table[:, -1].any():
-            for i in np.flatnonzero(codes == unknown + 1).tolist():
-                seen, value = names[int(run_of[i])], _category(values[int(order[i])])
+            values = column(rows, name)
+            for i in np.flatnonzero(cells == unseen_cell).tolist():
+                seen, value = names[int(run_of[i])], category_text(values[int(order[i])])
                 if value is not None and (value in seen or len(seen) < MAX_UNSEEN_NAMES):
                     seen[value] = seen.get(value, 0) + 1
         counts, missing, unseen = (table[:, 1:-1].tolist(), table[:, 0].tolist(),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -34,8 +34,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from contracts.feature_rows import column
-from scorer.feature_schema import Features, FeatureSchema, category_text
+from contracts.feature_rows import Vocabulary, codes
+from scorer.feature_schema import Features, FeatureSchema
 from scorer.preprocessing import QuantileClipper, checked_numbers, vectorise
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,27 @@ class NumericTerm:
 
 @dataclass(frozen=True, slots=True)
 class CategoryTerm:
+    """A categorical feature's terms; :attr:`weights` holds them by the code of
+    :attr:`vocabulary` (:func:`contracts.feature_rows.codes`): an unseen category's is
+    zero."""
+
     name: str
     terms: Mapping[str | None, Weight]  # None: the imputed category's term
+    vocabulary: Vocabulary = field(init=False)
+    weights: np.ndarray = field(init=False)  # one row a code for a network's vectors
+
+    def __post_init__(self) -> None:
+        vocabulary = Vocabulary(c for c in self.terms if c is not None)
+        zero = 0.0 * np.asarray(next(iter(self.terms.values())))
+        weights = [*(self.terms[c] for c in vocabulary.categories),
+                   self.terms.get(None, zero), zero]
+        object.__setattr__(self, "vocabulary", vocabulary)
+        object.__setattr__(self, "weights", np.asarray(weights, dtype=np.float64))
+
+    def of(self, rows: Sequence[Features]) -> np.ndarray:
+        """The term of each row (a row of terms each, for a network)."""
+        taken: np.ndarray = self.weights[codes(rows, self.name, self.vocabulary)]
+        return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,30 +134,7 @@ class CompiledLinear:
             x *= term.weight
             yield term.name, x
         for cat in self.categorical:
-            get, name = cat.terms.get, cat.name
-            yield name, np.fromiter(
-                (get(v if v.__class__ is str or v is None else category_text(v), 0.0)
-                 for v in column(rows, name)),
-                dtype=np.float64, count=len(rows),
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryTable:
-    """A categorical feature's first-layer terms as rows of one matrix: a lookup gives a
-    row index (unseen categories the last row, of zeros)."""
-
-    name: str
-    rows: Mapping[str | None, int]
-    matrix: np.ndarray
-
-    @classmethod
-    def of(cls, term: CategoryTerm, units: int) -> CategoryTable:
-        keys = list(term.terms)
-        matrix = np.zeros((len(keys) + 1, units))
-        for i, key in enumerate(keys):
-            matrix[i] = term.terms[key]
-        return cls(term.name, {key: i for i, key in enumerate(keys)}, matrix)
+            yield cat.name, cat.of(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +144,7 @@ class CompiledNetwork:
 
     intercept: np.ndarray
     numeric: tuple[NumericTerm, ...]
-    categorical: tuple[CategoryTable, ...]
+    categorical: tuple[CategoryTerm, ...]
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights, biases) after the first
 
     def scores(self, rows: Sequence[Features]) -> np.ndarray:
@@ -157,14 +153,8 @@ class CompiledNetwork:
             x = _filled(checked_numbers(rows, term.name, never_negative=term.never_negative),
                         term)
             hidden += np.outer(x, term.weight)
-        for table in self.categorical:
-            get, name, unseen = table.rows.get, table.name, len(table.rows)
-            at = np.fromiter(
-                (get(v if v.__class__ is str or v is None else category_text(v), unseen)
-                 for v in column(rows, name)),
-                dtype=np.intp, count=len(rows),
-            )
-            hidden += table.matrix[at]
+        for category in self.categorical:
+            hidden += category.of(rows)
         for weights, biases in self.layers:
             np.maximum(hidden, 0.0, out=hidden)
             hidden = hidden @ weights + biases
@@ -221,10 +211,8 @@ def _compile(pipeline: Pipeline, schema: FeatureSchema) -> CompiledLinear | Comp
                 or list(model.classes_) != [0, 1]:
             raise _NotCompilable("not a binary ReLU network")
         first = _terms(columns, schema, model.coefs_[0], model.intercepts_[0].copy())
-        units = model.coefs_[0].shape[1]
         return CompiledNetwork(
-            np.asarray(first.intercept), first.numeric,
-            tuple(CategoryTable.of(t, units) for t in first.categorical),
+            np.asarray(first.intercept), first.numeric, first.categorical,
             tuple(zip(model.coefs_[1:], model.intercepts_[1:], strict=True)))
     model = _step(pipeline, "model", LogisticRegression)
     if model.coef_.shape[0] != 1 or list(model.classes_) != [0, 1]:
@@ -341,4 +329,4 @@ def _probe_error(compiled: CompiledLinear | CompiledNetwork, pipeline: Pipeline,
     return float(np.max(np.abs(compiled.scores(rows) - expected)))
 
 
-__all__ = ["CategoryTable", "CompiledLinear", "CompiledNetwork", "compile_pipeline", "probe_rows"]
+__all__ = ["CompiledLinear", "CompiledNetwork", "compile_pipeline", "probe_rows"]

@@ -13,6 +13,8 @@ from typing import Final, Literal
 
 import msgspec
 
+from contracts.feature_rows import category_text
+
 FeatureKind = Literal["numeric", "categorical"]
 FeatureValue = float | int | str | None
 Features = Mapping[str, FeatureValue]
@@ -124,22 +126,6 @@ def _guess_kind(values: list[float | int | str]) -> FeatureKind:
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return "numeric"
     return "categorical"
-
-
-def category_text(value: FeatureValue) -> str | None:
-    """How a value reads as a category: text as is, integral numbers without ``.0``.
-
-    >>> category_text(3.0), category_text(2.5), category_text("ios"), category_text(None)
-    ('3', '2.5', 'ios', None)
-    """
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if value.is_integer():
-            return str(int(value))
-    return str(value)
 
 
 def _spec(name: str, kind: FeatureKind, values: list[float | int | str]) -> FeatureSpec:
