@@ -231,11 +231,13 @@ class Monitor:
                 counts[("prediction-summaries", "other-model")] += 1
                 continue
             scope = Scope(self.model, summary.version, summary.route)
-            window = self._prediction_scope(scope)
+            window = self._prediction_scope(scope, keep=False)
             problem = window.problem(summary)
             if problem is not None:
                 counts[("prediction-summaries", problem)] += 1
                 continue
+            if scope not in self.predictions:  # made for this summary: watched from now
+                self._keep(self.predictions, scope, window)
             self._take_back_repeat(self.prediction_ledger, summary, "prediction-summaries",
                                    "predictions")
             closed, block = window.add_summary(summary)
@@ -339,7 +341,9 @@ class Monitor:
                 f"judged. {setting}")
 
     # -- scopes -------------------------------------------------------------------
-    def _prediction_scope(self, scope: Scope) -> PredictionScope:
+    def _prediction_scope(self, scope: Scope, *, keep: bool = True) -> PredictionScope:
+        """The scope's window; a new one is watched (and may push the least recently fed
+        out) unless not ``keep``."""
         found = self.predictions.get(scope)
         reference = self.registry.reference(scope.version)
         if found is None:
@@ -349,7 +353,7 @@ class Monitor:
                 max_seconds=w.max_seconds,
                 min_events=w.min_events, reference_scores=reference.scores if reference else None,
                 reference_metrics=self.registry.metrics(scope.version))
-            return self._keep(self.predictions, scope, found)
+            return self._keep(self.predictions, scope, found) if keep else found
         if found.scores is None and reference is not None:  # the version arrived late
             found.watch_scores(reference.scores)
             found.reference_metrics = self.registry.metrics(scope.version)

@@ -255,3 +255,24 @@ def test_random_bytes_on_prediction_summaries_never_raise(bundle: ModelBundle) -
         assert scope._current.latency.sum() == scope._current.count
         assert scope._current.table.counts.sum() == scope._current.count
         assert scope._current.table.counts.min() >= 0
+
+
+def test_a_refused_summary_of_a_new_scope_takes_no_watched_scopes_place(
+        bundle: ModelBundle) -> None:
+    """Scopes are bounded in number and the least recently fed leaves: a summary the
+    monitor refuses must not take a place, or a writer could push watched scopes out."""
+    s = scored(bundle, 100)
+    [good] = summaries_of(bundle, s, [0] * 100, list(range(100)))
+    monitor = monitor_of(bundle, prediction_events=100, prediction_stride=100, max_scopes=2)
+    monitor.ingest_values({TOPIC: [msgspec.json.encode(good),
+                                   tampered(good, route="canary", first_offset=200,
+                                            last_offset=299)]})
+    watched = list(monitor.predictions)
+    assert len(watched) == 2
+
+    monitor.ingest_values({TOPIC: [tampered(good, version=7, latency=[*good.latency, 0]),
+                                   tampered(good, route="shadow", events=SUMMARY_EVENTS + 1)]})
+
+    assert list(monitor.predictions) == watched and monitor.take_retired() == []
+    assert monitor.counts[("prediction-summaries", "summary-bins-differ")] == 1
+    assert monitor.counts[("prediction-summaries", "summary-out-of-range")] == 1
