@@ -3,9 +3,10 @@
 Order of work: consume a batch, hand it to the service's step (which returns the
 records to send), hand those to the producer, and go on with the next batch while
 they are in flight. When the :class:`CommitPolicy` says so (and before a rebalance
-hands partitions over, and on the way out) wait until the broker has acknowledged
-every output sent so far, then store and commit the offsets of the batches they came
-from. A crash in between repeats those batches (at-least-once); it never skips one.
+hands partitions over, and on the way out) send what the step held back until then
+(``held``), wait until the broker has acknowledged every output sent so far, then store
+and commit the offsets of the batches they came from. A crash in between repeats those
+batches (at-least-once); it never skips one.
 
 A runtime reads either as a member of a consumer group (:class:`Subscription`) or
 partitions it assigns itself (:class:`Assignment`), as the monitor, the retrainer and
@@ -138,14 +139,16 @@ class BatchRuntime:
 
     ``output`` is None for a step that sends nothing through the runtime, ``policy``
     None for a reader that never commits, and ``pacer`` None for reading each partition
-    as fast as it comes."""
+    as fast as it comes. ``held`` gives the records a step makes of the batches since
+    the last commit (the scoring processor's summaries), sent before it."""
 
     def __init__(self, settings: SharedSettings, *, group: str, source: Subscription | Assignment,
                  step: BatchStep, output: BatchOutput | None, heartbeat: Heartbeat,
                  policy: CommitPolicy | None, max_batch: int, poll_seconds: float,
                  consumer_config: dict[str, Any] | None = None,
                  read_size: int | None = None, max_batch_bytes: int | None = None,
-                 pacer: Pacer | None = None) -> None:
+                 pacer: Pacer | None = None,
+                 held: Callable[[], Iterable[Outgoing]] | None = None) -> None:
         self.settings = settings
         self.group = group
         self.source = source
@@ -158,6 +161,7 @@ class BatchRuntime:
         self.max_batch_bytes = max_batch_bytes
         self.poll_seconds = poll_seconds
         self.pacer = pacer
+        self.held = held
         self.consumer_config = consumer_config or {}
         if isinstance(source, Assignment) and source.at_end is not None:
             self.consumer_config["enable.partition.eof"] = True
@@ -246,6 +250,8 @@ class BatchRuntime:
         from confluent_kafka import TopicPartition
 
         if self.output is not None:
+            if self.held is not None:
+                self._send(self.held())
             self.output.wait_blocking()
         if self.policy is None:
             return

@@ -36,6 +36,33 @@ class FeatureRows(list[Row]):
         self.numbers: dict[str, NDArray[np.float64] | None] = {}
         self.codes: dict[tuple[str, tuple[str, ...]], NDArray[np.intp]] = {}
 
+    @classmethod
+    def joined(cls, parts: Sequence[FeatureRows]) -> FeatureRows:
+        """The rows of ``parts`` one after the other, with what every part read already.
+
+        >>> a, b = FeatureRows([{"x": 1.0}]), FeatureRows([{"x": "two"}, {"x": 3}])
+        >>> _ = numbers(a, "x"), numbers(b, "x"), column(b, "x")
+        >>> rows = FeatureRows.joined([a, b])
+        >>> len(rows), numbers(rows, "x"), column(rows, "x")
+        (3, None, [1.0, 'two', 3])
+        """
+        if len(parts) == 1:
+            return parts[0]
+        rows = cls(row for part in parts for row in part)
+        first, rest = parts[0], parts[1:]
+        for name, values in first.columns.items():
+            if all(name in p.columns for p in rest):
+                rows.columns[name] = values + [v for p in rest for v in p.columns[name]]
+        for name in first.numbers:
+            if all(name in p.numbers for p in rest):
+                floats = [a for p in parts if (a := p.numbers[name]) is not None]
+                rows.numbers[name] = np.concatenate(floats) if len(floats) == len(parts) \
+                    else None  # some value is no number
+        for key, found in first.codes.items():
+            if all(key in p.codes for p in rest):
+                rows.codes[key] = np.concatenate([found, *(p.codes[key] for p in rest)])
+        return rows
+
 
 def column(rows: Sequence[Row], name: str) -> list[Any]:
     """The values of feature ``name`` in ``rows``, None where absent."""

@@ -36,7 +36,8 @@ from stream_processors.gc_policy import quiet_garbage_collector
 from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
-from stream_processors.scoring_step import StepResult, count_batch, score_values
+from stream_processors.scoring_step import StepResult, count_batch, score_values, summarised
+from stream_processors.summary_buffer import SummaryBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +139,13 @@ async def _scored(batch: Sequence[EventT[bytes]], watcher: ModelWatcher, seen: R
     of the agent would acknowledge (lose) the batch, and its records are not at fault."""
     while True:
         try:
-            return score_values([e.message.value for e in batch], [e.message.key for e in batch],
-                                [e.message.partition for e in batch], _origin(batch),
-                                watcher.state, seen, explain_top_k=settings.explain_top_k,
-                                inputs=inputs, summarise=settings.monitor_source == "summaries")
+            # faust commits what it acknowledged on its own: each batch is summarised alone.
+            summaries = SummaryBuffer() if settings.monitor_source == "summaries" else None
+            return summarised(score_values(
+                [e.message.value for e in batch], [e.message.key for e in batch],
+                [e.message.partition for e in batch], _origin(batch), watcher.state, seen,
+                explain_top_k=settings.explain_top_k, inputs=inputs, summaries=summaries),
+                summaries)
         except SchemaUnavailable as exc:
             logger.error("%s; scoring waits and tries again in %.0f s", exc, SCHEMA_RETRY_SECONDS)
             await asyncio.sleep(SCHEMA_RETRY_SECONDS)

@@ -4,9 +4,10 @@ model watcher and output path as the faust app, without faust's per-event cost.
 It runs on :mod:`contracts.batch_runtime`: each batch is scored and its
 outputs handed to the producer; every ``COMMIT_SECONDS`` or ``COMMIT_EVENTS`` (and
 when the topic runs dry, before a rebalance hands partitions over, and on the way
-out) the runtime waits until the broker has acknowledged every output sent so far,
-then commits the offsets of the batches they came from. A crash in between repeats
-those batches (at-least-once); it never skips one.
+out) the runtime sends the summaries of the batches since the last commit
+(:mod:`stream_processors.summary_buffer`), waits until the broker has acknowledged
+every output sent so far, then commits the offsets of the batches they came from. A
+crash in between repeats those batches (at-least-once); it never skips one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from stream_processors.http_api import serve
 from stream_processors.metrics import scoring_metrics
 from stream_processors.model_watcher import Loader, ModelWatcher
 from stream_processors.scoring_step import count_batch, score_values
+from stream_processors.summary_buffer import SummaryBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +67,15 @@ class KafkaScoringWorker:
         self.heartbeat = Heartbeat(max_age=90.0)
         self._seen = RecentIds()
         self.inputs = InputDecoders.of(wire_format(settings))
-        self.summarise = settings.monitor_source == "summaries"
+        self.summaries = SummaryBuffer() if settings.monitor_source == "summaries" else None
         self.runtime = BatchRuntime(
             settings, group="scoring", source=Subscription([self.topics.user_events], self),
             step=self,
             output=self.output, heartbeat=self.heartbeat,
             policy=CommitPolicy(seconds=COMMIT_SECONDS, events=COMMIT_EVENTS),
             max_batch=MAX_BATCH, poll_seconds=POLL_SECONDS,
-            consumer_config={"queued.max.messages.kbytes": PREFETCH_KBYTES})
+            consumer_config={"queued.max.messages.kbytes": PREFETCH_KBYTES},
+            held=self.held_summaries)
 
     def stop(self) -> None:
         self.runtime.stop()
@@ -116,12 +119,20 @@ class KafkaScoringWorker:
                               [m.partition() for m in batch], lambda i: record_of(batch[i]),
                               self.watcher.state, self._seen,
                               explain_top_k=self.settings.explain_top_k, inputs=self.inputs,
-                              summarise=self.summarise)
+                              summaries=self.summaries)
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)
         return (Outgoing(self.topics.predictions, result.predictions),
-                Outgoing(self.topics.dead_letters, result.dead_letters),
-                Outgoing(self.topics.feature_summaries, result.summaries),
-                Outgoing(self.topics.prediction_summaries, result.prediction_summaries))
+                Outgoing(self.topics.dead_letters, result.dead_letters))
+
+    def held_summaries(self) -> Iterable[Outgoing]:
+        """The summaries of the batches since the last commit (:mod:`~stream_processors.
+        summary_buffer`): made once for them all, so their runs fill whatever the batch
+        size."""
+        if self.summaries is None:
+            return ()
+        features, predictions = self.summaries.take()
+        return (Outgoing(self.topics.feature_summaries, features),
+                Outgoing(self.topics.prediction_summaries, predictions))
 
     def tick(self) -> Iterable[Outgoing]:
         return ()
@@ -134,3 +145,5 @@ class KafkaScoringWorker:
         # Partitions read again later start from the last commit: redeliveries, not
         # a producer's duplicates, so the memory of ids starts afresh.
         self._seen.clear()
+        if lost and self.summaries is not None:
+            self.summaries.forget({p.partition for p in partitions})

@@ -23,14 +23,13 @@ from contracts.bounded_ids import RecentIds
 from contracts.dead_letters import dead_letter
 from contracts.decoding import JSON_INPUTS, InputDecoders, Rejection
 from contracts.feature_rows import FeatureRows
-from contracts.feature_summary import Layout, Summariser, runs_of, summarise
 from contracts.kafka_clients import KafkaRecord
-from contracts.prediction_summary import summarise_predictions
 from contracts.records import Prediction, Route, UserEvent
 from scorer.exceptions import FeatureValueError
 from scorer.routing import group_by_assignment
 from stream_processors.metrics import ScoringMetrics
 from stream_processors.serving_state import ScoringModel, ServingState
+from stream_processors.summary_buffer import SummaryBuffer
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -64,11 +63,21 @@ def score_messages(
 
     ``state`` must be ready (a champion loaded). Each version scores its events as one
     vectorised batch; shadow scores are sent too, tagged ``shadow``. With
-    ``explain_top_k``, a linear model's predictions carry their largest terms.
+    ``explain_top_k``, a linear model's predictions carry their largest terms. With
+    ``summarise``, the batch's summaries are made on their own (:func:`summarised`).
     """
-    return score_values([m.value for m in messages], [m.key for m in messages],
-                        [m.partition for m in messages], messages.__getitem__, state, seen,
-                        now=now, explain_top_k=explain_top_k, summarise=summarise)
+    summaries = SummaryBuffer() if summarise else None
+    result = score_values([m.value for m in messages], [m.key for m in messages],
+                          [m.partition for m in messages], messages.__getitem__, state, seen,
+                          now=now, explain_top_k=explain_top_k, summaries=summaries)
+    return summarised(result, summaries)
+
+
+def summarised(result: StepResult, summaries: SummaryBuffer | None) -> StepResult:
+    """``result`` with the summaries held in ``summaries`` (of its batch alone)."""
+    if summaries is not None:
+        result.summaries, result.prediction_summaries = summaries.take()
+    return result
 
 
 def score_values(
@@ -82,12 +91,13 @@ def score_values(
     now: datetime | None = None,
     explain_top_k: int = 0,
     inputs: InputDecoders = JSON_INPUTS,
-    summarise: bool = False,
+    summaries: SummaryBuffer | None = None,
 ) -> StepResult:
     """:func:`score_messages` on the values, keys and partitions of a batch, as the
-    runners read them; with ``summarise``, the valid events' feature summaries too
-    (:mod:`contracts.feature_summary`), one set per served version, and the summaries
-    of each version's predictions on each route (:mod:`contracts.prediction_summary`).
+    runners read them; with ``summaries``, what the valid events' feature summaries
+    (:mod:`contracts.feature_summary`, one set per served version) and the summaries of
+    each version's predictions on each route (:mod:`contracts.prediction_summary`) need
+    is held there, for the runner to take.
 
     ``origin(i)`` gives the whole record of message ``i``; it is asked only for the
     messages that become dead letters and the ends of summaries, so a runner builds no
@@ -135,24 +145,17 @@ def score_values(
         if deployment is not None
         else {}
     )
-    summaries = None
-    if summarise:
-        times_at = np.zeros(len(values))
-        times_at[positions] = times
-        # The runs of the batch's valid events, for its feature summaries and those of
-        # each route that scored all of them.
-        layout = runs_of(np.asarray(partitions, dtype=np.int64)[positions],
-                         lambda i: origin(positions[i]).offset)
-        summaries = _PredictionSummaries(result, state, times_at, epoch, partitions, origin,
-                                         layout)
+    held = None
+    if summaries is not None:
+        summaries.hold_batch(rows, times, np.asarray(partitions, dtype=np.int64)[positions],
+                             lambda i: origin(positions[i]).offset, state.served_summarisers())
+        held = _Held(summaries, state, np.asarray(times), epoch, positions)
     for assignment, members in groups.items():
         model = state.models.get(assignment.version) or champion
         items = [(positions[i], valid[i]) for i in members]
         _score(result, items, partitions, origin, model, assignment.route, now,
                dead_letter_failures=assignment.shown, explain_top_k=explain_top_k,
-               rows=rows if len(members) == len(valid) else None, summaries=summaries)
-    if summaries is not None:
-        _summarise(result, rows, times, state.served_summarisers(), summaries.layout)
+               rows=rows if len(members) == len(valid) else None, held=held)
     return result
 
 
@@ -168,7 +171,7 @@ def _score(
     dead_letter_failures: bool = True,
     explain_top_k: int = 0,
     rows: FeatureRows | None = None,
-    summaries: _PredictionSummaries | None = None,
+    held: _Held | None = None,
 ) -> None:
     """Score ``items`` (the whole batch's ``rows`` when given, in that order)."""
     while items:
@@ -199,49 +202,33 @@ def _score(
                 contributions=why,
             )), partitions[position]))
         result.scored[(version, route)] += len(items)
-        if summaries is not None:
-            summaries.add(model, route, [position for position, _ in items], scores, decisions,
-                          explained, whole=rows is not None)
+        if held is not None:
+            held.add(model, route, [position for position, _ in items], scores, decisions,
+                     explained)
         return
 
 
 @dataclass
-class _PredictionSummaries:
-    """Summarises each version's predictions on each route, as they are scored."""
+class _Held:
+    """Holds each version's predictions on each route for their summaries."""
 
-    result: StepResult
+    summaries: SummaryBuffer
     state: ServingState
-    times_at: NDArray[np.float64]  # event time by message index
+    times: NDArray[np.float64]  # of the valid events
     scored_at: float
-    partitions: Sequence[int]
-    origin: Callable[[int], KafkaRecord]
-    layout: Layout
+    positions: list[int]  # the valid events' message indices
 
     def add(self, model: ScoringModel, route: Route, positions: list[int],
             scores: NDArray[np.float64], decisions: NDArray[np.int64],
-            explained: list[dict[str, float]] | None, *, whole: bool) -> None:
-        """Summarise one route's predictions, for the events at ``positions`` (all of the
-        batch's valid events, in order, when ``whole``)."""
-        at = np.asarray(positions, dtype=np.intp)
-        ts = self.times_at[at]
+            explained: list[dict[str, float]] | None) -> None:
+        """Hold one route's predictions, for the events at message indices ``positions``."""
+        at = np.searchsorted(self.positions, positions)
         summariser = self.state.summarisers.get(model.version)
-        append, encode = self.result.prediction_summaries.append, _ENCODER.encode
-        for summary in summarise_predictions(
-                model=model.model, version=model.version, route=route, scores=scores,
-                decisions=decisions, ts=ts, latency=np.maximum(self.scored_at - ts, 0.0),
-                layout=self.layout if whole else runs_of(
-                    np.asarray(self.partitions, dtype=np.int64)[at],
-                    lambda i: self.origin(positions[i]).offset),
-                reference_scores=summariser.reference_scores if summariser else None,
-                explained=explained):
-            append((summary.model.encode(), encode(summary), summary.partition))
-
-
-def _summarise(result: StepResult, rows: FeatureRows, times: list[float],
-               summarisers: list[Summariser], layout: Layout) -> None:
-    append, encode = result.summaries.append, _ENCODER.encode
-    for summary in summarise(rows, times, layout, summarisers):
-        append((summary.model.encode(), encode(summary), summary.partition))
+        ts = self.times[at]
+        self.summaries.hold_predictions(
+            model.model, model.version, route, at, scores, decisions,
+            np.maximum(self.scored_at - ts, 0.0), explained,
+            summariser.reference_scores if summariser else None)
 
 
 def _reject(

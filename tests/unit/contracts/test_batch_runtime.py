@@ -137,6 +137,38 @@ def test_offsets_are_stored_only_after_the_outputs_they_came_from_are_acknowledg
     ]
 
 
+def test_what_a_step_holds_until_a_commit_is_sent_before_it_and_acknowledged_with_the_rest(
+        monkeypatch: Any) -> None:
+    log: list[str] = []
+    held: list[int] = []
+    step = Step(log)
+
+    def process(batch: list[Any]) -> Iterable[Outgoing]:
+        held.extend(m.offset() for m in batch)
+        return Step.process(step, batch)
+
+    def take() -> Iterable[Outgoing]:
+        out = [Outgoing("summaries", list(held))]
+        held.clear()
+        return out
+    monkeypatch.setattr(step, "process", process)
+    runtime = BatchRuntime(Settings(), group="g", source=Subscription(["in"], step), step=step,
+                           output=Output(log), heartbeat=Heartbeat(),  # type: ignore[arg-type]
+                           policy=CommitPolicy(seconds=3600, events=3, when_dry=False),
+                           max_batch=10, poll_seconds=0.0, held=take)
+    runtime.assigned = {0, 1}
+    batches = [[Message("in", 0, 5), Message("in", 1, 9)], [Message("in", 0, 6)]]
+    monkeypatch.setattr(batch_runtime, "make_consumer",
+                        lambda *_a, **_k: Consumer(runtime, batches, log))
+    runtime.run()
+
+    assert [line for line in log if not line.startswith("send+headers")] == [
+        "subscribe ['in']", "send out 2", "send out 1",
+        "send summaries 3", "acknowledged", "store in[0]@7 in[1]@10", "commit",
+        "send summaries 0", "acknowledged", "commit", "close",
+    ]
+
+
 def test_an_assignment_starts_partitions_where_the_step_says_and_a_loss_drops_offsets() -> None:
     log: list[str] = []
     runtime = runtime_with(log, CommitPolicy(seconds=1, events=1))

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from contracts.feature_summary import Summariser
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import Deployment
+from contracts.reference_stats import Reference
 from scorer.exceptions import FeatureValueError
+from stream_processors.serving_state import ServingState
 from tests.signing_keys import SIGNER
 
 
@@ -71,3 +74,16 @@ def record(value: bytes | None, offset: int = 0, key: bytes | None = None,
             key = b"u1"
     return KafkaRecord(topic="user-events", partition=partition, offset=offset, key=key,
                        value=value, timestamp_ms=0)
+
+
+REFERENCE = Reference.from_json(
+    b'{"rows": 10, "numeric": {"cart_value": {"histogram": {"edges": [20.0], "frequencies": '
+    b'[0.5, 0.5]}, "quantiles": [0.0, 20.0, 100.0], "missing_rate": 0.0}}, "categorical": '
+    b'{}, "scores": {"edges": [], "frequencies": [1.0]}}')
+
+
+def summarising_state(**changes: object) -> ServingState:
+    state = ServingState()
+    for version in (1, 2, 3):
+        state = state.with_model(FakeModel(version), Summariser("conversion", version, REFERENCE))
+    return state.with_deployment(deployment(1, **changes))

@@ -6,12 +6,16 @@ import msgspec
 import pytest
 
 from contracts.bounded_ids import RecentIds
-from contracts.feature_summary import Summariser
 from contracts.records import DeadLetter, FeatureSummary, Prediction, PredictionSummary
-from contracts.reference_stats import Reference
 from stream_processors.scoring_step import score_messages
 from stream_processors.serving_state import ServingState
-from tests.unit.stream_processors.fakes import FakeModel, deployment, event_bytes, record
+from tests.unit.stream_processors.fakes import (
+    FakeModel,
+    deployment,
+    event_bytes,
+    record,
+    summarising_state,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC)
 
@@ -121,19 +125,6 @@ def test_with_explanations_a_linear_models_predictions_carry_its_top_terms() -> 
         assert set(prediction.contributions) <= set(bundle.schema.names)
         assert msgspec.structs.replace(prediction, contributions=msgspec.UNSET) == \
             msgspec.json.decode(bare, type=Prediction)
-
-
-REFERENCE = Reference.from_json(
-    b'{"rows": 10, "numeric": {"cart_value": {"histogram": {"edges": [20.0], "frequencies": '
-    b'[0.5, 0.5]}, "quantiles": [0.0, 20.0, 100.0], "missing_rate": 0.0}}, "categorical": '
-    b'{}, "scores": {"edges": [], "frequencies": [1.0]}}')
-
-
-def summarising_state(**changes: object) -> ServingState:
-    state = ServingState()
-    for version in (1, 2, 3):
-        state = state.with_model(FakeModel(version), Summariser("conversion", version, REFERENCE))
-    return state.with_deployment(deployment(1, **changes))
 
 
 def summaries(result) -> list[tuple[bytes, FeatureSummary, int]]:
