@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -38,21 +38,19 @@ class FeatureRows(list[Row]):
 
     @classmethod
     def joined(cls, parts: Sequence[FeatureRows]) -> FeatureRows:
-        """The rows of ``parts`` one after the other, with what every part read already.
+        """The rows of ``parts`` one after the other, with the floats and codes every part
+        made already (columns are read again if asked for).
 
         >>> a, b = FeatureRows([{"x": 1.0}]), FeatureRows([{"x": "two"}, {"x": 3}])
-        >>> _ = numbers(a, "x"), numbers(b, "x"), column(b, "x")
+        >>> _ = numbers(a, "x"), numbers(b, "x"), codes(b, "x", Vocabulary([]))
         >>> rows = FeatureRows.joined([a, b])
         >>> len(rows), numbers(rows, "x"), column(rows, "x")
         (3, None, [1.0, 'two', 3])
         """
         if len(parts) == 1:
             return parts[0]
-        rows = cls(row for part in parts for row in part)
+        rows = cls(chain.from_iterable(parts))
         first, rest = parts[0], parts[1:]
-        for name, values in first.columns.items():
-            if all(name in p.columns for p in rest):
-                rows.columns[name] = values + [v for p in rest for v in p.columns[name]]
         for name in first.numbers:
             if all(name in p.numbers for p in rest):
                 floats = [a for p in parts if (a := p.numbers[name]) is not None]

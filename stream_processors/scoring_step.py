@@ -156,6 +156,8 @@ def score_values(
         _score(result, items, partitions, origin, model, assignment.route, now,
                dead_letter_failures=assignment.shown, explain_top_k=explain_top_k,
                rows=rows if len(members) == len(valid) else None, held=held)
+    if summaries is not None:
+        summaries.batch_held()
     return result
 
 

@@ -1,22 +1,25 @@
-"""What the summaries of the batches scored since the last commit need, held until it.
+"""What the summaries of the batches scored since the last commit need, held for them.
 
 Summarising costs a fixed part a batch and a summary besides its part an event. A
 quiet topic comes in small batches: summarised batch by batch, batches of 20 events
 cost more CPU in summaries than in scoring, and 280 bytes of summaries an event. So
 the confluent-kafka runner holds each batch's valid events (the rows the scorer read,
-their times, partitions and offsets) and each route's scores, and summarises them all
-as one batch when it commits, before it waits for its outputs: runs then fill up to
-their 100 events whatever the batch size.
+their times, partitions and offsets) and each route's scores, and summarises what it
+holds as one batch once :data:`HOLD_EVENTS` are held, and at the latest when it
+commits, before it waits for its outputs: runs then fill up to their 100 events
+whatever the batch size. (Held longer, the events fall out of the caches, and the
+summaries cost more again.)
 
 A commit always ends every run, so after a crash the events scored again start where
-a counted summary started, as the monitor's ledger expects. What is held is bounded by
-the commit policy (at most 10,000 events and a quarter of a second).
+a counted summary started, as the monitor's ledger expects. At most one batch more
+than :data:`HOLD_EVENTS` is held.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import msgspec
 import numpy as np
@@ -29,6 +32,9 @@ from contracts.records import PredictionSummary, Route, RunSummary
 from contracts.reference_stats import Histogram
 
 Output = tuple[bytes, bytes, int]  # key, value, partition
+# Held events summarised without waiting for the commit: enough that a batch's fixed
+# part is spread thin, few enough that what is held stays in the caches.
+HOLD_EVENTS: Final = 2000
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -92,6 +98,11 @@ class SummaryBuffer:
         self._predicted.setdefault((model, version, route), []).append(
             (len(self._batches) - 1,
              _Predicted(at, scores, decisions, latency, explained, reference_scores)))
+
+    def batch_held(self) -> None:
+        """The last batch is all held: summarise what is held if that is enough."""
+        if self.events >= HOLD_EVENTS:
+            self._make()
 
     def take(self) -> tuple[list[Output], list[Output]]:
         """The encoded feature summaries and prediction summaries of everything held,

@@ -4,8 +4,7 @@ import pytest
 
 from contracts.feature_summary import Summariser
 from stream_processors.serving_state import KEPT_VERSIONS, ServingState
-from tests.unit.stream_processors.fakes import FakeModel, deployment
-from tests.unit.stream_processors.test_scoring_step import REFERENCE
+from tests.unit.stream_processors.fakes import REFERENCE, FakeModel, deployment
 
 
 def test_not_ready_until_the_deployment_names_a_loaded_champion():
