@@ -12,7 +12,7 @@ from contracts.bounded_ids import RecentIds
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import FeatureSummary, PredictionSummary
 from stream_processors.scoring_step import score_messages, score_values
-from stream_processors.summary_buffer import SummaryBuffer
+from stream_processors.summary_buffer import HOLD_EVENTS, SummaryBuffer
 from tests.unit.stream_processors.fakes import event_bytes, record, summarising_state
 
 NOW = datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC)
@@ -112,3 +112,23 @@ def test_the_summaries_of_lost_partitions_are_left_to_their_new_owner() -> None:
     kept = sum(1 for m in messages if m.partition != 1 and m.value != b"{nope")
     assert sum(msgspec.json.decode(v, type=FeatureSummary).events
                for _, v, _ in features) == kept
+
+
+def test_what_is_held_is_summarised_once_there_is_enough_of_it() -> None:
+    """A commit far off (a busy topic): once a batch brings HOLD_EVENTS, what is held is
+    summarised, so no more than that and a batch is ever held."""
+    messages = stream(6_000, seed=6)
+    state, seen, buffer = summarising_state(), RecentIds(), SummaryBuffer()
+    most = 0
+    for lo in range(0, len(messages), 700):
+        batch = messages[lo:lo + 700]
+        score_values([m.value for m in batch], [m.key for m in batch],
+                     [m.partition for m in batch], batch.__getitem__, state, seen, now=NOW,
+                     summaries=buffer)
+        most = max(most, buffer.events)
+    features, _ = buffer.take()
+
+    assert 0 < most < HOLD_EVENTS
+    valid = sum(1 for m in messages if m.value != b"{nope")
+    assert sum(msgspec.json.decode(v, type=FeatureSummary).events
+               for _, v, _ in features) == valid
