@@ -119,7 +119,7 @@ class KafkaScoringWorker:
                               [m.partition() for m in batch], lambda i: record_of(batch[i]),
                               self.watcher.state, self._seen,
                               explain_top_k=self.settings.explain_top_k, inputs=self.inputs,
-                              summaries=self.summaries)
+                              summaries=self.summaries, offset_of=lambda i: batch[i].offset())
         count_batch(self.metrics, len(batch), result, time.perf_counter() - began)
         return (Outgoing(self.topics.predictions, result.predictions),
                 Outgoing(self.topics.dead_letters, result.dead_letters))

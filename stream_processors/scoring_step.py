@@ -92,6 +92,7 @@ def score_values(
     explain_top_k: int = 0,
     inputs: InputDecoders = JSON_INPUTS,
     summaries: SummaryBuffer | None = None,
+    offset_of: Callable[[int], int] | None = None,
 ) -> StepResult:
     """:func:`score_messages` on the values, keys and partitions of a batch, as the
     runners read them; with ``summaries``, what the valid events' feature summaries
@@ -100,8 +101,9 @@ def score_values(
     is held there, for the runner to take.
 
     ``origin(i)`` gives the whole record of message ``i``; it is asked only for the
-    messages that become dead letters and the ends of summaries, so a runner builds no
-    record per message.
+    messages that become dead letters, so a runner builds no record per message.
+    ``offset_of(i)``, message ``i``'s offset, is asked at the ends of summaries (from
+    ``origin`` when not given).
     """
     now = now or datetime.now(UTC)
     epoch = now.timestamp()
@@ -147,8 +149,9 @@ def score_values(
     )
     held = None
     if summaries is not None:
+        offset = offset_of or (lambda i: origin(i).offset)
         summaries.hold_batch(rows, times, np.asarray(partitions, dtype=np.int64)[positions],
-                             lambda i: origin(positions[i]).offset, state.served_summarisers())
+                             lambda i: offset(positions[i]), state.served_summarisers())
         held = _Held(summaries, state, np.asarray(times), epoch, positions)
     for assignment, members in groups.items():
         model = state.models.get(assignment.version) or champion

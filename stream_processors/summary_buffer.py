@@ -17,6 +17,7 @@ than :data:`HOLD_EVENTS` is held.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -125,12 +126,13 @@ class SummaryBuffer:
         batches, predicted = self._batches, self._predicted
         self._batches, self._predicted = [], {}
         starts = np.cumsum([0, *(b.times.size for b in batches)])
+        first = starts.tolist()
         times = np.concatenate([b.times for b in batches])
         partitions = np.concatenate([b.partitions for b in batches])
 
         def offset_of(i: int) -> int:
-            b = int(np.searchsorted(starts, i, side="right")) - 1
-            return batches[b].offset_of(i - int(starts[b]))
+            b = bisect_right(first, i) - 1
+            return batches[b].offset_of(i - first[b])
 
         layout = runs_of(partitions, offset_of)
         rows = FeatureRows.joined([b.rows for b in batches])
