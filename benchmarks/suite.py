@@ -162,9 +162,10 @@ def model() -> ModelBundle:
 
 def run_row(ctx: Context, row: str, figures: Figures, *, measure_swap: bool) -> RowFigures:
     default = row == f"streamml-{ctx.default_runner}"
-    # The row without summaries is compared with the default one: as many events each.
+    # The rows without summaries and explaining are compared with the default one: as
+    # many events each.
     count = (ctx.sizes.naive_events if row == "naive"
-             else ctx.sizes.default_events if default or row == runners.UNSUMMARISED
+             else ctx.sizes.default_events if default or row in runners.COMPARED
              else ctx.sizes.events)
     marks = (ctx.sizes.memory_first, count) if default else ()
     settings, topics = workload.fresh_topics(ctx.base, uuid.uuid4().hex[:8])

@@ -269,8 +269,6 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         return [CategoricalCounts(counts[j], missing[j], unseen[j], names[j]) for j in range(k)]
 
 
-
-
 def summarise(rows: Sequence[Row], times: Sequence[float], layout: Layout,
               summarisers: Sequence[Summariser]) -> list[FeatureSummary]:
     """Every summariser's summaries of a batch: event ``i`` has features ``rows[i]``
