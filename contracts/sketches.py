@@ -43,8 +43,12 @@ def psi(counts: NDArray[np.float64] | NDArray[np.int64],
     n = float(np.sum(counts))
     if n <= 0:
         return math.nan
-    actual = np.maximum(np.asarray(counts, dtype=np.float64) / n, FREQUENCY_FLOOR)
-    reference = floored(expected)
+    return _psi_of_shares(np.asarray(counts, dtype=np.float64) / n, floored(expected))
+
+
+def _psi_of_shares(shares: Floats, reference: Floats) -> float:
+    """The PSI of shares summing to 1 against ``reference``, already :func:`floored`."""
+    actual = np.maximum(shares, FREQUENCY_FLOOR)
     return float(np.sum((actual - reference) * np.log(actual / reference)))
 
 
@@ -280,24 +284,28 @@ class NumericBank:
         wasserstein = np.sum(gaps[:, :-1] * self.widths, axis=1) / self.spread
         above = live_cdf >= 0.5
         median_at = np.where(above.any(axis=1), above.argmax(axis=1), above.shape[1])
+        medians = np.append(self.grid, np.full((len(self.sketches), 1), math.inf), axis=1)[
+            np.arange(len(self.sketches)), median_at].tolist()
+        # Python numbers in bulk: a window is judged every few dozen events.
+        shares = (self.coarse / per).tolist()
+        counted, median_at_list = present.tolist(), median_at.tolist()
+        psi_list, ks_list, wasserstein_list = psis.tolist(), ks.tolist(), wasserstein.tolist()
         out = []
         for i, s in enumerate(self.sketches):
-            n = int(present[i])
+            n = counted[i]
             if n == 0:
                 out.append(s.figures())
                 continue
-            at = int(median_at[i])
-            bins = s.coarse.counts.size
             out.append(NumericFigures(
-                n=n + s.missing, psi=float(psis[i]),
-                ks=float(ks[i]) if s.grid.size else 0.0,
-                wasserstein=float(wasserstein[i]) if s.widths.size else 0.0,
+                n=n + s.missing, psi=psi_list[i],
+                ks=ks_list[i] if s.grid.size else 0.0,
+                wasserstein=wasserstein_list[i] if s.widths.size else 0.0,
                 missing_rate=_rate(s.missing, n + s.missing),
                 reference_missing_rate=s.reference.missing_rate,
-                median=float(self.grid[i, at]) if at < s.grid.size else math.inf,
+                median=medians[i] if median_at_list[i] < s.grid.size else math.inf,
                 reference_median=s.reference_median, mean=s.total / n,
                 edges=s.reference.histogram.edges,
-                share=tuple((self.coarse[i, :bins] / n).tolist()),
+                share=tuple(shares[i][:s.coarse.counts.size]),
                 reference_share=s.reference.histogram.frequencies,
             ))
         return out
@@ -368,16 +376,17 @@ class CategoricalSketch:
     def figures(self) -> CategoricalFigures:
         known = int(self.counts.sum())
         present = known + self.unseen_total
-        live = self.counts / known if known else np.zeros(len(self.categories))
-        moves = sorted(range(len(self.categories)),
-                       key=lambda i: -abs(live[i] - self.expected[i]))[:3]
+        shares = self.counts / known if known else np.zeros(len(self.categories))
+        # The three categories that moved most, the first of equal moves first.
+        moves = np.argsort(-np.abs(shares - self.expected), kind="stable")[:3].tolist()
+        live = shares.tolist()
         return CategoricalFigures(
             n=present + self.missing,
-            psi=psi(self.counts, self.floored) if known else math.nan,
+            psi=_psi_of_shares(shares, self.floored) if known else math.nan,
             unseen_rate=_rate(self.unseen_total, present),
             missing_rate=_rate(self.missing, present + self.missing),
             reference_missing_rate=self.reference.missing_rate,
-            shifts={self.categories[i]: (float(live[i]), self.expected[i]) for i in moves},
+            shifts={self.categories[i]: (live[i], self.expected[i]) for i in moves},
             unseen=dict(self.unseen),
         )
 

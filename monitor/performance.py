@@ -216,55 +216,51 @@ def rolling_figures(labels: Floats, scores: Floats, threshold: float) -> dict[st
     tp = int(np.count_nonzero(positive & decided))
     fp = int(np.count_nonzero(decided)) - tp
     fn = int(np.count_nonzero(positive)) - tp
+    roc_auc, pr_auc = _ranking_figures(positive, scores)
+    p = np.clip(scores, 1e-15, 1 - 1e-15)
+    log_p, log_q = np.log(p), np.log1p(-p)
     out = {
         "accuracy": float(np.count_nonzero(positive == decided)) / n,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "roc_auc": _roc_auc(positive, scores),
-        "pr_auc": _pr_auc(positive, scores),
-        "log_loss": float(_log_loss(labels, scores).mean()),
+        "roc_auc": roc_auc,
+        "pr_auc": pr_auc,
+        "log_loss": -float(np.where(positive, log_p, log_q).mean()),
         "brier": float(np.mean((labels - scores) ** 2)),
-        "expected_log_loss": float(_entropy(scores).mean()),
+        "expected_log_loss": -float((p * log_p + (1 - p) * log_q).mean()),
     }
     out["excess_log_loss"] = out["log_loss"] - out["expected_log_loss"]
     return out
 
 
-def _roc_auc(positive: NDArray[np.bool_], scores: Floats) -> float:
-    """Exact ROC AUC as the Mann-Whitney statistic, ties sharing their average rank.
+def _ranking_figures(positive: NDArray[np.bool_], scores: Floats) -> tuple[float, float]:
+    """Exact ROC AUC and PR AUC (NaN while one class is missing) from one sort.
 
-    >>> _roc_auc(np.array([False, True, False, True]), np.array([0.1, 0.5, 0.5, 0.9]))
-    0.875
+    ROC AUC is the Mann-Whitney statistic, tied scores sharing their average rank.
+    PR AUC is scikit-learn's average precision: the precision at each distinct score,
+    weighted by the recall it adds, tied scores entering together.
+
+    >>> _ranking_figures(np.array([False, True, False, True]), np.array([0.1, 0.5, 0.5, 0.9]))
+    (0.875, 0.8333333333333333)
     """
+    n = positive.size
     n_pos = int(np.count_nonzero(positive))
-    n_neg = positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:  # an AUC needs both classes
-        return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
-    ranks = np.repeat(first + (counts + 1) / 2, counts)
-    rank_sum = float(ranks[positive[order]].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def _pr_auc(positive: NDArray[np.bool_], scores: Floats) -> float:
-    """Exact average precision, as scikit-learn's: the precision at each distinct score,
-    weighted by the recall it adds (tied scores enter together).
-
-    >>> _pr_auc(np.array([True, False, True, False]), np.array([0.9, 0.8, 0.7, 0.1]))
-    0.8333333333333333
-    """
-    n_pos = int(np.count_nonzero(positive))
-    if n_pos == 0 or n_pos == positive.size:  # undefined, like the ROC AUC, on one class
-        return math.nan
-    order = np.argsort(-scores, kind="mergesort")
+    if n_pos == 0 or n_pos == n:  # both need both classes
+        return math.nan, math.nan
+    order = np.argsort(scores, kind="stable")
     ranked = scores[order]
-    last = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
-    tp = np.cumsum(positive[order])[last]
-    precision = tp / (last + 1)
-    recall_gain = np.diff(tp, prepend=0) / n_pos
-    return float(np.sum(recall_gain * precision))
+    starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
+    counts = np.diff(np.append(starts, n))
+    # Positives in each group of equal scores, and those below each group.
+    gained = np.add.reduceat(positive[order].astype(np.int64), starts)
+    below = np.cumsum(gained) - gained
+    rank_sum = float(np.dot(gained, starts + (counts + 1) / 2))
+    roc_auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+    # At each group's score as the threshold: n - start decided positive, of which
+    # n_pos - below truly.
+    precision = (n_pos - below) / (n - starts)
+    return roc_auc, float(np.dot(gained, precision) / n_pos)
 
 
 def _log_loss(labels: NDArray[np.int64] | Floats, scores: Floats) -> Floats:

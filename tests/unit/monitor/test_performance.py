@@ -106,14 +106,16 @@ def test_roc_auc_is_undefined_while_the_window_holds_one_class() -> None:
     assert math.isnan(s.current()["roc_auc"]) and math.isnan(s.current()["pr_auc"])
 
 
+@pytest.mark.parametrize("decimals", [1, 2, 8])
 @pytest.mark.parametrize("seed", range(5))
-def test_pr_auc_equals_scikit_learns_with_tied_scores(seed: int) -> None:
-    """Seeds 0-4; scores rounded to two decimals so many tie."""
+def test_roc_and_pr_auc_equal_scikit_learns_with_tied_scores(seed: int, decimals: int) -> None:
+    """Seeds 0-4; scores rounded so that many tie, or few."""
     y, p = stream(400, seed)
-    p = np.round(p, 2)
+    p = np.round(p, decimals)
 
     figures = rolling_figures(y.astype(np.float64), p, 0.5)
 
+    assert figures["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert figures["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
 
 
