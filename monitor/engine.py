@@ -91,7 +91,6 @@ class RuleEngine:
     def _step(self, rule: Rule, report: WindowReport, verdict: Verdict) -> Transition | None:
         state = self._state(rule.name, report.scope)
         state.latest = verdict
-        window = report.describe()
         if verdict.breaching:
             state.breaches, state.cleans, state.clean_since = state.breaches + 1, 0, None
             if state.breaches == 1 and not state.firing:
@@ -105,6 +104,7 @@ class RuleEngine:
             if started is None:
                 started = self.now()
                 state.change_point = change_point_for(rule, report, state.onset)
+            window = report.describe()
             state.firing, state.started_at, state.cause, state.window = \
                 True, started, verdict, window
             return Transition("firing", rule, report.scope, verdict, verdict, window,
@@ -117,8 +117,8 @@ class RuleEngine:
             return None
         state.firing = False
         started = state.started_at or self.now()
-        return Transition("resolved", rule, report.scope, verdict, state.cause, window, started,
-                          report.end, state.change_point)
+        return Transition("resolved", rule, report.scope, verdict, state.cause,
+                          report.describe(), started, report.end, state.change_point)
 
     def _state(self, rule: str, scope: Scope) -> RuleState:
         key = (rule, scope)
