@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.records import MAX_UNSEEN_NAMES, CategoricalCounts, NumericCounts
+from contracts.records import MAX_UNSEEN_NAMES, CategoricalCounts
 from contracts.reference_stats import CategoricalReference, Histogram, NumericReference
 
 # Frequencies are floored before the logarithm so an empty bin gives a large but
@@ -202,14 +202,6 @@ class NumericSketch:
         self.fine += sign * other.fine
         self.missing += sign * other.missing
         self.total += sign * other.total
-
-    def absorb_counts(self, counts: NumericCounts, sign: int = 1) -> None:
-        """As :meth:`absorb`, for the counts of a feature summary of the same reference
-        (:mod:`contracts.feature_summary`)."""
-        self.coarse.counts += sign * np.asarray(counts.coarse, dtype=np.int64)
-        self.fine += sign * np.asarray(counts.fine, dtype=np.int64)
-        self.missing += sign * counts.missing
-        self.total += sign * counts.total
 
     def blank(self) -> NumericSketch:
         """An empty sketch of the same reference, sharing what is derived from it (which

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from itertools import chain
+
+import numpy as np
+from numpy.typing import NDArray
 
 from contracts.feature_summary import SUMMARY_EVENTS, Columns, columns
 from contracts.records import FeatureSummary, UserEvent
@@ -33,12 +37,18 @@ class _Block:
         self.count = 0
 
 
+# A summary's numeric bin counts as two arrays (histogram bins, percentile cells), all
+# features in a row: made once, added to the window and later taken out in two steps.
+_Binned = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+
 class _SummaryBlock:
     """The feature summaries that filled a block, kept as they came: a block costs
     nothing to start, and one of them is taken back by leaving the list."""
 
     def __init__(self) -> None:
         self.summaries: list[FeatureSummary] = []
+        self.binned: list[_Binned] = []
         self.start = self.end = 0.0
         self.count = 0
         self.in_window = False
@@ -82,6 +92,19 @@ class FeatureWindow:
         self.numeric = {n: NumericSketch(r) for n, r in reference.numeric.items()}
         self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
         self.bank = NumericBank(list(self.numeric.values()))
+        # Where each of a summary's numeric counts lands among the bank's (a view of each
+        # feature's row), features in this window's order.
+        sketches = list(self.numeric.values())
+        self._coarse_at = np.asarray(
+            [i * self.bank.coarse.shape[1] + j
+             for i, sketch in enumerate(sketches) for j in range(sketch.coarse.counts.size)],
+            dtype=np.intp)
+        self._fine_at = np.asarray(
+            [i * self.bank.fine.shape[1] + j
+             for i, sketch in enumerate(sketches) for j in range(sketch.fine.size)],
+            dtype=np.intp)
+        self._coarse_cells = self.bank.coarse.reshape(-1)
+        self._fine_cells = self.bank.fine.reshape(-1)
         self.stride = stride
         self.blocks: deque[_Block | _SummaryBlock] = deque()
         self.count = 0
@@ -150,6 +173,7 @@ class FeatureWindow:
         block = self._filling
         block.start, block.end = spanned(block.start, block.end, block.count, summary)
         block.summaries.append(summary)
+        block.binned.append(self._binned(summary))
         block.count += summary.events
         if block.count < self.stride and block.end - block.start < self.max_seconds:
             return [], block
@@ -160,15 +184,29 @@ class FeatureWindow:
         """Take away a summary added into ``block`` (events counted again after a crash),
         from the window too while the block is in it."""
         kept = block.summaries
-        del kept[next(i for i, s in enumerate(kept) if s is summary)]
+        at = next(i for i, s in enumerate(kept) if s is summary)
+        binned = block.binned.pop(at)
+        del kept[at]
         block.count -= summary.events
         if block.in_window:
-            self._absorb(summary, -1)
+            self._absorb(summary, binned, -1)
             self.count -= summary.events
 
-    def _absorb(self, summary: FeatureSummary, sign: int) -> None:
+    def _binned(self, summary: FeatureSummary) -> _Binned:
+        numeric = [summary.numeric[name] for name in self.numeric]
+        return (np.fromiter(chain.from_iterable(c.coarse for c in numeric), np.int64,
+                            self._coarse_at.size),
+                np.fromiter(chain.from_iterable(c.fine for c in numeric), np.int64,
+                            self._fine_at.size))
+
+    def _absorb(self, summary: FeatureSummary, binned: _Binned, sign: int) -> None:
+        coarse, fine = binned
+        self._coarse_cells[self._coarse_at] += sign * coarse
+        self._fine_cells[self._fine_at] += sign * fine
         for name, counts in summary.numeric.items():
-            self.numeric[name].absorb_counts(counts, sign)
+            sketch = self.numeric[name]
+            sketch.missing += sign * counts.missing
+            sketch.total += sign * counts.total
         for name, kinds in summary.categorical.items():
             self.categorical[name].absorb_counts(kinds, sign)
 
@@ -189,8 +227,8 @@ class FeatureWindow:
 
     def _move(self, block: _Block | _SummaryBlock, sign: int) -> None:
         if isinstance(block, _SummaryBlock):
-            for summary in block.summaries:
-                self._absorb(summary, sign)
+            for summary, binned in zip(block.summaries, block.binned, strict=True):
+                self._absorb(summary, binned, sign)
             self.count += sign * block.count
             return
         for name, sketch in self.numeric.items():
