@@ -15,9 +15,9 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Final
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -83,9 +83,10 @@ class BinnedCounts:
         self.counts[:] = 0
 
 
-@dataclass(frozen=True, slots=True)
-class NumericFigures:
-    """One numeric feature over one window, beside its reference."""
+class NumericFigures(msgspec.Struct, frozen=True):
+    """One numeric feature over one window, beside its reference (a struct: a sliding
+    window makes one per feature every few dozen events, and a frozen dataclass costs
+    several times as much to make)."""
 
     n: int
     psi: float
@@ -107,7 +108,8 @@ class NumericFigures:
         return self.missing_rate - self.reference_missing_rate
 
     def as_dict(self) -> dict[str, float]:
-        return {k: _rounded(v) for k, v in asdict(self).items() if isinstance(v, float | int)}
+        return {k: _rounded(v) for k, v in msgspec.structs.asdict(self).items()
+                if isinstance(v, float | int)}
 
 
 class NumericSketch:
@@ -303,9 +305,9 @@ class NumericBank:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class CategoricalFigures:
-    """One categorical feature over one window, beside its reference."""
+class CategoricalFigures(msgspec.Struct, frozen=True):
+    """One categorical feature over one window, beside its reference (a struct, as
+    :class:`NumericFigures`)."""
 
     n: int
     psi: float
@@ -320,7 +322,7 @@ class CategoricalFigures:
         return self.missing_rate - self.reference_missing_rate
 
     def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {k: _rounded(v) for k, v in asdict(self).items()
+        out: dict[str, object] = {k: _rounded(v) for k, v in msgspec.structs.asdict(self).items()
                                   if isinstance(v, float | int)}
         out["shifts"] = {c: [_rounded(a), _rounded(b)] for c, (a, b) in self.shifts.items()}
         out["unseen"] = dict(self.unseen)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import timedelta
 
 import msgspec
 import numpy as np
 import pytest
+from msgspec.structs import asdict
 
 from contracts.feature_summary import SUMMARY_EVENTS, Summariser, columns, runs_of
 from contracts.feature_summary import summarise as summarise_rows

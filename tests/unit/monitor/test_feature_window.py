@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 
 import msgspec
 import numpy as np
 import pytest
+from msgspec.structs import asdict
 
 from contracts.reference_stats import Reference
 from contracts.sketches import NumericFigures
