@@ -248,7 +248,8 @@ def _ranking_figures(positive: NDArray[np.bool_], scores: Floats) -> tuple[float
     n_pos = int(np.count_nonzero(positive))
     if n_pos == 0 or n_pos == n:  # both need both classes
         return math.nan, math.nan
-    order = np.argsort(scores, kind="stable")
+    # Any order of equal scores will do: they enter together.
+    order = np.argsort(scores)
     ranked = scores[order]
     starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
     counts = np.diff(np.append(starts, n))
