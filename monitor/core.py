@@ -256,21 +256,31 @@ class Monitor:
     def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome],
                     positions: Positions | None = None) -> list[WindowReport]:
         """Add labeled events; ``positions``: their partitions and offsets, where known."""
-        fresh = self._fresh("labeled", [e.event_id for e in records])
+        kept = self._fresh("labeled", [e.event_id for e in records])
+        n = len(kept)
+        if not n:
+            return []
+        fresh = [records[i] for i in kept]
+        ts = np.fromiter((e.ts.timestamp() for e in fresh), np.float64, n)
+        labels = np.fromiter((e.label for e in fresh), np.int64, n)
+        scores = np.fromiter((e.score for e in fresh), np.float64, n)
+        versions = np.fromiter((e.version for e in fresh), np.int64, n)
+        if positions is not None:
+            at = np.asarray(kept, dtype=np.intp)
+            positions = (positions[0][at], positions[1][at])
         reports: list[WindowReport] = []
-        route_of = self._routes.get
-        for scope, indices in self._grouped(
-                fresh, lambda i: (records[i].version, route_of(records[i].version, "champion"))):
-            group = [records[i] for i in indices]
-            ts = np.fromiter((e.ts.timestamp() for e in group), np.float64, len(group))
+        # Each version's events in arrival order; usually one version, taken whole.
+        for version in dict.fromkeys(versions.tolist()):
+            part = np.flatnonzero(versions == version) if versions.min() != versions.max() \
+                else slice(None)
+            scope = Scope(self.model, version, self._routes.get(version, "champion"))
             labeled = self._labeled_scope(scope)
             reports += labeled.add(
-                ts, np.fromiter((e.label for e in group), np.int64, len(group)),
-                np.fromiter((e.score for e in group), np.float64, len(group)),
-                np.maximum(self.latest_prediction_ts - ts, 0.0),
-                None if positions is None else (positions[0][indices], positions[1][indices]))
+                ts[part], labels[part], scores[part],
+                np.maximum(self.latest_prediction_ts - ts[part], 0.0),
+                None if positions is None else (positions[0][part], positions[1][part]))
             predictions = self._prediction_scope(scope)
-            predictions.labeled += len(group)
+            predictions.labeled += labels[part].size
             predictions.calibration = labeled.last_calibration
         return reports
 
