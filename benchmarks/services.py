@@ -5,7 +5,7 @@ The joiner gets ``user-events``, ``predictions`` and ``labels`` of simulated tra
 (every event labeled), keyed with murmur2 as the SDK sends it, and again keyed with
 CRC32 as librdkafka-based clients send it at their defaults, which makes the joiner
 forward most records to murmur2's partition first; the monitor then reads the
-joiner's ``labeled-events`` beside the events and predictions, replaying its tail
+joiner's ``labeled-outcomes`` beside the processor's summaries, replaying their tails
 like after a restart.
 """
 
@@ -175,12 +175,12 @@ def monitor(settings: Settings, signed: SignedArtifact, n: int,
 
 def consumer_floor(settings: Settings, topics: Topics, n: int) -> ServiceFigures:
     """A bare consumer reading what the monitor reads (the feature and prediction
-    summaries and the labeled events of ``n`` events) with the monitor's consumer settings and
+    summaries and the outcomes of ``n`` events) with the monitor's consumer settings and
     batches, decoding nothing: the CPU any monitor in Python pays before its first
     figure."""
     consumer = make_consumer(settings, "benchmark-floor")
     try:
-        names = (topics.feature_summaries, topics.prediction_summaries, topics.labeled_events)
+        names = (topics.feature_summaries, topics.prediction_summaries, topics.labeled_outcomes)
         starts = [TopicPartition(t, p, OFFSET_BEGINNING)
                   for t in names for p in monitor_service.partitions(consumer, t)]
         total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in starts)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from contracts.kafka_clients import make_producer
@@ -36,12 +36,18 @@ class BatchOutput:
     """
 
     def __init__(self, settings: SharedSettings, *, producer: Any | None = None,
-                 max_backoff_seconds: float = 30.0) -> None:
+                 max_backoff_seconds: float = 30.0,
+                 reports: Mapping[str, Callable[[int, int | None], None]] | None = None,
+                 ) -> None:
         # Delivery reports only for failures: a Python callback per acknowledged
         # record costs more than producing it.
         self._producer = producer if producer is not None else make_producer(
             settings, **{"delivery.report.only.error": True})
         self._max_backoff = max_backoff_seconds
+        # Per topic, who hears of each record's partition and offset once the broker has
+        # it (None when it was refused, and is sent again): a producer that reports
+        # every delivery, not only failures, is needed for these.
+        self._reports = dict(reports or {})
         self._failed: list[tuple[str, bytes | None, bytes | None, int, Any]] = []
         self._callbacks: dict[str, Any] = {}
 
@@ -111,10 +117,16 @@ class BatchOutput:
         return callback
 
     def _callback(self, topic: str) -> Any:
+        report = self._reports.get(topic)
+
         def delivered(error: Any, message: Any) -> None:
             if error is not None:
                 self._failed.append((topic, message.key(), message.value(),
                                      message.partition(), message.headers()))
+                if report is not None:
+                    report(message.partition(), None)
+            elif report is not None:
+                report(message.partition(), message.offset())
         return delivered
 
     def close(self) -> None:

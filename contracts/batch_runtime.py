@@ -4,8 +4,10 @@ Order of work: consume a batch, hand it to the service's step (which returns the
 records to send), hand those to the producer, and go on with the next batch while
 they are in flight. When the :class:`CommitPolicy` says so (and before a rebalance
 hands partitions over, and on the way out) send what the step held back until then
-(``held``), wait until the broker has acknowledged every output sent so far, then store
-and commit the offsets of the batches they came from. A crash in between repeats those
+(``held``), wait until the broker has acknowledged every output sent so far, send and
+wait for what the step makes of those acknowledgements (``acknowledged``: the joiner's
+outcomes, which name the offsets its labeled events got), then store and commit the
+offsets of the batches they came from. A crash in between repeats those
 batches (at-least-once); it never skips one.
 
 A runtime reads either as a member of a consumer group (:class:`Subscription`) or
@@ -140,7 +142,9 @@ class BatchRuntime:
     ``output`` is None for a step that sends nothing through the runtime, ``policy``
     None for a reader that never commits, and ``pacer`` None for reading each partition
     as fast as it comes. ``held`` gives the records a step makes of the batches since
-    the last commit (the scoring processor's summaries), sent before it."""
+    the last commit (the scoring processor's summaries), sent before it;
+    ``acknowledged`` those it makes once every output sent so far is acknowledged,
+    acknowledged in turn before the commit."""
 
     def __init__(self, settings: SharedSettings, *, group: str, source: Subscription | Assignment,
                  step: BatchStep, output: BatchOutput | None, heartbeat: Heartbeat,
@@ -148,7 +152,8 @@ class BatchRuntime:
                  consumer_config: dict[str, Any] | None = None,
                  read_size: int | None = None, max_batch_bytes: int | None = None,
                  pacer: Pacer | None = None,
-                 held: Callable[[], Iterable[Outgoing]] | None = None) -> None:
+                 held: Callable[[], Iterable[Outgoing]] | None = None,
+                 acknowledged: Callable[[], Iterable[Outgoing]] | None = None) -> None:
         self.settings = settings
         self.group = group
         self.source = source
@@ -162,6 +167,7 @@ class BatchRuntime:
         self.poll_seconds = poll_seconds
         self.pacer = pacer
         self.held = held
+        self.acknowledged = acknowledged
         self.consumer_config = consumer_config or {}
         if isinstance(source, Assignment) and source.at_end is not None:
             self.consumer_config["enable.partition.eof"] = True
@@ -253,6 +259,9 @@ class BatchRuntime:
             if self.held is not None:
                 self._send(self.held())
             self.output.wait_blocking()
+            if self.acknowledged is not None:
+                self._send(self.acknowledged())
+                self.output.wait_blocking()
         if self.policy is None:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()

@@ -43,13 +43,14 @@ COMPONENT_ACCESS: Final[Mapping[str, Access]] = {
                                 t.PREDICTION_SUMMARIES),
                         groups=("scoring", "model-watcher")),
     "joiner": Access(reads=(t.USER_EVENTS, t.PREDICTIONS, t.LABELS, t.JOIN_REPARTITION),
-                     writes=(t.LABELED_EVENTS, t.DEAD_LETTERS, t.JOIN_REPARTITION),
+                     writes=(t.LABELED_EVENTS, t.LABELED_OUTCOMES, t.DEAD_LETTERS,
+                             t.JOIN_REPARTITION),
                      groups=("joiner",)),
-    # user-events and predictions only with STREAMML_MONITOR_SOURCE=records; their
-    # summaries otherwise.
+    # user-events, predictions and labeled-events only with
+    # STREAMML_MONITOR_SOURCE=records; their summaries and outcomes otherwise.
     "monitor": Access(reads=(t.USER_EVENTS, t.FEATURE_SUMMARIES, t.PREDICTIONS,
-                             t.PREDICTION_SUMMARIES, t.LABELED_EVENTS, t.MODEL_VERSIONS,
-                             t.ALERTS),
+                             t.PREDICTION_SUMMARIES, t.LABELED_EVENTS, t.LABELED_OUTCOMES,
+                             t.MODEL_VERSIONS, t.ALERTS),
                       writes=(t.ALERTS,), groups=("monitor",)),
     # Command-line registry changes use transactional ids "<group prefix>.cli.<random>".
     "retrainer": Access(reads=(t.LABELED_EVENTS, t.ALERTS, t.MODEL_VERSIONS),

@@ -96,6 +96,33 @@ class LabeledEvent(Record, frozen=True, kw_only=True):
     ts: Timestamp
 
 
+# Labeled events one outcomes record holds at most: about 120 KiB of JSON.
+MAX_OUTCOMES: Final = 2000
+
+
+class LabeledOutcomes(Record, frozen=True, kw_only=True):
+    """What the monitor reads of a run of labeled events the joiner wrote to one
+    ``labeled-events`` partition: each one's id, version, label, score and event time
+    (epoch seconds), in the order written, without the features (``labeled-outcomes``).
+
+    ``first_offset`` and ``last_offset`` bound the run's offsets; when ``consecutive``,
+    event ``i`` is at ``first_offset + i`` (the joiner was the partition's one writer
+    meanwhile), otherwise only the bounds are known.
+    """
+
+    partition: Annotated[int, msgspec.Meta(ge=0)]
+    first_offset: Annotated[int, msgspec.Meta(ge=0)]
+    last_offset: Annotated[int, msgspec.Meta(ge=0)]
+    consecutive: bool
+    event_ids: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=MAX_OUTCOMES)]
+    versions: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]],
+                        msgspec.Meta(max_length=MAX_OUTCOMES)]
+    labels: Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=1)]],
+                      msgspec.Meta(max_length=MAX_OUTCOMES)]
+    scores: Annotated[list[Probability], msgspec.Meta(max_length=MAX_OUTCOMES)]
+    ts: Annotated[list[float], msgspec.Meta(max_length=MAX_OUTCOMES)]
+
+
 # A feature summary's bins: the reference's histogram and percentile grid (at most 102
 # cells), or its categories.
 MAX_SUMMARY_BINS = 4096

@@ -107,10 +107,11 @@ class SharedSettings:
         choices=INPUT_FORMATS, lowercase=True,
     )
     monitor_source: str = _setting(
-        "summaries", "what the monitor reads of the scoring processor's work: `summaries`, "
-        "which the processor writes to feature-summaries and prediction-summaries as it "
-        "scores, or `records`, user-events and predictions themselves (for processors that "
-        "write no summaries); set it the same on both",
+        "summaries", "what the monitor reads of the scoring processor's and the joiner's "
+        "work: `summaries`, which the processor writes to feature-summaries and "
+        "prediction-summaries as it scores, and the joiner's labeled-outcomes, or "
+        "`records`, user-events, predictions and labeled-events themselves (for processors "
+        "that write no summaries); set it the same on both",
         choices=MONITOR_SOURCES, lowercase=True,
     )
     schema_registry_url: str | None = _setting(

@@ -18,6 +18,9 @@ FEATURE_SUMMARIES: Final = "feature-summaries"
 # Its predictions of those batches, per version and route, counted on the monitor's
 # grids: what the monitor figures scores, latency and the label-free estimate from.
 PREDICTION_SUMMARIES: Final = "prediction-summaries"
+# The labeled events the joiner wrote, without their features: what the monitor judges
+# performance and concept drift on.
+LABELED_OUTCOMES: Final = "labeled-outcomes"
 # The joiner's own: records it moves to the partition murmur2 gives their key.
 JOIN_REPARTITION: Final = "join-repartition"
 
@@ -32,6 +35,7 @@ ALL_TOPICS: Final = (
     JOIN_REPARTITION,
     FEATURE_SUMMARIES,
     PREDICTION_SUMMARIES,
+    LABELED_OUTCOMES,
 )
 
 # Topics written to their input's partition number, and the topic they derive from:
@@ -43,6 +47,7 @@ SAME_PARTITIONS_AS: Final = {
     FEATURE_SUMMARIES: USER_EVENTS,
     PREDICTION_SUMMARIES: USER_EVENTS,
     LABELED_EVENTS: LABELS,
+    LABELED_OUTCOMES: LABELS,
     JOIN_REPARTITION: LABELS,
 }
 
@@ -126,6 +131,10 @@ class Topics:
     @property
     def prediction_summaries(self) -> str:
         return self.name(PREDICTION_SUMMARIES)
+
+    @property
+    def labeled_outcomes(self) -> str:
+        return self.name(LABELED_OUTCOMES)
 
     def specs(self, *, partitions: int, replication_factor: int) -> list[TopicSpec]:
         """Every topic's layout.

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from contracts.bounded_ids import RecentIds
 from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
@@ -25,6 +26,7 @@ from contracts.kafka_clients import KafkaRecord
 from contracts.records import (
     FeatureSummary,
     LabeledEvent,
+    LabeledOutcomes,
     Prediction,
     PredictionSummary,
     Record,
@@ -38,7 +40,7 @@ from monitor.drivers import Drivers
 from monitor.features import FeatureWindow
 from monitor.performance import LabeledScope
 from monitor.predictions import PredictionScope
-from monitor.records import LabeledOutcome
+from monitor.records import LabeledOutcome, outcomes_problem
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
 from monitor.summary_ledger import SummaryLedger, by_route
@@ -54,6 +56,7 @@ SOURCE_GAP_RECORDS = 10_000
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 S = TypeVar("S", PredictionScope, LabeledScope)
+Floats = NDArray[np.float64]
 
 
 class Monitor:
@@ -86,7 +89,8 @@ class Monitor:
         names = topics or Topics()
         self.kinds = {names.predictions: "predictions", names.labeled_events: "labeled",
                       names.user_events: "events", names.feature_summaries: "summaries",
-                      names.prediction_summaries: "prediction-summaries"}
+                      names.prediction_summaries: "prediction-summaries",
+                      names.labeled_outcomes: "outcomes"}
         self.labeled_topic = names.labeled_events
         self.registry = Registry(model)
         self.seen = {k: RecentIds(capacity=windows.dedup_capacity)
@@ -104,7 +108,8 @@ class Monitor:
         self._decoders: dict[str, RecordDecoder[Any]] = {
             "predictions": RecordDecoder(Prediction), "labeled": RecordDecoder(LabeledOutcome),
             "events": inputs.events, "summaries": RecordDecoder(FeatureSummary),
-            "prediction-summaries": RecordDecoder(PredictionSummary)}
+            "prediction-summaries": RecordDecoder(PredictionSummary),
+            "outcomes": RecordDecoder(LabeledOutcomes)}
 
     # -- registry -----------------------------------------------------------------
     def apply_registry(self, key: bytes | None, value: bytes | None) -> None:
@@ -156,7 +161,7 @@ class Monitor:
         now = time.time() if now is None else now
         batches: dict[str, list[bytes | None]] = {
             "predictions": [], "labeled": [], "events": [], "summaries": [],
-            "prediction-summaries": []}
+            "prediction-summaries": [], "outcomes": []}
         for topic, values in by_topic.items():
             kind = self.kinds.get(topic)
             if kind is not None:
@@ -169,6 +174,7 @@ class Monitor:
             np.asarray(labeled_positions[0], np.int64)[kept],
             np.asarray(labeled_positions[1], np.int64)[kept])
         reports = self.add_labeled(labeled, positions)
+        reports += self.add_outcomes(self._decode("outcomes", batches["outcomes"], now), now=now)
         reports += self.add_predictions(self._decode("predictions", batches["predictions"], now))
         reports += self.add_prediction_summaries(
             self._decode("prediction-summaries", batches["prediction-summaries"], now))
@@ -256,18 +262,55 @@ class Monitor:
     def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome],
                     positions: Positions | None = None) -> list[WindowReport]:
         """Add labeled events; ``positions``: their partitions and offsets, where known."""
-        kept = self._fresh("labeled", [e.event_id for e in records])
-        n = len(kept)
-        if not n:
+        n = len(records)
+        return self._add_outcomes(
+            [e.event_id for e in records],
+            np.fromiter((e.ts.timestamp() for e in records), np.float64, n),
+            np.fromiter((e.label for e in records), np.int64, n),
+            np.fromiter((e.score for e in records), np.float64, n),
+            np.fromiter((e.version for e in records), np.int64, n), positions)
+
+    def add_outcomes(self, records: Sequence[LabeledOutcomes], *,
+                     now: float | None = None) -> list[WindowReport]:
+        """Add the labeled events of ``labeled-outcomes`` records (:mod:`stream_processors.
+        labeled_outcomes`), counted once per event id as labeled events are; a record
+        with a :func:`~monitor.records.outcomes_problem` is refused and counted."""
+        now = time.time() if now is None else now
+        kept = []
+        for record in records:
+            problem = outcomes_problem(record, now)
+            if problem is None:
+                kept.append(record)
+            else:
+                self.counts[("outcomes", problem)] += 1
+        if not kept:
             return []
-        fresh = [records[i] for i in kept]
-        ts = np.fromiter((e.ts.timestamp() for e in fresh), np.float64, n)
-        labels = np.fromiter((e.label for e in fresh), np.int64, n)
-        scores = np.fromiter((e.score for e in fresh), np.float64, n)
-        versions = np.fromiter((e.version for e in fresh), np.int64, n)
-        if positions is not None:
+        self.counts[("outcomes", "added")] += len(kept)
+        sizes = [len(o.event_ids) for o in kept]
+        # Offsets where each record's are known, -1 (unknown) elsewhere.
+        partitions = np.repeat([o.partition if o.consecutive else -1 for o in kept], sizes)
+        offsets = np.concatenate([np.arange(o.first_offset, o.first_offset + k) if o.consecutive
+                                  else np.full(k, -1) for o, k in zip(kept, sizes, strict=True)])
+        return self._add_outcomes(
+            [i for o in kept for i in o.event_ids],
+            np.concatenate([np.asarray(o.ts, dtype=np.float64) for o in kept]),
+            np.concatenate([np.asarray(o.labels, dtype=np.int64) for o in kept]),
+            np.concatenate([np.asarray(o.scores, dtype=np.float64) for o in kept]),
+            np.concatenate([np.asarray(o.versions, dtype=np.int64) for o in kept]),
+            (partitions.astype(np.int64), offsets.astype(np.int64)))
+
+    def _add_outcomes(self, ids: list[str], ts: Floats, labels: NDArray[np.int64],
+                      scores: Floats, versions: NDArray[np.int64],
+                      positions: Positions | None) -> list[WindowReport]:
+        """Add labeled events given as columns, each event id counted once."""
+        kept = self._fresh("labeled", ids)
+        if len(kept) < len(ids):
             at = np.asarray(kept, dtype=np.intp)
-            positions = (positions[0][at], positions[1][at])
+            ts, labels, scores, versions = ts[at], labels[at], scores[at], versions[at]
+            if positions is not None:
+                positions = (positions[0][at], positions[1][at])
+        if not ts.size:
+            return []
         reports: list[WindowReport] = []
         # Each version's events in arrival order; usually one version, taken whole.
         for version in dict.fromkeys(versions.tolist()):

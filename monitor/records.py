@@ -1,4 +1,5 @@
-"""How the monitor reads ``labeled-events``: every field checked but the features.
+"""How the monitor reads ``labeled-events`` (every field checked but the features) and
+``labeled-outcomes`` (each column checked as the fields of a labeled event are).
 
 The monitor takes a labeled event's label, score, version and time; its features
 already came, and were checked, on ``user-events``. Leaving them as raw JSON skips
@@ -8,11 +9,13 @@ fields mirror :class:`contracts.records.LabeledEvent`; a test keeps them in step
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 import msgspec
 
-from contracts.records import Identifier, Probability, Record, Timestamp
+from contracts.decoding import MAX_CLOCK_SKEW_SECONDS, OLDEST_TIMESTAMP
+from contracts.records import Identifier, LabeledOutcomes, Probability, Record, Timestamp
 
 
 class LabeledOutcome(Record, frozen=True, kw_only=True):
@@ -35,4 +38,35 @@ class LabeledOutcome(Record, frozen=True, kw_only=True):
     ts: Timestamp
 
 
-__all__ = ["LabeledOutcome"]
+def outcomes_problem(outcomes: LabeledOutcomes, now: float) -> str | None:
+    """Why an outcomes record cannot be read, if it cannot: a column of another length,
+    offsets that cannot hold its events, an event time a labeled event could not have,
+    or an id a labeled event could not have (:func:`contracts.decoding` refuses those).
+
+    >>> good = LabeledOutcomes(partition=0, first_offset=5, last_offset=6, consecutive=True,
+    ...     event_ids=["e1", "e2"], versions=[1, 1], labels=[0, 1], scores=[0.2, 0.9],
+    ...     ts=[1.8e9, 1.8e9])
+    >>> outcomes_problem(good, 1.8e9), outcomes_problem(msgspec.structs.replace(
+    ...     good, labels=[0]), 1.8e9)
+    (None, 'outcomes-columns-differ')
+    """
+    n = len(outcomes.event_ids)
+    if not len(outcomes.versions) == len(outcomes.labels) == len(outcomes.scores) \
+            == len(outcomes.ts) == n:
+        return "outcomes-columns-differ"
+    span = outcomes.last_offset - outcomes.first_offset + 1
+    if span < n or (outcomes.consecutive and span != n):
+        return "outcomes-out-of-range"
+    latest = now + MAX_CLOCK_SKEW_SECONDS
+    if not all(OLDEST_TIMESTAMP <= t <= latest for t in outcomes.ts):  # NaN fails too
+        return "bad-timestamp"
+    if not all(i.isascii() and i.isprintable() or _safe_id(i) for i in outcomes.event_ids):
+        return "unsafe-id"
+    return None
+
+
+def _safe_id(value: str) -> bool:
+    return value.isprintable() and unicodedata.is_normalized("NFC", value)
+
+
+__all__ = ["LabeledOutcome", "outcomes_problem"]

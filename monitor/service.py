@@ -4,8 +4,8 @@ confluent-kafka rather than faust: the monitor observes, it does not transform, 
 reads every partition of the three data topics itself (assigned, no consumer group,
 no rebalances, no commits) from a bounded tail, and takes records in batches for
 vectorised work: ``prediction-summaries``, ``feature-summaries`` and
-``labeled-events`` (with ``STREAMML_MONITOR_SOURCE=records``, ``predictions`` and
-``user-events`` themselves instead of the summaries). On start it reads
+``labeled-outcomes`` (with ``STREAMML_MONITOR_SOURCE=records``, ``predictions``,
+``user-events`` and ``labeled-events`` themselves instead). On start it reads
 ``model-versions`` to its end (references), the tail of ``alerts`` (what is firing:
 not fired again, resolved when clean; only alerts signed by a trusted alert key),
 then the tail of the data topics to rebuild its windows, sending only the net changes
@@ -53,6 +53,10 @@ from scorer.signing import trusted_keys
 logger = logging.getLogger(__name__)
 
 BATCH = 2000
+# An outcomes record holds a commit's labeled events of a partition (up to 2,000, one
+# on a quiet stream): a tenth of the tail in records still refills the windows on a
+# quiet stream, without replaying millions of events on a busy one.
+OUTCOMES_TAIL_SHARE = 10
 ALERTS_TAIL = 2000  # alert records per partition read back on start
 STARTUP_TIMEOUT = 60.0
 
@@ -115,10 +119,12 @@ class MonitorService:
         assignment = [TopicPartition(self.topics.model_versions, p, o)
                       for p, o in self._registry_end.items()]
         summaries = self.settings.monitor_source == "summaries"
-        scoring = (self.topics.prediction_summaries, self.topics.feature_summaries) \
-            if summaries else (self.topics.predictions, self.topics.user_events)
-        for topic in (*scoring, self.topics.labeled_events):
-            for tp, high in tail_offsets(consumer, topic, tail):
+        topics = ((self.topics.prediction_summaries, tail), (self.topics.feature_summaries, tail),
+                  (self.topics.labeled_outcomes, tail // OUTCOMES_TAIL_SHARE)) if summaries \
+            else ((self.topics.predictions, tail), (self.topics.user_events, tail),
+                  (self.topics.labeled_events, tail))
+        for topic, records in topics:
+            for tp, high in tail_offsets(consumer, topic, records):
                 assignment.append(tp)
                 if tp.offset < high:
                     self._pending[(topic, tp.partition)] = high

@@ -25,6 +25,7 @@ from contracts.settings import JoinerSettings
 from contracts.topics import Topics
 from stream_processors.join_recovery import RestoreReport, restore_partitions
 from stream_processors.label_join import LabelJoin
+from stream_processors.labeled_outcomes import Output, outcomes_after
 from stream_processors.partitioned_join import PartitionedJoin
 from stream_processors.tail_reader import TailRead, TailWindows, read_tails
 
@@ -80,10 +81,12 @@ class JoinRestorer:
                          topics.join_repartition}
 
     def recover(self, partitions: Set[int]) -> tuple[dict[int, tuple[LabelJoin, RestoreReport]],
-                                                     dict[tuple[str, int], int]]:
+                                                     dict[tuple[str, int], int], list[Output]]:
         """Read and restore ``partitions``, retrying the broker until the deadline (blocking).
 
-        Returns the restored joins, and where each source partition's tail ends.
+        Returns the restored joins, where each source partition's tail ends, and the
+        outcomes of labeled events read back that no outcomes record covers
+        (:func:`~stream_processors.labeled_outcomes.outcomes_after`).
         """
         from confluent_kafka import KafkaException
 
@@ -104,15 +107,21 @@ class JoinRestorer:
                 logger.warning("reading back partitions %s failed (%s); retrying",
                                sorted(partitions), exc)
                 time.sleep(RETRY_SECONDS)
-        restored = restore_partitions(read.records, self.joins, partitions, self.topics,
-                                      now=now, inputs=self.inputs)
+        outcomes = self.topics.labeled_outcomes
+        restored = restore_partitions([r for r in read.records if r.topic != outcomes],
+                                      self.joins, partitions, self.topics, now=now,
+                                      inputs=self.inputs)
+        missing = [o for p in sorted(partitions) for o in outcomes_after(
+            [r for r in read.records if r.topic == self.topics.labeled_events
+             and r.partition == p],
+            [r for r in read.records if r.topic == outcomes and r.partition == p], p)]
         cut = {r.partition for r in read.unfinished}
         for partition, (_, report) in sorted(restored.items()):
             spans = " ".join(f"{r.topic}[{r.start}:{r.end}]" for r in read.ranges
                              if r.partition == partition)
             self._report(partition, report, spans, cut_short=partition in cut)
         ends = {(r.topic, r.partition): r.end for r in read.ranges if r.topic in self._sources}
-        return restored, ends
+        return restored, ends, missing
 
     def _report(self, partition: int, report: RestoreReport, spans: str, *,
                 cut_short: bool) -> None:

@@ -30,7 +30,7 @@ import msgspec
 from contracts.dead_letters import dead_letter
 from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Rejection
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import Prediction, UserEvent
+from contracts.records import LabeledEvent, Prediction, UserEvent
 from contracts.topics import JOIN_REPARTITION, LABELS, PREDICTIONS, USER_EVENTS, Topics
 from stream_processors.label_join import MEMORY_BUDGET_FULL, Evicted, JoinOutput, LabelJoin
 from stream_processors.partitioned_join import PartitionedJoin
@@ -62,6 +62,8 @@ class JoinStepResult:
     label_delays: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
     # The event time of the last record decoded, by the topic and partition it was read from.
     event_times: dict[tuple[str, int], datetime] = field(default_factory=dict)
+    # The labeled events, by the partition they go to, in the order they are sent.
+    labeled: dict[int, list[LabeledEvent]] = field(default_factory=dict)
 
 
 def join_messages(
@@ -190,6 +192,8 @@ def _collect(result: JoinStepResult, out: JoinOutput, partition: int, now: datet
     for labeled in out.labeled:
         result.labeled_events.append(
             (labeled.user_id.encode(), _ENCODER.encode(labeled), partition))
+    if out.labeled:
+        result.labeled.setdefault(partition, []).extend(out.labeled)
     for unmatched in out.unmatched_labels:
         origin = unmatched.origin or KafkaRecord(
             topic="", partition=-1, offset=-1, key=unmatched.label.user_id.encode(),

@@ -57,6 +57,7 @@ from contracts.wire_formats import SchemaUnavailable, wire_format
 from stream_processors.event_time_alignment import EventTimeAlignment
 from stream_processors.join_restore import JoinRestorer
 from stream_processors.joiner_step import STAGE, JoinStepResult, expire_waiting, join_messages
+from stream_processors.labeled_outcomes import OutcomeBuffer
 from stream_processors.metrics import JoinerMetrics, joiner_metrics
 from stream_processors.partitioned_join import PartitionedJoin
 
@@ -113,9 +114,12 @@ class JoinerWorker:
                                      inputs=self.inputs)
         self.alignment = EventTimeAlignment(
             [self.topics.user_events, self.topics.predictions, self.topics.labels])
+        # The outcomes of labeled events name their offsets: every delivery is reported.
+        self.outcomes = OutcomeBuffer()
         self.output = BatchOutput(settings, producer=make_producer(
-            settings, **{"delivery.report.only.error": True,
-                         "queue.buffering.max.kbytes": OUTPUT_QUEUE_KBYTES}))
+            settings, **{"delivery.report.only.error": False,
+                         "queue.buffering.max.kbytes": OUTPUT_QUEUE_KBYTES}),
+            reports={self.topics.labeled_events: self.outcomes.delivered})
         # Longer than the slowest turn of the loop: restoring waits up to its deadline.
         self.heartbeat = Heartbeat(max_age=max(90.0, 2 * recovery_timeout_seconds))
         self.runtime = BatchRuntime(
@@ -124,7 +128,7 @@ class JoinerWorker:
                                  self.topics.labels, self.topics.join_repartition], self),
             policy=CommitPolicy(seconds=commit_seconds, events=COMMIT_EVENTS, when_dry=False),
             max_batch=MAX_BATCH, read_size=READ_SIZE, max_batch_bytes=MAX_BATCH_BYTES,
-            poll_seconds=POLL_SECONDS, pacer=self,
+            poll_seconds=POLL_SECONDS, pacer=self, acknowledged=self._outcomes,
             consumer_config={"partition.assignment.strategy": "range",
                              "queued.max.messages.kbytes": PREFETCH_KBYTES,
                              "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
@@ -289,10 +293,14 @@ class JoinerWorker:
             start = dict(kept)
             if added:
                 began = time.monotonic()
-                restored, ends = self.restorer.recover(added)
+                restored, ends, missing = self.restorer.recover(added)
                 with self._lock:
                     for partition, (join, _report) in restored.items():
                         self.joins.install(partition, join)
+                if missing:  # acknowledged, as every output, before the next commit
+                    logger.info("labeled events read back without outcomes: writing %d "
+                                "outcomes records", len(missing))
+                    self.output.send_to(self.topics.labeled_outcomes, missing)
                 self.restorer.metrics.recovery_seconds.observe(time.monotonic() - began)
                 start.update(ends)
             self._expected = {tp: offset for tp, offset in start.items()
@@ -309,11 +317,17 @@ class JoinerWorker:
             # Dropped at the next assignment unless it gives them straight back.
             return
         gone = {p.partition for p in partitions}
+        self.outcomes.forget(gone)
         with self._lock:
             self.joins.assign(set(self.joins) - gone)
             _count(self.metrics, self.joins, JoinStepResult())
 
+    def _outcomes(self) -> tuple[Outgoing, ...]:
+        return (Outgoing(self.topics.labeled_outcomes, self.outcomes.take()),)
+
     def _outgoing(self, result: JoinStepResult) -> tuple[Outgoing, ...]:
+        for partition, labeled in result.labeled.items():
+            self.outcomes.hold(partition, labeled)
         forwards = [(f.key, f.value, f.partition, f.headers) for f in result.forwards]
         letters = [(key, value, -1 if partition is None else partition)
                    for key, value, partition in result.dead_letters]

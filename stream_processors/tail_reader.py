@@ -22,6 +22,7 @@ from contracts.settings import SharedSettings
 from contracts.topics import (
     JOIN_REPARTITION,
     LABELED_EVENTS,
+    LABELED_OUTCOMES,
     LABELS,
     PREDICTIONS,
     USER_EVENTS,
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from confluent_kafka import Consumer
 
 logger = logging.getLogger(__name__)
+
+# The last records of a ``labeled-outcomes`` partition read back: the newest names the
+# last labeled event with outcomes (a few more in case a lost worker wrote last).
+OUTCOMES_TAIL = 8
 
 
 @dataclass
@@ -55,7 +60,8 @@ class TailWindows:
 
 def read_tails(settings: SharedSettings, *, group: str, topics: Topics, partitions: Collection[int],
                windows: TailWindows, timeout: float, now: float | None = None) -> TailRead:
-    """Read the tails of ``partitions`` of the joiner's sources and ``labeled-events``.
+    """Read the tails of ``partitions`` of the joiner's sources and ``labeled-events``,
+    and the last records of ``labeled-outcomes``.
 
     Raises ``confluent_kafka.KafkaException`` when the broker does not answer the
     offset look-ups; a deadline reached while reading returns what was read.
@@ -77,7 +83,8 @@ def _plan(consumer: Consumer, topics: Topics, partitions: Collection[int], windo
 
     names = {LABELED_EVENTS: topics.labeled_events, USER_EVENTS: topics.user_events,
              PREDICTIONS: topics.predictions, LABELS: topics.labels,
-             JOIN_REPARTITION: topics.join_repartition}
+             JOIN_REPARTITION: topics.join_repartition,
+             LABELED_OUTCOMES: topics.labeled_outcomes}
     wanted: list[tuple[str, str, int]] = []
     for kind, name in names.items():
         present = set(partitions_of(consumer, name, timeout=timeout))
@@ -99,6 +106,9 @@ def _plan(consumer: Consumer, topics: Topics, partitions: Collection[int], windo
         if watermarks is None:
             raise KafkaException(f"no watermarks for {name}[{p}] within {timeout:g}s")
         low, high = watermarks
+        if kind == LABELED_OUTCOMES:
+            ranges.append(TailRange(name, p, max(low, high - OUTCOMES_TAIL), high))
+            continue
         upto = high if kind == LABELED_EVENTS else _offset(committed[(name, p)])
         ranges.append(tail_range(name, p, low=low, high=high, since=_offset(_checked(since).offset),
                                  upto=upto, limit=windows.limit))

@@ -33,7 +33,14 @@ class _Summary(msgspec.Struct):
     events: int
 
 
+class _Outcomes(msgspec.Struct):
+    """What parity reads of an outcomes record: the labeled events it holds."""
+
+    event_ids: list[str]
+
+
 _SUMMARY = msgspec.json.Decoder(_Summary)
+_OUTCOMES = msgspec.json.Decoder(_Outcomes)
 INTERLEAVED = frozenset({"labels-missing", "estimated-performance-drop"})
 
 
@@ -46,8 +53,8 @@ def pure_alerts(settings: Settings, events: int) -> list[Alert]:
     """The alerts MonitorPipeline raises over the topics' records: the registry first (the
     service reads it to its end before any data), then each data topic in its order.
 
-    ``events`` is how many simulated events the topics hold (a record each, but for the
-    summaries of up to 100)."""
+    ``events`` is how many simulated events the topics hold (summaries of up to 100,
+    outcomes of a batch's labeled events)."""
     topics = Topics(settings.topic_prefix)
     pipeline = MonitorPipeline(load_config(), model=settings.model_name, topics=topics)
     alerts: list[Alert] = []
@@ -55,7 +62,7 @@ def pure_alerts(settings: Settings, events: int) -> list[Alert]:
         alerts += pipeline.apply_registry(record.key, record.value)
     for topic, holds in ((topics.feature_summaries, _summarised),
                          (topics.prediction_summaries, _summarised),
-                         (topics.labeled_events, len)):
+                         (topics.labeled_outcomes, _labeled)):
         records = read_topic(settings, topic,
                              until=lambda rs, holds=holds: holds(rs) >= events)
         assert len({r.partition for r in records}) == 1, "parity needs one partition a topic"
@@ -65,6 +72,10 @@ def pure_alerts(settings: Settings, events: int) -> list[Alert]:
 
 def _summarised(records: list[KafkaRecord]) -> int:
     return sum(_SUMMARY.decode(r.value).events for r in records if r.value is not None)
+
+
+def _labeled(records: list[KafkaRecord]) -> int:
+    return sum(len(_OUTCOMES.decode(r.value).event_ids) for r in records if r.value is not None)
 
 
 def _rule(alert: Alert) -> str:

@@ -10,7 +10,15 @@ import msgspec
 from confluent_kafka import Producer
 
 from contracts.kafka_clients import producer_config
-from contracts.records import DeadLetter, Label, LabeledEvent, Prediction, Route, UserEvent
+from contracts.records import (
+    DeadLetter,
+    Label,
+    LabeledEvent,
+    LabeledOutcomes,
+    Prediction,
+    Route,
+    UserEvent,
+)
 from contracts.settings import Settings
 from contracts.topics import Topics
 from streamml.broker.single_node import free_port
@@ -22,6 +30,7 @@ EVENTS = 20
 EARLY = range(0, 5)  # labeled before their event and prediction are sent
 LATE = range(5, 15)  # labeled after; 15..19 are never labeled
 UNKNOWN = ["x0", "x1", "x2"]
+OUTCOMES = msgspec.json.Decoder(LabeledOutcomes)
 
 
 def user_of(i: int) -> str:
@@ -107,6 +116,9 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
                           until=lambda r: len(r) >= len(UNKNOWN) + 1)
         # Give repeats a chance to show up as extra labeled events (they must not).
         labeled = read_topic(kafka_settings, topics.labeled_events, idle=LABEL_WAIT)
+        outcomes = read_topic(kafka_settings, topics.labeled_outcomes, timeout=30,
+                              until=lambda r: sum(len(OUTCOMES.decode(o.value or b"").event_ids)
+                                                  for o in r) >= len(labeled_ids))
         _, body = http_get(f"http://127.0.0.1:{port}/metrics")
         _, health = http_get(f"http://127.0.0.1:{port}/health")
 
@@ -119,6 +131,18 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
             user_of(i), i % 2, score_of(i), 1)
         assert event.features == {"cart_value": float(i), "device": "mobile"}
         assert event.ts == ts
+
+    # What the monitor reads of them: each one's columns, at the offset it got.
+    written = {(r.partition, r.offset): e for r, e in zip(labeled, joined, strict=True)}
+    told = {}
+    for record in outcomes:
+        o = OUTCOMES.decode(record.value or b"")
+        assert o.consecutive and record.partition == o.partition
+        for i, event_id in enumerate(o.event_ids):
+            told[(o.partition, o.first_offset + i)] = (
+                event_id, o.versions[i], o.labels[i], o.scores[i], o.ts[i])
+    assert told == {at: (e.event_id, e.version, e.label, e.score, e.ts.timestamp())
+                    for at, e in written.items()}
 
     letters = sorted((msgspec.json.decode(r.value or b"", type=DeadLetter) for r in dead),
                      key=lambda d: d.reason)

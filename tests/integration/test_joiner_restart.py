@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import LabeledEvent, Prediction, Route, UserEvent
+from contracts.records import LabeledEvent, LabeledOutcomes, Prediction, Route, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
 from streamml.broker.single_node import free_port
@@ -40,6 +40,8 @@ LABEL_WAIT = 30.0
 FAST_GROUP = {"STREAMML_SESSION_TIMEOUT_S": "6"}
 # No commits while the worker runs: a kill then leaves everything it did uncommitted.
 NO_COMMITS = ("--commit-interval", "3600")
+LABELED = msgspec.json.Decoder(LabeledEvent)
+OUTCOMES = msgspec.json.Decoder(LabeledOutcomes)
 
 
 def user_of(i: int) -> str:
@@ -156,6 +158,16 @@ def test_restart_and_kill_lose_no_waiting_state_and_join_nothing_twice(
     assert set(counts) == every
     assert [i for i, n in counts.items() if n > 1] == [], counts
     assert dead == [], [r.value for r in dead]
+    # The killed worker's labeled events had no outcomes yet: the third wrote them, once.
+    labeled = {(r.partition, r.offset): LABELED.decode(r.value or b"").event_id
+               for r in read_topic(settings, sender.topics.labeled_events, idle=1.0)}
+    told: Counter[tuple[int, int, str]] = Counter()
+    for record in read_topic(settings, sender.topics.labeled_outcomes, idle=1.0):
+        o = OUTCOMES.decode(record.value or b"")
+        assert o.consecutive, o
+        told.update((o.partition, o.first_offset + i, e) for i, e in enumerate(o.event_ids))
+    assert sorted(told) == sorted((p, at, e) for (p, at), e in labeled.items())
+    assert max(told.values()) == 1
     text = body.decode()
     assert metric(text, "streamml_join_restored_total", kind="joined-ids") >= 30
     assert metric(text, "streamml_join_recoveries_total", outcome="complete") == 3

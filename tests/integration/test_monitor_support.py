@@ -30,6 +30,7 @@ from contracts.settings import Settings
 from contracts.topics import Topics
 from producers.simulator import SimulatedEvent, Simulator
 from scorer.bundle import ModelBundle
+from stream_processors.labeled_outcomes import OutcomeBuffer
 from streamml.broker.single_node import free_port
 from tests.integration.processes import Child, settings_env, streamml_child, wait_for_health
 from tests.integration.scoring_fixtures import publish_champion, signed, trained_bundle
@@ -53,7 +54,8 @@ class Feeder:
     """Sends simulated traffic as the scoring path would: events, their predictions (scored
     by ``bundle``), the feature and prediction summaries of each batch of 2,000 (as the
     processor folds them, on partition 0) and, once each label is due in event time, the
-    labeled event."""
+    labeled event (on partition 0), with the outcomes of each batch's labeled events as
+    the joiner writes them."""
 
     def __init__(self, settings: Settings, bundle: ModelBundle, simulator: Simulator,
                  n: int) -> None:
@@ -66,6 +68,7 @@ class Feeder:
         self.ts = np.array([i.event.ts.timestamp() for i in self.items])
         self.sent = 0
         self._waiting: deque[tuple[SimulatedEvent, float]] = deque()
+        self.outcomes = OutcomeBuffer()
 
     def send(self, until: int) -> None:
         """Send events up to index ``until`` (exclusive), with the labels due by then."""
@@ -90,13 +93,21 @@ class Feeder:
                 for summary in summaries:
                     self.producer.produce(topic, partition=0, key=summary.model.encode(),
                                           value=ENCODE(summary))
-            self.producer.flush(30)
+            self._flush()
         self.sent = max(self.sent, until)
 
     def drain(self) -> None:
         """Send every label still waiting."""
         while self._waiting:
             self._label(*self._waiting.popleft())
+        self._flush()
+
+    def _flush(self) -> None:
+        """Wait for what was sent, then send the outcomes of the labeled events in it."""
+        self.producer.flush(30)
+        for key, value, partition in self.outcomes.take():
+            self.producer.produce(self.topics.labeled_outcomes, partition=partition, key=key,
+                                  value=value)
         self.producer.flush(30)
 
     def _send_one(self, item: SimulatedEvent, score: float, decision: int) -> None:
@@ -113,11 +124,14 @@ class Feeder:
 
     def _label(self, item: SimulatedEvent, score: float) -> None:
         e = item.event
-        self.producer.produce(self.topics.labeled_events, key=e.user_id.encode(),
-                              value=ENCODE(LabeledEvent(
-                                  event_id=e.event_id, user_id=e.user_id, features=e.features,
-                                  label=item.label, score=score, version=self.bundle.version,
-                                  ts=e.ts)))
+        labeled = LabeledEvent(event_id=e.event_id, user_id=e.user_id, features=e.features,
+                               label=item.label, score=score, version=self.bundle.version,
+                               ts=e.ts)
+        self.outcomes.hold(0, [labeled])
+        self.producer.produce(
+            self.topics.labeled_events, partition=0, key=e.user_id.encode(),
+            value=ENCODE(labeled), on_delivery=lambda error, message: self.outcomes.delivered(
+                0, message.offset() if error is None else None))
 
     def index_at(self, ts: float) -> int:
         """How many events have an event time up to ``ts``."""

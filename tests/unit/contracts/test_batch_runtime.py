@@ -264,3 +264,30 @@ def test_a_pacer_is_asked_at_every_turn_and_releases_partitions_before_they_go(
     runtime.on_lost(consumer, [TopicPartition("in", 1)])
     assert [e for e in log if e.startswith(("release", "revoked"))] == [
         "release [0]", "revoked [0] lost=False", "release [1]", "revoked [1] lost=True"]
+
+
+def test_what_a_step_makes_of_acknowledgements_is_acknowledged_itself_before_the_commit(
+        monkeypatch: Any) -> None:
+    """The joiner's outcomes name the offsets its labeled events got: made once those
+    are acknowledged, and acknowledged in turn before the offsets they cover commit."""
+    log: list[str] = []
+    step = Step(log)
+
+    def made() -> Iterable[Outgoing]:
+        log.append("made")
+        return [Outgoing("outcomes", [(b"k", b"v", 0)])]
+    runtime = BatchRuntime(Settings(), group="g", source=Subscription(["in"], step), step=step,
+                           output=Output(log), heartbeat=Heartbeat(),  # type: ignore[arg-type]
+                           policy=CommitPolicy(seconds=3600, events=2, when_dry=False),
+                           max_batch=10, poll_seconds=0.0, acknowledged=made)
+    runtime.assigned = {0}
+    batches = [[Message("in", 0, 5), Message("in", 0, 6)]]
+    monkeypatch.setattr(batch_runtime, "make_consumer",
+                        lambda *_a, **_k: Consumer(runtime, batches, log))
+    runtime.run()
+
+    assert [line for line in log if not line.startswith("send+headers")] == [
+        "subscribe ['in']", "send out 2", "acknowledged", "made", "send outcomes 1",
+        "acknowledged", "store in[0]@7", "commit",
+        "acknowledged", "made", "send outcomes 1", "acknowledged", "commit", "close",
+    ]

@@ -46,6 +46,13 @@ def test_each_component_gets_its_topics_by_exact_name() -> None:
     assert all(not g.prefixed for g in _grants() if g.resource == "topic")
 
 
+def test_only_the_joiner_may_write_labeled_outcomes() -> None:
+    # The monitor judges performance and concept drift on them.
+    writers = {g.principal for g in _grants()
+               if g.name == "p.labeled-outcomes" and g.operation == "write"}
+    assert writers == {"User:user-joiner"}
+
+
 def test_groups_and_transactional_ids_match_under_the_group_prefix() -> None:
     monitor_groups = [g for g in _grants()
                       if g.principal == "User:user-monitor" and g.resource == "group"]

@@ -40,8 +40,8 @@ def test_missing_topics_are_created_with_the_configured_layout() -> None:
     report = ensure_topics(admin, Topics().specs(partitions=3, replication_factor=1))  # type: ignore[arg-type]
 
     assert report.unchanged == ["user-events"]
-    assert {"join-repartition", "feature-summaries", "prediction-summaries"} \
-        <= set(admin.created) and len(admin.created) == 9
+    assert {"join-repartition", "feature-summaries", "prediction-summaries",
+            "labeled-outcomes"} <= set(admin.created) and len(admin.created) == 10
 
 
 def test_a_derived_topic_with_another_count_than_its_source_is_reported() -> None:

@@ -1,15 +1,15 @@
-"""Topic layouts: ten topics, a compacted registry, joinable events and labels."""
+"""Topic layouts: eleven topics, a compacted registry, joinable events and labels."""
 
 from __future__ import annotations
 
 from contracts.topics import ALL_TOPICS, MODEL_ARTIFACT_MAX_BYTES, Topics
 
 
-def test_specs_lay_out_the_ten_topics_in_order() -> None:
+def test_specs_lay_out_the_eleven_topics_in_order() -> None:
     specs = Topics(prefix="t1.").specs(partitions=6, replication_factor=3)
 
     assert [s.name for s in specs] == [f"t1.{name}" for name in ALL_TOPICS]
-    assert len(specs) == 10
+    assert len(specs) == 11
 
 
 def test_topics_written_to_their_inputs_partition_name_their_source() -> None:
@@ -20,6 +20,7 @@ def test_topics_written_to_their_inputs_partition_name_their_source() -> None:
         "t1.predictions": "t1.user-events",
         "t1.dead-letters": "t1.user-events",
         "t1.labeled-events": "t1.labels",
+        "t1.labeled-outcomes": "t1.labels",
         "t1.join-repartition": "t1.labels",
         "t1.feature-summaries": "t1.user-events",
         "t1.prediction-summaries": "t1.user-events",
@@ -49,7 +50,7 @@ def test_every_other_topic_uses_the_configured_layout() -> None:
 
     others = [s for s in specs if s.name != "model-versions"]
 
-    assert len(others) == 9
+    assert len(others) == 10
     assert all((s.partitions, s.replication_factor, s.config) == (4, 2, ()) for s in others)
 
 
@@ -67,6 +68,7 @@ def test_topic_names_carry_the_prefix() -> None:
         topics.join_repartition,
         topics.feature_summaries,
         topics.prediction_summaries,
+        topics.labeled_outcomes,
     ] == [f"demo.{name}" for name in ALL_TOPICS]
 
 

@@ -28,6 +28,7 @@ from monitor.sinks import MemorySink
 from monitor.trail import Trail, rise_split
 from producers.simulator import Simulator
 from scorer.bundle import ModelBundle
+from stream_processors.labeled_outcomes import encode_outcomes
 from tests.unit.monitor.conftest import START, make_pipeline
 
 TOPICS = Topics()
@@ -56,9 +57,11 @@ class Run:
 
 
 def run(bundle: ModelBundle, seed: int, scenario: str = "concept-drift", *, n: int = 16_000,
-        jitter: int = 500) -> Run:
+        jitter: int = 500, outcomes: bool = False) -> Run:
     """Events, predictions and labeled events as Kafka records on three partitions; a
-    labeled event comes 1,500 to 1,500 + ``jitter`` events after its event."""
+    labeled event comes 1,500 to 1,500 + ``jitter`` events after its event. With
+    ``outcomes``, the labeled events of each batch come as the joiner's outcomes records
+    of each partition instead."""
     pipeline = make_pipeline(bundle)
     items = list(Simulator(seed=seed, scenario=scenario, drift_at=CHANGE, start=START)
                  .events(n))
@@ -78,6 +81,7 @@ def run(bundle: ModelBundle, seed: int, scenario: str = "concept-drift", *, n: i
                            scored_at=e.ts + timedelta(milliseconds=40))
             records += [KafkaRecord(TOPICS.predictions, 0, j, None, msgspec.json.encode(p), 0),
                         KafkaRecord(TOPICS.user_events, 0, j, None, msgspec.json.encode(e), 0)]
+        written: dict[int, list[LabeledEvent]] = {}
         while pending is not None and due[pending] < first + 2000:
             item = items[pending]
             e = item.event
@@ -85,49 +89,63 @@ def run(bundle: ModelBundle, seed: int, scenario: str = "concept-drift", *, n: i
             labeled = LabeledEvent(event_id=e.event_id, user_id=e.user_id, features=e.features,
                                    label=item.label, score=float(scores[pending]), version=1,
                                    ts=e.ts)
-            records.append(KafkaRecord(TOPICS.labeled_events, partition, offsets[partition],
-                                       None, msgspec.json.encode(labeled), 0))
+            written.setdefault(partition, []).append(labeled)
+            if not outcomes:
+                records.append(KafkaRecord(TOPICS.labeled_events, partition, offsets[partition],
+                                           None, msgspec.json.encode(labeled), 0))
             played.index_at[(partition, offsets[partition])] = pending
             offsets[partition] += 1
             pending = next(order, None)
+        for partition, events in written.items() if outcomes else ():
+            start = offsets[partition] - len(events)
+            records += [KafkaRecord(TOPICS.labeled_outcomes, partition, 0, None, value, 0)
+                        for _, value, _ in encode_outcomes(
+                            partition, events, range(start, offsets[partition]),
+                            (start, offsets[partition] - 1))]
         played.alerts += pipeline.process(records)
     return played
 
 
-def assert_near_the_change(played: Run, cp: ChangePoint) -> None:
+def assert_near_the_change(played: Run, cp: ChangePoint, *, outcomes: bool = False) -> None:
     assert abs(played.events_from(cp.at, CHANGE)) <= TOLERANCE
-    assert {p for _, p, _ in cp.offsets} == set(range(PARTITIONS))
+    # Outcomes come a partition's run at a time: a change located within the last run
+    # of a window names that partition's offsets alone.
+    named = {p for _, p, _ in cp.offsets}
+    assert named == set(range(PARTITIONS)) or (outcomes and named)
     for topic, partition, offset in cp.offsets:
         assert topic == TOPICS.labeled_events
         assert abs(played.index_at[(partition, offset)] - CHANGE) <= TOLERANCE + 500
 
 
+@pytest.mark.parametrize("outcomes", [False, True], ids=["labeled-events", "outcomes"])
 @pytest.mark.parametrize("seed", [100, 102, 103])
 def test_adwin_concept_alert_locates_the_change_within_tolerance(
-        bundle: ModelBundle, seed: int) -> None:
-    played = run(bundle, seed)
+        bundle: ModelBundle, seed: int, outcomes: bool) -> None:
+    played = run(bundle, seed, outcomes=outcomes)
 
     [alert] = played.firing("concept-drift")
     cp = change_point_of(alert)
     assert cp is not None and cp.source == "adwin"
-    assert_near_the_change(played, cp)
+    assert_near_the_change(played, cp, outcomes=outcomes)
     # Found before the alert's window ended: it names a past, not the detection.
     assert cp.at.timestamp() < detail(alert, "window_end")  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("outcomes", [False, True], ids=["labeled-events", "outcomes"])
 @pytest.mark.parametrize("seed", [100, 102, 103])
 def test_window_rule_names_its_first_breaching_window_near_the_change(
-        bundle: ModelBundle, seed: int) -> None:
-    played = run(bundle, seed)
+        bundle: ModelBundle, seed: int, outcomes: bool) -> None:
+    played = run(bundle, seed, outcomes=outcomes)
 
     [alert] = played.firing("performance-drop")
     cp = change_point_of(alert)
     assert cp is not None and cp.source == "window"
-    assert_near_the_change(played, cp)
+    assert_near_the_change(played, cp, outcomes=outcomes)
 
 
-def test_a_stable_stream_fires_nothing_to_locate(bundle: ModelBundle) -> None:
-    played = run(bundle, 100, "stable", n=20_000)
+@pytest.mark.parametrize("outcomes", [False, True], ids=["labeled-events", "outcomes"])
+def test_a_stable_stream_fires_nothing_to_locate(bundle: ModelBundle, outcomes: bool) -> None:
+    played = run(bundle, 100, "stable", n=20_000, outcomes=outcomes)
 
     assert [a.metric for a in played.alerts if a.kind in DRIFT_AND_PERFORMANCE] == []
 

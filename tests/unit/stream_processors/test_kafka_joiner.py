@@ -14,12 +14,13 @@ from confluent_kafka import KafkaException
 
 from contracts.batch_runtime import Outgoing
 from contracts.kafka_clients import KafkaRecord
-from contracts.records import Label, LabeledEvent, UserEvent
+from contracts.records import Label, LabeledEvent, LabeledOutcomes, UserEvent
 from contracts.settings import Settings
 from contracts.topics import Topics
 from stream_processors import join_restore
 from stream_processors.join_recovery import TailRange
 from stream_processors.kafka_joiner import JoinerWorker
+from stream_processors.labeled_outcomes import encode_outcomes
 from stream_processors.tail_reader import TailRead
 
 TOPICS = Topics("t.")
@@ -58,16 +59,35 @@ class FakeReader:
                         ranges=[r for r in self.ranges if r.partition in asked])
 
 
-def tail() -> list[KafkaRecord]:
+def tail(*, outcomes: bool = True) -> list[KafkaRecord]:
+    """An event waiting in partition 1, and a labeled event in partition 2 (with its
+    outcomes written, unless not ``outcomes``)."""
     event = UserEvent(event_id="e1", user_id="u1", ts=T0, features={})
     done = LabeledEvent(event_id="e0", user_id="u1", features={}, label=1, score=0.5,
                         version=1, ts=T0)
+    at = int(T0.timestamp() * 1000)
     return [
         KafkaRecord(topic=TOPICS.user_events, partition=1, offset=3, key=b"u1",
-                    value=msgspec.json.encode(event), timestamp_ms=int(T0.timestamp() * 1000)),
+                    value=msgspec.json.encode(event), timestamp_ms=at),
         KafkaRecord(topic=TOPICS.labeled_events, partition=2, offset=8, key=b"u1",
-                    value=msgspec.json.encode(done), timestamp_ms=int(T0.timestamp() * 1000)),
+                    value=msgspec.json.encode(done), timestamp_ms=at),
+        *[KafkaRecord(topic=TOPICS.labeled_outcomes, partition=2, offset=0, key=None,
+                      value=value, timestamp_ms=at)
+          for _, value, _ in encode_outcomes(2, [done], [8], (8, 8)) if outcomes],
     ]
+
+
+class Sent:
+    """Stands in for the worker's output: what it was given to send."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, list[Any]]] = []
+
+    def send_to(self, topic: str, records: Any) -> None:
+        self.records.append((topic, list(records)))
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.fixture
@@ -89,6 +109,27 @@ def make_worker() -> Iterator[Any]:
 
 def sample(worker: JoinerWorker, name: str, labels: dict[str, str] | None = None) -> float | None:
     return worker.metrics.registry.get_sample_value(name, labels or {})
+
+
+def test_labeled_events_read_back_without_outcomes_get_them_on_assignment(
+        make_worker: Any) -> None:
+    """A worker that crashed after its labeled events landed, before their outcomes did."""
+    worker, sent = make_worker(FakeReader(tail(outcomes=False))), Sent()
+    worker.output = sent
+    worker.assigned(None, assigned(1, 2))
+
+    [(topic, [(_, value, partition)])] = sent.records
+    outcomes = msgspec.json.decode(value, type=LabeledOutcomes)
+    assert (topic, partition) == (TOPICS.labeled_outcomes, 2)
+    assert (outcomes.event_ids, outcomes.first_offset, outcomes.consecutive) == (["e0"], 8, True)
+
+
+def test_labeled_events_read_back_with_outcomes_get_none_again(make_worker: Any) -> None:
+    worker, sent = make_worker(FakeReader(tail())), Sent()
+    worker.output = sent
+    worker.assigned(None, assigned(1, 2))
+
+    assert sent.records == []
 
 
 def test_assignment_restores_new_partitions_keeps_those_given_back_and_drops_others(
