@@ -96,8 +96,11 @@ class LabeledEvent(Record, frozen=True, kw_only=True):
     ts: Timestamp
 
 
-# Labeled events one outcomes record holds at most: about 120 KiB of JSON.
-MAX_OUTCOMES: Final = 2000
+# Labeled events one outcomes record holds at most: about 70 KiB of JSON, and at most
+# 600 KiB with every id 128 characters of 4 bytes, under the 1 MiB a reader accepts
+# (Kafka's default largest message).
+MAX_OUTCOMES: Final = 1000
+MAX_OUTCOMES_BYTES: Final = 1024 * 1024
 
 
 class LabeledOutcomes(Record, frozen=True, kw_only=True):

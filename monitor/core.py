@@ -24,6 +24,7 @@ from contracts.decoding import JSON_INPUTS, InputDecoders, RecordDecoder, Reject
 from contracts.feature_summary import columns
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import (
+    MAX_OUTCOMES_BYTES,
     FeatureSummary,
     LabeledEvent,
     LabeledOutcomes,
@@ -109,7 +110,7 @@ class Monitor:
             "predictions": RecordDecoder(Prediction), "labeled": RecordDecoder(LabeledOutcome),
             "events": inputs.events, "summaries": RecordDecoder(FeatureSummary),
             "prediction-summaries": RecordDecoder(PredictionSummary),
-            "outcomes": RecordDecoder(LabeledOutcomes)}
+            "outcomes": RecordDecoder(LabeledOutcomes, max_bytes=MAX_OUTCOMES_BYTES)}
 
     # -- registry -----------------------------------------------------------------
     def apply_registry(self, key: bytes | None, value: bytes | None) -> None:

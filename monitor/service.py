@@ -53,7 +53,7 @@ from scorer.signing import trusted_keys
 logger = logging.getLogger(__name__)
 
 BATCH = 2000
-# An outcomes record holds a commit's labeled events of a partition (up to 2,000, one
+# An outcomes record holds a commit's labeled events of a partition (up to 1,000, one
 # on a quiet stream): a tenth of the tail in records still refills the windows on a
 # quiet stream, without replaying millions of events on a busy one.
 OUTCOMES_TAIL_SHARE = 10

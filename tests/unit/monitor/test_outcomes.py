@@ -87,3 +87,12 @@ def test_random_bytes_on_labeled_outcomes_never_raise() -> None:
         m.ingest([record(bytes(value))], now=NOW)
 
     assert sum(n for (kind, _), n in m.counts.items() if kind == "outcomes") > 0
+
+
+def test_an_outcomes_record_over_a_mebibyte_is_refused_unread() -> None:
+    m = monitor()
+    value = msgspec.json.encode(GOOD)
+    padded = value[:-1] + b" " * (1024 * 1024) + b"}"
+
+    assert m.ingest([record(padded)], now=NOW) == []
+    assert m.counts[("outcomes", "oversize-message")] == 1
