@@ -1,4 +1,5 @@
-"""The label joiner: ``user-events``, ``predictions`` and ``labels`` in; ``labeled-events`` out.
+"""The label joiner: ``user-events``, ``predictions`` and ``labels`` in; ``labeled-events``
+out, and at each commit their outcomes (:mod:`stream_processors.labeled_outcomes`).
 
 One consumer reads the three topics and ``join-repartition`` on the batch runtime
 (:mod:`contracts.batch_runtime`). They share their partition count, and the
