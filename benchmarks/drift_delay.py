@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 
 from benchmarks.monitor_memory import BATCH, model, pipeline_for, records_of, summariser_for
-from contracts.records import Alert, LabeledEvent
+from contracts.records import Alert
 from contracts.settings import MONITOR_SOURCES
 from contracts.topics import Topics
 from monitor.alerts import detail
@@ -67,7 +67,7 @@ def play(bundle: ModelBundle, simulator: Simulator, n: int, source: str) -> Play
     summariser = summariser_for(bundle, source)
     items = list(simulator.events(n))
     stamps = np.array([i.event.ts.timestamp() for i in items])
-    waiting: deque[LabeledEvent] = deque()
+    waiting: deque[bytes] = deque()
     for lo in range(0, n, BATCH):
         records = list(records_of(bundle, items[lo:lo + BATCH], waiting, topics, lo, summariser))
         began = time.thread_time()

@@ -49,6 +49,7 @@ LABEL_DELAY_EVENTS = 1_500
 CHUNK = 5_000
 BATCH = 2_000
 ENCODE = msgspec.json.encode
+LABELED = msgspec.json.Decoder(LabeledEvent)
 
 
 def rss_mib() -> float:
@@ -74,7 +75,7 @@ def batches(bundle: ModelBundle, n: int, topics: Topics,
     """Raw records of ``n`` simulated events, a chunk at a time, labels delayed."""
     start = datetime.now(UTC) - timedelta(seconds=n / 5 + 600)
     items = Simulator(seed=11, start=start).events(n)
-    waiting: deque[LabeledEvent] = deque()
+    waiting: deque[bytes] = deque()
     offset = 0
     chunk = []
     for item in items:
@@ -87,7 +88,7 @@ def batches(bundle: ModelBundle, n: int, topics: Topics,
         yield list(records_of(bundle, chunk, waiting, topics, offset, summariser))
 
 
-def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[LabeledEvent],
+def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[bytes],
              topics: Topics, offset: int,
              summariser: Summariser | None = None) -> Iterator[KafkaRecord]:
     """Per event of ``chunk``: its prediction and the labeled event of the event
@@ -95,7 +96,7 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
     processor folds one batch, and its labeled events as the joiner's outcomes, or,
     without a ``summariser``, each event's message and each labeled event."""
     scores, decisions = bundle.score_batch([i.event.features for i in chunk])
-    labeled: list[LabeledEvent] = []
+    labeled: list[bytes] = []
     for k, (item, score, decision) in enumerate(zip(chunk, scores.tolist(), decisions.tolist(),
                                                     strict=True)):
         e = item.event
@@ -105,19 +106,22 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
                 event_id=e.event_id, user_id=e.user_id, ts=e.ts, model="conversion", version=1,
                 route="champion", score=score, decision=decision,
                 scored_at=e.ts + timedelta(seconds=LATENCY))), 0)
-        waiting.append(LabeledEvent(event_id=e.event_id, user_id=e.user_id,
-                                    features=e.features, label=item.label, score=score,
-                                    version=1, ts=e.ts))
+        # Held encoded, as a broker holds them: objects held here would be walked by
+        # every garbage collection the monitor's work sets off, and charged to it.
+        waiting.append(ENCODE(LabeledEvent(event_id=e.event_id, user_id=e.user_id,
+                                           features=e.features, label=item.label, score=score,
+                                           version=1, ts=e.ts)))
         if len(waiting) > LABEL_DELAY_EVENTS:
             due = waiting.popleft()
             if summariser is None:
-                yield KafkaRecord(topics.labeled_events, 0, offset + k, None, ENCODE(due), 0)
+                yield KafkaRecord(topics.labeled_events, 0, offset + k, None, due, 0)
             else:
                 labeled.append(due)
     if summariser is not None:
         first = offset - LABEL_DELAY_EVENTS + len(chunk) - len(labeled)
         for n, (_, value, _) in enumerate(encode_outcomes(
-                0, labeled, range(first, first + len(labeled)), (first, first))):
+                0, [LABELED.decode(v) for v in labeled], range(first, first + len(labeled)),
+                (first, first))):
             yield KafkaRecord(topics.labeled_outcomes, 0, offset + n, None, value, 0)
         features, predicted = batch_summaries(summariser, [i.event for i in chunk], scores,
                                               decisions, [0] * len(chunk), lambda i: offset + i)
