@@ -62,8 +62,9 @@ Floats = NDArray[np.float64]
 
 class Monitor:
     """Figures per model version and route from ``prediction-summaries`` (or
-    ``predictions`` themselves), ``labeled-events`` and ``feature-summaries`` (or
-    ``user-events`` themselves), against the references on ``model-versions``.
+    ``predictions`` themselves), ``labeled-outcomes`` (or ``labeled-events``) and
+    ``feature-summaries`` (or ``user-events`` themselves), against the references on
+    ``model-versions``.
 
     Examples
     --------
