@@ -340,10 +340,20 @@ def _check_values(record: R, now: float) -> R | Rejection:
     return record
 
 
+def safe_id(value: str) -> bool:
+    """Whether ``value`` may be an id: visible text in NFC (:func:`_unsafe_id` says why
+    the others are refused).
+
+    >>> safe_id("user-1"), safe_id("caf\u00e9"), safe_id("cafe\u0301"), safe_id("a\u202eb")
+    (True, True, False, False)
+    """
+    return value.isprintable() and unicodedata.is_normalized("NFC", value)
+
+
 def _unsafe_ids(record: Record) -> Rejection | None:
     for field in ("event_id", "user_id"):
         value: str = getattr(record, field)
-        if not (value.isprintable() and unicodedata.is_normalized("NFC", value)):
+        if not safe_id(value):
             return _unsafe_id(field, value)
     return None
 
@@ -417,4 +427,5 @@ __all__ = [
     "RecordDecoder",
     "Rejection",
     "decode_event",
+    "safe_id",
 ]

@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.records import MAX_UNSEEN_NAMES, CategoricalCounts
+from contracts.records import MAX_UNSEEN_NAMES
 from contracts.reference_stats import CategoricalReference, Histogram, NumericReference
 
 # Frequencies are floored before the logarithm so an empty bin gives a large but
@@ -408,16 +408,13 @@ class CategoricalSketch:
         >>> w.absorb(block, -1); w.unseen, w.unseen_total, w.counts.tolist()
         ({}, 0, [0])
         """
-        self._absorb(other.counts, other.missing, other.unseen_total, other.unseen, sign)
+        self.counts += sign * other.counts
+        self.absorb_tallies(other.missing, other.unseen_total, other.unseen, sign)
 
-    def absorb_counts(self, counts: CategoricalCounts, sign: int = 1) -> None:
-        """As :meth:`absorb`, for the counts of a feature summary of the same reference."""
-        self._absorb(np.asarray(counts.counts, dtype=np.int64), counts.missing, counts.unseen,
-                     counts.names, sign)
-
-    def _absorb(self, counts: NDArray[np.int64], missing: int, unseen_total: int,
-                unseen: dict[str, int], sign: int) -> None:
-        self.counts += sign * counts
+    def absorb_tallies(self, missing: int, unseen_total: int, unseen: dict[str, int],
+                       sign: int = 1) -> None:
+        """As :meth:`absorb`, for all but the per-category counts (a feature summary's,
+        whose counts a :class:`CategoricalBank` adds for every feature at once)."""
         self.missing += sign * missing
         self.unseen_total += sign * unseen_total
         for value, count in unseen.items():
@@ -426,6 +423,62 @@ class CategoricalSketch:
                 self.unseen[value] = left
             else:
                 self.unseen.pop(value, None)
+
+
+class CategoricalBank:
+    """Several categorical sketches whose counts live as rows of one 2-D array, as
+    :class:`NumericBank` does for numeric ones: every feature's PSI and largest moves in
+    a few numpy calls. Padding is neutral: a padded cell has no count and no reference
+    share, so it adds nothing to a PSI and never moves more than a real category.
+
+    >>> refs = [CategoricalReference(frequencies={"a": 0.5, "b": 0.5}, missing_rate=0.0),
+    ...         CategoricalReference(frequencies={"x": 0.2, "y": 0.3, "z": 0.5},
+    ...                              missing_rate=0.1)]
+    >>> sketches = [CategoricalSketch(r) for r in refs]
+    >>> bank = CategoricalBank(sketches)
+    >>> sketches[0].add(["a", "a", "a", "q", None]); sketches[1].add(["z", "y"])
+    >>> bank.figures() == [s.figures() for s in sketches]
+    True
+    """
+
+    def __init__(self, sketches: Sequence[CategoricalSketch]) -> None:
+        self.sketches = list(sketches)
+        width = max((s.counts.size for s in self.sketches), default=1)
+        self.counts = np.zeros((len(self.sketches), width), dtype=np.int64)
+        self.expected = np.zeros((len(self.sketches), width))
+        self.floored = np.full((len(self.sketches), width), FREQUENCY_FLOOR)
+        for i, s in enumerate(self.sketches):
+            k = s.counts.size
+            self.counts[i, :k] = s.counts
+            s.counts = self.counts[i, :k]
+            self.expected[i, :k] = s.expected
+            self.floored[i, :k] = s.floored
+
+    def figures(self) -> list[CategoricalFigures]:
+        """:meth:`CategoricalSketch.figures` of every sketch, in their order."""
+        if not self.sketches:
+            return []
+        known = self.counts.sum(axis=1)
+        shares = self.counts / np.maximum(known, 1)[:, None]
+        actual = np.maximum(shares, FREQUENCY_FLOOR)
+        psis = np.sum((actual - self.floored) * np.log(actual / self.floored), axis=1)
+        moves = np.argsort(-np.abs(shares - self.expected), axis=1, kind="stable")[:, :3]
+        known_list, psi_list = known.tolist(), psis.tolist()
+        live_rows, move_rows = shares.tolist(), moves.tolist()
+        out = []
+        for i, s in enumerate(self.sketches):
+            k, live, expected = s.counts.size, live_rows[i], s.expected
+            present = known_list[i] + s.unseen_total
+            out.append(CategoricalFigures(
+                n=present + s.missing,
+                psi=psi_list[i] if known_list[i] else math.nan,
+                unseen_rate=_rate(s.unseen_total, present),
+                missing_rate=_rate(s.missing, present + s.missing),
+                reference_missing_rate=s.reference.missing_rate,
+                shifts={s.categories[j]: (live[j], expected[j]) for j in move_rows[i] if j < k},
+                unseen=dict(s.unseen),
+            ))
+        return out
 
 
 def _spread(quantiles: Floats) -> float:
@@ -448,6 +501,7 @@ def _rounded(value: float | int) -> float | int:
 
 __all__ = [
     "BinnedCounts",
+    "CategoricalBank",
     "CategoricalFigures",
     "CategoricalSketch",
     "NumericBank",

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from contracts.feature_summary import SUMMARY_EVENTS, Columns, columns
 from contracts.records import FeatureSummary, UserEvent
 from contracts.reference_stats import Reference
-from contracts.sketches import CategoricalSketch, NumericBank, NumericSketch
+from contracts.sketches import CategoricalBank, CategoricalSketch, NumericBank, NumericSketch
 from monitor.report import FeatureFigures, Scope, WindowReport
 from monitor.windows import WindowClock, spanned
 
@@ -37,9 +37,10 @@ class _Block:
         self.count = 0
 
 
-# A summary's numeric bin counts as two arrays (histogram bins, percentile cells), all
-# features in a row: made once, added to the window and later taken out in two steps.
-_Binned = tuple[NDArray[np.int64], NDArray[np.int64]]
+# A summary's bin counts as three arrays (numeric histogram bins, percentile cells,
+# categories), all features in a row: made once, added to the window and later taken
+# out in three steps.
+_Binned = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
 
 
 class _SummaryBlock:
@@ -92,19 +93,17 @@ class FeatureWindow:
         self.numeric = {n: NumericSketch(r) for n, r in reference.numeric.items()}
         self.categorical = {n: CategoricalSketch(r) for n, r in reference.categorical.items()}
         self.bank = NumericBank(list(self.numeric.values()))
-        # Where each of a summary's numeric counts lands among the bank's (a view of each
+        self.categorical_bank = CategoricalBank(list(self.categorical.values()))
+        # Where each of a summary's counts lands among the banks' (a view of each
         # feature's row), features in this window's order.
-        sketches = list(self.numeric.values())
-        self._coarse_at = np.asarray(
-            [i * self.bank.coarse.shape[1] + j
-             for i, sketch in enumerate(sketches) for j in range(sketch.coarse.counts.size)],
-            dtype=np.intp)
-        self._fine_at = np.asarray(
-            [i * self.bank.fine.shape[1] + j
-             for i, sketch in enumerate(sketches) for j in range(sketch.fine.size)],
-            dtype=np.intp)
+        self._coarse_at = _cells(self.bank.coarse,
+                                 [s.coarse.counts.size for s in self.numeric.values()])
+        self._fine_at = _cells(self.bank.fine, [s.fine.size for s in self.numeric.values()])
+        self._category_at = _cells(self.categorical_bank.counts,
+                                   [s.counts.size for s in self.categorical.values()])
         self._coarse_cells = self.bank.coarse.reshape(-1)
         self._fine_cells = self.bank.fine.reshape(-1)
+        self._category_cells = self.categorical_bank.counts.reshape(-1)
         self.stride = stride
         self.blocks: deque[_Block | _SummaryBlock] = deque()
         self.count = 0
@@ -197,18 +196,23 @@ class FeatureWindow:
         return (np.fromiter(chain.from_iterable(c.coarse for c in numeric), np.int64,
                             self._coarse_at.size),
                 np.fromiter(chain.from_iterable(c.fine for c in numeric), np.int64,
-                            self._fine_at.size))
+                            self._fine_at.size),
+                np.fromiter(chain.from_iterable(summary.categorical[name].counts
+                                                for name in self.categorical), np.int64,
+                            self._category_at.size))
 
     def _absorb(self, summary: FeatureSummary, binned: _Binned, sign: int) -> None:
-        coarse, fine = binned
+        coarse, fine, categories = binned
         self._coarse_cells[self._coarse_at] += sign * coarse
         self._fine_cells[self._fine_at] += sign * fine
+        self._category_cells[self._category_at] += sign * categories
         for name, counts in summary.numeric.items():
             sketch = self.numeric[name]
             sketch.missing += sign * counts.missing
             sketch.total += sign * counts.total
         for name, kinds in summary.categorical.items():
-            self.categorical[name].absorb_counts(kinds, sign)
+            self.categorical[name].absorb_tallies(kinds.missing, kinds.unseen, kinds.names,
+                                                  sign)
 
     def _slide(self, block: _Block | _SummaryBlock) -> WindowReport:
         self._move(block, 1)
@@ -240,12 +244,18 @@ class FeatureWindow:
     def _report(self) -> WindowReport:
         features: dict[str, FeatureFigures] = dict(zip(self.numeric, self.bank.figures(),
                                                        strict=True))
-        features.update({n: s.figures() for n, s in self.categorical.items()})
+        features.update(zip(self.categorical, self.categorical_bank.figures(), strict=True))
         psis = [f.psi for f in features.values() if math.isfinite(f.psi)]
         figures = {"events": float(self.count), "max_psi": max(psis, default=math.nan)}
         full = self.count >= self.max_events or (self.aged and self.count >= self.min_events)
         return WindowReport("features", self.scope, self.blocks[0].start, self.blocks[-1].end,
                             self.count, figures, features, judged=full)
+
+
+def _cells(bank: NDArray[np.int64], sizes: Sequence[int]) -> NDArray[np.intp]:
+    """Indices, in ``bank`` flattened, of the first ``sizes[i]`` cells of each row ``i``."""
+    return np.asarray([i * bank.shape[1] + j for i, size in enumerate(sizes)
+                       for j in range(size)], dtype=np.intp)
 
 
 __all__ = ["Columns", "FeatureWindow", "columns"]

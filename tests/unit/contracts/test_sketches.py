@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from contracts.reference_stats import CategoricalReference, Histogram, NumericReference
-from contracts.sketches import BinnedCounts, CategoricalSketch, NumericSketch, psi
+from contracts.sketches import (
+    BinnedCounts,
+    CategoricalBank,
+    CategoricalSketch,
+    NumericSketch,
+    psi,
+)
 
 
 def numeric_reference(values: np.ndarray) -> NumericReference:
@@ -125,3 +131,27 @@ def test_binned_counts_follow_the_reference_binning_rule() -> None:
     counts.add(np.array([0.5, 1.0, 1.5, 2.0, 2.5]))  # v <= edge stays in the lower bin
 
     assert counts.counts.tolist() == [2, 2, 1]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_categorical_figures_of_a_bank_equal_each_sketch_on_its_own(seed: int) -> None:
+    # Features of 1 to 7 categories side by side (padded rows), with unseen and missing
+    # values, empty windows and equal moves, whose first-listed must stay first.
+    rng = np.random.default_rng(seed)
+    sketches, alone = [], []
+    for size in (1, 2, 3, 7):
+        shares = rng.dirichlet(np.ones(size)).round(2) if seed % 3 else np.full(size, 1 / size)
+        reference = CategoricalReference(
+            frequencies={f"c{i}": float(v) for i, v in enumerate(shares)}, missing_rate=0.1)
+        values = [None if r < 0.1 else f"c{int(r * 10 * size) % (size + 2)}"
+                  for r in rng.random(int(rng.integers(0, 60)))]
+        for into in (sketches, alone):
+            sketch = CategoricalSketch(reference)
+            sketch.add(values)
+            into.append(sketch)
+    bank = CategoricalBank(sketches)
+
+    assert bank.figures() == [s.figures() for s in alone]
+    for sketch, single in zip(sketches, alone, strict=True):  # the bank's rows are theirs
+        sketch.add(["c0", "zz"]); single.add(["c0", "zz"])
+    assert bank.figures() == [s.figures() for s in alone]

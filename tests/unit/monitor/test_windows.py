@@ -77,3 +77,17 @@ def test_seen_ids_count_a_redelivery_once_and_stay_bounded() -> None:
 def test_seen_ids_refuse_a_useless_capacity() -> None:
     with pytest.raises(ValueError, match="capacity"):
         RecentIds(capacity=0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_batch_of_ids_counts_as_the_same_ids_one_at_a_time(seed: int) -> None:
+    # Batches all new, with repeats inside, with ids seen before and past the capacity.
+    rng = np.random.default_rng(seed)
+    batched, single = RecentIds(capacity=50), RecentIds(capacity=50)
+    for _ in range(40):
+        high = int(rng.choice([30, 200, 10_000]))
+        batch = [f"e{i}" for i in rng.integers(0, high, size=int(rng.integers(0, 80)))]
+
+        assert batched.add_all(batch) == [single.add(i) for i in batch]
+        assert len(batched) == len(single)
+        assert all((i in batched) == (i in single) for i in batch)
