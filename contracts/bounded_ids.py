@@ -20,8 +20,6 @@ class RecentIds:
     [True, True, False, True, True]
     >>> RecentIds(capacity=5).add_all(["a", "b", "a"])
     [True, True, False]
-    >>> small = RecentIds(capacity=2); small.add_all(["a", "b", "c"]), "a" in small, len(small)
-    ([True, True, True], False, 2)
     """
 
     def __init__(self, *, capacity: int = 200_000) -> None:
@@ -44,24 +42,16 @@ class RecentIds:
 
     def add_all(self, items: list[str]) -> list[bool]:
         """:meth:`add` of each item in turn, in one call for a whole batch."""
-        hashes = list(map(hash, items))
-        known, order = self._set, self._order
-        distinct = set(hashes)
-        if len(distinct) == len(hashes) and known.isdisjoint(distinct):
-            # The usual batch, all new: set operations instead of a step per item.
-            known |= distinct
-            order.extend(hashes)
-            for _ in range(len(order) - self.capacity):
-                known.discard(order.popleft())
-            return [True] * len(hashes)
+        known, order, capacity = self._set, self._order, self.capacity
         out = []
-        for h in hashes:
+        for item in items:
+            h = hash(item)
             if h in known:
                 out.append(False)
                 continue
             known.add(h)
             order.append(h)
-            if len(order) > self.capacity:
+            if len(order) > capacity:
                 known.discard(order.popleft())
             out.append(True)
         return out
