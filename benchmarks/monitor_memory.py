@@ -42,7 +42,7 @@ from scorer.datasets import TrainingRow
 from scorer.publishing import deployment_key, deployment_record, model_version_record, version_key
 from scorer.signing import Signer
 from scorer.training import train
-from stream_processors.labeled_outcomes import encode_outcomes
+from stream_processors.labeled_outcomes import Outcomes, encode_outcomes
 
 TARGET_GROWTH = 0.10
 LABEL_DELAY_EVENTS = 1_500
@@ -120,8 +120,8 @@ def records_of(bundle: ModelBundle, chunk: list[SimulatedEvent], waiting: deque[
     if summariser is not None:
         first = offset - LABEL_DELAY_EVENTS + len(chunk) - len(labeled)
         for n, (_, value, _) in enumerate(encode_outcomes(
-                0, [LABELED.decode(v) for v in labeled], range(first, first + len(labeled)),
-                (first, first))):
+                0, Outcomes.of(LABELED.decode(v) for v in labeled),
+                range(first, first + len(labeled)))):
             yield KafkaRecord(topics.labeled_outcomes, 0, offset + n, None, value, 0)
         features, predicted = batch_summaries(summariser, [i.event for i in chunk], scores,
                                               decisions, [0] * len(chunk), lambda i: offset + i)

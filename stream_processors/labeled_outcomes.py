@@ -38,12 +38,41 @@ _LABELED = msgspec.json.Decoder(LabeledEvent)
 Output = tuple[bytes | None, bytes, int]  # key, value, partition
 
 
+@dataclass(slots=True)
+class Outcomes:
+    """The five columns the monitor reads of some labeled events, in their order: held
+    without the features, which can be many times their size."""
+
+    event_ids: list[str] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: Iterable[LabeledEvent]) -> Outcomes:
+        held = cls()
+        held.extend(events)
+        return held
+
+    def extend(self, events: Iterable[LabeledEvent]) -> None:
+        for e in events:
+            self.event_ids.append(e.event_id)
+            self.versions.append(e.version)
+            self.labels.append(e.label)
+            self.scores.append(e.score)
+            self.ts.append(e.ts.timestamp())
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
 @dataclass
 class _Written:
     """One partition's labeled events sent since the last commit, and what the broker
     said of them."""
 
-    events: list[LabeledEvent] = field(default_factory=list)
+    outcomes: Outcomes = field(default_factory=Outcomes)
     first: int | None = None
     last: int | None = None
     acknowledged: int = 0
@@ -75,7 +104,7 @@ class OutcomeBuffer:
     def hold(self, partition: int, labeled: Sequence[LabeledEvent]) -> None:
         """Labeled events about to be sent to ``partition``, in the order sent."""
         if labeled:
-            self._written.setdefault(partition, _Written()).events.extend(labeled)
+            self._written.setdefault(partition, _Written()).outcomes.extend(labeled)
 
     def delivered(self, partition: int, offset: int | None) -> None:
         """The broker's word on one labeled event sent to ``partition``: its offset, or
@@ -95,17 +124,17 @@ class OutcomeBuffer:
         out: list[Output] = []
         written, self._written = self._written, {}
         for partition, w in sorted(written.items()):
-            n = len(w.events)
+            n = len(w.outcomes)
             if w.first is None or w.last is None or w.acknowledged < n:
                 # Unreachable after the runtime's wait; said rather than guessed at.
                 logger.error("partition=%d: %d labeled events without the broker's word on "
                              "each; their outcomes are left to the partition's next restore",
                              partition, n)
                 continue
-            consecutive = not w.refused and w.last - w.first + 1 == n
-            out += encode_outcomes(partition, w.events,
-                                   [w.first + i for i in range(n)] if consecutive else None,
-                                   (w.first, w.last))
+            if not w.refused and w.last - w.first + 1 == n:
+                out += encode_outcomes(partition, w.outcomes, range(w.first, w.last + 1))
+            else:
+                out += encode_outcomes(partition, w.outcomes, within=(w.first, w.last))
         return out
 
     def forget(self, partitions: Iterable[int]) -> None:
@@ -115,23 +144,34 @@ class OutcomeBuffer:
             self._written.pop(partition, None)
 
 
-def encode_outcomes(partition: int, events: Sequence[LabeledEvent], offsets: Sequence[int] | None,
-                    bounds: tuple[int, int]) -> list[Output]:
-    """``events`` of ``partition`` as outcomes records of at most ``MAX_OUTCOMES``: at
-    ``offsets`` (event ``i`` at ``offsets[i]``) where known, else only within ``bounds``."""
+def encode_outcomes(partition: int, held: Outcomes, offsets: Sequence[int] | None = None, *,
+                    within: tuple[int, int] | None = None) -> list[Output]:
+    """The labeled events ``held`` of ``partition`` as outcomes records of at most
+    ``MAX_OUTCOMES``: event ``i`` at ``offsets[i]``, or, when their offsets are not known
+    one by one, all somewhere ``within`` a first and a last offset.
+
+    >>> held = Outcomes(["a", "b"], [1, 1], [0, 1], [0.2, 0.9], [1.8e9, 1.8e9])
+    >>> [(_, one, _)] = encode_outcomes(0, held, [7, 8])
+    >>> [(_, other, _)] = encode_outcomes(0, held, within=(7, 9))
+    >>> [(o.first_offset, o.last_offset, o.consecutive) for o in map(_OUTCOMES.decode,
+    ...                                                             (one, other))]
+    [(7, 8, True), (7, 9, False)]
+    """
     out: list[Output] = []
-    for lo in range(0, len(events), MAX_OUTCOMES):
-        run = events[lo:lo + MAX_OUTCOMES]
+    for lo in range(0, len(held), MAX_OUTCOMES):
+        hi = min(lo + MAX_OUTCOMES, len(held))
         if offsets is not None:
-            first, last = offsets[lo], offsets[lo + len(run) - 1]
-            consecutive = last - first + 1 == len(run)
+            first, last = offsets[lo], offsets[hi - 1]
+            consecutive = last - first + 1 == hi - lo
+        elif within is not None:
+            (first, last), consecutive = within, False
         else:
-            (first, last), consecutive = bounds, False
+            raise ValueError("encode_outcomes needs the offsets, or a span they lie within")
         out.append((None, _ENCODER.encode(LabeledOutcomes(
             partition=partition, first_offset=first, last_offset=last, consecutive=consecutive,
-            event_ids=[e.event_id for e in run], versions=[e.version for e in run],
-            labels=[e.label for e in run], scores=[e.score for e in run],
-            ts=[e.ts.timestamp() for e in run])), partition))
+            event_ids=held.event_ids[lo:hi], versions=held.versions[lo:hi],
+            labels=held.labels[lo:hi], scores=held.scores[lo:hi], ts=held.ts[lo:hi])),
+            partition))
     return out
 
 
@@ -156,9 +196,7 @@ def outcomes_after(labeled: Sequence[KafkaRecord], outcomes: Sequence[KafkaRecor
         except msgspec.DecodeError:
             continue
         offsets.append(record.offset)
-    if not events:
-        return []
-    return encode_outcomes(partition, events, offsets, (offsets[0], offsets[-1]))
+    return encode_outcomes(partition, Outcomes.of(events), offsets)
 
 
-__all__ = ["OutcomeBuffer", "encode_outcomes", "outcomes_after"]
+__all__ = ["OutcomeBuffer", "Outcomes", "encode_outcomes", "outcomes_after"]

@@ -153,5 +153,6 @@ def test_categorical_figures_of_a_bank_equal_each_sketch_on_its_own(seed: int) -
 
     assert bank.figures() == [s.figures() for s in alone]
     for sketch, single in zip(sketches, alone, strict=True):  # the bank's rows are theirs
-        sketch.add(["c0", "zz"]); single.add(["c0", "zz"])
+        sketch.add(["c0", "zz"])
+        single.add(["c0", "zz"])
     assert bank.figures() == [s.figures() for s in alone]

@@ -28,7 +28,7 @@ from monitor.sinks import MemorySink
 from monitor.trail import Trail, rise_split
 from producers.simulator import Simulator
 from scorer.bundle import ModelBundle
-from stream_processors.labeled_outcomes import encode_outcomes
+from stream_processors.labeled_outcomes import Outcomes, encode_outcomes
 from tests.unit.monitor.conftest import START, make_pipeline
 
 TOPICS = Topics()
@@ -100,8 +100,7 @@ def run(bundle: ModelBundle, seed: int, scenario: str = "concept-drift", *, n: i
             start = offsets[partition] - len(events)
             records += [KafkaRecord(TOPICS.labeled_outcomes, partition, 0, None, value, 0)
                         for _, value, _ in encode_outcomes(
-                            partition, events, range(start, offsets[partition]),
-                            (start, offsets[partition] - 1))]
+                            partition, Outcomes.of(events), range(start, offsets[partition]))]
         played.alerts += pipeline.process(records)
     return played
 

@@ -20,7 +20,7 @@ from contracts.topics import Topics
 from stream_processors import join_restore
 from stream_processors.join_recovery import TailRange
 from stream_processors.kafka_joiner import JoinerWorker
-from stream_processors.labeled_outcomes import encode_outcomes
+from stream_processors.labeled_outcomes import Outcomes, encode_outcomes
 from stream_processors.tail_reader import TailRead
 
 TOPICS = Topics("t.")
@@ -73,7 +73,7 @@ def tail(*, outcomes: bool = True) -> list[KafkaRecord]:
                     value=msgspec.json.encode(done), timestamp_ms=at),
         *[KafkaRecord(topic=TOPICS.labeled_outcomes, partition=2, offset=0, key=None,
                       value=value, timestamp_ms=at)
-          for _, value, _ in encode_outcomes(2, [done], [8], (8, 8)) if outcomes],
+          for _, value, _ in encode_outcomes(2, Outcomes.of([done]), [8]) if outcomes],
     ]
 
 

@@ -10,7 +10,12 @@ import msgspec
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import MAX_OUTCOMES, LabeledEvent, LabeledOutcomes
 from contracts.topics import Topics
-from stream_processors.labeled_outcomes import OutcomeBuffer, encode_outcomes, outcomes_after
+from stream_processors.labeled_outcomes import (
+    OutcomeBuffer,
+    Outcomes,
+    encode_outcomes,
+    outcomes_after,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOPICS = Topics()
@@ -104,8 +109,8 @@ def tail(events: list[LabeledEvent], first: int) -> list[KafkaRecord]:
 def test_a_restore_writes_the_outcomes_of_labeled_events_after_the_last_one_covered() -> None:
     events = labeled(10)
     covered = [KafkaRecord(TOPICS.labeled_outcomes, 0, k, None, value, 0)
-               for k, (_, value, _) in enumerate(encode_outcomes(
-                   0, events[:6], range(50, 56), (50, 55)))]
+               for k, (_, value, _) in enumerate(encode_outcomes(0, Outcomes.of(events[:6]),
+                                                                 range(50, 56)))]
 
     [o] = outcomes(outcomes_after(tail(events, 50), covered, 0))
 
