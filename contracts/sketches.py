@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 import numpy as np
@@ -161,9 +161,7 @@ class NumericSketch:
         ref = self.reference
         ref_median = self.reference_median
         if n == 0:
-            return NumericFigures(self.missing, math.nan, math.nan, math.nan,
-                                  _rate(self.missing, self.missing), ref.missing_rate,
-                                  math.nan, ref_median, math.nan)
+            return _no_values(ref, ref_median, self.missing)
         live_cdf = np.cumsum(self.fine[:-1]) / n
         gaps = np.abs(live_cdf - self.reference_cdf)
         widths = self.widths
@@ -264,45 +262,69 @@ class NumericBank:
             self.grid[i, :s.grid.size] = s.grid
         self.spread = np.array([s.spread for s in self.sketches])
 
+    def held(self) -> NumericHeld:
+        """A copy of every feature's counts now, for :meth:`figures_at`."""
+        return NumericHeld(self.coarse.copy(), self.fine.copy(),
+                           [s.missing for s in self.sketches], [s.total for s in self.sketches])
+
     def figures(self) -> list[NumericFigures]:
         """:meth:`NumericSketch.figures` of every sketch, in their order."""
-        if not self.sketches:
-            return []
-        present = self.coarse.sum(axis=1)
-        per = np.maximum(present, 1)[:, None]
-        actual = np.maximum(self.coarse / per, FREQUENCY_FLOOR)
-        psis = np.sum((actual - self.expected) * np.log(actual / self.expected), axis=1)
-        live_cdf = np.cumsum(self.fine[:, :-1], axis=1) / per
+        return self.figures_at([self.held()])[0]
+
+    def figures_at(self, moments: Sequence[NumericHeld]) -> list[list[NumericFigures]]:
+        """:meth:`figures` as they were at each of several moments (:meth:`held`), in
+        one pass: a batch closes several windows."""
+        if not self.sketches or not moments:
+            return [[] for _ in moments]
+        rows = np.arange(len(self.sketches))
+        coarse = np.stack([m.coarse for m in moments])
+        present = coarse.sum(axis=2)
+        per = np.maximum(present, 1)[:, :, None]
+        actual = np.maximum(coarse / per, FREQUENCY_FLOOR)
+        psis = np.sum((actual - self.expected) * np.log(actual / self.expected), axis=2)
+        live_cdf = np.cumsum(np.stack([m.fine for m in moments])[:, :, :-1], axis=2) / per
         gaps = np.abs(live_cdf - self.reference_cdf)
-        ks = gaps.max(axis=1) if gaps.shape[1] else np.zeros(len(self.sketches))
-        wasserstein = np.sum(gaps[:, :-1] * self.widths, axis=1) / self.spread
+        ks = gaps.max(axis=2) if gaps.shape[2] else np.zeros(present.shape)
+        wasserstein = np.sum(gaps[:, :, :-1] * self.widths, axis=2) / self.spread
         above = live_cdf >= 0.5
-        median_at = np.where(above.any(axis=1), above.argmax(axis=1), above.shape[1])
-        medians = np.append(self.grid, np.full((len(self.sketches), 1), math.inf), axis=1)[
-            np.arange(len(self.sketches)), median_at].tolist()
+        median_at = np.where(above.any(axis=2), above.argmax(axis=2), above.shape[2])
+        medians = np.append(self.grid, np.full((rows.size, 1), math.inf), axis=1)[
+            rows, median_at].tolist()
         # Python numbers in bulk: a window is judged every few dozen events.
-        shares = (self.coarse / per).tolist()
+        shares = (coarse / per).tolist()
         counted, median_at_list = present.tolist(), median_at.tolist()
         psi_list, ks_list, wasserstein_list = psis.tolist(), ks.tolist(), wasserstein.tolist()
         out = []
-        for i, s in enumerate(self.sketches):
-            n = counted[i]
-            if n == 0:
-                out.append(s.figures())
-                continue
-            out.append(NumericFigures(
-                n=n + s.missing, psi=psi_list[i],
-                ks=ks_list[i] if s.grid.size else 0.0,
-                wasserstein=wasserstein_list[i] if s.widths.size else 0.0,
-                missing_rate=_rate(s.missing, n + s.missing),
-                reference_missing_rate=s.reference.missing_rate,
-                median=medians[i] if median_at_list[i] < s.grid.size else math.inf,
-                reference_median=s.reference_median, mean=s.total / n,
-                edges=s.reference.histogram.edges,
-                share=tuple(shares[i][:s.coarse.counts.size]),
-                reference_share=s.reference.histogram.frequencies,
-            ))
+        for w, moment in enumerate(moments):
+            figures = []
+            for i, s in enumerate(self.sketches):
+                n, missing = counted[w][i], moment.missing[i]
+                if n == 0:
+                    figures.append(_no_values(s.reference, s.reference_median, missing))
+                    continue
+                figures.append(NumericFigures(
+                    n=n + missing, psi=psi_list[w][i],
+                    ks=ks_list[w][i] if s.grid.size else 0.0,
+                    wasserstein=wasserstein_list[w][i] if s.widths.size else 0.0,
+                    missing_rate=_rate(missing, n + missing),
+                    reference_missing_rate=s.reference.missing_rate,
+                    median=medians[w][i] if median_at_list[w][i] < s.grid.size else math.inf,
+                    reference_median=s.reference_median, mean=moment.total[i] / n,
+                    edges=s.reference.histogram.edges,
+                    share=tuple(shares[w][i][:s.coarse.counts.size]),
+                    reference_share=s.reference.histogram.frequencies,
+                ))
+            out.append(figures)
         return out
+
+
+class NumericHeld(NamedTuple):
+    """A :class:`NumericBank`'s counts at one moment."""
+
+    coarse: NDArray[np.int64]
+    fine: NDArray[np.int64]
+    missing: list[int]
+    total: list[float]
 
 
 class CategoricalFigures(msgspec.Struct, frozen=True):
@@ -454,31 +476,64 @@ class CategoricalBank:
             self.expected[i, :k] = s.expected
             self.floored[i, :k] = s.floored
 
+    def held(self) -> CategoricalHeld:
+        """A copy of every feature's counts now, for :meth:`figures_at`."""
+        return CategoricalHeld(self.counts.copy(), [s.missing for s in self.sketches],
+                               [s.unseen_total for s in self.sketches],
+                               [dict(s.unseen) for s in self.sketches])
+
     def figures(self) -> list[CategoricalFigures]:
         """:meth:`CategoricalSketch.figures` of every sketch, in their order."""
-        if not self.sketches:
-            return []
-        known = self.counts.sum(axis=1)
-        shares = self.counts / np.maximum(known, 1)[:, None]
+        return self.figures_at([self.held()])[0]
+
+    def figures_at(self, moments: Sequence[CategoricalHeld]) -> list[list[CategoricalFigures]]:
+        """:meth:`figures` as they were at each of several moments (:meth:`held`), in
+        one pass."""
+        if not self.sketches or not moments:
+            return [[] for _ in moments]
+        counts = np.stack([m.counts for m in moments])
+        known = counts.sum(axis=2)
+        shares = counts / np.maximum(known, 1)[:, :, None]
         actual = np.maximum(shares, FREQUENCY_FLOOR)
-        psis = np.sum((actual - self.floored) * np.log(actual / self.floored), axis=1)
-        moves = np.argsort(-np.abs(shares - self.expected), axis=1, kind="stable")[:, :3]
+        psis = np.sum((actual - self.floored) * np.log(actual / self.floored), axis=2)
+        moves = np.argsort(-np.abs(shares - self.expected), axis=2, kind="stable")[:, :, :3]
         known_list, psi_list = known.tolist(), psis.tolist()
         live_rows, move_rows = shares.tolist(), moves.tolist()
         out = []
-        for i, s in enumerate(self.sketches):
-            k, live, expected = s.counts.size, live_rows[i], s.expected
-            present = known_list[i] + s.unseen_total
-            out.append(CategoricalFigures(
-                n=present + s.missing,
-                psi=psi_list[i] if known_list[i] else math.nan,
-                unseen_rate=_rate(s.unseen_total, present),
-                missing_rate=_rate(s.missing, present + s.missing),
-                reference_missing_rate=s.reference.missing_rate,
-                shifts={s.categories[j]: (live[j], expected[j]) for j in move_rows[i] if j < k},
-                unseen=dict(s.unseen),
-            ))
+        for w, moment in enumerate(moments):
+            figures = []
+            for i, s in enumerate(self.sketches):
+                k, live, expected = s.counts.size, live_rows[w][i], s.expected
+                missing, unseen_total = moment.missing[i], moment.unseen_total[i]
+                present = known_list[w][i] + unseen_total
+                figures.append(CategoricalFigures(
+                    n=present + missing,
+                    psi=psi_list[w][i] if known_list[w][i] else math.nan,
+                    unseen_rate=_rate(unseen_total, present),
+                    missing_rate=_rate(missing, present + missing),
+                    reference_missing_rate=s.reference.missing_rate,
+                    shifts={s.categories[j]: (live[j], expected[j])
+                            for j in move_rows[w][i] if j < k},
+                    unseen=moment.unseen[i],
+                ))
+            out.append(figures)
         return out
+
+
+class CategoricalHeld(NamedTuple):
+    """A :class:`CategoricalBank`'s counts at one moment."""
+
+    counts: NDArray[np.int64]
+    missing: list[int]
+    unseen_total: list[int]
+    unseen: list[dict[str, int]]
+
+
+def _no_values(reference: NumericReference, reference_median: float,
+               missing: int) -> NumericFigures:
+    """The figures of a numeric feature with no value present, only ``missing`` ones."""
+    return NumericFigures(missing, math.nan, math.nan, math.nan, _rate(missing, missing),
+                          reference.missing_rate, math.nan, reference_median, math.nan)
 
 
 def _spread(quantiles: Floats) -> float:
@@ -503,9 +558,11 @@ __all__ = [
     "BinnedCounts",
     "CategoricalBank",
     "CategoricalFigures",
+    "CategoricalHeld",
     "CategoricalSketch",
     "NumericBank",
     "NumericFigures",
+    "NumericHeld",
     "NumericSketch",
     "floored",
     "psi",

@@ -343,7 +343,6 @@ class Monitor:
     def add_summaries(self, summaries: Sequence[FeatureSummary]) -> list[WindowReport]:
         """Add feature summaries (:mod:`contracts.feature_summary`) to the windows of their
         version; a repeat of summaries counted takes them back first."""
-        reports: list[WindowReport] = []
         counts = self.counts
         for summary in summaries:
             if summary.model != self.model:
@@ -358,15 +357,11 @@ class Monitor:
                 counts[("summaries", problem)] += 1
                 continue
             self._take_back_repeat(self.ledger, summary, "summaries", "events")
-            placed = []
-            for window in windows:
-                closed, block = window.add_summary(summary)
-                reports += closed
-                placed.append((window, block))
+            placed = [(window, window.add_summary(summary)) for window in windows]
             self.ledger.count(summary, _taking_back(summary, placed))
             counts[("summaries", "added")] += 1
             counts[("events", "counted")] += summary.events
-        return reports
+        return [r for window in self.features.values() for r in window.take_reports()]
 
     def _take_back_repeat(self, ledger: SummaryLedger, summary: RunSummary, kind: str,
                           counted_as: str) -> None:

@@ -6,6 +6,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +14,14 @@ from numpy.typing import NDArray
 from contracts.feature_summary import SUMMARY_EVENTS, Columns, columns
 from contracts.records import FeatureSummary, UserEvent
 from contracts.reference_stats import Reference
-from contracts.sketches import CategoricalBank, CategoricalSketch, NumericBank, NumericSketch
+from contracts.sketches import (
+    CategoricalBank,
+    CategoricalHeld,
+    CategoricalSketch,
+    NumericBank,
+    NumericHeld,
+    NumericSketch,
+)
 from monitor.report import FeatureFigures, Scope, WindowReport
 from monitor.windows import WindowClock, spanned
 
@@ -111,12 +119,12 @@ class FeatureWindow:
         self._spare: list[_Block] = []
         self._current = self._block()
         self._filling = _SummaryBlock()
+        self._closed: list[_Closed] = []
 
     def columns(self, events: Sequence[UserEvent]) -> Columns:
         return columns(events, self.numeric, self.categorical)
 
     def add(self, cols: Columns) -> list[WindowReport]:
-        reports = []
         block = self._current
         for seg in self.clock.segments(cols.ts):
             part = slice(seg.lo, seg.hi)
@@ -126,9 +134,9 @@ class FeatureWindow:
                 cat.add(cols.categorical[name][part])
             if seg.closes:
                 block.start, block.end, block.count = seg.start, seg.end, seg.count
-                reports.append(self._slide(block))
+                self._slide(block)
                 block = self._current = self._spare.pop() if self._spare else self._block()
-        return reports
+        return self.take_reports()
 
     def _block(self) -> _Block:
         return _Block(self.numeric, self.categorical)
@@ -162,9 +170,10 @@ class FeatureWindow:
                 return "summary-counts-disagree"
         return None
 
-    def add_summary(self, summary: FeatureSummary) -> tuple[list[WindowReport], _SummaryBlock]:
-        """Add a summary that has no :meth:`problem`; the reports it closed, and the block
-        it went into (which :meth:`take_back` needs).
+    def add_summary(self, summary: FeatureSummary) -> _SummaryBlock:
+        """Add a summary that has no :meth:`problem`; the block it went into (which
+        :meth:`take_back` needs). The reports of the windows it closes come from
+        :meth:`take_reports`, once the batch's summaries are all added.
 
         Summaries fill a block until it holds ``stride`` events or spans ``max_seconds``,
         so a window slides as often whether its summaries are large or small.
@@ -175,9 +184,10 @@ class FeatureWindow:
         block.binned.append(self._binned(summary))
         block.count += summary.events
         if block.count < self.stride and block.end - block.start < self.max_seconds:
-            return [], block
+            return block
         self._filling = _SummaryBlock()
-        return [self._slide(block)], block
+        self._slide(block)
+        return block
 
     def take_back(self, summary: FeatureSummary, block: _SummaryBlock) -> None:
         """Take away a summary added into ``block`` (events counted again after a crash),
@@ -214,7 +224,7 @@ class FeatureWindow:
             self.categorical[name].absorb_tallies(kinds.missing, kinds.unseen, kinds.names,
                                                   sign)
 
-    def _slide(self, block: _Block | _SummaryBlock) -> WindowReport:
+    def _slide(self, block: _Block | _SummaryBlock) -> None:
         self._move(block, 1)
         self.blocks.append(block)
         block.in_window = True
@@ -227,7 +237,9 @@ class FeatureWindow:
             if isinstance(oldest, _Block):
                 oldest.reset()
                 self._spare.append(oldest)
-        return self._report()
+        full = self.count >= self.max_events or (self.aged and self.count >= self.min_events)
+        self._closed.append(_Closed(self.bank.held(), self.categorical_bank.held(),
+                                    self.blocks[0].start, block.end, self.count, full))
 
     def _move(self, block: _Block | _SummaryBlock, sign: int) -> None:
         if isinstance(block, _SummaryBlock):
@@ -241,15 +253,34 @@ class FeatureWindow:
             cat.absorb(block.categorical[name], sign)
         self.count += sign * block.count
 
-    def _report(self) -> WindowReport:
-        features: dict[str, FeatureFigures] = dict(zip(self.numeric, self.bank.figures(),
-                                                       strict=True))
-        features.update(zip(self.categorical, self.categorical_bank.figures(), strict=True))
-        psis = [f.psi for f in features.values() if math.isfinite(f.psi)]
-        figures = {"events": float(self.count), "max_psi": max(psis, default=math.nan)}
-        full = self.count >= self.max_events or (self.aged and self.count >= self.min_events)
-        return WindowReport("features", self.scope, self.blocks[0].start, self.blocks[-1].end,
-                            self.count, figures, features, judged=full)
+    def take_reports(self) -> list[WindowReport]:
+        """The reports of the windows closed since the last call, oldest first: their
+        figures computed together, in a few numpy calls however many they are."""
+        closed, self._closed = self._closed, []
+        if not closed:
+            return []
+        numeric = self.bank.figures_at([c.numeric for c in closed])
+        categorical = self.categorical_bank.figures_at([c.categorical for c in closed])
+        reports = []
+        for c, numbers, categories in zip(closed, numeric, categorical, strict=True):
+            features: dict[str, FeatureFigures] = dict(zip(self.numeric, numbers, strict=True))
+            features.update(zip(self.categorical, categories, strict=True))
+            psis = [f.psi for f in features.values() if math.isfinite(f.psi)]
+            figures = {"events": float(c.events), "max_psi": max(psis, default=math.nan)}
+            reports.append(WindowReport("features", self.scope, c.start, c.end, c.events,
+                                        figures, features, judged=c.full))
+        return reports
+
+
+class _Closed(NamedTuple):
+    """A window as it was when it closed, its figures not yet computed."""
+
+    numeric: NumericHeld
+    categorical: CategoricalHeld
+    start: float
+    end: float
+    events: int
+    full: bool
 
 
 def _cells(bank: NDArray[np.int64], sizes: Sequence[int]) -> NDArray[np.intp]:
