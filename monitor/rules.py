@@ -134,17 +134,23 @@ def judge(rule: Rule, report: WindowReport) -> Verdict | None:
 
 def _judge_features(rule: Rule, features: Mapping[str, FeatureFigures]) -> Verdict | None:
     attribute = FEATURE_METRICS[rule.metric]
-    readings: list[tuple[float, str, float, FeatureFigures]] = []
+    above = rule.direction == "above"
+    thresholds, default, ignored = rule.features, rule.threshold, rule.ignore_features
+    # Judged every few dozen events per feature: one pass, a tuple only for what breaches.
+    worst: tuple[float, str, float, FeatureFigures] | None = None
+    bad: list[tuple[float, str, float, FeatureFigures]] = []
     for name, figures in features.items():
         value = getattr(figures, attribute, None)
-        if name in rule.ignore_features or value is None or math.isnan(value):
+        if value is None or value != value or name in ignored:  # NaN says nothing
             continue
-        readings.append((float(value), name, rule.threshold_for(name), figures))
-    if not readings:
+        value, threshold = float(value), thresholds.get(name, default)
+        if value > threshold if above else value < threshold:
+            bad.append((value, name, threshold, figures))
+        if worst is None or (value > worst[0] if above else value < worst[0]):
+            worst = (value, name, threshold, figures)
+    if worst is None:
         return None
-    bad = [r for r in readings if rule.breaches(r[0], r[2])]
-    worst = max(readings, key=lambda r: r[0] if rule.direction == "above" else -r[0])
-    bad.sort(key=lambda r: -r[0] if rule.direction == "above" else r[0])
+    bad.sort(key=lambda r: -r[0] if above else r[0])
     causes = tuple(
         {"feature": name, rule.metric: round(value, 4), "threshold": threshold,
          **figures.as_dict()}
