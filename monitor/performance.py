@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,7 +95,7 @@ class LabeledScope:
         """Add labeled events in arrival order; ``positions`` are their partitions and
         offsets on ``labeled-events`` where known."""
         self.total += ts.size
-        reports = []
+        closed = []
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
             y, p = labels[part], scores[part]
@@ -107,58 +107,80 @@ class LabeledScope:
             self.delays += np.bincount(np.searchsorted(DELAY_BUCKETS, delays[part]),
                                        minlength=self.delays.size)
             if seg.closes:
-                reports.append(self._close(seg.end, seg.count))
-        return reports
+                closed.append(self._closing(seg.end, seg.count))
+        return self._close(closed)
 
     def current(self) -> dict[str, float]:
         """The rolling figures now."""
         labels, scores = self.recent.columns()
         return rolling_figures(labels, scores, self.threshold)
 
-    def _close(self, end: float, new: int) -> WindowReport:
-        labels, scores = self.recent.columns()
+    def _closing(self, end: float, new: int) -> _Closing:
+        """What a window closing now is made of: what later events would change."""
+        values = self.recent.columns()
+        n = values.shape[1]
+        delay = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
+        self.delays[:] = 0
+        fed = self.trail.fed
+        return _Closing(values, end, new, self.recent.oldest(), delay, self.watch.take_fired(),
+                        self.watch.take_cuts(), fed,
+                        self.trail.first_offsets(since=fed - n))
+
+    def _close(self, closed: list[_Closing]) -> list[WindowReport]:
+        """The reports of windows closed by one batch, oldest first: their rolling figures
+        in one vectorised pass when they hold as many events (a full window each)."""
+        if not closed:
+            return []
+        sizes = {c.values.shape[1] for c in closed}
+        if len(sizes) == 1:
+            stacked = np.stack([c.values for c in closed])
+            many = rolling_figures_of(stacked[:, 0], stacked[:, 1], self.threshold)
+        else:
+            many = [rolling_figures(c.values[0], c.values[1], self.threshold) for c in closed]
+        return [self._report(c, figures) for c, figures in zip(closed, many, strict=True)]
+
+    def _report(self, closing: _Closing, figures: dict[str, float]) -> WindowReport:
+        labels, scores = closing.values
         n = labels.size
-        figures = rolling_figures(labels, scores, self.threshold)
         figures["labeled"] = float(n)
         figures["decision_threshold"] = self.threshold
         calibration = Calibration()
         calibration.add(scores, labels.astype(np.int64))
         figures["calibration_error"] = calibration.error()
-        figures["label_delay_p50"] = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
-        self._learn_baseline(new, n, figures)
+        figures["label_delay_p50"] = closing.delay
+        self._learn_baseline(closing.new, n, figures)
         base = self.baseline_figures()
         figures["roc_auc_drop"] = base.get("roc_auc", math.nan) - figures["roc_auc"]
         figures["brier_increase"] = figures["brier"] - base.get("brier", math.nan)
-        fired, cuts = self.watch.take_fired(), self.watch.take_cuts()
         figures["concept_drift"] = self._concept(
-            fired, figures["excess_log_loss"] - self.baseline.get("excess_log_loss", 0.0),
+            closing.fired,
+            figures["excess_log_loss"] - self.baseline.get("excess_log_loss", 0.0),
             figures["expected_log_loss"])
-        self._follow_change(cuts)
+        self._follow_change(closing.cuts, closing.fed)
         self.last_calibration = calibration
-        self.delays[:] = 0
         # A window rule names where the ranking fell within the last two windows: the
         # sliding window breaches while it still holds older events, so its own start
         # would put hundreds of them before the change. Located only when a rule asks,
         # which is after the rest of the batch was fed: bounded to this window's events,
         # so where a change began does not depend on where batches were cut.
-        since, until = self.trail.fed - 2 * self.window_size, self.trail.fed
+        since, until = closing.fed - 2 * self.window_size, closing.fed
 
         def located() -> ChangePoint | None:
             return self.trail.locate_drop(since=since, until=until, source="window")
-        return WindowReport("labels", self.scope, self.recent.oldest(), end, n, figures,
-                            detail={"detectors": fired, "baseline": base,
+        return WindowReport("labels", self.scope, closing.oldest, closing.end, n, figures,
+                            detail={"detectors": closing.fired, "baseline": base,
                                     "change_point": self.change_point, "located": located},
-                            judged=n >= self.min_events,
-                            offsets=self.trail.first_offsets(since=self.trail.fed - n))
+                            judged=n >= self.min_events, offsets=closing.offsets)
 
-    def _follow_change(self, cuts: Mapping[str, int]) -> None:
+    def _follow_change(self, cuts: Mapping[str, int], fed: int) -> None:
         """Locate the change when a detector with a window (ADWIN) starts a rise; forget
-        it when the rise is over. A later detection in the same rise keeps the first."""
+        it when the rise is over. A later detection in the same rise keeps the first.
+        ``fed``: events fed when the detectors cut, the end of what is searched."""
         if not self._elevated:
             self.change_point = None
         elif self.change_point is None and cuts:
             name = min(cuts, key=cuts.__getitem__)
-            self.change_point = self.trail.locate(since=cuts[name], source=name)
+            self.change_point = self.trail.locate(since=cuts[name], source=name, until=fed)
 
     def _learn_baseline(self, new: int, n: int, figures: Mapping[str, float]) -> None:
         """Average the figures of the first ``baseline_events``, each judgement weighted
@@ -209,59 +231,94 @@ def rolling_figures(labels: Floats, scores: Floats, threshold: float) -> dict[st
     >>> f["accuracy"], f["precision"], f["recall"], f["roc_auc"], f["pr_auc"]
     (0.6666666666666666, 1.0, 0.5, 1.0, 1.0)
     """
-    n = labels.size
+    return rolling_figures_of(labels[None, :], scores[None, :], threshold)[0]
+
+
+def rolling_figures_of(labels: Floats, scores: Floats, threshold: float) \
+        -> list[dict[str, float]]:
+    """:func:`rolling_figures` of each row of ``labels`` and ``scores`` (windows of as
+    many events), in one pass: a batch closes several windows.
+
+    >>> y, p = np.array([[0.0, 1, 1], [1, 1, 0]]), np.array([[0.2, 0.9, 0.4], [0.8, 0.3, 0.1]])
+    >>> [f["recall"] for f in rolling_figures_of(y, p, 0.5)]
+    [0.5, 0.5]
+    """
+    rows, n = labels.shape
     if n == 0:
-        return dict.fromkeys((*ROLLING_FIGURES, "excess_log_loss"), math.nan)
+        return [dict.fromkeys((*ROLLING_FIGURES, "excess_log_loss"), math.nan)
+                for _ in range(rows)]
     positive, decided = labels == 1, scores >= threshold
-    tp = int(np.count_nonzero(positive & decided))
-    fp = int(np.count_nonzero(decided)) - tp
-    fn = int(np.count_nonzero(positive)) - tp
+    hits = np.count_nonzero(positive & decided, axis=1).tolist()
+    chosen = np.count_nonzero(decided, axis=1).tolist()
+    actual = np.count_nonzero(positive, axis=1).tolist()
+    correct = np.count_nonzero(positive == decided, axis=1).tolist()
     roc_auc, pr_auc = _ranking_figures(positive, scores)
     p = np.clip(scores, 1e-15, 1 - 1e-15)
     log_p, log_q = np.log(p), np.log1p(-p)
-    out = {
-        "accuracy": float(np.count_nonzero(positive == decided)) / n,
-        "precision": tp / (tp + fp) if tp + fp else 0.0,
-        "recall": tp / (tp + fn) if tp + fn else 0.0,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "roc_auc": roc_auc,
-        "pr_auc": pr_auc,
-        "log_loss": -float(np.where(positive, log_p, log_q).mean()),
-        "brier": float(np.mean((labels - scores) ** 2)),
-        "expected_log_loss": -float((p * log_p + (1 - p) * log_q).mean()),
-    }
-    out["excess_log_loss"] = out["log_loss"] - out["expected_log_loss"]
+    log_loss = (-np.where(positive, log_p, log_q).mean(axis=1)).tolist()
+    brier = np.mean((labels - scores) ** 2, axis=1).tolist()
+    expected = (-(p * log_p + (1 - p) * log_q).mean(axis=1)).tolist()
+    out = []
+    for i in range(rows):
+        tp = hits[i]
+        fp, fn = chosen[i] - tp, actual[i] - tp
+        out.append({
+            "accuracy": correct[i] / n,
+            "precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / (tp + fn) if tp + fn else 0.0,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+            "roc_auc": roc_auc[i],
+            "pr_auc": pr_auc[i],
+            "log_loss": log_loss[i],
+            "brier": brier[i],
+            "expected_log_loss": expected[i],
+            "excess_log_loss": log_loss[i] - expected[i],
+        })
     return out
 
 
-def _ranking_figures(positive: NDArray[np.bool_], scores: Floats) -> tuple[float, float]:
-    """Exact ROC AUC and PR AUC (NaN while one class is missing) from one sort.
+def _ranking_figures(positive: NDArray[np.bool_], scores: Floats) \
+        -> tuple[list[float], list[float]]:
+    """Exact ROC AUC and PR AUC of each row (NaN while one class is missing), from one
+    sort of each.
 
     ROC AUC is the Mann-Whitney statistic, tied scores sharing their average rank.
     PR AUC is scikit-learn's average precision: the precision at each distinct score,
     weighted by the recall it adds, tied scores entering together.
 
-    >>> _ranking_figures(np.array([False, True, False, True]), np.array([0.1, 0.5, 0.5, 0.9]))
-    (0.875, 0.8333333333333333)
+    >>> _ranking_figures(np.array([[False, True, False, True], [True, True, True, True]]),
+    ...                  np.array([[0.1, 0.5, 0.5, 0.9], [0.1, 0.2, 0.3, 0.4]]))
+    ([0.875, nan], [0.8333333333333333, nan])
     """
-    n = positive.size
-    n_pos = int(np.count_nonzero(positive))
-    if n_pos == 0 or n_pos == n:  # both need both classes
-        return math.nan, math.nan
+    rows, n = scores.shape
+    n_pos = np.count_nonzero(positive, axis=1)
     # Any order of equal scores will do: they enter together.
-    order = np.argsort(scores)
-    ranked = scores[order]
-    starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
-    counts = np.diff(np.append(starts, n))
-    # Positives in each group of equal scores, and those below each group.
-    gained = np.add.reduceat(positive[order].astype(np.int64), starts)
-    below = np.cumsum(gained) - gained
-    rank_sum = float(np.dot(gained, starts + (counts + 1) / 2))
-    roc_auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+    order = np.argsort(scores, axis=1)
+    ranked = np.take_along_axis(scores, order, axis=1)
+    hit = np.take_along_axis(positive, order, axis=1).astype(np.int64).ravel()
+    opens = np.ones((rows, n), dtype=np.bool_)
+    opens[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    if opens.all():
+        return _untied_ranking_figures(hit.reshape(rows, n), n_pos)
+    # Groups of equal scores, numbered across rows (each row starts one).
+    starts = np.flatnonzero(opens)
+    row = starts // n
+    local = starts - row * n  # where each group starts within its row
+    counts = np.diff(np.append(starts, rows * n))
+    # Positives in each group, and those below it in its row.
+    gained = np.add.reduceat(hit, starts)
+    before_row = np.cumsum(n_pos) - n_pos
+    below = np.cumsum(gained) - gained - before_row[row]
+    rank_sum = np.bincount(row, weights=gained * (local + (counts + 1) / 2), minlength=rows)
     # At each group's score as the threshold: n - start decided positive, of which
     # n_pos - below truly.
-    precision = (n_pos - below) / (n - starts)
-    return roc_auc, float(np.dot(gained, precision) / n_pos)
+    precision = (n_pos[row] - below) / (n - local)
+    weighted = np.bincount(row, weights=gained * precision, minlength=rows)
+    both = (n_pos > 0) & (n_pos < n)  # both need both classes
+    safe = np.where(both, n_pos, 1)
+    roc_auc = np.where(both, (rank_sum - safe * (safe + 1) / 2) / (safe * (n - safe)), math.nan)
+    pr_auc = np.where(both, weighted / safe, math.nan)
+    return roc_auc.tolist(), pr_auc.tolist()
 
 
 def _log_loss(labels: NDArray[np.int64] | Floats, scores: Floats) -> Floats:
@@ -284,4 +341,39 @@ def _entropy(scores: Floats) -> Floats:
     return np.asarray(-(p * np.log(p) + (1 - p) * np.log1p(-p)), dtype=np.float64)
 
 
-__all__ = ["DELAY_BUCKETS", "LabeledScope"]
+def _untied_ranking_figures(hit: NDArray[np.int64], n_pos: NDArray[np.int64]) \
+        -> tuple[list[float], list[float]]:
+    """:func:`_ranking_figures` of rows whose scores are all distinct (the usual case with
+    continuous scores), from whether each event, in score order, is a positive: every
+    event is a group of its own, so ranks are positions.
+
+    >>> _untied_ranking_figures(np.array([[0, 1, 0, 1]]), np.array([2]))
+    ([0.75], [0.8333333333333333])
+    """
+    rows, n = hit.shape
+    at = np.arange(n)
+    rank_sum = hit @ (at + 1.0)
+    below = np.cumsum(hit, axis=1) - hit
+    weighted = np.sum(hit * ((n_pos[:, None] - below) / (n - at)), axis=1)
+    both = (n_pos > 0) & (n_pos < n)
+    safe = np.where(both, n_pos, 1)
+    roc_auc = np.where(both, (rank_sum - safe * (safe + 1) / 2) / (safe * (n - safe)), math.nan)
+    pr_auc = np.where(both, weighted / safe, math.nan)
+    return roc_auc.tolist(), pr_auc.tolist()
+
+
+class _Closing(NamedTuple):
+    """A labeled window as it was when it closed, its figures not yet computed."""
+
+    values: Floats  # labels and scores, one row each
+    end: float
+    new: int  # events it added
+    oldest: float
+    delay: float  # label delay p50 over the stride
+    fired: list[str]
+    cuts: dict[str, int]
+    fed: int
+    offsets: tuple[tuple[str, int, int], ...]
+
+
+__all__ = ["DELAY_BUCKETS", "LabeledScope", "rolling_figures", "rolling_figures_of"]

@@ -101,21 +101,24 @@ class Trail:
         if not known.any():
             return ()
         partitions, offsets = partitions[known], offsets[known]
-        order = np.lexsort((offsets, partitions))
-        first = np.unique(partitions[order], return_index=True)[1]
-        return tuple((self.topic, int(p), int(o))
-                     for p, o in zip(partitions[order][first], offsets[order][first],
-                                     strict=True))
+        order = np.argsort(partitions, kind="stable")
+        ranked = partitions[order]
+        starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
+        lowest = np.minimum.reduceat(offsets[order], starts)
+        return tuple((self.topic, p, o)
+                     for p, o in zip(ranked[starts].tolist(), lowest.tolist(), strict=True))
 
-    def locate(self, *, since: int, source: str) -> ChangePoint | None:
-        """Where the mean error rose among the events fed from index ``since`` on.
+    def locate(self, *, since: int, source: str, until: int | None = None) \
+            -> ChangePoint | None:
+        """Where the mean error rose among the events fed from index ``since`` on (and
+        before ``until``, when given).
 
         The split maximising ``(mean after - mean before) * sqrt(k (n - k) / n)`` over
         the events in event-time order; ``at`` is the event time of the first event after
         it and the offsets are each partition's first among the events from there on.
         None when fewer than two events are kept.
         """
-        slots = self._slots(since)
+        slots = self._slots(since, until)
         if slots.size < 2:
             return None
         slots = slots[np.argsort(self._ts[slots], kind="stable")]

@@ -18,7 +18,7 @@ from sklearn.metrics import (
 )
 
 from monitor.concept import make_detector
-from monitor.performance import LabeledScope, rolling_figures
+from monitor.performance import LabeledScope, rolling_figures, rolling_figures_of
 from monitor.report import Scope
 
 SCOPE = Scope("m", 1, "champion")
@@ -183,3 +183,47 @@ def test_where_a_drop_began_does_not_depend_on_where_batches_were_cut() -> None:
     one_by_one = located(250)
     assert [cp for cp in one_by_one if cp is not None]
     assert located(n) == one_by_one
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_windows_closed_together_equal_scikit_learns_each(seed: int) -> None:
+    # Rows without ties, and rows whose scores are rounded so that many tie.
+    rng = np.random.default_rng(seed)
+    y, p = stream(6 * 400, seed)
+    y, p = y.reshape(6, 400), p.reshape(6, 400)
+    p[::2] = p[::2].round(int(rng.integers(1, 3))).clip(0.01, 0.99)
+
+    for rows in (p[1::2], p):  # all distinct, and some tied
+        labels = y[:rows.shape[0]]
+        many = rolling_figures_of(labels.astype(np.float64), rows, 0.3)
+
+        for f, yw, pw in zip(many, labels, rows, strict=True):
+            assert f["roc_auc"] == pytest.approx(roc_auc_score(yw, pw), abs=1e-12)
+            assert f["pr_auc"] == pytest.approx(average_precision_score(yw, pw), abs=1e-12)
+            assert f["log_loss"] == pytest.approx(log_loss(yw, pw), abs=1e-12)
+            assert f["recall"] == pytest.approx(recall_score(yw, pw >= 0.3), abs=1e-12)
+
+
+def test_a_window_with_one_class_has_no_ranking_figures_beside_those_that_have() -> None:
+    labels = np.array([[1.0, 1, 1, 1], [0, 1, 0, 1]])
+
+    many = rolling_figures_of(labels, np.array([[0.1, 0.2, 0.3, 0.4], [0.1, 0.5, 0.5, 0.9]]), 0.5)
+
+    assert math.isnan(many[0]["roc_auc"]) and math.isnan(many[0]["pr_auc"])
+    assert (many[1]["roc_auc"], many[1]["pr_auc"]) == (0.875, pytest.approx(5 / 6))
+
+
+def test_a_batch_that_closes_many_windows_reports_as_batches_that_close_one_each() -> None:
+    y, p = stream(5000, seed=5)
+    ts = np.arange(5000.0)
+    whole, piecewise = scope(stride=250), scope(stride=250)
+
+    together = whole.add(ts, y, p, np.zeros(5000))
+    apart = [r for lo in range(0, 5000, 250)
+             for r in piecewise.add(ts[lo:lo + 250], y[lo:lo + 250], p[lo:lo + 250],
+                                    np.zeros(250))]
+
+    assert len(together) == len(apart) == 20
+    for a, b in zip(together, apart, strict=True):
+        assert (a.start, a.end, a.n, a.offsets) == (b.start, b.end, b.n, b.offsets)
+        assert a.figures == pytest.approx(b.figures, abs=1e-12, nan_ok=True)
