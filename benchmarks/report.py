@@ -45,6 +45,9 @@ class ServiceFigures:
     events_per_second: float
     cpu_us_per_event: float
     note: str = ""
+    # The machine's CPU (all cores) busy while the row ran: the row's own process, the
+    # broker, and any other work, which the row's CPU an event grows with.
+    machine_busy: float = float("nan")
 
 
 @dataclass
@@ -240,8 +243,10 @@ def _pipeline(f: Figures) -> list[str]:
                 ("bare consumer of the monitor's topics", f.monitor_floor))
     for name, s in services:
         if s is not None:
+            busy = "" if math.isnan(s.machine_busy) else f" ({s.machine_busy:.0%} busy)"
             line(f"{name}, backlog of {s.events:,} events",
-                 f"{s.events_per_second:,.0f} events/s, {s.cpu_us_per_event:.1f} µs CPU/event")
+                 f"{s.events_per_second:,.0f} events/s, {s.cpu_us_per_event:.1f} µs CPU/event"
+                 f"{busy}")
     for who, m in f.memory.items():
         line(f"{who} RSS after {_count(m.first_events)} / {_count(m.last_events)} events",
              f"{m.first_mib:,.0f} / {m.last_mib:,.0f} MiB ({m.growth:+.1%})")

@@ -161,12 +161,15 @@ def monitor(settings: Settings, signed: SignedArtifact, n: int,
             if health is not None and health.get("consuming"):
                 if began is None:
                     began = time.monotonic(), workload.cpu_seconds(child.pid)
+                    machine = workload.machine_ticks()
                 if health.get("status") == "ok":
                     counted = int(health.get("records", 0)) / 3  # type: ignore[call-overload]
                     seconds = time.monotonic() - began[0]
                     cpu = workload.cpu_seconds(child.pid) - began[1]
                     return ServiceFigures(n, counted / seconds, cpu / counted * 1e6,
-                                          note="records/3 per event")
+                                          note="records/3 per event",
+                                          machine_busy=workload.busy_share(
+                                              machine, workload.machine_ticks()))
             time.sleep(0.01 if began is None else 0.25)
     finally:
         runners.stop(child)

@@ -248,6 +248,33 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def machine_ticks() -> tuple[int, int]:
+    """The machine's busy and total CPU ticks so far, all cores (``/proc/stat``)."""
+    return ticks_of(Path("/proc/stat").read_text())
+
+
+def ticks_of(stat: str) -> tuple[int, int]:
+    """Busy and total ticks from the text of ``/proc/stat``: idle and waiting on I/O are
+    not busy; guest time is already counted in user time.
+
+    >>> ticks_of("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\n")
+    (150, 1000)
+    """
+    fields = [int(v) for v in stat.split("\n", 1)[0].split()[1:9]]
+    total = sum(fields)
+    return total - fields[3] - fields[4], total
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU (all cores) busy between two :func:`machine_ticks`.
+
+    >>> busy_share((150, 1000), (450, 1400))
+    0.75
+    """
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -132,3 +132,13 @@ def test_the_json_holds_the_figures_of_the_table(tmp_path: Path):
     assert data["retrain_seconds"] is None  # NaN is not JSON
     assert data["memory"]["monitor"]["growth"] > 0.18
     assert {t["name"] for t in data["targets"]} == {t.name for t in targets(f)}
+
+
+def test_a_service_row_says_how_busy_the_machine_was_where_it_was_measured():
+    lines = table(figures(monitor=ServiceFigures(50_000, 30_000, 12.0, machine_busy=0.62)))
+    monitor = next(line for line in lines.splitlines()
+                   if line.startswith("monitor (streamml monitor)"))
+    joiner = next(line for line in lines.splitlines() if line.startswith("joiner (streamml join)"))
+
+    assert monitor.endswith("30,000 events/s, 12.0 µs CPU/event (62% busy)")
+    assert "busy" not in joiner

@@ -1,0 +1,34 @@
+"""How busy the machine was while a benchmark row ran, from /proc/stat's counters."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import workload
+
+STAT = ("cpu  {user} 10 {system} {idle} {iowait} 5 5 0 0 0\n"
+        "cpu0 1 1 1 1 1 1 1 0 0 0\nintr 12345\n")
+
+
+def test_idle_and_io_wait_are_not_busy_and_every_other_tick_is() -> None:
+    busy, total = workload.ticks_of(STAT.format(user=300, system=100, idle=500, iowait=80))
+
+    assert (busy, total) == (420, 1000)
+
+
+def test_the_busy_share_is_of_the_ticks_between_two_readings() -> None:
+    before = workload.ticks_of(STAT.format(user=300, system=100, idle=500, iowait=80))
+    after = workload.ticks_of(STAT.format(user=700, system=200, idle=880, iowait=100))
+
+    assert workload.busy_share(before, after) == pytest.approx(500 / 900)
+    assert math.isnan(workload.busy_share(after, after))
+
+
+def test_this_machine_reads_a_share_between_none_and_all() -> None:
+    before = workload.machine_ticks()
+    sum(i * i for i in range(200_000))
+    share = workload.busy_share(before, workload.machine_ticks())
+
+    assert math.isnan(share) or 0.0 <= share <= 1.0
