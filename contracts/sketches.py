@@ -390,21 +390,9 @@ class CategoricalSketch:
             self.unseen[value] = self.unseen.get(value, 0) + 1
 
     def figures(self) -> CategoricalFigures:
-        known = int(self.counts.sum())
-        present = known + self.unseen_total
-        shares = self.counts / known if known else np.zeros(len(self.categories))
-        # The three categories that moved most, the first of equal moves first.
-        moves = np.argsort(-np.abs(shares - self.expected), kind="stable")[:3].tolist()
-        live = shares.tolist()
-        return CategoricalFigures(
-            n=present + self.missing,
-            psi=_psi_of_shares(shares, self.floored) if known else math.nan,
-            unseen_rate=_rate(self.unseen_total, present),
-            missing_rate=_rate(self.missing, present + self.missing),
-            reference_missing_rate=self.reference.missing_rate,
-            shifts={self.categories[i]: (live[i], self.expected[i]) for i in moves},
-            unseen=dict(self.unseen),
-        )
+        # One computation for a sketch and a window's features: a bank of this one (a
+        # copy, since a bank makes its sketches' counts rows of its own).
+        return CategoricalBank([copy.copy(self)]).figures()[0]
 
     def reset(self) -> None:
         self.counts[:] = 0
@@ -496,6 +484,7 @@ class CategoricalBank:
         shares = counts / np.maximum(known, 1)[:, :, None]
         actual = np.maximum(shares, FREQUENCY_FLOOR)
         psis = np.sum((actual - self.floored) * np.log(actual / self.floored), axis=2)
+        # The three categories that moved most, the first of equal moves first.
         moves = np.argsort(-np.abs(shares - self.expected), axis=2, kind="stable")[:, :, :3]
         known_list, psi_list = known.tolist(), psis.tolist()
         live_rows, move_rows = shares.tolist(), moves.tolist()

@@ -202,9 +202,7 @@ class Monitor:
 
     def _fresh(self, kind: str, keys: list[str]) -> list[int]:
         """Indices of the keys seen for the first time."""
-        flags = self.seen[kind].add_all(keys)
-        fresh = list(range(len(keys))) if False not in flags \
-            else [i for i, new in enumerate(flags) if new]
+        fresh = [i for i, new in enumerate(self.seen[kind].add_all(keys)) if new]
         self.counts[(kind, "counted")] += len(fresh)
         self.counts[(kind, "duplicate")] += len(keys) - len(fresh)
         return fresh
