@@ -97,7 +97,7 @@ class RuleEngine:
                 locate = report.detail.get("located")
                 located = locate() if callable(locate) else None
                 state.onset = located if isinstance(located, ChangePoint) \
-                    else window_point(report.start, report.offsets)
+                    else window_point(report.start, ())
             if state.firing or state.breaches < rule.for_windows:
                 return None
             started = state.started_at if state.restored else None

@@ -41,7 +41,7 @@ from monitor.concept import DriftDetector, ErrorWatch
 from monitor.estimate import Calibration
 from monitor.predictions import bucket_quantile
 from monitor.report import Scope, WindowReport
-from monitor.trail import Positions, Trail
+from monitor.trail import Positions, Trail, window_point
 from monitor.windows import RecentWindow, WindowClock
 
 # Upper bounds (seconds of event time) of the label delay buckets.
@@ -118,13 +118,11 @@ class LabeledScope:
     def _closing(self, end: float, new: int) -> _Closing:
         """What a window closing now is made of: what later events would change."""
         values = self.recent.columns()
-        n = values.shape[1]
         delay = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
         self.delays[:] = 0
         fed = self.trail.fed
         return _Closing(values, end, new, self.recent.oldest(), delay, self.watch.take_fired(),
-                        self.watch.take_cuts(), fed,
-                        self.trail.first_offsets(since=fed - n))
+                        self.watch.take_cuts(), fed)
 
     def _close(self, closed: list[_Closing]) -> list[WindowReport]:
         """The reports of windows closed by one batch, oldest first: their rolling figures
@@ -160,17 +158,20 @@ class LabeledScope:
         self.last_calibration = calibration
         # A window rule names where the ranking fell within the last two windows: the
         # sliding window breaches while it still holds older events, so its own start
-        # would put hundreds of them before the change. Located only when a rule asks,
-        # which is after the rest of the batch was fed: bounded to this window's events,
-        # so where a change began does not depend on where batches were cut.
-        since, until = closing.fed - 2 * self.window_size, closing.fed
+        # would put hundreds of them before the change; with too few events to say, the
+        # window's start and its first offsets. Located only when a rule asks, which is
+        # after the rest of the batch was fed: bounded to this window's events, so where
+        # a change began does not depend on where batches were cut.
+        fed, oldest = closing.fed, closing.oldest
 
         def located() -> ChangePoint | None:
-            return self.trail.locate_drop(since=since, until=until, source="window")
+            return self.trail.locate_drop(since=fed - 2 * self.window_size, until=fed,
+                                          source="window") or window_point(
+                oldest, self.trail.first_offsets(since=fed - n, until=fed))
         return WindowReport("labels", self.scope, closing.oldest, closing.end, n, figures,
                             detail={"detectors": closing.fired, "baseline": base,
                                     "change_point": self.change_point, "located": located},
-                            judged=n >= self.min_events, offsets=closing.offsets)
+                            judged=n >= self.min_events)
 
     def _follow_change(self, cuts: Mapping[str, int], fed: int) -> None:
         """Locate the change when a detector with a window (ADWIN) starts a rise; forget
@@ -373,7 +374,6 @@ class _Closing(NamedTuple):
     fired: list[str]
     cuts: dict[str, int]
     fed: int
-    offsets: tuple[tuple[str, int, int], ...]
 
 
 __all__ = ["DELAY_BUCKETS", "LabeledScope", "rolling_figures", "rolling_figures_of"]

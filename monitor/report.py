@@ -76,8 +76,6 @@ class WindowReport:
     features: Mapping[str, FeatureFigures] = field(default_factory=dict)
     detail: Mapping[str, object] = field(default_factory=dict)
     judged: bool = True
-    # Per partition, the first offset of the window's records where known (labels windows).
-    offsets: tuple[tuple[str, int, int], ...] = ()
 
     def describe(self) -> str:
         """The window as alerts name it.

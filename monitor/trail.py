@@ -91,9 +91,11 @@ class Trail:
         end = self.fed if until is None else min(until, self.fed)
         return np.arange(max(since, self.oldest), end) % self.size
 
-    def first_offsets(self, *, since: int) -> tuple[tuple[str, int, int], ...]:
-        """Per partition, the first offset among the events fed from index ``since`` on."""
-        return self._first_offsets(self._slots(since))
+    def first_offsets(self, *, since: int, until: int | None = None) \
+            -> tuple[tuple[str, int, int], ...]:
+        """Per partition, the first offset among the events fed from index ``since`` on
+        (and before ``until``, when given)."""
+        return self._first_offsets(self._slots(since, until))
 
     def _first_offsets(self, slots: NDArray[np.int64]) -> tuple[tuple[str, int, int], ...]:
         partitions, offsets = self._partitions[slots], self._offsets[slots]

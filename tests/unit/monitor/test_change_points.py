@@ -25,7 +25,7 @@ from monitor.page import render
 from monitor.report import Scope, WindowReport
 from monitor.rules import parse_rule
 from monitor.sinks import MemorySink
-from monitor.trail import Trail, rise_split
+from monitor.trail import Trail, rise_split, window_point
 from producers.simulator import Simulator
 from scorer.bundle import ModelBundle
 from stream_processors.labeled_outcomes import Outcomes, encode_outcomes
@@ -197,8 +197,10 @@ SCOPE = Scope("m", 1, "champion")
 
 
 def window(i: int, drop: float, offset: int) -> WindowReport:
+    def located() -> ChangePoint | None:
+        return window_point(60.0 * i, (("labeled-events", 0, offset),))
     return WindowReport("labels", SCOPE, 60.0 * i, 60.0 * (i + 1), 1000, {"roc_auc_drop": drop},
-                        offsets=(("labeled-events", 0, offset),))
+                        detail={"located": located})
 
 
 def test_a_window_rule_names_the_first_breaching_window_of_its_run() -> None:

@@ -225,5 +225,20 @@ def test_a_batch_that_closes_many_windows_reports_as_batches_that_close_one_each
 
     assert len(together) == len(apart) == 20
     for a, b in zip(together, apart, strict=True):
-        assert (a.start, a.end, a.n, a.offsets) == (b.start, b.end, b.n, b.offsets)
+        assert (a.start, a.end, a.n) == (b.start, b.end, b.n)
+        assert a.detail["located"]() == b.detail["located"]()  # type: ignore[operator]
         assert a.figures == pytest.approx(b.figures, abs=1e-12, nan_ok=True)
+
+
+def test_a_window_too_small_to_locate_a_drop_in_names_its_own_start_and_first_offsets() -> None:
+    y, p = stream(120, seed=3)
+    positions = (np.tile([0, 1], 60).astype(np.int64), np.arange(1000, 1120, dtype=np.int64))
+    reports = scope(window_size=30, stride=30, min_events=10).add(
+        np.arange(120.0), y, p, np.zeros(120), positions)
+
+    # Asked after the whole batch was fed: each names its own events, not later ones.
+    named = [r.detail["located"]() for r in reports]  # type: ignore[operator]
+
+    assert [(cp.at.timestamp(), cp.offsets, cp.source) for cp in named] == [
+        (start, (("labeled-events", 0, 1000 + start), ("labeled-events", 1, 1001 + start)),
+         "window") for start in (0, 30, 60, 90)]
