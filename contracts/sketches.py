@@ -263,59 +263,90 @@ class NumericBank:
         self.spread = np.array([s.spread for s in self.sketches])
 
     def held(self) -> NumericHeld:
-        """A copy of every feature's counts now, for :meth:`figures_at`."""
+        """A copy of every feature's counts now, for :meth:`table_at`."""
         return NumericHeld(self.coarse.copy(), self.fine.copy(),
                            [s.missing for s in self.sketches], [s.total for s in self.sketches])
 
     def figures(self) -> list[NumericFigures]:
         """:meth:`NumericSketch.figures` of every sketch, in their order."""
-        return self.figures_at([self.held()])[0]
+        return self.table_at([self.held()]).row(0)
 
-    def figures_at(self, moments: Sequence[NumericHeld]) -> list[list[NumericFigures]]:
-        """:meth:`figures` as they were at each of several moments (:meth:`held`), in
-        one pass: a batch closes several windows."""
+    def table_at(self, moments: Sequence[NumericHeld]) -> NumericTable:
+        """The figures as they were at each of several moments (:meth:`held`), in one
+        pass: a batch closes several windows."""
+        return NumericTable(self, moments)
+
+
+class NumericTable:
+    """The figures of a :class:`NumericBank`'s features at several moments: the numbers
+    rules and series read (:meth:`column`) in a few numpy calls for all of them, and a
+    feature's whole :class:`NumericFigures` made only when asked for (:meth:`figures`);
+    a window is judged every hundred events, and few are ever shown."""
+
+    def __init__(self, bank: NumericBank, moments: Sequence[NumericHeld]) -> None:
+        self.sketches = bank.sketches
+        self.moments = moments
         if not self.sketches or not moments:
-            return [[] for _ in moments]
-        rows = np.arange(len(self.sketches))
+            self._columns: dict[str, list[list[float]]] = {}
+            return
         coarse = np.stack([m.coarse for m in moments])
         present = coarse.sum(axis=2)
+        empty = present == 0
+        missing = np.array([m.missing for m in moments], dtype=np.int64)
         per = np.maximum(present, 1)[:, :, None]
-        actual = np.maximum(coarse / per, FREQUENCY_FLOOR)
-        psis = np.sum((actual - self.expected) * np.log(actual / self.expected), axis=2)
+        self._shares = coarse / per
+        actual = np.maximum(self._shares, FREQUENCY_FLOOR)
+        psis = np.sum((actual - bank.expected) * np.log(actual / bank.expected), axis=2)
         live_cdf = np.cumsum(np.stack([m.fine for m in moments])[:, :, :-1], axis=2) / per
-        gaps = np.abs(live_cdf - self.reference_cdf)
+        gaps = np.abs(live_cdf - bank.reference_cdf)
         ks = gaps.max(axis=2) if gaps.shape[2] else np.zeros(present.shape)
-        wasserstein = np.sum(gaps[:, :, :-1] * self.widths, axis=2) / self.spread
+        wasserstein = np.sum(gaps[:, :, :-1] * bank.widths, axis=2) / bank.spread
         above = live_cdf >= 0.5
         median_at = np.where(above.any(axis=2), above.argmax(axis=2), above.shape[2])
-        medians = np.append(self.grid, np.full((rows.size, 1), math.inf), axis=1)[
-            rows, median_at].tolist()
-        # Python numbers in bulk: a window is judged every few dozen events.
-        shares = (coarse / per).tolist()
-        counted, median_at_list = present.tolist(), median_at.tolist()
-        psi_list, ks_list, wasserstein_list = psis.tolist(), ks.tolist(), wasserstein.tolist()
-        out = []
-        for w, moment in enumerate(moments):
-            figures = []
-            for i, s in enumerate(self.sketches):
-                n, missing = counted[w][i], moment.missing[i]
-                if n == 0:
-                    figures.append(_no_values(s.reference, s.reference_median, missing))
-                    continue
-                figures.append(NumericFigures(
-                    n=n + missing, psi=psi_list[w][i],
-                    ks=ks_list[w][i] if s.grid.size else 0.0,
-                    wasserstein=wasserstein_list[w][i] if s.widths.size else 0.0,
-                    missing_rate=_rate(missing, n + missing),
-                    reference_missing_rate=s.reference.missing_rate,
-                    median=medians[w][i] if median_at_list[w][i] < s.grid.size else math.inf,
-                    reference_median=s.reference_median, mean=moment.total[i] / n,
-                    edges=s.reference.histogram.edges,
-                    share=tuple(shares[w][i][:s.coarse.counts.size]),
-                    reference_share=s.reference.histogram.frequencies,
-                ))
-            out.append(figures)
-        return out
+        rows = np.arange(len(self.sketches))
+        medians = np.append(bank.grid, np.full((rows.size, 1), math.inf), axis=1)[
+            rows, median_at]
+        grid_sizes = np.array([s.grid.size for s in self.sketches])
+        has_widths = np.array([s.widths.size > 0 for s in self.sketches])
+        missing_rate = missing / np.maximum(present + missing, 1)
+        reference_missing = np.array([s.reference.missing_rate for s in self.sketches])
+        nan = math.nan
+        # Python numbers in bulk, NaN where a window held no value of a feature.
+        self._n: list[list[int]] = (present + missing).tolist()
+        self._columns = {name: values.tolist() for name, values in {
+            "psi": np.where(empty, nan, psis),
+            "ks": np.where(empty, nan, np.where(grid_sizes > 0, ks, 0.0)),
+            "wasserstein": np.where(empty, nan, np.where(has_widths, wasserstein, 0.0)),
+            "missing_rate": missing_rate,
+            "missing_delta": missing_rate - reference_missing,
+            "median": np.where(empty, nan, np.where(median_at < grid_sizes, medians, math.inf)),
+            "mean": np.where(empty, nan, np.array([m.total for m in moments]) / per[:, :, 0]),
+        }.items()}
+
+    def column(self, name: str, w: int) -> Sequence[float | None]:
+        """Each feature's figure ``name`` at moment ``w`` (None: numeric features have
+        no such figure)."""
+        values = self._columns.get(name)
+        return [None] * len(self.sketches) if values is None else values[w]
+
+    def figures(self, w: int, i: int) -> NumericFigures:
+        """Feature ``i``'s figures at moment ``w``."""
+        s, c = self.sketches[i], self._columns
+        n, missing = self._n[w][i], self.moments[w].missing[i]
+        if n == missing:  # no value present
+            return _no_values(s.reference, s.reference_median, missing)
+        return NumericFigures(
+            n=n, psi=c["psi"][w][i], ks=c["ks"][w][i],
+            wasserstein=c["wasserstein"][w][i], missing_rate=c["missing_rate"][w][i],
+            reference_missing_rate=s.reference.missing_rate, median=c["median"][w][i],
+            reference_median=s.reference_median, mean=c["mean"][w][i],
+            edges=s.reference.histogram.edges,
+            share=tuple(self._shares[w, i, :s.coarse.counts.size].tolist()),
+            reference_share=s.reference.histogram.frequencies)
+
+    def row(self, w: int) -> list[NumericFigures]:
+        """Every feature's figures at moment ``w``."""
+        return [self.figures(w, i) for i in range(len(self.sketches))]
 
 
 class NumericHeld(NamedTuple):
@@ -465,48 +496,74 @@ class CategoricalBank:
             self.floored[i, :k] = s.floored
 
     def held(self) -> CategoricalHeld:
-        """A copy of every feature's counts now, for :meth:`figures_at`."""
+        """A copy of every feature's counts now, for :meth:`table_at`."""
         return CategoricalHeld(self.counts.copy(), [s.missing for s in self.sketches],
                                [s.unseen_total for s in self.sketches],
                                [dict(s.unseen) for s in self.sketches])
 
     def figures(self) -> list[CategoricalFigures]:
         """:meth:`CategoricalSketch.figures` of every sketch, in their order."""
-        return self.figures_at([self.held()])[0]
+        return self.table_at([self.held()]).row(0)
 
-    def figures_at(self, moments: Sequence[CategoricalHeld]) -> list[list[CategoricalFigures]]:
-        """:meth:`figures` as they were at each of several moments (:meth:`held`), in
-        one pass."""
-        if not self.sketches or not moments:
-            return [[] for _ in moments]
+    def table_at(self, moments: Sequence[CategoricalHeld]) -> CategoricalTable:
+        """The figures as they were at each of several moments (:meth:`held`), in one
+        pass."""
+        return CategoricalTable(self, moments)
+
+
+class CategoricalTable:
+    """As :class:`NumericTable`, for a :class:`CategoricalBank`'s features."""
+
+    def __init__(self, bank: CategoricalBank, moments: Sequence[CategoricalHeld]) -> None:
+        self.bank = bank
+        self.moments = moments
+        if not bank.sketches or not moments:
+            self._columns: dict[str, list[list[float]]] = {}
+            return
         counts = np.stack([m.counts for m in moments])
         known = counts.sum(axis=2)
-        shares = counts / np.maximum(known, 1)[:, :, None]
-        actual = np.maximum(shares, FREQUENCY_FLOOR)
-        psis = np.sum((actual - self.floored) * np.log(actual / self.floored), axis=2)
-        # The three categories that moved most, the first of equal moves first.
-        moves = np.argsort(-np.abs(shares - self.expected), axis=2, kind="stable")[:, :, :3]
-        known_list, psi_list = known.tolist(), psis.tolist()
-        live_rows, move_rows = shares.tolist(), moves.tolist()
-        out = []
-        for w, moment in enumerate(moments):
-            figures = []
-            for i, s in enumerate(self.sketches):
-                k, live, expected = s.counts.size, live_rows[w][i], s.expected
-                missing, unseen_total = moment.missing[i], moment.unseen_total[i]
-                present = known_list[w][i] + unseen_total
-                figures.append(CategoricalFigures(
-                    n=present + missing,
-                    psi=psi_list[w][i] if known_list[w][i] else math.nan,
-                    unseen_rate=_rate(unseen_total, present),
-                    missing_rate=_rate(missing, present + missing),
-                    reference_missing_rate=s.reference.missing_rate,
-                    shifts={s.categories[j]: (live[j], expected[j])
-                            for j in move_rows[w][i] if j < k},
-                    unseen=moment.unseen[i],
-                ))
-            out.append(figures)
-        return out
+        self._shares = counts / np.maximum(known, 1)[:, :, None]
+        actual = np.maximum(self._shares, FREQUENCY_FLOOR)
+        psis = np.sum((actual - bank.floored) * np.log(actual / bank.floored), axis=2)
+        missing = np.array([m.missing for m in moments], dtype=np.int64)
+        unseen = np.array([m.unseen_total for m in moments], dtype=np.int64)
+        present = known + unseen
+        missing_rate = missing / np.maximum(present + missing, 1)
+        reference_missing = np.array([s.reference.missing_rate for s in bank.sketches])
+        self._n: list[list[int]] = (present + missing).tolist()
+        self._columns = {name: values.tolist() for name, values in {
+            "psi": np.where(known > 0, psis, math.nan),
+            "unseen_rate": unseen / np.maximum(present, 1),
+            "missing_rate": missing_rate,
+            "missing_delta": missing_rate - reference_missing,
+        }.items()}
+
+    def column(self, name: str, w: int) -> Sequence[float | None]:
+        """Each feature's figure ``name`` at moment ``w`` (None: categorical features
+        have no such figure)."""
+        values = self._columns.get(name)
+        return [None] * len(self.bank.sketches) if values is None else values[w]
+
+    def figures(self, w: int, i: int) -> CategoricalFigures:
+        """Feature ``i``'s figures at moment ``w``, with the three categories that moved
+        most (the first of equal moves first)."""
+        s, c, shares = self.bank.sketches[i], self._columns, self._shares[w, i]
+        moves = np.argsort(-np.abs(shares - self.bank.expected[i]), kind="stable")[:3]
+        live = shares.tolist()
+        psi = c["psi"][w][i]
+        return CategoricalFigures(
+            # math.nan itself, as where figures are made one at a time: equal figures
+            # compare equal (a struct compares NaN by identity).
+            n=self._n[w][i], psi=psi if psi == psi else math.nan, unseen_rate=c["unseen_rate"][w][i],
+            missing_rate=c["missing_rate"][w][i],
+            reference_missing_rate=s.reference.missing_rate,
+            shifts={s.categories[j]: (live[j], s.expected[j])
+                    for j in moves.tolist() if j < s.counts.size},
+            unseen=self.moments[w].unseen[i])
+
+    def row(self, w: int) -> list[CategoricalFigures]:
+        """Every feature's figures at moment ``w``."""
+        return [self.figures(w, i) for i in range(len(self.bank.sketches))]
 
 
 class CategoricalHeld(NamedTuple):

@@ -22,7 +22,7 @@ from contracts.sketches import (
     NumericHeld,
     NumericSketch,
 )
-from monitor.report import FeatureFigures, Scope, WindowReport
+from monitor.report import FigureTable, Scope, WindowFeatures, WindowReport, feature_values
 from monitor.windows import WindowClock, spanned
 
 
@@ -259,13 +259,16 @@ class FeatureWindow:
         closed, self._closed = self._closed, []
         if not closed:
             return []
-        numeric = self.bank.figures_at([c.numeric for c in closed])
-        categorical = self.categorical_bank.figures_at([c.categorical for c in closed])
+        numeric = self.bank.table_at([c.numeric for c in closed])
+        categorical = self.categorical_bank.table_at([c.categorical for c in closed])
+        parts: list[tuple[str, FigureTable, int]] = [
+            (name, numeric, i) for i, name in enumerate(self.numeric)]
+        parts += [(name, categorical, i) for i, name in enumerate(self.categorical)]
         reports = []
-        for c, numbers, categories in zip(closed, numeric, categorical, strict=True):
-            features: dict[str, FeatureFigures] = dict(zip(self.numeric, numbers, strict=True))
-            features.update(zip(self.categorical, categories, strict=True))
-            psis = [f.psi for f in features.values() if math.isfinite(f.psi)]
+        for w, c in enumerate(closed):
+            features = WindowFeatures(parts, w)
+            psis = [v for v in feature_values(features, "psi")
+                    if v is not None and math.isfinite(v)]
             figures = {"events": float(c.events), "max_psi": max(psis, default=math.nan)}
             reports.append(WindowReport("features", self.scope, c.start, c.end, c.events,
                                         figures, features, judged=c.full))

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from monitor.report import Scope, WindowKind, WindowReport
+from monitor.report import Scope, WindowKind, WindowReport, feature_values
 
 ARCHIVE_POINTS = 512
 KEPT_FEATURE_WINDOWS = 64
@@ -122,7 +122,9 @@ class KeptReports:
             self._kept = [(n, r) for n, r in self._kept if n % self.stride == 0]
             if self._windows % self.stride:
                 return
-        self._kept.append((self._windows, report))
+        # Made whole now: a report reads its figures from the tables of its batch's
+        # windows, which it would otherwise keep alive.
+        self._kept.append((self._windows, replace(report, features=dict(report.features))))
 
     def within(self, span: tuple[float, float]) -> WindowReport | None:
         """The last report kept that ended within ``span``."""
@@ -155,7 +157,8 @@ class History:
         if report.kind == "features" and report.judged:
             self.kept_features.setdefault(report.scope, KeptReports()).add(report)
         values = dict(report.figures)
-        values.update({f"psi:{n}": f.psi for n, f in report.features.items()})
+        values.update((f"psi:{n}", math.nan if v is None else v) for n, v in zip(
+            report.features, feature_values(report.features, "psi"), strict=True))
         for name, value in values.items():
             key = (report.scope, report.kind, name)
             line = self.series.get(key)

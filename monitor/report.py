@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from contracts.sketches import CategoricalFigures, NumericFigures
 
@@ -63,6 +63,66 @@ class Scope:
 FeatureFigures = NumericFigures | CategoricalFigures
 
 
+class FigureTable(Protocol):
+    """Figures of several features at several moments (:class:`contracts.sketches.
+    NumericTable`, :class:`contracts.sketches.CategoricalTable`)."""
+
+    def column(self, name: str, w: int) -> Sequence[float | None]: ...
+
+    def figures(self, w: int, i: int) -> FeatureFigures: ...
+
+
+class WindowFeatures(Mapping[str, FeatureFigures]):
+    """One window's figures per feature, read from the tables of the windows its batch
+    closed: :func:`feature_values` reads a figure of every feature from them, and a
+    feature's whole figures are made the first time they are looked up.
+
+    >>> import numpy as np
+    >>> from contracts.reference_stats import CategoricalReference
+    >>> from contracts.sketches import CategoricalBank, CategoricalSketch
+    >>> sketch = CategoricalSketch(CategoricalReference(frequencies={"a": 1.0},
+    ...                                                 missing_rate=0.0))
+    >>> bank = CategoricalBank([sketch]); sketch.add(["a", "z"])
+    >>> f = WindowFeatures((("c", bank.table_at([bank.held()]), 0),), 0)
+    >>> feature_values(f, "unseen_rate"), f["c"].unseen
+    ([0.5], {'z': 1})
+    """
+
+    __slots__ = ("_at", "_made", "_tables", "_w")
+
+    def __init__(self, parts: Sequence[tuple[str, FigureTable, int]], w: int) -> None:
+        self._at = {name: (table, i) for name, table, i in parts}
+        self._tables = list(dict.fromkeys(table for _, table, _ in parts))
+        self._w = w
+        self._made: dict[str, FeatureFigures] = {}
+
+    def __getitem__(self, name: str) -> FeatureFigures:
+        made = self._made.get(name)
+        if made is None:
+            table, i = self._at[name]
+            made = self._made[name] = table.figures(self._w, i)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def values_of(self, attribute: str) -> list[float | None]:
+        columns = {table: table.column(attribute, self._w) for table in self._tables}
+        return [columns[table][i] for table, i in self._at.values()]
+
+
+def feature_values(features: Mapping[str, FeatureFigures], attribute: str) \
+        -> list[float | None]:
+    """Each feature's figure ``attribute``, in the mapping's order (None where a feature
+    of its kind has none), without making the figures of a :class:`WindowFeatures`."""
+    if isinstance(features, WindowFeatures):
+        return features.values_of(attribute)
+    return [getattr(f, attribute, None) for f in features.values()]
+
+
 @dataclass(frozen=True, slots=True)
 class WindowReport:
     """The figures of one closed window; ``judged`` is False when it held too few records."""
@@ -98,9 +158,12 @@ __all__ = [
     "LABEL_METRICS",
     "PREDICTION_METRICS",
     "FeatureFigures",
+    "FigureTable",
     "Scope",
+    "WindowFeatures",
     "WindowKind",
     "WindowReport",
+    "feature_values",
     "iso",
     "kind_of",
 ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from monitor.exceptions import RulesError
-from monitor.report import FEATURE_METRICS, FeatureFigures, WindowReport, kind_of
+from monitor.report import FEATURE_METRICS, FeatureFigures, WindowReport, feature_values, kind_of
 
 SEVERITIES: Final = ("info", "warning", "critical")
 RULE_KEYS: Final = frozenset({
@@ -133,28 +133,28 @@ def judge(rule: Rule, report: WindowReport) -> Verdict | None:
 
 
 def _judge_features(rule: Rule, features: Mapping[str, FeatureFigures]) -> Verdict | None:
-    attribute = FEATURE_METRICS[rule.metric]
     above = rule.direction == "above"
     thresholds, default, ignored = rule.features, rule.threshold, rule.ignore_features
-    # Judged every few dozen events per feature: one pass, a tuple only for what breaches.
-    worst: tuple[float, str, float, FeatureFigures] | None = None
-    bad: list[tuple[float, str, float, FeatureFigures]] = []
-    for name, figures in features.items():
-        value = getattr(figures, attribute, None)
+    # Judged every hundred events: one pass over the figure rules read, a tuple only for
+    # what breaches, and the whole figures only of the features named as causes.
+    worst: tuple[float, str, float] | None = None
+    bad: list[tuple[float, str, float]] = []
+    values = feature_values(features, FEATURE_METRICS[rule.metric])
+    for name, value in zip(features, values, strict=True):
         if value is None or value != value or name in ignored:  # NaN says nothing
             continue
         value, threshold = float(value), thresholds.get(name, default)
         if value > threshold if above else value < threshold:
-            bad.append((value, name, threshold, figures))
+            bad.append((value, name, threshold))
         if worst is None or (value > worst[0] if above else value < worst[0]):
-            worst = (value, name, threshold, figures)
+            worst = (value, name, threshold)
     if worst is None:
         return None
     bad.sort(key=lambda r: -r[0] if above else r[0])
     causes = tuple(
         {"feature": name, rule.metric: round(value, 4), "threshold": threshold,
-         **figures.as_dict()}
-        for value, name, threshold, figures in bad[:MAX_CAUSES]
+         **features[name].as_dict()}
+        for value, name, threshold in bad[:MAX_CAUSES]
     )
     top = bad[0] if bad else worst
     return Verdict(top[0], top[2], bool(bad), causes)
