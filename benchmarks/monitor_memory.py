@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from benchmarks.services import LATENCY, batch_summaries
+from contracts.batch_runtime import GC_THRESHOLDS
 from contracts.feature_summary import Summariser
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import LabeledEvent, ModelVersion, Prediction
@@ -186,6 +187,11 @@ def main(argv: Sequence[str]) -> int:
                              "(STREAMML_MONITOR_SOURCE)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    # The service's collector settings. Under Python's defaults a full collection, which
+    # walks every object alive (the records made here too), came every few batches, and
+    # whether one fell in a measured call or in making records moved the figure by a
+    # tenth from one build to the next.
+    gc.set_threshold(*GC_THRESHOLDS)
     r = run(args.events, args.first, args.source)
     growth_ok = r["growth"] <= TARGET_GROWTH
     print(f"{'':28}{'measured':>12}{'target':>12}")

@@ -554,8 +554,8 @@ class CategoricalTable:
         return CategoricalFigures(
             # math.nan itself, as where figures are made one at a time: equal figures
             # compare equal (a struct compares NaN by identity).
-            n=self._n[w][i], psi=psi if psi == psi else math.nan, unseen_rate=c["unseen_rate"][w][i],
-            missing_rate=c["missing_rate"][w][i],
+            n=self._n[w][i], psi=psi if psi == psi else math.nan,
+            unseen_rate=c["unseen_rate"][w][i], missing_rate=c["missing_rate"][w][i],
             reference_missing_rate=s.reference.missing_rate,
             shifts={s.categories[j]: (live[j], s.expected[j])
                     for j in moves.tolist() if j < s.counts.size},

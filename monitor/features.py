@@ -22,7 +22,7 @@ from contracts.sketches import (
     NumericHeld,
     NumericSketch,
 )
-from monitor.report import FigureTable, Scope, WindowFeatures, WindowReport, feature_values
+from monitor.report import FeatureTables, Scope, WindowFeatures, WindowReport, feature_values
 from monitor.windows import WindowClock, spanned
 
 
@@ -261,12 +261,11 @@ class FeatureWindow:
             return []
         numeric = self.bank.table_at([c.numeric for c in closed])
         categorical = self.categorical_bank.table_at([c.categorical for c in closed])
-        parts: list[tuple[str, FigureTable, int]] = [
-            (name, numeric, i) for i, name in enumerate(self.numeric)]
-        parts += [(name, categorical, i) for i, name in enumerate(self.categorical)]
+        tables = FeatureTables([(list(self.numeric), numeric),
+                                (list(self.categorical), categorical)])
         reports = []
         for w, c in enumerate(closed):
-            features = WindowFeatures(parts, w)
+            features = WindowFeatures(tables, w)
             psis = [v for v in feature_values(features, "psi")
                     if v is not None and math.isfinite(v)]
             figures = {"events": float(c.events), "max_psi": max(psis, default=math.nan)}

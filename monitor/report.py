@@ -72,46 +72,57 @@ class FigureTable(Protocol):
     def figures(self, w: int, i: int) -> FeatureFigures: ...
 
 
+class FeatureTables:
+    """The tables of the windows one batch closed, and which features each holds."""
+
+    __slots__ = ("at", "groups")
+
+    def __init__(self, groups: Sequence[tuple[Sequence[str], FigureTable]]) -> None:
+        self.groups = [(list(names), table) for names, table in groups]
+        self.at = {name: (table, i) for names, table in self.groups
+                   for i, name in enumerate(names)}
+
+
 class WindowFeatures(Mapping[str, FeatureFigures]):
     """One window's figures per feature, read from the tables of the windows its batch
     closed: :func:`feature_values` reads a figure of every feature from them, and a
     feature's whole figures are made the first time they are looked up.
 
-    >>> import numpy as np
     >>> from contracts.reference_stats import CategoricalReference
     >>> from contracts.sketches import CategoricalBank, CategoricalSketch
     >>> sketch = CategoricalSketch(CategoricalReference(frequencies={"a": 1.0},
     ...                                                 missing_rate=0.0))
     >>> bank = CategoricalBank([sketch]); sketch.add(["a", "z"])
-    >>> f = WindowFeatures((("c", bank.table_at([bank.held()]), 0),), 0)
+    >>> f = WindowFeatures(FeatureTables([(["c"], bank.table_at([bank.held()]))]), 0)
     >>> feature_values(f, "unseen_rate"), f["c"].unseen
     ([0.5], {'z': 1})
     """
 
-    __slots__ = ("_at", "_made", "_tables", "_w")
+    __slots__ = ("_made", "_tables", "_w")
 
-    def __init__(self, parts: Sequence[tuple[str, FigureTable, int]], w: int) -> None:
-        self._at = {name: (table, i) for name, table, i in parts}
-        self._tables = list(dict.fromkeys(table for _, table, _ in parts))
+    def __init__(self, tables: FeatureTables, w: int) -> None:
+        self._tables = tables
         self._w = w
         self._made: dict[str, FeatureFigures] = {}
 
     def __getitem__(self, name: str) -> FeatureFigures:
         made = self._made.get(name)
         if made is None:
-            table, i = self._at[name]
+            table, i = self._tables.at[name]
             made = self._made[name] = table.figures(self._w, i)
         return made
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._at)
+        return iter(self._tables.at)
 
     def __len__(self) -> int:
-        return len(self._at)
+        return len(self._tables.at)
 
     def values_of(self, attribute: str) -> list[float | None]:
-        columns = {table: table.column(attribute, self._w) for table in self._tables}
-        return [columns[table][i] for table, i in self._at.values()]
+        values: list[float | None] = []
+        for _, table in self._tables.groups:
+            values.extend(table.column(attribute, self._w))
+        return values
 
 
 def feature_values(features: Mapping[str, FeatureFigures], attribute: str) \
@@ -158,6 +169,7 @@ __all__ = [
     "LABEL_METRICS",
     "PREDICTION_METRICS",
     "FeatureFigures",
+    "FeatureTables",
     "FigureTable",
     "Scope",
     "WindowFeatures",
