@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from contracts.change_point import ChangePoint
-from monitor.report import Scope, WindowReport
+from monitor.report import Scope, WindowReport, kind_of
 from monitor.rules import Rule, Verdict, judge
 from monitor.trail import window_point
 
@@ -74,13 +74,17 @@ class RuleEngine:
     def __init__(self, rules: Sequence[Rule], *, now: Callable[[], datetime] = utc_now,
                  max_states: int = 1000) -> None:
         self.rules = list(rules)
+        # A window is judged only by the rules on figures of its kind (about one in three).
+        self._by_kind: dict[str | None, list[Rule]] = {}
+        for rule in self.rules:
+            self._by_kind.setdefault(kind_of(rule.metric), []).append(rule)
         self.now = now
         self.max_states = max_states
         self._states: OrderedDict[tuple[str, Scope], RuleState] = OrderedDict()
 
     def evaluate(self, report: WindowReport) -> list[Transition]:
         out = []
-        for rule in self.rules:
+        for rule in self._by_kind.get(report.kind, ()):
             verdict = judge(rule, report)
             if verdict is not None:
                 transition = self._step(rule, report, verdict)

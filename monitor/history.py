@@ -11,61 +11,94 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from monitor.report import Scope, WindowKind, WindowReport, feature_values
+
+Floats = NDArray[np.float64]
 
 ARCHIVE_POINTS = 512
 KEPT_FEATURE_WINDOWS = 64
 
 
-class Series:
-    """(window end, value) points of one figure, at most ``capacity`` of them.
+class SeriesTable:
+    """(window end, value) points of the figures of one scope's windows of one kind, at
+    most ``capacity`` of them: one row per point, one column per figure, since a window
+    reports all its figures at once (NaN where it did not report one).
 
-    Each point stands for ``stride`` consecutive windows (their mean, at the last one's
-    end); when the points fill ``capacity``, neighbours merge and ``stride`` doubles.
+    Each point stands for ``stride`` consecutive windows (each figure's mean over them,
+    at the last one's end); when the points fill ``capacity``, neighbours merge and
+    ``stride`` doubles.
 
-    >>> s = Series(capacity=4, recent=2)
+    >>> s = SeriesTable(capacity=4, recent=2)
     >>> for t in range(7):
-    ...     s.add(float(t), float(t))
-    >>> s.points(), s.stride  # pairs once the four places filled; window 6 is pending
+    ...     s.add(float(t), ["a", "b"], [float(t), -float(t)])
+    >>> s.points("a"), s.stride  # pairs once the four places filled; window 6 is pending
     ([(1.0, 0.5), (3.0, 2.5), (5.0, 4.5)], 2)
-    >>> s.last(5)
-    [(5.0, 5.0), (6.0, 6.0)]
+    >>> s.last("b", 5)
+    [(5.0, -5.0), (6.0, -6.0)]
     """
 
     def __init__(self, capacity: int = ARCHIVE_POINTS, recent: int = 60) -> None:
         if capacity < 2 or capacity % 2:
             raise ValueError(f"a series needs an even capacity of at least 2, got {capacity}")
-        self._recent: deque[tuple[float, float]] = deque(maxlen=recent)
+        self.columns: dict[str, int] = {}
+        # Windows as reported: their end, the names in the order reported, and values.
+        self._recent: deque[tuple[float, list[str], Sequence[float]]] = deque(maxlen=recent)
+        self._pending: list[tuple[list[int], Sequence[float]]] = []  # the next point's
         self._ends = np.empty(capacity)
-        self._values = np.empty(capacity)
+        self._values = np.empty((capacity, 0))
         self._size = 0
         self.stride = 1
-        # The windows gathered for the next point: how many, the finite values' sum and count.
-        self._pending = (0, 0.0, 0)
+        self._names: list[str] = []
+        self._at: list[int] = []  # the column of each of ``_names``
 
-    def add(self, end: float, value: float) -> None:
-        self._recent.append((end, value))
+    def add(self, end: float, names: list[str], values: Sequence[float]) -> None:
+        """One window's figures, ``values[i]`` of ``names[i]``. Judged windows come every
+        hundred events: numbers are gathered as they are and averaged once a point."""
+        if names != self._names:
+            self._place(names)
+        self._recent.append((end, self._names, values))
         if self._size == self._ends.size:
             self._merge()
-        windows, total, counted = self._pending
-        if math.isfinite(value):
-            total, counted = total + value, counted + 1
-        windows += 1
-        if windows < self.stride:
-            self._pending = (windows, total, counted)
+        self._pending.append((self._at, values))
+        if len(self._pending) < self.stride:
             return
-        self._pending = (0, 0.0, 0)
+        point = self._values[self._size]
+        if len(self._pending) == 1:  # a point a window: its values as they are
+            point.fill(math.nan)
+            point[self._at] = values
+            point[np.isinf(point)] = math.nan
+        else:
+            rows = np.empty((len(self._pending), len(self.columns)))
+            rows.fill(math.nan)
+            for i, (at, row) in enumerate(self._pending):
+                rows[i, at] = row
+            finite = np.isfinite(rows)
+            counted = finite.sum(axis=0)
+            point.fill(math.nan)
+            np.divide(np.where(finite, rows, 0.0).sum(axis=0), counted, out=point,
+                      where=counted > 0)
+        self._pending = []
         self._ends[self._size] = end
-        self._values[self._size] = total / counted if counted else math.nan
         self._size += 1
 
+    def _place(self, names: list[str]) -> None:
+        new = [n for n in dict.fromkeys(names) if n not in self.columns]
+        for name in new:
+            self.columns[name] = len(self.columns)
+        if new:
+            self._values = np.hstack((self._values,
+                                      np.full((self._ends.size, len(new)), math.nan)))
+        self._names = list(names)
+        self._at = [self.columns[n] for n in names]
+
     def _merge(self) -> None:
-        pairs = self._values.reshape(-1, 2)
+        pairs = self._values.reshape(-1, 2, self._values.shape[1])
         finite = np.isfinite(pairs)
         with np.errstate(invalid="ignore"):  # NaN where neither of a pair is finite
             merged = np.where(finite, pairs, 0.0).sum(axis=1) / finite.sum(axis=1)
@@ -75,10 +108,14 @@ class Series:
         self._size = half
         self.stride *= 2
 
-    def points(self, since: float | None = None, until: float | None = None) \
+    def points(self, name: str, since: float | None = None, until: float | None = None) \
             -> list[tuple[float, float]]:
-        """Every point kept, or those whose windows ended within ``[since, until]``."""
-        ends, values = self._ends[:self._size], self._values[:self._size]
+        """Every point kept of ``name``, or those whose windows ended within ``[since,
+        until]``."""
+        column = self.columns.get(name)
+        if column is None:
+            return []
+        ends, values = self._ends[:self._size], self._values[:self._size, column]
         keep = np.ones(self._size, dtype=bool)
         if since is not None:
             keep &= ends >= since
@@ -86,9 +123,16 @@ class Series:
             keep &= ends <= until
         return list(zip(ends[keep].tolist(), values[keep].tolist(), strict=True))
 
-    def last(self, n: int) -> list[tuple[float, float]]:
-        """The last ``n`` windows as they were (at most ``recent`` of them)."""
-        return list(self._recent)[-n:]
+    def last(self, name: str, n: int) -> list[tuple[float, float]]:
+        """The last ``n`` windows of ``name`` as they were (at most ``recent`` of them; NaN
+        where a window did not report it, or not as a finite number)."""
+        if name not in self.columns:
+            return []
+        out = []
+        for end, names, values in list(self._recent)[-n:]:
+            value = values[names.index(name)] if name in names else math.nan
+            out.append((end, value if math.isfinite(value) else math.nan))
+        return out
 
 
 class KeptReports:
@@ -149,22 +193,26 @@ class History:
     points: int = 60
     archive: int = ARCHIVE_POINTS
     latest: dict[tuple[Scope, WindowKind], WindowReport] = field(default_factory=dict)
-    series: dict[tuple[Scope, str, str], Series] = field(default_factory=dict)
+    series: dict[tuple[Scope, str], SeriesTable] = field(default_factory=dict)
     kept_features: dict[Scope, KeptReports] = field(default_factory=dict)
 
     def add(self, report: WindowReport) -> None:
         self.latest[(report.scope, report.kind)] = report
         if report.kind == "features" and report.judged:
-            self.kept_features.setdefault(report.scope, KeptReports()).add(report)
-        values = dict(report.figures)
-        values.update((f"psi:{n}", math.nan if v is None else v) for n, v in zip(
-            report.features, feature_values(report.features, "psi"), strict=True))
-        for name, value in values.items():
-            key = (report.scope, report.kind, name)
-            line = self.series.get(key)
-            if line is None:
-                line = self.series[key] = Series(self.archive, self.points)
-            line.add(report.end, value if math.isfinite(value) else math.nan)
+            kept = self.kept_features.get(report.scope)
+            if kept is None:
+                kept = self.kept_features[report.scope] = KeptReports()
+            kept.add(report)
+        names, values = list(report.figures), list(report.figures.values())
+        if report.features:
+            names += [f"psi:{n}" for n in report.features]
+            values += [math.nan if v is None else v
+                       for v in feature_values(report.features, "psi")]
+        key = (report.scope, report.kind)
+        table = self.series.get(key)
+        if table is None:
+            table = self.series[key] = SeriesTable(self.archive, self.points)
+        table.add(report.end, names, values)
 
     def line(self, scope: Scope, kind: str, name: str) -> list[float]:
         return [value for _, value in self.timed(scope, kind, name)]
@@ -173,10 +221,10 @@ class History:
               span: tuple[float, float] | None = None) -> list[tuple[float, float]]:
         """The last ``points`` windows (end in event time, epoch seconds; value), or every
         window kept that ended within ``span``."""
-        line = self.series.get((scope, kind, name))
-        if line is None:
+        table = self.series.get((scope, kind))
+        if table is None:
             return []
-        return line.last(self.points) if span is None else line.points(*span)
+        return table.last(name, self.points) if span is None else table.points(name, *span)
 
     def features_within(self, scope: Scope, span: tuple[float, float]) -> WindowReport | None:
         """The last feature window kept for ``scope`` that ended within ``span``."""
@@ -193,4 +241,4 @@ class History:
             del self.series[skey]
 
 
-__all__ = ["ARCHIVE_POINTS", "KEPT_FEATURE_WINDOWS", "History", "KeptReports", "Series"]
+__all__ = ["ARCHIVE_POINTS", "KEPT_FEATURE_WINDOWS", "History", "KeptReports", "SeriesTable"]

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, NamedTuple, Protocol
 
 from contracts.sketches import CategoricalFigures, NumericFigures
 
@@ -48,9 +48,9 @@ def kind_of(metric: str) -> WindowKind | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Scope:
-    """One model version on one route: the unit every figure is kept for."""
+class Scope(NamedTuple):
+    """One model version on one route: the unit every figure is kept for (a tuple: every
+    window, rule state and series is looked up by it, and a tuple hashes in C)."""
 
     model: str
     version: int

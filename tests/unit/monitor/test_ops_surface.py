@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import urllib.request
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts.change_point import change_point_of
 from monitor.dispatch import Dispatcher
 from monitor.exposition import MonitorCollector, Progress, monitor_registry
-from monitor.history import Series
+from monitor.history import SeriesTable
 from monitor.page import render
 from monitor.pipeline import MonitorPipeline, collapse
 from monitor.sinks import MemorySink
@@ -284,16 +285,36 @@ def test_a_report_for_a_time_range_shows_only_the_windows_that_ended_in_it(
 
 
 def test_a_figure_s_archive_stays_bounded_and_covers_the_whole_run() -> None:
-    line = Series(capacity=512, recent=60)
+    line = SeriesTable(capacity=512, recent=60)
     for t in range(200_000):
-        line.add(float(t), float(t % 10 < 5))
-    points = line.points()
+        line.add(float(t), ["half", "rising"], [float(t % 10 < 5), float(t)])
+    points = line.points("half")
     assert 256 <= len(points) <= 512 and line.stride == 512
     assert points[0][0] < 1024 and points[-1][0] >= 200_000 - line.stride
     assert all(abs(v - 0.5) < 0.01 for _, v in points)  # each point a mean of equal windows
-    assert line.last(60) == [(float(t), float(t % 10 < 5)) for t in range(199_940, 200_000)]
-    assert [t for t, _ in line.points(50_000, 60_000)] == \
+    assert line.last("half", 60) == [(float(t), float(t % 10 < 5))
+                                     for t in range(199_940, 200_000)]
+    assert [t for t, _ in line.points("half", 50_000, 60_000)] == \
         [t for t, _ in points if 50_000 <= t <= 60_000] != []
+    # Each point of a figure the mean of its own windows, beside the others.
+    assert all(v == t - (line.stride - 1) / 2 for t, v in line.points("rising"))
+
+
+def test_a_figure_a_window_did_not_report_has_no_value_there_and_others_keep_theirs() -> None:
+    line = SeriesTable(capacity=4, recent=8)
+    line.add(0.0, ["a"], [1.0])
+    line.add(1.0, ["a", "b"], [3.0, math.inf])  # b appears, not finite
+    line.add(2.0, ["b"], [5.0])  # a missing
+    line.add(3.0, ["a", "b"], [7.0, 6.0])
+    line.add(4.0, ["a", "b"], [9.0, 8.0])  # the four places filled: pairs merge first
+
+    assert line.points("a") == [(1.0, 2.0), (3.0, 7.0)] and line.stride == 2
+    (first, unreported), (second, b) = line.points("b")
+    assert (first, second, b) == (1.0, 3.0, 5.5) and math.isnan(unreported)
+    recent = line.last("b", 8)
+    assert [end for end, _ in recent] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert all(math.isnan(v) for _, v in recent[:2]) and [v for _, v in recent[2:]] == [5, 6, 8]
+    assert line.points("nothing") == [] and line.last("nothing", 3) == []
 
 
 def test_the_report_route_takes_its_range_from_the_query_and_refuses_a_bad_one() -> None:
