@@ -327,6 +327,10 @@ def run_until_signalled(worker: Worker) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # What start-up left (imports, clients: some 175,000 objects in the monitor) lives
+    # as long as the process: frozen, a full collection no longer walks it (85 ms each).
+    gc.collect()
+    gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     worker.run()
 

@@ -157,27 +157,11 @@ class NumericSketch:
         return int(self.coarse.counts.sum())
 
     def figures(self) -> NumericFigures:
-        n = self.present
-        ref = self.reference
-        ref_median = self.reference_median
-        if n == 0:
-            return _no_values(ref, ref_median, self.missing)
-        live_cdf = np.cumsum(self.fine[:-1]) / n
-        gaps = np.abs(live_cdf - self.reference_cdf)
-        widths = self.widths
-        median_at = int(np.searchsorted(live_cdf, 0.5))
-        median = float(self.grid[median_at]) if median_at < self.grid.size else math.inf
-        return NumericFigures(
-            n=n + self.missing,
-            psi=self.coarse.psi(),
-            ks=float(gaps.max()) if gaps.size else 0.0,
-            wasserstein=float(np.sum(gaps[:-1] * widths) / self.spread) if widths.size else 0.0,
-            missing_rate=_rate(self.missing, n + self.missing),
-            reference_missing_rate=ref.missing_rate,
-            median=median, reference_median=ref_median, mean=self.total / n,
-            edges=ref.histogram.edges, share=tuple((self.coarse.counts / n).tolist()),
-            reference_share=ref.histogram.frequencies,
-        )
+        # One computation for a sketch and a window's features: a bank of this one (of
+        # a blank with these counts, since a bank makes its sketches' counts its rows).
+        alone = self.blank()
+        alone.absorb(self)
+        return NumericBank([alone]).figures()[0]
 
     def reset(self) -> None:
         self.coarse.reset()
