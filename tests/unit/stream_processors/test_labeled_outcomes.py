@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 
 from contracts.kafka_clients import KafkaRecord
 from contracts.records import MAX_OUTCOMES, LabeledEvent, LabeledOutcomes
@@ -99,6 +100,13 @@ def test_labeled_events_without_the_brokers_word_on_each_are_not_guessed_at() ->
     buffer.delivered(0, 7)
 
     assert buffer.take() == []
+
+
+def test_outcomes_are_not_written_without_their_offsets_or_a_span_they_lie_within() -> None:
+    with pytest.raises(ValueError, match="needs the offsets, or a span"):
+        encode_outcomes(0, Outcomes.of(labeled(2)))
+
+    assert encode_outcomes(0, Outcomes.of([])) == []  # nothing to place, nothing written
 
 
 def tail(events: list[LabeledEvent], first: int) -> list[KafkaRecord]:
