@@ -40,7 +40,7 @@ from monitor.config import WindowConfig
 from monitor.drivers import Drivers
 from monitor.features import FeatureWindow
 from monitor.performance import LabeledScope
-from monitor.predictions import Counted, PredictionScope
+from monitor.predictions import PredictionScope
 from monitor.records import LabeledOutcome, outcomes_problem
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
@@ -240,21 +240,21 @@ class Monitor:
                 continue
             scope = Scope(self.model, summary.version, summary.route)
             window = self._prediction_scope(scope, keep=False)
-            counted = window.admit(summary)
-            if isinstance(counted, str):
-                counts[("prediction-summaries", counted)] += 1
+            problem = window.problem(summary)
+            if problem is not None:
+                counts[("prediction-summaries", problem)] += 1
                 continue
             if scope not in self.predictions:  # made for this summary: watched from now
                 self._keep(self.predictions, scope, window)
             self._take_back_repeat(self.prediction_ledger, summary, "prediction-summaries",
                                    "predictions")
-            closed, block = window.add_summary(summary, counted)
+            closed, block = window.add_summary(summary)
             reports += closed
             drivers = self.drivers.setdefault(scope, Drivers()) if summary.explained else None
             if drivers is not None:
                 drivers.absorb(summary.explained, summary.terms, 1)
             self.prediction_ledger.count(summary, _taking_back_predictions(
-                window, summary, block, counted, drivers))
+                window, summary, block, drivers))
             self._routes[summary.version] = summary.route
             self.latest_prediction_ts = max(self.latest_prediction_ts, summary.end.timestamp())
             counts[("prediction-summaries", "added")] += 1
@@ -459,9 +459,9 @@ class Monitor:
 
 
 def _taking_back_predictions(window: PredictionScope, summary: PredictionSummary, block: Any,
-                             counted: Counted, drivers: Drivers | None) -> Callable[[], None]:
+                             drivers: Drivers | None) -> Callable[[], None]:
     def take_back() -> None:
-        window.take_back(summary, block, counted)
+        window.take_back(summary, block)
         if drivers is not None:
             drivers.absorb(summary.explained, summary.terms, -1)
     return take_back

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,16 +50,6 @@ def bucket_quantile(counts: NDArray[np.int64], bounds: Floats, q: float) -> floa
         return math.nan
     at = int(np.searchsorted(np.cumsum(counts), q * n))
     return float(bounds[at]) if at < bounds.size else math.inf
-
-
-class Counted(NamedTuple):
-    """A prediction summary's counts as arrays (:meth:`PredictionScope.admit`)."""
-
-    latency: NDArray[np.int64]
-    cells: NDArray[np.intp]  # decision times SCORE_BINS plus the score's bin
-    counts: Floats
-    sums: Floats
-    scores: NDArray[np.int64] | None  # None: none counted on the version's reference
 
 
 class _Block:
@@ -162,9 +152,9 @@ class PredictionScope:
                 block = self._current
         return reports
 
-    def admit(self, summary: PredictionSummary) -> Counted | str:
-        """``summary``'s counts as arrays, or why it cannot be a summary of this scope's
-        predictions: grids of other sizes, or counts that do not add up to its events."""
+    def problem(self, summary: PredictionSummary) -> str | None:
+        """Why ``summary`` cannot be a summary of this scope's predictions, if it cannot:
+        grids of other sizes, or counts that do not add up to its events."""
         events, table = summary.events, summary.table
         if events > SUMMARY_EVENTS or summary.last_offset - summary.first_offset < events - 1 \
                 or summary.end < summary.start or not math.isfinite(summary.latency_total) \
@@ -178,65 +168,56 @@ class PredictionScope:
                 summary.scores and reference is not None
                 and len(summary.scores) != reference.counts.size):
             return "summary-bins-differ"
-        try:
-            cells = np.array(table.cells, dtype=np.intp)
-        except OverflowError:
+        cells = table.cells
+        if any(b <= a for a, b in zip(cells, cells[1:], strict=False)) \
+                or (cells and cells[-1] >= 2 * SCORE_BINS) or 0 in table.counts \
+                or not all(0.0 <= t <= n for t, n in zip(table.sums, table.counts, strict=True)):
             return "summary-cells-invalid"
-        counts, sums = np.array(table.counts, dtype=np.float64), np.array(table.sums)
-        if cells.size and (np.any(cells[1:] <= cells[:-1]) or cells[-1] >= 2 * SCORE_BINS
-                           or counts.min() == 0 or np.any((sums < 0) | (sums > counts))):
-            return "summary-cells-invalid"
-        try:
-            latency = np.array(summary.latency, dtype=np.int64)
-            scores = np.array(summary.scores, dtype=np.int64) if summary.scores else None
-        except OverflowError:
-            return "summary-counts-disagree"
-        # No count above the events, so no sum can wrap around.
-        if any(part.max(initial=0) > events or part.sum() != events
-               for part in (latency, counts, scores) if part is not None) \
+        if sum(summary.latency) != events or sum(table.counts) != events \
+                or (summary.scores and sum(summary.scores) != events) \
                 or any(t.count > summary.explained or not math.isfinite(t.size)
                        for t in summary.terms.values()):
             return "summary-counts-disagree"
-        return Counted(latency, cells, counts, sums, scores)
+        return None
 
-    def add_summary(self, summary: PredictionSummary, counted: Counted) \
-            -> tuple[list[WindowReport], _Block]:
-        """Add a summary and its counts as :meth:`admit` made them; the reports it
-        closed, and the block it went into (which :meth:`take_back` needs).
+    def add_summary(self, summary: PredictionSummary) -> tuple[list[WindowReport], _Block]:
+        """Add a summary that has no :meth:`problem`; the reports it closed, and the block
+        it went into (which :meth:`take_back` needs).
 
         Summaries fill a block until it holds ``stride`` predictions or spans
         ``max_seconds``, as :meth:`add` cuts blocks from predictions.
         """
         block = self._current
         block.start, block.end = spanned(block.start, block.end, block.count, summary)
-        self._absorb(block, summary, counted, 1)
+        self._absorb(block, summary, 1)
         if block.count < self.stride and block.end - block.start < self.max_seconds:
             return [], block
         return [self._close(block)], block
 
-    def take_back(self, summary: PredictionSummary, block: _Block, counted: Counted) -> None:
+    def take_back(self, summary: PredictionSummary, block: _Block) -> None:
         """Take away a summary added into ``block`` (events scored again after a crash),
         from the window too while the block is in it."""
-        self._absorb(block, summary, counted, -1)
+        self._absorb(block, summary, -1)
         if block.in_window:
-            self._absorb(self.window, summary, counted, -1)
+            self._absorb(self.window, summary, -1)
 
-    def _absorb(self, block: _Block, summary: PredictionSummary, counted: Counted,
-                sign: int) -> None:
-        latency, cells, counts, sums, scores = counted
-        step = np.add if sign > 0 else np.subtract
-        step(block.latency, latency, out=block.latency)
-        for totals, part in ((block.table.counts, counts), (block.table.sums, sums)):
-            flat = totals.reshape(-1)
-            flat[cells] = step(flat[cells], part)
-        if block.scores is not None and scores is not None:
-            step(block.scores.counts, scores, out=block.scores.counts)
+    def _absorb(self, block: _Block, summary: PredictionSummary, sign: int) -> None:
+        table = summary.table
+        latency = sign * np.asarray(summary.latency, dtype=np.int64)
+        block.latency += latency
+        cells = np.asarray(table.cells, dtype=np.intp)
+        counts = np.asarray(table.counts, dtype=np.float64)
+        sums = np.asarray(table.sums, dtype=np.float64)
+        block.table.counts.reshape(-1)[cells] += sign * counts
+        block.table.sums.reshape(-1)[cells] += sign * sums
+        if block.scores is not None and summary.scores:
+            block.scores.counts += sign * np.asarray(summary.scores, dtype=np.int64)
         block.positives += sign * int(counts[cells >= SCORE_BINS].sum())
         block.score_sum += sign * float(sums.sum())
         block.count += sign * summary.events
         if block is not self.window:  # the since-start figures, once a summary
             self.total += sign * summary.events
-            step(self.total_latency, latency, out=self.total_latency)
+            self.total_latency += latency
             self.latency_sum += sign * summary.latency_total
 
     def _close(self, block: _Block) -> WindowReport:
@@ -300,4 +281,4 @@ class PredictionScope:
         return WindowReport("predictions", self.scope, start, end, n, figures, judged=full)
 
 
-__all__ = ["LATENCY_BUCKETS", "Counted", "PredictionScope", "bucket_quantile"]
+__all__ = ["LATENCY_BUCKETS", "PredictionScope", "bucket_quantile"]
