@@ -350,12 +350,12 @@ class Monitor:
             if not windows:
                 counts[("summaries", "version-not-watched")] += 1
                 continue
-            binned = windows[0].admit(summary)  # one reference: one layout for all routes
-            if isinstance(binned, str):
-                counts[("summaries", binned)] += 1
+            problem = windows[0].problem(summary)
+            if problem is not None:
+                counts[("summaries", problem)] += 1
                 continue
             self._take_back_repeat(self.ledger, summary, "summaries", "events")
-            placed = [(window, window.add_summary(summary, binned)) for window in windows]
+            placed = [(window, window.add_summary(summary)) for window in windows]
             self.ledger.count(summary, _taking_back(summary, placed))
             counts[("summaries", "added")] += 1
             counts[("events", "counted")] += summary.events

@@ -109,10 +109,6 @@ class FeatureWindow:
         self._fine_at = _cells(self.bank.fine, [s.fine.size for s in self.numeric.values()])
         self._category_at = _cells(self.categorical_bank.counts,
                                    [s.counts.size for s in self.categorical.values()])
-        # Where each feature's counts end among a summary's, laid out as in the banks.
-        self._edges = np.cumsum([0] + [s.coarse.counts.size for s in self.numeric.values()]
-                                + [s.fine.size for s in self.numeric.values()]
-                                + [s.counts.size for s in self.categorical.values()])
         self._coarse_cells = self.bank.coarse.reshape(-1)
         self._fine_cells = self.bank.fine.reshape(-1)
         self._category_cells = self.categorical_bank.counts.reshape(-1)
@@ -145,10 +141,9 @@ class FeatureWindow:
     def _block(self) -> _Block:
         return _Block(self.numeric, self.categorical)
 
-    def admit(self, summary: FeatureSummary) -> _Binned | str:
-        """``summary``'s counts laid out as this window's banks hold them, or why it
-        cannot be a summary against this window's reference: a reader trusts no count it
-        cannot check.
+    def problem(self, summary: FeatureSummary) -> str | None:
+        """Why ``summary`` cannot be a summary against this window's reference, if it
+        cannot: a reader trusts no count it cannot check.
 
         A summary must name exactly the reference's features, with its bins, and its
         counts must add up to its events, no more than ``SUMMARY_EVENTS``.
@@ -160,38 +155,25 @@ class FeatureWindow:
         if summary.numeric.keys() != self.numeric.keys() \
                 or summary.categorical.keys() != self.categorical.keys():
             return "summary-features-differ"
-        numeric = [summary.numeric[name] for name in self.numeric]
-        categorical = [summary.categorical[name] for name in self.categorical]
-        if any(len(c.coarse) != s.coarse.counts.size or len(c.fine) != s.fine.size
-               for c, s in zip(numeric, self.numeric.values(), strict=True)) \
-                or any(len(k.counts) != s.counts.size
-                       for k, s in zip(categorical, self.categorical.values(), strict=True)):
-            return "summary-bins-differ"
-        try:
-            cells = np.fromiter(chain(chain.from_iterable(c.coarse for c in numeric),
-                                      chain.from_iterable(c.fine for c in numeric),
-                                      chain.from_iterable(k.counts for k in categorical)),
-                                np.int64, self._edges[-1])
-        except OverflowError:  # a count beyond 64 bits
-            return "summary-counts-disagree"
-        # No count above the events, so no sum below can wrap around.
-        if cells.size and int(cells.max()) > events:
-            return "summary-counts-disagree"
-        sums = np.diff(np.concatenate(([0], np.cumsum(cells)))[self._edges]).tolist()
-        n = len(numeric)
-        for c, present, fine in zip(numeric, sums[:n], sums[n:2 * n], strict=True):
-            if present != fine or present + c.missing != events or not math.isfinite(c.total):
+        for name, c in summary.numeric.items():
+            sketch = self.numeric[name]
+            if len(c.coarse) != sketch.coarse.counts.size or len(c.fine) != sketch.fine.size:
+                return "summary-bins-differ"
+            present = sum(c.coarse)
+            if present != sum(c.fine) or present + c.missing != events \
+                    or not math.isfinite(c.total):
                 return "summary-counts-disagree"
-        for k, known in zip(categorical, sums[2 * n:], strict=True):
-            if known + k.missing + k.unseen != events or sum(k.names.values()) > k.unseen:
+        for name, k in summary.categorical.items():
+            if len(k.counts) != self.categorical[name].counts.size:
+                return "summary-bins-differ"
+            if sum(k.counts) + k.missing + k.unseen != events or sum(k.names.values()) > k.unseen:
                 return "summary-counts-disagree"
-        coarse_end, fine_end = self._coarse_at.size, self._coarse_at.size + self._fine_at.size
-        return cells[:coarse_end], cells[coarse_end:fine_end], cells[fine_end:]
+        return None
 
-    def add_summary(self, summary: FeatureSummary, binned: _Binned) -> _SummaryBlock:
-        """Add a summary and its counts as :meth:`admit` laid them out; the block it went
-        into (which :meth:`take_back` needs). The reports of the windows it closes come
-        from :meth:`take_reports`, once the batch's summaries are all added.
+    def add_summary(self, summary: FeatureSummary) -> _SummaryBlock:
+        """Add a summary that has no :meth:`problem`; the block it went into (which
+        :meth:`take_back` needs). The reports of the windows it closes come from
+        :meth:`take_reports`, once the batch's summaries are all added.
 
         Summaries fill a block until it holds ``stride`` events or spans ``max_seconds``,
         so a window slides as often whether its summaries are large or small.
@@ -199,7 +181,7 @@ class FeatureWindow:
         block = self._filling
         block.start, block.end = spanned(block.start, block.end, block.count, summary)
         block.summaries.append(summary)
-        block.binned.append(binned)
+        block.binned.append(self._binned(summary))
         block.count += summary.events
         if block.count < self.stride and block.end - block.start < self.max_seconds:
             return block
@@ -219,12 +201,21 @@ class FeatureWindow:
             self._absorb(summary, binned, -1)
             self.count -= summary.events
 
+    def _binned(self, summary: FeatureSummary) -> _Binned:
+        numeric = [summary.numeric[name] for name in self.numeric]
+        return (np.fromiter(chain.from_iterable(c.coarse for c in numeric), np.int64,
+                            self._coarse_at.size),
+                np.fromiter(chain.from_iterable(c.fine for c in numeric), np.int64,
+                            self._fine_at.size),
+                np.fromiter(chain.from_iterable(summary.categorical[name].counts
+                                                for name in self.categorical), np.int64,
+                            self._category_at.size))
+
     def _absorb(self, summary: FeatureSummary, binned: _Binned, sign: int) -> None:
-        step = np.add if sign > 0 else np.subtract
-        for cells, at, part in zip((self._coarse_cells, self._fine_cells, self._category_cells),
-                                   (self._coarse_at, self._fine_at, self._category_at),
-                                   binned, strict=True):
-            cells[at] = step(cells[at], part)
+        coarse, fine, categories = binned
+        self._coarse_cells[self._coarse_at] += sign * coarse
+        self._fine_cells[self._fine_at] += sign * fine
+        self._category_cells[self._category_at] += sign * categories
         for name, counts in summary.numeric.items():
             sketch = self.numeric[name]
             sketch.missing += sign * counts.missing
