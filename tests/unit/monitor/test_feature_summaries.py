@@ -204,6 +204,8 @@ def test_summaries_the_monitor_cannot_check_are_refused_and_counted(bundle: Mode
     [good, *_] = summarise(events[:100], [0] * 100, lambda k: k, [summariser_of(bundle)])
     name = next(iter(good.numeric))
     counts = good.numeric[name]
+    wide = next(n for n, c in good.numeric.items() if len(c.coarse) >= 3)
+    by_bin = good.numeric[wide]
     cases = {
         "summary-out-of-range": [tampered(good, events=SUMMARY_EVENTS + 1),
                                  tampered(good, last_offset=good.first_offset + 5),
@@ -213,7 +215,13 @@ def test_summaries_the_monitor_cannot_check_are_refused_and_counted(bundle: Mode
         "summary-bins-differ": [tampered(good, numeric={**good.numeric, name: NumericCounts(
             [*counts.coarse, 0], counts.fine, counts.missing, counts.total)})],
         "summary-counts-disagree": [tampered(good, numeric={**good.numeric, name: NumericCounts(
-            [c * 2 for c in counts.coarse], counts.fine, counts.missing, counts.total)})],
+            [c * 2 for c in counts.coarse], counts.fine, counts.missing, counts.total)}),
+            # Beyond 64 bits; and counts whose 64-bit sum would wrap round to the right one.
+            tampered(good, numeric={**good.numeric, name: NumericCounts(
+                [2**64 - 1, *counts.coarse[1:]], counts.fine, counts.missing, counts.total)}),
+            tampered(good, numeric={**good.numeric, wide: NumericCounts(
+                [2**63 - 1, 2**63 - 1, sum(by_bin.coarse[:3]) + 2, *by_bin.coarse[3:]],
+                by_bin.fine, by_bin.missing, by_bin.total)})],
         "other-model": [tampered(good, model="other")],
         "version-not-watched": [tampered(good, version=7)],
         "not-json": [b'{"schema_version": 1, "model": "conversion"'],

@@ -218,9 +218,15 @@ def test_summaries_the_monitor_cannot_check_are_refused_and_counted(
             tampered(good, table=ScoreCells([*table.cells[:-1], 200], table.counts,
                                             table.sums)),
             tampered(good, table=ScoreCells(table.cells, table.counts,
-                                            [t + 2 for t in table.sums]))],
+                                            [t + 2 for t in table.sums])),
+            tampered(good, table=ScoreCells([*table.cells[:-1], 2**64 - 1], table.counts,
+                                            table.sums))],
         "summary-counts-disagree": [
             tampered(good, latency=[c * 2 for c in good.latency]),
+            # Beyond 64 bits; and counts whose 64-bit sum would wrap round to the right one.
+            tampered(good, latency=[2**64 - 1, *good.latency[1:]]),
+            tampered(good, latency=[2**63 - 1, 2**63 - 1, sum(good.latency[:3]) + 2,
+                                    *good.latency[3:]]),
             tampered(good, scores=[c * 2 for c in good.scores]),
             tampered(good, table=ScoreCells(table.cells, [c * 2 for c in table.counts],
                                             table.sums)),
