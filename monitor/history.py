@@ -15,14 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from numpy.typing import NDArray
 
 from monitor.report import Scope, WindowKind, WindowReport, feature_values
 
-Floats = NDArray[np.float64]
-
 ARCHIVE_POINTS = 512
 KEPT_FEATURE_WINDOWS = 64
+PENDING_WINDOWS = 64  # windows a series holds as reported before adding them to its sums
 
 
 class SeriesTable:
@@ -49,43 +47,60 @@ class SeriesTable:
         self.columns: dict[str, int] = {}
         # Windows as reported: their end, the names in the order reported, and values.
         self._recent: deque[tuple[float, list[str], Sequence[float]]] = deque(maxlen=recent)
-        self._pending: list[tuple[list[int], Sequence[float]]] = []  # the next point's
         self._ends = np.empty(capacity)
         self._values = np.empty((capacity, 0))
         self._size = 0
         self.stride = 1
+        # The windows gathered for the next point: how many, the last few as reported,
+        # and per figure the sum and count of the finite values of the others.
+        self._windows = 0
+        self._pending: list[tuple[list[int], Sequence[float]]] = []
+        self._total = np.zeros(0)
+        self._counted = np.zeros(0, dtype=np.int64)
         self._names: list[str] = []
         self._at: list[int] = []  # the column of each of ``_names``
 
     def add(self, end: float, names: list[str], values: Sequence[float]) -> None:
         """One window's figures, ``values[i]`` of ``names[i]``. Judged windows come every
-        hundred events: numbers are gathered as they are and averaged once a point."""
+        hundred events: numbers are gathered as they are and summed a few dozen at a
+        time."""
         if names != self._names:
             self._place(names)
         self._recent.append((end, self._names, values))
         if self._size == self._ends.size:
             self._merge()
         self._pending.append((self._at, values))
-        if len(self._pending) < self.stride:
+        self._windows += 1
+        if self._windows < self.stride:
+            if len(self._pending) == PENDING_WINDOWS:
+                self._fold()
             return
         point = self._values[self._size]
-        if len(self._pending) == 1:  # a point a window: its values as they are
-            point.fill(math.nan)
+        point.fill(math.nan)
+        if self._windows == 1:  # a point a window: its values as they are
             point[self._at] = values
             point[np.isinf(point)] = math.nan
+            self._pending = []
         else:
-            rows = np.empty((len(self._pending), len(self.columns)))
-            rows.fill(math.nan)
-            for i, (at, row) in enumerate(self._pending):
-                rows[i, at] = row
-            finite = np.isfinite(rows)
-            counted = finite.sum(axis=0)
-            point.fill(math.nan)
-            np.divide(np.where(finite, rows, 0.0).sum(axis=0), counted, out=point,
-                      where=counted > 0)
-        self._pending = []
+            self._fold()
+            np.divide(self._total, self._counted, out=point, where=self._counted > 0)
+            self._total[:] = 0.0
+            self._counted[:] = 0
+        self._windows = 0
         self._ends[self._size] = end
         self._size += 1
+
+    def _fold(self) -> None:
+        """Add the windows gathered to the sums, in the order they came."""
+        rows = np.empty((len(self._pending) + 1, len(self.columns)))
+        rows.fill(math.nan)
+        rows[0] = self._total
+        for i, (at, row) in enumerate(self._pending, 1):
+            rows[i, at] = row
+        finite = np.isfinite(rows)
+        self._total = np.where(finite, rows, 0.0).sum(axis=0)
+        self._counted += finite[1:].sum(axis=0)
+        self._pending = []
 
     def _place(self, names: list[str]) -> None:
         new = [n for n in dict.fromkeys(names) if n not in self.columns]
@@ -94,6 +109,8 @@ class SeriesTable:
         if new:
             self._values = np.hstack((self._values,
                                       np.full((self._ends.size, len(new)), math.nan)))
+            self._total = np.append(self._total, np.zeros(len(new)))
+            self._counted = np.append(self._counted, np.zeros(len(new), dtype=np.int64))
         self._names = list(names)
         self._at = [self.columns[n] for n in names]
 
