@@ -48,6 +48,9 @@ class ServiceFigures:
     # The machine's CPU (all cores) busy while the row ran: the row's own process, the
     # broker, and any other work, which the row's CPU an event grows with.
     machine_busy: float = float("nan")
+    # The least and most CPU an event over the row's runs, when it ran more than once
+    # (its figures are then those of the median run).
+    cpu_spread: tuple[float, float] | None = None
 
 
 @dataclass
@@ -243,10 +246,12 @@ def _pipeline(f: Figures) -> list[str]:
                 ("bare consumer of the monitor's topics", f.monitor_floor))
     for name, s in services:
         if s is not None:
-            busy = "" if math.isnan(s.machine_busy) else f" ({s.machine_busy:.0%} busy)"
+            said = [] if s.cpu_spread is None else [f"{s.cpu_spread[0]:.1f}-"
+                                                    f"{s.cpu_spread[1]:.1f} over runs"]
+            said += [] if math.isnan(s.machine_busy) else [f"{s.machine_busy:.0%} busy"]
             line(f"{name}, backlog of {s.events:,} events",
                  f"{s.events_per_second:,.0f} events/s, {s.cpu_us_per_event:.1f} µs CPU/event"
-                 f"{busy}")
+                 + (f" ({'; '.join(said)})" if said else ""))
     for who, m in f.memory.items():
         line(f"{who} RSS after {_count(m.first_events)} / {_count(m.last_events)} events",
              f"{m.first_mib:,.0f} / {m.last_mib:,.0f} MiB ({m.growth:+.1%})")

@@ -142,3 +142,12 @@ def test_a_service_row_says_how_busy_the_machine_was_where_it_was_measured():
 
     assert monitor.endswith("30,000 events/s, 12.0 µs CPU/event (62% busy)")
     assert "busy" not in joiner
+
+
+def test_a_row_run_more_than_once_gives_the_spread_of_its_cpu_beside_the_median():
+    monitor = ServiceFigures(50_000, 30_000, 4.1, machine_busy=0.15, cpu_spread=(3.6, 9.8))
+
+    line = next(line for line in table(figures(monitor=monitor)).splitlines()
+                if line.startswith("monitor (streamml monitor)"))
+
+    assert line.endswith("30,000 events/s, 4.1 µs CPU/event (3.6-9.8 over runs; 15% busy)")
