@@ -233,7 +233,7 @@ def _pipeline(f: Figures) -> list[str]:
     out: list[str] = []
 
     def line(label: str, value: str) -> None:
-        out.append(f"{label:<52}{value:>48}")
+        out.append(f"{label:<52}{' ' + value:>48}")  # a long value still stands apart
 
     for runner, seconds in sorted(f.hot_swap_seconds.items()):
         line(f"hot-swap delay, publish -> first prediction ({runner})", f"{seconds:.2f} s")
