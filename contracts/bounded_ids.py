@@ -4,14 +4,18 @@ before."""
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import chain, islice
+
 
 class RecentIds:
     """The last ``capacity`` ids seen; older ones are forgotten first.
 
     Ids are kept as their hashes: half the memory of the strings, and a clash
     between two of a few hundred thousand 64-bit hashes is vanishingly rare.
-    A set beside a list of the hashes in the order seen, consumed from a moving
-    start, keeps every step O(1) and lets a whole batch be forgotten in one C call.
+    A set beside a deque of at most ``capacity`` keeps every step O(1) (an ordered
+    dict emptied from the front slows down as it fills with holes), and lets a batch
+    of new ids in with a few set operations.
 
     >>> seen = RecentIds(capacity=2)
     >>> [seen.add(i) for i in ("a", "b", "a", "c", "a")]
@@ -25,18 +29,19 @@ class RecentIds:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self._set: set[int] = set()
-        self._order: list[int] = []
-        self._start = 0  # the oldest hash remembered is ``_order[_start]``
+        self._order: deque[int] = deque(maxlen=capacity)  # appending drops the oldest
 
     def add(self, item: str) -> bool:
         """Remember ``item``; False when it was already remembered."""
         h = hash(item)
-        if h in self._set:
+        known = self._set
+        if h in known:
             return False
-        self._set.add(h)
-        self._order.append(h)
-        if len(self._order) - self._start > self.capacity:
-            self._forget(1)
+        order = self._order
+        if len(order) == self.capacity:
+            known.discard(order[0])
+        known.add(h)
+        order.append(h)
         return True
 
     def add_all(self, items: list[str]) -> list[bool]:
@@ -44,49 +49,27 @@ class RecentIds:
         hashes = list(map(hash, items))
         known = self._set
         batch = set(hashes)
-        if len(batch) == len(hashes) and known.isdisjoint(batch):
-            # All new, the usual case: what one add after another would leave, in C.
-            known |= batch
-            self._order += hashes
-            excess = len(self._order) - self._start - self.capacity
-            if excess > 0:
-                self._forget(excess)
-            return [True] * len(hashes)
-        out = []
-        for h in hashes:
-            if h in known:
-                out.append(False)
-                continue
-            known.add(h)
-            self._order.append(h)
-            if len(self._order) - self._start > self.capacity:
-                self._forget(1)
-            out.append(True)
-        return out
-
-    def _forget(self, n: int) -> None:
-        """Forget the ``n`` oldest hashes."""
-        order, start = self._order, self._start
-        if n == 1:
-            self._set.discard(order[start])
-        else:
-            self._set.difference_update(order[start:start + n])
-        start += n
-        if start >= self.capacity:  # drop the forgotten ones, at most once a capacity
-            del order[:start]
-            start = 0
-        self._start = start
+        if len(batch) < len(hashes) or not known.isdisjoint(batch):
+            add = self.add  # a string keeps its hash: not computed again
+            return [add(item) for item in items]
+        # All new, the usual case: what one add after another would leave, in C.
+        order = self._order
+        known |= batch
+        excess = len(order) + len(hashes) - self.capacity
+        if excess > 0:
+            known.difference_update(islice(chain(order, hashes), excess))
+        order.extend(hashes)
+        return [True] * len(hashes)
 
     def clear(self) -> None:
         self._set.clear()
         self._order.clear()
-        self._start = 0
 
     def __contains__(self, item: object) -> bool:
         return hash(item) in self._set
 
     def __len__(self) -> int:
-        return len(self._order) - self._start
+        return len(self._order)
 
 
 __all__ = ["RecentIds"]
