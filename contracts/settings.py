@@ -203,7 +203,9 @@ class MonitorSettings(SharedSettings):
         "(default: http://WEB_HOST:MONITOR_PORT)"
     )
     monitor_tail_records: int = _setting(
-        20_000, "records per partition the monitor re-reads on start to rebuild its windows",
+        20_000, "records per partition the monitor re-reads on start to rebuild its windows "
+        "(a summary record counts up to 100 events; labeled-outcomes get a tenth as many "
+        "records, each up to 1,000 labeled events)",
         minimum=0,
     )
     alertmanager_url: str | None = _setting(
