@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from contracts.feature_rows import Row, Vocabulary, category_text, codes, column, numbers
 from contracts.records import (
     MAX_UNSEEN_NAMES,
+    SUMMARY_EVENTS,
     CategoricalCounts,
     FeatureSummary,
     ModelVersion,
@@ -38,9 +39,6 @@ from contracts.reference_stats import Reference
 
 logger = logging.getLogger(__name__)
 
-# Events a summary holds at most: the grain of the monitor's data-drift window, which
-# slides by blocks of at least its stride (100 events by default).
-SUMMARY_EVENTS: Final = 100
 # Sums past this would read as infinity, which JSON has no place for.
 LARGEST_SUM: Final = sys.float_info.max
 

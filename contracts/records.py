@@ -96,6 +96,9 @@ class LabeledEvent(Record, frozen=True, kw_only=True):
     ts: Timestamp
 
 
+# Events a summary holds at most: the grain of the monitor's data-drift window, which
+# slides by blocks of at least its stride (100 events by default).
+SUMMARY_EVENTS: Final = 100
 # Labeled events one outcomes record holds at most: about 70 KiB of JSON, and at most
 # 600 KiB with every id 128 characters of 4 bytes, under the 1 MiB a reader accepts
 # (Kafka's default largest message).

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from contracts.exceptions import SettingsError
 from contracts.keys import decode_key, split_keys
+from contracts.records import MAX_OUTCOMES, SUMMARY_EVENTS
 
 PREFIX: Final = "STREAMML_"
 SETTINGS_FILE_VARIABLE: Final = "STREAMML_SETTINGS_FILE"
@@ -189,6 +190,12 @@ class JoinerSettings(SharedSettings):
     )
 
 
+# An outcomes record holds a commit's labeled events of a partition (up to 1,000, one
+# on a quiet stream): a tenth of the tail in records still refills the windows on a
+# quiet stream, without replaying millions of events on a busy one.
+OUTCOMES_TAIL_SHARE: Final = 10
+
+
 @dataclass(frozen=True)
 class MonitorSettings(SharedSettings):
     """The monitor's own settings."""
@@ -204,8 +211,8 @@ class MonitorSettings(SharedSettings):
     )
     monitor_tail_records: int = _setting(
         20_000, "records per partition the monitor re-reads on start to rebuild its windows "
-        "(a summary record counts up to 100 events; labeled-outcomes get a tenth as many "
-        "records, each up to 1,000 labeled events)",
+        f"(a summary record counts up to {SUMMARY_EVENTS} events; labeled-outcomes get "
+        f"1/{OUTCOMES_TAIL_SHARE} as many records, each up to {MAX_OUTCOMES:,} labeled events)",
         minimum=0,
     )
     alertmanager_url: str | None = _setting(

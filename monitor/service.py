@@ -32,7 +32,7 @@ from contracts.http_server import Heartbeat
 from contracts.kafka_clients import make_consumer, make_producer
 from contracts.partition_reads import TopicMissing, UnfinishedRead, partitions_of, read_to_end
 from contracts.records import Alert
-from contracts.settings import MonitorSettings
+from contracts.settings import OUTCOMES_TAIL_SHARE, MonitorSettings
 from contracts.topics import Topics
 from contracts.wire_formats import wire_format
 from monitor.config import MonitorConfig, load_config, with_runbook_base
@@ -53,10 +53,6 @@ from scorer.signing import trusted_keys
 logger = logging.getLogger(__name__)
 
 BATCH = 2000
-# An outcomes record holds a commit's labeled events of a partition (up to 1,000, one
-# on a quiet stream): a tenth of the tail in records still refills the windows on a
-# quiet stream, without replaying millions of events on a busy one.
-OUTCOMES_TAIL_SHARE = 10
 ALERTS_TAIL = 2000  # alert records per partition read back on start
 STARTUP_TIMEOUT = 60.0
 
