@@ -14,26 +14,27 @@ from monitor.engine import RuleEngine, RuleState, Transition
 from monitor.estimate import Calibration, ScoreTable, estimate
 from monitor.exceptions import MonitorError, RulesError, SinkError
 from monitor.http_sinks import AlertmanagerSink, WebhookSink
+from monitor.labeled_window import LabeledWindow
 from monitor.pipeline import MonitorPipeline, collapse
 from monitor.records import LabeledOutcome
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
 from monitor.rules import Rule, Verdict, judge, parse_rule
 from monitor.sinks import AlertSink, BackgroundSink, KafkaSink, MemorySink
-from monitor.windows import RecentWindow, WindowClock
+from monitor.windows import WindowClock
 
 __all__ = [
     "DETECTORS",
     "AlertSink",
     "AlertmanagerSink",
     "BackgroundSink",
-    "RecentWindow",
     "Calibration",
     "Dispatcher",
     "DriftDetector",
     "ErrorWatch",
     "KafkaSink",
     "LabeledOutcome",
+    "LabeledWindow",
     "MemorySink",
     "Monitor",
     "MonitorConfig",

@@ -1,13 +1,15 @@
 """Realised performance of one version on one route, from labeled events as they arrive.
 
-Accuracy, precision, recall, F1 (at the version's decision threshold), exact ROC AUC and
-PR AUC (average precision), log loss, Brier score and the calibration error are computed
-with numpy over the last ``window_size`` labeled events no older than ``max_seconds``
-(:class:`monitor.windows.RecentWindow`) each time ``stride`` more have arrived: a sliding
-window, judged four times as often as a tumbling one of the same size, so a drop is seen
-after a quarter of the events. One vectorised pass per judgement instead of river's
-update and revert per event, which cost the monitor more than decoding the event. The
-label delay is read over the stride, concept drift (:mod:`monitor.concept`) event by event.
+Accuracy, precision, recall, F1 (at the version's decision threshold), ROC AUC and PR
+AUC (average precision, both from scores on a fine grid), log loss, Brier score and the
+calibration error are computed over the last ``window_size`` labeled events no older
+than ``max_seconds`` each time ``stride`` more have arrived: a sliding window, judged four
+times as often as a tumbling one of the same size, so a drop is seen after a quarter of
+the events. Each stride's events are folded into counts once, and a window is the running
+sum of its strides' (:mod:`monitor.labeled_window`, which says where a figure is an
+estimate); river's update and revert per event cost the monitor more than decoding the
+event. The label delay is read over the stride, concept drift (:mod:`monitor.concept`)
+event by event.
 
 False alarms: a rule still needs ``for_windows`` breaching judgements in a row, and the
 shipped rules' thresholds are several standard errors of a 1,000-event figure; on the
@@ -39,17 +41,16 @@ from numpy.typing import NDArray
 from contracts.change_point import ChangePoint
 from monitor.concept import DriftDetector, ErrorWatch
 from monitor.estimate import Calibration
+from monitor.labeled_window import LabeledBlock, LabeledWindow, WindowCounts, window_figures
 from monitor.predictions import bucket_quantile
 from monitor.report import Scope, WindowReport
 from monitor.trail import Positions, Trail, window_point
-from monitor.windows import RecentWindow, WindowClock
+from monitor.windows import WindowClock
 
 # Upper bounds (seconds of event time) of the label delay buckets.
 DELAY_BUCKETS: Final = np.asarray((1, 10, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600,
                                    12 * 3600, 24 * 3600, 7 * 24 * 3600), dtype=np.float64)
 _BASELINE: Final = ("roc_auc", "log_loss", "brier")
-ROLLING_FIGURES: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
-                          "log_loss", "brier", "expected_log_loss")
 
 Floats = NDArray[np.float64]
 
@@ -74,7 +75,6 @@ class LabeledScope:
                  baseline_events: int = 3000, topic: str = "labeled-events") -> None:
         self.scope = scope
         self.min_events = min_events
-        self.threshold = threshold
         self.reference_metrics = dict(reference_metrics or {})
         self.baseline_events = baseline_events
         self.baseline: dict[str, float] = {}
@@ -82,13 +82,24 @@ class LabeledScope:
         self._elevated = False
         self.window_size = window_size
         self.clock = WindowClock(max_events=min(stride, window_size), max_seconds=max_seconds)
-        self.recent = RecentWindow(size=window_size, period_s=max_seconds, width=2)
+        self.window = LabeledWindow(size=window_size, max_seconds=max_seconds,
+                                    threshold=threshold)
         self.watch = ErrorWatch(detectors or {})
         self.trail = Trail(topic=topic)
         self.change_point: ChangePoint | None = None  # where the current rise began
         self.last_calibration: Calibration | None = None
         self.delays = np.zeros(DELAY_BUCKETS.size + 1, dtype=np.int64)
         self.total = 0
+        self._filling: list[tuple[Floats, NDArray[np.int64], Floats, Floats, Floats]] = []
+
+    @property
+    def threshold(self) -> float:
+        """The version's decision threshold; set anew, it decides the events held again."""
+        return self.window.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.window.decide_at(value)
 
     def add(self, ts: Floats, labels: NDArray[np.int64], scores: Floats,
             delays: Floats, positions: Positions | None = None) -> list[WindowReport]:
@@ -99,51 +110,49 @@ class LabeledScope:
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
             y, p = labels[part], scores[part]
-            excess = _log_loss(y, p) - _entropy(p)
-            self.recent.extend(ts[part], np.vstack((y, p)))
+            loss, entropy = _log_loss(y, p), _entropy(p)
+            excess = loss - entropy
+            self._filling.append((ts[part], y, p, loss, entropy))
             self.trail.extend(ts[part], excess, None if positions is None
                               else (positions[0][part], positions[1][part]), (y, p))
             self.watch.update_many(excess.tolist())
             self.delays += np.bincount(np.searchsorted(DELAY_BUCKETS, delays[part]),
                                        minlength=self.delays.size)
             if seg.closes:
+                self.window.add(self._block())
                 closed.append(self._closing(seg.end, seg.count))
         return self._close(closed)
 
+    def _block(self) -> LabeledBlock:
+        """The block of the events added since the last one closed."""
+        filling, self._filling = self._filling, []
+        columns = filling[0] if len(filling) == 1 else tuple(
+            np.concatenate(c) for c in zip(*filling, strict=True))
+        ts, y, p, loss, entropy = columns
+        return LabeledBlock.of(ts, y, p, loss, entropy, self.window.threshold)
+
     def current(self) -> dict[str, float]:
-        """The rolling figures now."""
-        labels, scores = self.recent.columns()
-        return rolling_figures(labels, scores, self.threshold)
+        """The rolling figures of the blocks closed so far."""
+        return window_figures([self.window.counts()])[0]
 
     def _closing(self, end: float, new: int) -> _Closing:
         """What a window closing now is made of: what later events would change."""
-        values = self.recent.columns()
         delay = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
         self.delays[:] = 0
-        fed = self.trail.fed
-        return _Closing(values, end, new, self.recent.oldest(), delay, self.watch.take_fired(),
-                        self.watch.take_cuts(), fed)
+        return _Closing(self.window.counts(), end, new, self.window.oldest, delay,
+                        self.watch.take_fired(), self.watch.take_cuts(), self.trail.fed)
 
     def _close(self, closed: list[_Closing]) -> list[WindowReport]:
         """The reports of windows closed by one batch, oldest first: their rolling figures
-        in one vectorised pass when they hold as many events (a full window each)."""
-        if not closed:
-            return []
-        sizes = {c.values.shape[1] for c in closed}
-        if len(sizes) == 1:
-            stacked = np.stack([c.values for c in closed])
-            many = rolling_figures_of(stacked[:, 0], stacked[:, 1], self.threshold)
-        else:
-            many = [rolling_figures(c.values[0], c.values[1], self.threshold) for c in closed]
-        return [self._report(c, figures) for c, figures in zip(closed, many, strict=True)]
+        in one vectorised pass."""
+        figures = window_figures([c.counts for c in closed])
+        return [self._report(c, f) for c, f in zip(closed, figures, strict=True)]
 
     def _report(self, closing: _Closing, figures: dict[str, float]) -> WindowReport:
-        labels, scores = closing.values
-        n = labels.size
+        n = closing.counts.events
         figures["labeled"] = float(n)
         figures["decision_threshold"] = self.threshold
-        calibration = Calibration()
-        calibration.add(scores, labels.astype(np.int64))
+        calibration = closing.counts.calibration()
         figures["calibration_error"] = calibration.error()
         figures["label_delay_p50"] = closing.delay
         self._learn_baseline(closing.new, n, figures)
@@ -223,105 +232,6 @@ class LabeledScope:
         return round(rise, 6) if self._elevated else 0.0
 
 
-def rolling_figures(labels: Floats, scores: Floats, threshold: float) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (deciding 1 at scores >= ``threshold``), ROC AUC,
-    PR AUC, log loss, Brier score and expected log loss of some labeled events (NaN where
-    undefined; 0 for a ratio with nothing to count, as scikit-learn's ``zero_division=0``).
-
-    >>> f = rolling_figures(np.array([0.0, 1, 1]), np.array([0.2, 0.9, 0.4]), 0.5)
-    >>> f["accuracy"], f["precision"], f["recall"], f["roc_auc"], f["pr_auc"]
-    (0.6666666666666666, 1.0, 0.5, 1.0, 1.0)
-    """
-    return rolling_figures_of(labels[None, :], scores[None, :], threshold)[0]
-
-
-def rolling_figures_of(labels: Floats, scores: Floats, threshold: float) \
-        -> list[dict[str, float]]:
-    """:func:`rolling_figures` of each row of ``labels`` and ``scores`` (windows of as
-    many events), in one pass: a batch closes several windows.
-
-    >>> y, p = np.array([[0.0, 1, 1], [1, 1, 0]]), np.array([[0.2, 0.9, 0.4], [0.8, 0.3, 0.1]])
-    >>> [f["recall"] for f in rolling_figures_of(y, p, 0.5)]
-    [0.5, 0.5]
-    """
-    rows, n = labels.shape
-    if n == 0:
-        return [dict.fromkeys((*ROLLING_FIGURES, "excess_log_loss"), math.nan)
-                for _ in range(rows)]
-    positive, decided = labels == 1, scores >= threshold
-    hits = np.count_nonzero(positive & decided, axis=1).tolist()
-    chosen = np.count_nonzero(decided, axis=1).tolist()
-    actual = np.count_nonzero(positive, axis=1).tolist()
-    correct = np.count_nonzero(positive == decided, axis=1).tolist()
-    roc_auc, pr_auc = _ranking_figures(positive, scores)
-    p = np.clip(scores, 1e-15, 1 - 1e-15)
-    log_p, log_q = np.log(p), np.log1p(-p)
-    log_loss = (-np.where(positive, log_p, log_q).mean(axis=1)).tolist()
-    brier = np.mean((labels - scores) ** 2, axis=1).tolist()
-    expected = (-(p * log_p + (1 - p) * log_q).mean(axis=1)).tolist()
-    out = []
-    for i in range(rows):
-        tp = hits[i]
-        fp, fn = chosen[i] - tp, actual[i] - tp
-        out.append({
-            "accuracy": correct[i] / n,
-            "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "recall": tp / (tp + fn) if tp + fn else 0.0,
-            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-            "roc_auc": roc_auc[i],
-            "pr_auc": pr_auc[i],
-            "log_loss": log_loss[i],
-            "brier": brier[i],
-            "expected_log_loss": expected[i],
-            "excess_log_loss": log_loss[i] - expected[i],
-        })
-    return out
-
-
-def _ranking_figures(positive: NDArray[np.bool_], scores: Floats) \
-        -> tuple[list[float], list[float]]:
-    """Exact ROC AUC and PR AUC of each row (NaN while one class is missing), from one
-    sort of each.
-
-    ROC AUC is the Mann-Whitney statistic, tied scores sharing their average rank.
-    PR AUC is scikit-learn's average precision: the precision at each distinct score,
-    weighted by the recall it adds, tied scores entering together.
-
-    >>> _ranking_figures(np.array([[False, True, False, True], [True, True, True, True]]),
-    ...                  np.array([[0.1, 0.5, 0.5, 0.9], [0.1, 0.2, 0.3, 0.4]]))
-    ([0.875, nan], [0.8333333333333333, nan])
-    """
-    rows, n = scores.shape
-    n_pos = np.count_nonzero(positive, axis=1)
-    # Any order of equal scores will do: they enter together.
-    order = np.argsort(scores, axis=1)
-    ranked = np.take_along_axis(scores, order, axis=1)
-    hit = np.take_along_axis(positive, order, axis=1).astype(np.int64).ravel()
-    opens = np.ones((rows, n), dtype=np.bool_)
-    opens[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    if opens.all():
-        return _untied_ranking_figures(hit.reshape(rows, n), n_pos)
-    # Groups of equal scores, numbered across rows (each row starts one).
-    starts = np.flatnonzero(opens)
-    row = starts // n
-    local = starts - row * n  # where each group starts within its row
-    counts = np.diff(np.append(starts, rows * n))
-    # Positives in each group, and those below it in its row.
-    gained = np.add.reduceat(hit, starts)
-    before_row = np.cumsum(n_pos) - n_pos
-    below = np.cumsum(gained) - gained - before_row[row]
-    rank_sum = np.bincount(row, weights=gained * (local + (counts + 1) / 2), minlength=rows)
-    # At each group's score as the threshold: n - start decided positive, of which
-    # n_pos - below truly.
-    precision = (n_pos[row] - below) / (n - local)
-    weighted = np.bincount(row, weights=gained * precision, minlength=rows)
-    both = (n_pos > 0) & (n_pos < n)  # both need both classes
-    safe = np.where(both, n_pos, 1)
-    roc_auc = np.where(both, (rank_sum - safe * (safe + 1) / 2) / (safe * (n - safe)), math.nan)
-    pr_auc = np.where(both, weighted / safe, math.nan)
-    return roc_auc.tolist(), pr_auc.tolist()
-
-
 def _log_loss(labels: NDArray[np.int64] | Floats, scores: Floats) -> Floats:
     """Per-event log loss, the error stream the detectors watch (clipped like river's).
 
@@ -342,31 +252,10 @@ def _entropy(scores: Floats) -> Floats:
     return np.asarray(-(p * np.log(p) + (1 - p) * np.log1p(-p)), dtype=np.float64)
 
 
-def _untied_ranking_figures(hit: NDArray[np.int64], n_pos: NDArray[np.int64]) \
-        -> tuple[list[float], list[float]]:
-    """:func:`_ranking_figures` of rows whose scores are all distinct (the usual case with
-    continuous scores), from whether each event, in score order, is a positive: every
-    event is a group of its own, so ranks are positions.
-
-    >>> _untied_ranking_figures(np.array([[0, 1, 0, 1]]), np.array([2]))
-    ([0.75], [0.8333333333333333])
-    """
-    rows, n = hit.shape
-    at = np.arange(n)
-    rank_sum = hit @ (at + 1.0)
-    below = np.cumsum(hit, axis=1) - hit
-    weighted = np.sum(hit * ((n_pos[:, None] - below) / (n - at)), axis=1)
-    both = (n_pos > 0) & (n_pos < n)
-    safe = np.where(both, n_pos, 1)
-    roc_auc = np.where(both, (rank_sum - safe * (safe + 1) / 2) / (safe * (n - safe)), math.nan)
-    pr_auc = np.where(both, weighted / safe, math.nan)
-    return roc_auc.tolist(), pr_auc.tolist()
-
-
 class _Closing(NamedTuple):
     """A labeled window as it was when it closed, its figures not yet computed."""
 
-    values: Floats  # labels and scores, one row each
+    counts: WindowCounts
     end: float
     new: int  # events it added
     oldest: float
@@ -376,4 +265,4 @@ class _Closing(NamedTuple):
     fed: int
 
 
-__all__ = ["DELAY_BUCKETS", "LabeledScope", "rolling_figures", "rolling_figures_of"]
+__all__ = ["DELAY_BUCKETS", "LabeledScope"]

@@ -1,4 +1,4 @@
-"""Windows bounded by count and event time, and the rolling window of recent records."""
+"""Windows bounded by count and event time, and the labeled window's running counts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from contracts.bounded_ids import RecentIds
-from monitor.windows import RecentWindow, WindowClock
+from monitor.labeled_window import LabeledBlock, LabeledWindow
+from monitor.windows import WindowClock
 
 
 def test_a_window_closes_at_its_count() -> None:
@@ -37,31 +38,51 @@ def test_windows_carry_across_batches() -> None:
     assert closes.count(True) == 2
 
 
-def test_recent_window_keeps_the_last_n_records() -> None:
-    window = RecentWindow(size=100, period_s=1e9, width=1)
-    values = np.random.default_rng(0).random(500)
-
-    for lo in range(0, 500, 37):  # batches that straddle the ring's end
-        window.extend(np.arange(lo, min(lo + 37, 500), dtype=float), values[None, lo:lo + 37])
-
-    assert sorted(window.columns()[0].tolist()) == sorted(values[-100:].tolist())
+def block(ts: np.ndarray, seed: int = 0, threshold: float = 0.5) -> LabeledBlock:
+    rng = np.random.default_rng(seed)
+    scores = rng.random(ts.size)
+    labels = (rng.random(ts.size) < scores).astype(np.int64)
+    return LabeledBlock.of(ts, labels, scores, np.zeros(ts.size), np.zeros(ts.size), threshold)
 
 
-def test_recent_window_forgets_records_older_than_its_period() -> None:
-    window = RecentWindow(size=100, period_s=10.0, width=1)
+def test_a_labeled_window_slides_by_whole_blocks_and_holds_at_least_its_size() -> None:
+    window = LabeledWindow(size=1000, max_seconds=1e9, threshold=0.5)
+    held = []
 
-    window.extend(np.arange(20.0), np.arange(20.0)[None, :])
+    for k in range(8):
+        window.add(block(np.arange(250.0 * k, 250.0 * (k + 1)), seed=k))
+        held.append(window.events)
 
-    assert len(window) == 10
-    assert sorted(window.columns()[0].tolist()) == [float(t) for t in range(10, 20)]
+    assert held == [250, 500, 750, 1000, 1000, 1000, 1000, 1000]
+    assert window.oldest == 1000.0
+    counts = window.counts()
+    assert counts.ranks.sum() == counts.calibration().counts.sum() == 1000
 
 
-def test_recent_window_takes_a_batch_larger_than_itself() -> None:
-    window = RecentWindow(size=4, period_s=1e9, width=2)
+def test_a_labeled_window_forgets_blocks_older_than_its_span() -> None:
+    window = LabeledWindow(size=1000, max_seconds=100.0, threshold=0.5)
 
-    window.extend(np.arange(10.0), np.vstack((np.arange(10.0), -np.arange(10.0))))
+    for lo in range(0, 600, 100):
+        window.add(block(np.arange(lo, lo + 100.0)))
 
-    assert sorted(window.columns()[0].tolist()) == [6.0, 7.0, 8.0, 9.0]
+    assert (window.events, window.oldest) == (100, 500.0)
+
+
+def test_a_labeled_window_counts_its_events_decisions_again_at_a_new_threshold() -> None:
+    blocks = [block(np.arange(10.0 * k, 10.0 * k + 10), seed=k) for k in range(3)]
+    window = LabeledWindow(size=100, max_seconds=1e9, threshold=0.5)
+    for b in blocks:
+        window.add(b)
+
+    window.decide_at(0.2)
+    scores = np.concatenate([b.scores for b in blocks])
+    labels = np.concatenate([b.labels for b in blocks])
+
+    hits, chosen, actual, correct = window.counts().confusion.tolist()
+    decided = scores >= 0.2
+    assert (hits, chosen, actual) == (int(np.sum(decided & (labels == 1))),
+                                      int(decided.sum()), int(labels.sum()))
+    assert correct == int(np.sum(decided == (labels == 1)))
 
 
 def test_seen_ids_count_a_redelivery_once_and_stay_bounded() -> None:
