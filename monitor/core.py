@@ -44,7 +44,7 @@ from monitor.predictions import PredictionScope
 from monitor.records import LabeledOutcome, outcomes_problem
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
-from monitor.summary_ledger import SummaryLedger, by_route
+from monitor.summary_ledger import Repeat, SummaryLedger, by_route
 from monitor.trail import Positions
 
 logger = logging.getLogger(__name__)
@@ -342,6 +342,7 @@ class Monitor:
         """Add feature summaries (:mod:`contracts.feature_summary`) to the windows of their
         version; a repeat of summaries counted takes them back first."""
         counts = self.counts
+        placing: list[tuple[FeatureSummary, list[FeatureWindow], list[Any]]] = []
         for summary in summaries:
             if summary.model != self.model:
                 counts[("summaries", "other-model")] += 1
@@ -354,18 +355,28 @@ class Monitor:
             if problem is not None:
                 counts[("summaries", problem)] += 1
                 continue
-            self._take_back_repeat(self.ledger, summary, "summaries", "events")
-            placed = [(window, window.add_summary(summary)) for window in windows]
+            repeat = self.ledger.arrive(summary)
+            if repeat.taken:  # what it takes back must be in its windows first
+                _place(placing)
+                placing = []
+            self._take_back(repeat, "summaries", "events")
+            placed: list[tuple[FeatureWindow, Any]] = []  # filled once the summary is placed
+            placing.append((summary, windows, placed))
             self.ledger.count(summary, _taking_back(summary, placed))
             counts[("summaries", "added")] += 1
             counts[("events", "counted")] += summary.events
+        _place(placing)
         return [r for window in self.features.values() for r in window.take_reports()]
 
     def _take_back_repeat(self, ledger: SummaryLedger, summary: RunSummary, kind: str,
                           counted_as: str) -> None:
         """Take back what ``summary`` repeats of the ``kind`` summaries counted, which
         counted its run's records as ``counted_as``."""
-        repeat = ledger.arrive(summary)
+        self._take_back(ledger.arrive(summary), kind, counted_as)
+
+    def _take_back(self, repeat: Repeat, kind: str, counted_as: str) -> None:
+        """Take back the ``kind`` summaries ``repeat`` names, which counted their runs'
+        records as ``counted_as``."""
         for counted in repeat.taken:
             counted.take_back()
             self.counts[(counted_as, "duplicate")] += counted.summary.events
@@ -465,6 +476,19 @@ def _taking_back_predictions(window: PredictionScope, summary: PredictionSummary
         if drivers is not None:
             drivers.absorb(summary.explained, summary.terms, -1)
     return take_back
+
+
+def _place(placing: list[tuple[FeatureSummary, list[FeatureWindow], list[Any]]]) -> None:
+    """Add summaries to their windows, each window's in one call, and note where each
+    went (what taking it back needs)."""
+    by_window: dict[int, tuple[FeatureWindow, list[tuple[FeatureSummary, list[Any]]]]] = {}
+    for summary, windows, placed in placing:
+        for window in windows:
+            by_window.setdefault(id(window), (window, []))[1].append((summary, placed))
+    for window, items in by_window.values():
+        blocks = window.add_summaries([summary for summary, _ in items])
+        for (_, placed), block in zip(items, blocks, strict=True):
+            placed.append((window, block))
 
 
 def _taking_back(summary: FeatureSummary,

@@ -6,7 +6,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from itertools import chain
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,10 +45,10 @@ class _Block:
         self.count = 0
 
 
-# A summary's bin counts as three arrays (numeric histogram bins, percentile cells,
-# categories), all features in a row: made once, added to the window and later taken
-# out in three steps.
-_Binned = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+# A summary's counts as four arrays, all features in a row: numeric histogram bins,
+# percentile cells, categories, and the counts beside the bins (:func:`_tallies`).
+# Made once, added to the window and later taken out.
+_Binned = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
 
 class _SummaryBlock:
@@ -189,6 +189,124 @@ class FeatureWindow:
         self._slide(block)
         return block
 
+    def add_summaries(self, summaries: Sequence[FeatureSummary]) -> list[_SummaryBlock]:
+        """:meth:`add_summary` of each summary in turn (none with a :meth:`problem`), the
+        block each went into: the window's counts at every close come from one cumulative
+        sum over the blocks added and taken away, rather than a step per summary."""
+        if any(isinstance(b, _Block) for b in self.blocks):  # events fed too: step by step
+            return [self.add_summary(summary) for summary in summaries]
+        rows = self._binned_rows(summaries)
+        placed: list[_SummaryBlock] = []
+        moves: list[tuple[int, _SummaryBlock]] = []  # blocks in (+1) and out (-1), in order
+        closes: list[tuple[int, float, float, int, bool]] = []
+        stride, max_seconds = self.stride, self.max_seconds
+        for i, summary in enumerate(summaries):
+            block = self._filling
+            block.start, block.end = spanned(block.start, block.end, block.count, summary)
+            block.summaries.append(summary)
+            block.binned.append((rows[0][i], rows[1][i], rows[2][i], rows[3][i]))
+            block.count += summary.events
+            placed.append(block)
+            if block.count < stride and block.end - block.start < max_seconds:
+                continue
+            self._filling = _SummaryBlock()
+            moves.append((1, block))
+            self.blocks.append(block)
+            block.in_window = True
+            self.count += block.count
+            while self.count - self.blocks[0].count >= self.max_events \
+                    or self.blocks[0].start < block.end - max_seconds:
+                oldest = cast(_SummaryBlock, self.blocks.popleft())  # no events: checked above
+                oldest.in_window = False
+                self.aged = self.aged or oldest.start < block.end - max_seconds
+                moves.append((-1, oldest))
+                self.count -= oldest.count
+            full = self.count >= self.max_events or (self.aged and self.count >= self.min_events)
+            closes.append((len(moves), self.blocks[0].start, block.end, self.count, full))
+        if moves:
+            self._moved(moves, closes)
+        return placed
+
+    def _binned_rows(self, summaries: Sequence[FeatureSummary]) -> _Binned:
+        """:meth:`_binned` of many summaries: one row each."""
+        numeric, categorical, n = list(self.numeric), list(self.categorical), len(summaries)
+        widths = (self._coarse_at.size, self._fine_at.size, self._category_at.size,
+                  2 * len(numeric) + 2 * len(categorical))
+        return (np.fromiter(chain.from_iterable(s.numeric[name].coarse for s in summaries
+                                                for name in numeric), np.int64,
+                            n * widths[0]).reshape(n, widths[0]),
+                np.fromiter(chain.from_iterable(s.numeric[name].fine for s in summaries
+                                                for name in numeric), np.int64,
+                            n * widths[1]).reshape(n, widths[1]),
+                np.fromiter(chain.from_iterable(s.categorical[name].counts for s in summaries
+                                                for name in categorical), np.int64,
+                            n * widths[2]).reshape(n, widths[2]),
+                np.fromiter(chain.from_iterable(_tallies(s, numeric, categorical)
+                                                for s in summaries), np.float64,
+                            n * widths[3]).reshape(n, widths[3]))
+
+    def _moved(self, moves: list[tuple[int, _SummaryBlock]],
+               closes: list[tuple[int, float, float, int, bool]]) -> None:
+        """Apply blocks moved in and out, in order, and keep the window's counts at each
+        close: ``closes`` name how many moves came before each."""
+        numeric, categorical = list(self.numeric.values()), list(self.categorical.values())
+        nn, nk = len(numeric), len(categorical)
+        signs = np.asarray([sign for sign, _ in moves], dtype=np.int64)[:, None]
+        summed = [self._summed(block) for _, block in moves]
+        cells = (self._coarse_cells[self._coarse_at], self._fine_cells[self._fine_at],
+                 self._category_cells[self._category_at])
+        # The window after each move: what it held, and the moves so far.
+        after = [start + np.cumsum(np.stack([m[j] for m in summed]) * signs, axis=0)
+                 for j, start in enumerate(cells)]
+        held = np.asarray([*(s.missing for s in numeric), *(s.total for s in numeric),
+                           *(s.missing for s in categorical),
+                           *(s.unseen_total for s in categorical)], dtype=np.float64)
+        tallied = held + np.cumsum(np.stack([m[3] for m in summed]) * signs, axis=0)
+        at = [k - 1 for k, *_ in closes]
+        unseen = self._names_at(moves, [k for k, *_ in closes])
+        coarse = _laid(after[0][at], self._coarse_at, self.bank.coarse.shape)
+        fine = _laid(after[1][at], self._fine_at, self.bank.fine.shape)
+        counts = _laid(after[2][at], self._category_at, self.categorical_bank.counts.shape)
+        for j, (tallies, (_, start, end, events, full)) in enumerate(
+                zip(tallied[at].tolist(), closes, strict=True)):
+            self._closed.append(_Closed(
+                NumericHeld(coarse[j], fine[j], [int(v) for v in tallies[:nn]],
+                            tallies[nn:2 * nn]),
+                CategoricalHeld(counts[j], [int(v) for v in tallies[2 * nn:2 * nn + nk]],
+                                [int(v) for v in tallies[2 * nn + nk:]], unseen[j]),
+                start, end, events, full))
+        self._coarse_cells[self._coarse_at] = after[0][-1]
+        self._fine_cells[self._fine_at] = after[1][-1]
+        self._category_cells[self._category_at] = after[2][-1]
+        last = tallied[-1].tolist()
+        for i, sketch in enumerate(numeric):
+            sketch.missing, sketch.total = int(last[i]), last[nn + i]
+        for i, cat in enumerate(categorical):
+            cat.missing, cat.unseen_total = int(last[2 * nn + i]), int(last[2 * nn + nk + i])
+
+    def _summed(self, block: _SummaryBlock) -> _Binned:
+        """A block's counts: its summaries' summed (none, when all were taken back)."""
+        if len(block.binned) == 1:
+            return block.binned[0]
+        coarse, fine, categories, tallies = self._binned_rows(block.summaries)
+        return coarse.sum(axis=0), fine.sum(axis=0), categories.sum(axis=0), tallies.sum(axis=0)
+
+    def _names_at(self, moves: list[tuple[int, _SummaryBlock]],
+                  closes: list[int]) -> list[list[dict[str, int]]]:
+        """The unseen values each categorical feature names at each close, moving the
+        named counts as :meth:`CategoricalSketch.absorb_tallies` does."""
+        out = []
+        done = 0
+        for k in closes:
+            for sign, block in moves[done:k]:
+                for summary in block.summaries:
+                    for name, kinds in summary.categorical.items():
+                        if kinds.names:
+                            self.categorical[name].absorb_tallies(0, 0, kinds.names, sign)
+            done = k
+            out.append([dict(c.unseen) for c in self.categorical.values()])
+        return out
+
     def take_back(self, summary: FeatureSummary, block: _SummaryBlock) -> None:
         """Take away a summary added into ``block`` (events counted again after a crash),
         from the window too while the block is in it."""
@@ -202,17 +320,11 @@ class FeatureWindow:
             self.count -= summary.events
 
     def _binned(self, summary: FeatureSummary) -> _Binned:
-        numeric = [summary.numeric[name] for name in self.numeric]
-        return (np.fromiter(chain.from_iterable(c.coarse for c in numeric), np.int64,
-                            self._coarse_at.size),
-                np.fromiter(chain.from_iterable(c.fine for c in numeric), np.int64,
-                            self._fine_at.size),
-                np.fromiter(chain.from_iterable(summary.categorical[name].counts
-                                                for name in self.categorical), np.int64,
-                            self._category_at.size))
+        coarse, fine, categories, tallies = self._binned_rows([summary])
+        return coarse[0], fine[0], categories[0], tallies[0]
 
     def _absorb(self, summary: FeatureSummary, binned: _Binned, sign: int) -> None:
-        coarse, fine, categories = binned
+        coarse, fine, categories, _ = binned
         self._coarse_cells[self._coarse_at] += sign * coarse
         self._fine_cells[self._fine_at] += sign * fine
         self._category_cells[self._category_at] += sign * categories
@@ -283,6 +395,25 @@ class _Closed(NamedTuple):
     end: float
     events: int
     full: bool
+
+
+def _tallies(summary: FeatureSummary, numeric: list[str], categorical: list[str]) \
+        -> list[float]:
+    """A summary's counts beside its bins: each numeric feature's missing values, then
+    each one's sum, then each categorical feature's missing values, then each one's
+    unseen values."""
+    counts = [summary.numeric[name] for name in numeric]
+    kinds = [summary.categorical[name] for name in categorical]
+    return [*(c.missing for c in counts), *(c.total for c in counts),
+            *(k.missing for k in kinds), *(k.unseen for k in kinds)]
+
+
+def _laid(rows: NDArray[np.int64], at: NDArray[np.intp], shape: tuple[int, ...]) \
+        -> NDArray[np.int64]:
+    """Rows of counts laid out as a bank's: one bank-shaped array a row."""
+    out = np.zeros((len(rows), *shape), dtype=np.int64)
+    out.reshape(len(rows), -1)[:, at] = rows
+    return out
 
 
 def _cells(bank: NDArray[np.int64], sizes: Sequence[int]) -> NDArray[np.intp]:

@@ -116,8 +116,11 @@ def test_summaries_add_up_to_the_counts_of_every_event(bundle: ModelBundle, seed
     assert monitor.counts[("events", "counted")] == len(events)
 
 
-def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle) -> None:
-    """One partition, batches of exactly the stride: the same blocks, so the same reports."""
+@pytest.mark.parametrize("together", [False, True])
+def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle,
+                                                          together: bool) -> None:
+    """One partition, batches of exactly the stride: the same blocks, so the same reports,
+    whether the summaries are added one at a time or seven at a time."""
     events = stream(3000)
     reference = reference_of(bundle)
     from_events = FeatureWindow(SCOPE, reference, max_events=500, stride=100,
@@ -125,14 +128,20 @@ def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle) 
     from_summaries = FeatureWindow(SCOPE, reference, max_events=500, stride=100,
                                    max_seconds=3600, min_events=200)
     summariser = summariser_of(bundle)
-    expected, got = [], []
+    expected, got, held = [], [], []
     for lo in range(0, len(events), 100):
         batch = events[lo:lo + 100]
         expected += from_events.add(from_events.columns(batch))
         [summary] = summarise(batch, [0] * len(batch), lambda k, lo=lo: lo + k, [summariser])
-        from_summaries.add_summary(summary)
+        if together:
+            held.append(summary)
+        else:
+            from_summaries.add_summary(summary)
         if lo % 700 == 0:  # windows closed by several summaries are judged together
+            from_summaries.add_summaries(held)
+            held = []
             got += from_summaries.take_reports()
+    from_summaries.add_summaries(held)
     got += from_summaries.take_reports()
     assert len(got) == len(expected) == 30
     for a, b in zip(got, expected, strict=True):
@@ -141,6 +150,25 @@ def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle) 
             assert numbers(a.features[name]) == pytest.approx(numbers(figures), rel=1e-9,
                                                               nan_ok=True)
             assert asdict(a.features[name]).get("unseen") == asdict(figures).get("unseen")
+
+
+def test_a_window_holding_events_takes_summaries_after_them(bundle: ModelBundle) -> None:
+    """The source switched from events to summaries mid-stream: the window judges as if
+    it had read every event."""
+    events = stream(1500)
+    reference = reference_of(bundle)
+    every, switched = (FeatureWindow(SCOPE, reference, max_events=500, stride=100,
+                                     max_seconds=3600, min_events=200) for _ in range(2))
+    expected = every.add(every.columns(events))
+    got = switched.add(switched.columns(events[:700]))
+    summaries = [summary for lo in range(700, 1500, 100) for summary in summarise(
+        events[lo:lo + 100], [0] * 100, lambda k, lo=lo: lo + k, [summariser_of(bundle)])]
+    switched.add_summaries(summaries)
+    got += switched.take_reports()
+
+    assert [(r.n, r.end) for r in got] == [(r.n, r.end) for r in expected]
+    assert [r.figures["max_psi"] for r in got] == pytest.approx(
+        [r.figures["max_psi"] for r in expected], rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
