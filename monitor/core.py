@@ -234,6 +234,7 @@ class Monitor:
         their version and route; a repeat of summaries counted takes them back first."""
         reports: list[WindowReport] = []
         counts = self.counts
+        placing: list[tuple[PredictionSummary, PredictionScope, list[Any]]] = []
         for summary in summaries:
             if summary.model != self.model:
                 counts[("prediction-summaries", "other-model")] += 1
@@ -246,20 +247,23 @@ class Monitor:
                 continue
             if scope not in self.predictions:  # made for this summary: watched from now
                 self._keep(self.predictions, scope, window)
-            self._take_back_repeat(self.prediction_ledger, summary, "prediction-summaries",
-                                   "predictions")
-            closed, block = window.add_summary(summary)
-            reports += closed
+            repeat = self.prediction_ledger.arrive(summary)
+            if repeat.taken:  # what it takes back must be in its window first
+                reports += _place_predictions(placing)
+                placing = []
+            self._take_back(repeat, "prediction-summaries", "predictions")
             drivers = self.drivers.setdefault(scope, Drivers()) if summary.explained else None
             if drivers is not None:
                 drivers.absorb(summary.explained, summary.terms, 1)
+            placed: list[Any] = []  # the block it goes into, once placed
+            placing.append((summary, window, placed))
             self.prediction_ledger.count(summary, _taking_back_predictions(
-                window, summary, block, drivers))
+                window, summary, placed, drivers))
             self._routes[summary.version] = summary.route
             self.latest_prediction_ts = max(self.latest_prediction_ts, summary.end.timestamp())
             counts[("prediction-summaries", "added")] += 1
             counts[("predictions", "counted")] += summary.events
-        return reports
+        return reports + _place_predictions(placing)
 
     def add_labeled(self, records: Sequence[LabeledEvent | LabeledOutcome],
                     positions: Positions | None = None) -> list[WindowReport]:
@@ -469,13 +473,29 @@ class Monitor:
         return [(Scope(self.model, v, route), g) for (v, route), g in groups.items()]
 
 
-def _taking_back_predictions(window: PredictionScope, summary: PredictionSummary, block: Any,
-                             drivers: Drivers | None) -> Callable[[], None]:
+def _taking_back_predictions(window: PredictionScope, summary: PredictionSummary,
+                             placed: list[Any], drivers: Drivers | None) -> Callable[[], None]:
     def take_back() -> None:
-        window.take_back(summary, block)
+        window.take_back(summary, placed[0])
         if drivers is not None:
             drivers.absorb(summary.explained, summary.terms, -1)
     return take_back
+
+
+def _place_predictions(placing: list[tuple[PredictionSummary, PredictionScope, list[Any]]]) \
+        -> list[WindowReport]:
+    """Add prediction summaries to their windows, each window's in one call; the reports
+    they close, and where each went (what taking it back needs)."""
+    by_window: dict[int, tuple[PredictionScope, list[tuple[PredictionSummary, list[Any]]]]] = {}
+    for summary, window, placed in placing:
+        by_window.setdefault(id(window), (window, []))[1].append((summary, placed))
+    reports = []
+    for window, items in by_window.values():
+        closed, blocks = window.add_summaries([summary for summary, _ in items])
+        reports += closed
+        for (_, placed), block in zip(items, blocks, strict=True):
+            placed.append(block)
+    return reports
 
 
 def _place(placing: list[tuple[FeatureSummary, list[FeatureWindow], list[Any]]]) -> None:

@@ -72,9 +72,9 @@ class ScoreTable:
     0.8
     """
 
-    def __init__(self) -> None:
-        self.counts = np.zeros((2, SCORE_BINS))
-        self.sums = np.zeros((2, SCORE_BINS))
+    def __init__(self, counts: Floats | None = None, sums: Floats | None = None) -> None:
+        self.counts = np.zeros((2, SCORE_BINS)) if counts is None else counts
+        self.sums = np.zeros((2, SCORE_BINS)) if sums is None else sums
 
     def add(self, scores: Floats, decisions: NDArray[np.int64]) -> None:
         cell = decisions * SCORE_BINS + score_bins(scores)

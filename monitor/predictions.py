@@ -6,7 +6,7 @@ coverage, and the label-free estimate of performance (:mod:`monitor.estimate`).
 Everything is counted on fixed grids, so a scope's memory does not grow with traffic,
 and a window slides as the sum of its blocks. Blocks are cut from predictions
 (:meth:`PredictionScope.add`) or filled with the processor's prediction summaries
-(:meth:`PredictionScope.add_summary`, :mod:`contracts.prediction_summary`), which count
+(:meth:`PredictionScope.add_summaries`, :mod:`contracts.prediction_summary`), which count
 on the same grids.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Final
 
 import numpy as np
@@ -29,7 +30,7 @@ from contracts.prediction_summary import (
 )
 from contracts.records import PredictionSummary
 from contracts.reference_stats import Histogram
-from contracts.sketches import BinnedCounts
+from contracts.sketches import BinnedCounts, psi
 from monitor.estimate import Calibration, ScoreTable, estimate
 from monitor.report import Scope, WindowReport
 from monitor.windows import WindowClock, spanned
@@ -180,19 +181,111 @@ class PredictionScope:
             return "summary-counts-disagree"
         return None
 
-    def add_summary(self, summary: PredictionSummary) -> tuple[list[WindowReport], _Block]:
-        """Add a summary that has no :meth:`problem`; the reports it closed, and the block
-        it went into (which :meth:`take_back` needs).
+    def add_summaries(self, summaries: Sequence[PredictionSummary]) \
+            -> tuple[list[WindowReport], list[_Block]]:
+        """Add summaries that have no :meth:`problem`, in order; the reports they closed,
+        and the block each went into (which :meth:`take_back` needs).
 
         Summaries fill a block until it holds ``stride`` predictions or spans
-        ``max_seconds``, as :meth:`add` cuts blocks from predictions.
+        ``max_seconds``, as :meth:`add` cuts blocks from predictions. The blocks' counts
+        come from one sum a block, and the window's at each close from one cumulative sum
+        over the blocks moved in and out.
         """
-        block = self._current
-        block.start, block.end = spanned(block.start, block.end, block.count, summary)
-        self._absorb(block, summary, 1)
-        if block.count < self.stride and block.end - block.start < self.max_seconds:
-            return [], block
-        return [self._close(block)], block
+        if not summaries:
+            return [], []
+        rows = _rows(summaries, self.window.scores)
+        self.total += sum(s.events for s in summaries)
+        self.total_latency += rows[0].sum(axis=0)
+        self.latency_sum += sum(s.latency_total for s in summaries)
+        placed: list[_Block] = []
+        filled: list[tuple[_Block, int]] = []  # each block given summaries, and the first
+        moves: list[tuple[int, _Block]] = []
+        closes: list[tuple[int, float, float, int, bool, float]] = []
+        for i, summary in enumerate(summaries):
+            block = self._current
+            if not filled or filled[-1][0] is not block:
+                filled.append((block, i))
+            block.start, block.end = spanned(block.start, block.end, block.count, summary)
+            block.count += summary.events
+            placed.append(block)
+            if block.count < self.stride and block.end - block.start < self.max_seconds:
+                continue
+            block.labeled, self._labeled_at_close = \
+                self.labeled - self._labeled_at_close, self.labeled
+            self._current = _Block(self.reference_scores)
+            moves.append((1, block))
+            n = self._enter(block)
+            while n - self.blocks[0].count >= self.max_events \
+                    or self.blocks[0].start < block.end - self.max_seconds:
+                oldest = self.blocks.popleft()
+                oldest.in_window = False
+                self.aged = self.aged or oldest.start < block.end - self.max_seconds
+                moves.append((-1, oldest))
+                n -= oldest.count
+            full = n >= self.max_events or (self.aged and n >= self.min_events)
+            closes.append((len(moves), self.blocks[0].start, block.end, n, full,
+                           self._coverage()))
+        self._fill(filled, rows)
+        return self._reports(moves, closes), placed
+
+    def _enter(self, block: _Block) -> int:
+        """Put a closed block in the window's list; the events the window then holds."""
+        self.blocks.append(block)
+        block.in_window = True
+        self._coverage_parts.append(block)
+        while sum(b.count for b in self._coverage_parts) - self._coverage_parts[0].count \
+                >= COVERAGE_WINDOWS * self.max_events:
+            self._coverage_parts.popleft()
+        return sum(b.count for b in self.blocks)
+
+    def _fill(self, filled: list[tuple[_Block, int]], rows: _Rows) -> None:
+        """Add each block's summaries' counts to it: ``filled`` names each block and its
+        first summary, and a block's summaries follow one another."""
+        starts = [i for _, i in filled]
+        latency, counts, sums = (np.add.reduceat(r, starts, axis=0) for r in rows[:3])
+        scores = None if rows[3] is None else np.add.reduceat(rows[3], starts, axis=0)
+        for j, (block, _) in enumerate(filled):
+            block.latency += latency[j]
+            block.table.counts += counts[j].reshape(2, SCORE_BINS)
+            block.table.sums += sums[j].reshape(2, SCORE_BINS)
+            if block.scores is not None and scores is not None:
+                block.scores.counts += scores[j]
+            block.positives += int(counts[j][SCORE_BINS:].sum())
+            block.score_sum += float(sums[j].sum())
+
+    def _reports(self, moves: list[tuple[int, _Block]],
+                 closes: list[tuple[int, float, float, int, bool, float]]) -> list[WindowReport]:
+        """Move the blocks in and out of the window, and the report of each close."""
+        if not moves:
+            return []
+        w = self.window
+        signs = np.asarray([sign for sign, _ in moves], dtype=np.int64)[:, None]
+        latency = w.latency + np.cumsum(np.stack([b.latency for _, b in moves]) * signs,
+                                        axis=0)
+        counts = w.table.counts.reshape(-1) + np.cumsum(
+            np.stack([b.table.counts.reshape(-1) for _, b in moves]) * signs, axis=0)
+        sums = w.table.sums.reshape(-1) + np.cumsum(
+            np.stack([b.table.sums.reshape(-1) for _, b in moves]) * signs, axis=0)
+        scores = None if w.scores is None else w.scores.counts + np.cumsum(np.stack(
+            [b.scores.counts if b.scores is not None else np.zeros_like(w.scores.counts)
+             for _, b in moves]) * signs, axis=0)
+        reports = []
+        for k, start, end, n, full, coverage in closes:
+            at = k - 1
+            table = ScoreTable(counts[at].reshape(2, SCORE_BINS), sums[at].reshape(2, SCORE_BINS))
+            reports.append(self._report_of(
+                n, start, end, latency[at], table,
+                None if scores is None or w.scores is None else psi(scores[at], w.scores.expected),
+                coverage, full))
+        w.latency[:] = latency[-1]
+        w.table.counts[:] = counts[-1].reshape(2, SCORE_BINS)
+        w.table.sums[:] = sums[-1].reshape(2, SCORE_BINS)
+        if w.scores is not None and scores is not None:
+            w.scores.counts[:] = scores[-1]
+        w.positives = int(w.table.counts[1].sum())
+        w.score_sum = float(w.table.sums.sum())
+        w.count = sum(b.count for b in self.blocks)
+        return reports
 
     def take_back(self, summary: PredictionSummary, block: _Block) -> None:
         """Take away a summary added into ``block`` (events scored again after a crash),
@@ -261,24 +354,60 @@ class PredictionScope:
         return min(1.0, labeled / max(1, sum(b.count for b in self._coverage_parts)))
 
     def _report(self) -> WindowReport:
-        w, n = self.window, self.window.count
-        start, end = self.blocks[0].start, self.blocks[-1].end
+        w = self.window
+        return self._report_of(w.count, self.blocks[0].start, self.blocks[-1].end, w.latency,
+                               w.table, w.scores.psi() if w.scores is not None else math.nan,
+                               self._coverage(),
+                               w.count >= self.max_events
+                               or (self.aged and w.count >= self.min_events))
+
+    def _report_of(self, n: int, start: float, end: float, latency: NDArray[np.int64],
+                   table: ScoreTable, score_psi: float | None, coverage: float,
+                   full: bool) -> WindowReport:
+        """The report of a window holding ``n`` predictions with these counts."""
         figures = {
             "predictions": float(n),
             "throughput": n / (end - start) if end > start else math.nan,
-            "latency_p50": bucket_quantile(w.latency, LATENCY_EDGES, 0.5),
-            "latency_p95": bucket_quantile(w.latency, LATENCY_EDGES, 0.95),
-            "positive_rate": w.positives / n,
-            "score_mean": w.score_sum / n,
-            "score_psi": w.scores.psi() if w.scores is not None else math.nan,
-            "label_coverage": self._coverage(),
-            **estimate(w.table, self.calibration),
+            "latency_p50": bucket_quantile(latency, LATENCY_EDGES, 0.5),
+            "latency_p95": bucket_quantile(latency, LATENCY_EDGES, 0.95),
+            "positive_rate": float(table.counts[1].sum()) / n,
+            "score_mean": float(table.sums.sum()) / n,
+            "score_psi": math.nan if score_psi is None else score_psi,
+            "label_coverage": coverage,
+            **estimate(table, self.calibration),
         }
         reference_auc = self.reference_metrics.get("roc_auc")
         if reference_auc is not None and "estimated_roc_auc" in figures:
             figures["estimated_roc_auc_drop"] = reference_auc - figures["estimated_roc_auc"]
-        full = n >= self.max_events or (self.aged and n >= self.min_events)
         return WindowReport("predictions", self.scope, start, end, n, figures, judged=full)
+
+
+_Rows = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
+              NDArray[np.int64] | None]
+
+
+def _rows(summaries: Sequence[PredictionSummary], scores: BinnedCounts | None) -> _Rows:
+    """The summaries' counts, a row each: latency buckets, then the score table's counts
+    and sums (cell by cell), then the counts over the reference's score bins (None
+    without a reference; zeros for a summary counted without one)."""
+    n = len(summaries)
+    latency = np.fromiter(chain.from_iterable(s.latency for s in summaries), np.int64,
+                          n * (LATENCY_EDGES.size + 1)).reshape(n, -1)
+    width = 2 * SCORE_BINS
+    at = np.fromiter(chain.from_iterable(
+        (i * width + c for c in s.table.cells) for i, s in enumerate(summaries)), np.intp)
+    counts, sums = np.zeros((n, width)), np.zeros((n, width))
+    counts.reshape(-1)[at] = np.fromiter(chain.from_iterable(s.table.counts for s in summaries),
+                                         np.float64, at.size)
+    sums.reshape(-1)[at] = np.fromiter(chain.from_iterable(s.table.sums for s in summaries),
+                                       np.float64, at.size)
+    if scores is None:
+        return latency, counts, sums, None
+    bins = np.zeros((n, scores.counts.size), dtype=np.int64)
+    for i, s in enumerate(summaries):
+        if s.scores:
+            bins[i] = s.scores
+    return latency, counts, sums, bins
 
 
 __all__ = ["LATENCY_BUCKETS", "PredictionScope", "bucket_quantile"]

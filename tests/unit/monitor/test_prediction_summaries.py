@@ -125,21 +125,44 @@ def test_summaries_add_up_to_every_prediction(bundle: ModelBundle, seed: int) ->
         assert drivers.sizes[name] == pytest.approx(sum(abs(t) for t in terms), rel=1e-9)
 
 
-def test_summaries_of_a_stride_each_judge_as_the_predictions_do(bundle: ModelBundle) -> None:
-    """One partition, batches of exactly the stride: the same blocks, so the same reports."""
+@pytest.mark.parametrize("together", [1, 7])
+def test_summaries_of_a_stride_each_judge_as_the_predictions_do(bundle: ModelBundle,
+                                                                together: int) -> None:
+    """One partition, batches of exactly the stride: the same blocks, so the same reports,
+    whether the summaries are added one at a time or seven at a time."""
     s = scored(bundle, 3000)
     from_predictions, from_summaries = scope_of(bundle, 1000, 100), scope_of(bundle, 1000, 100)
     expected: list[WindowReport] = []
     got: list[WindowReport] = []
+    held = []
     for lo in range(0, len(s), 100):
         batch = list(range(lo, lo + 100))
         part = s.part(batch)
         expected += from_predictions.add(part.ts, part.scores, part.decisions, part.latency)
-        [summary] = summaries_of(bundle, part, [0] * 100, batch)
-        got += from_summaries.add_summary(summary)[0]
+        held += summaries_of(bundle, part, [0] * 100, batch)
+        if len(held) == together:
+            got += from_summaries.add_summaries(held)[0]
+            held = []
+    got += from_summaries.add_summaries(held)[0]
     assert len(got) == len(expected) == 30
     for a, b in zip(got, expected, strict=True):
         assert (a.n, a.judged, a.start, a.end) == (b.n, b.judged, b.start, b.end)
+        assert a.figures == pytest.approx(b.figures, rel=1e-9, nan_ok=True)
+
+
+def test_a_window_holding_predictions_takes_summaries_after_them(bundle: ModelBundle) -> None:
+    """The source switched from predictions to summaries mid-stream: the window judges as
+    if it had read every prediction."""
+    s = scored(bundle, 2000)
+    every, switched = scope_of(bundle, 500, 100), scope_of(bundle, 500, 100)
+    expected = every.add(s.ts, s.scores, s.decisions, s.latency)
+    first = s.part(list(range(700)))
+    got = switched.add(first.ts, first.scores, first.decisions, first.latency)
+    rest = list(range(700, 2000))
+    got += switched.add_summaries(summaries_of(bundle, s.part(rest), [0] * len(rest), rest))[0]
+
+    assert [(r.n, r.end, r.judged) for r in got] == [(r.n, r.end, r.judged) for r in expected]
+    for a, b in zip(got, expected, strict=True):
         assert a.figures == pytest.approx(b.figures, rel=1e-9, nan_ok=True)
 
 
