@@ -199,7 +199,7 @@ def main(argv: Sequence[str]) -> int:
                          (f"RSS at {args.events:,} events", r["rss_end_mib"])):
         print(f"{label:28}{value:>9.1f} MiB")
     print(f"{'growth':28}{r['growth']:>11.1%} {'<= 10%':>11}  {'ok' if growth_ok else 'OVER'}")
-    print(f"{'monitor CPU per event':28}{r['monitor_us_per_event']:>9.1f} us")
+    print(f"{'monitor CPU per event':28}{r['monitor_us_per_event']:>9.2f} us")
     print(f"(per event: its labeled event and {args.source}; {r['seconds']:.0f} s in "
           f"all; alert changes: {r['alert_list'] or 'none'})")
     if args.json:

@@ -3,7 +3,8 @@
 Each block of labeled events (a stride's, or fewer when event time cuts it) is folded
 once into counts: labels by score bin on a grid of :data:`SCORE_GRID` bins, the
 decisions at the version's threshold, the sums of log loss, expected log loss and
-squared error, and the calibration bands. A window is the sum of its blocks', kept
+squared error, and the scores' sum in each calibration band (a band's counts are its
+bins'). A window is the sum of its blocks', kept
 as a running total as blocks come and go, so judging it costs the same whatever its
 size, where sorting its events again cost every event four sorts at the default
 stride.
@@ -40,6 +41,7 @@ from monitor.estimate import CALIBRATION_BINS, Calibration
 SCORE_GRID: Final = 1000
 _PER_BAND: Final = SCORE_GRID // CALIBRATION_BINS
 _CONFUSION: Final = ("hits", "chosen", "actual", "correct")
+_CONFUSION_FIGURES: Final = ("accuracy", "precision", "recall", "f1")
 _SUMS: Final = ("log_loss", "expected_log_loss", "brier")
 
 Floats = NDArray[np.float64]
@@ -207,9 +209,6 @@ def window_figures(windows: list[WindowCounts]) -> list[dict[str, float]]:
             "excess_log_loss": loss - expected,
         })
     return out
-
-
-_CONFUSION_FIGURES: Final = ("accuracy", "precision", "recall", "f1")
 
 
 def binned_ranking(positives: NDArray[np.floating] | Ints,
