@@ -31,7 +31,6 @@ from contracts.records import (
     Prediction,
     PredictionSummary,
     Record,
-    RunSummary,
     UserEvent,
 )
 from contracts.topics import Topics
@@ -371,12 +370,6 @@ class Monitor:
             counts[("events", "counted")] += summary.events
         _place(placing)
         return [r for window in self.features.values() for r in window.take_reports()]
-
-    def _take_back_repeat(self, ledger: SummaryLedger, summary: RunSummary, kind: str,
-                          counted_as: str) -> None:
-        """Take back what ``summary`` repeats of the ``kind`` summaries counted, which
-        counted its run's records as ``counted_as``."""
-        self._take_back(ledger.arrive(summary), kind, counted_as)
 
     def _take_back(self, repeat: Repeat, kind: str, counted_as: str) -> None:
         """Take back the ``kind`` summaries ``repeat`` names, which counted their runs'

@@ -120,13 +120,23 @@ def estimate(table: ScoreTable, calibration: Calibration | None = None,
     }
 
 
+def binned_roc_auc(positives: Floats, negatives: Floats) -> Floats:
+    """ROC AUC of each row of (expected) counts per score bin: the chance a positive
+    outranks a negative, ties in a bin counting half; NaN while a row lacks a class.
+
+    >>> binned_roc_auc(np.array([[0.0, 1, 1]]), np.array([[1.0, 1, 0]])).tolist()
+    [0.875]
+    """
+    p, n = positives.sum(axis=1), negatives.sum(axis=1)
+    below = np.cumsum(negatives, axis=1) - negatives  # negatives in lower bins
+    won = np.sum(positives * (below + 0.5 * negatives), axis=1)
+    both = (p > 0) & (n > 0)
+    return np.where(both, won / np.where(both, p * n, 1.0), math.nan)
+
+
 def _expected_auc(pos: Floats, neg: Floats) -> float:
-    """Chance a positive outranks a negative, ties in a bin counting half."""
-    p, n = pos.sum(), neg.sum()
-    if p <= 0 or n <= 0:
-        return math.nan
-    above = np.cumsum(pos[::-1])[::-1] - pos  # positive mass in higher bins
-    return float(np.sum(neg * (above + 0.5 * pos)) / (p * n))
+    """:func:`binned_roc_auc` of one window's expected counts."""
+    return float(binned_roc_auc(pos[None, :], neg[None, :])[0])
 
 
-__all__ = ["Calibration", "ScoreTable", "estimate"]
+__all__ = ["Calibration", "ScoreTable", "binned_roc_auc", "estimate"]

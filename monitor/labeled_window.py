@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contracts.prediction_summary import score_bins
-from monitor.estimate import CALIBRATION_BINS, Calibration
+from monitor.estimate import CALIBRATION_BINS, Calibration, binned_roc_auc
 
 SCORE_GRID: Final = 1000
 _PER_BAND: Final = SCORE_GRID // CALIBRATION_BINS
@@ -225,17 +225,14 @@ def binned_ranking(positives: NDArray[np.floating] | Ints,
     """
     pos = np.asarray(positives, dtype=np.float64)
     neg = np.asarray(negatives, dtype=np.float64)
-    p, n = pos.sum(axis=1), neg.sum(axis=1)
-    below = np.cumsum(neg, axis=1) - neg  # negatives in lower bins
-    won = np.sum(pos * (below + 0.5 * neg), axis=1)
+    p = pos.sum(axis=1)
     # From the top bin down: each bin as the threshold, and what it adds.
     hits = np.cumsum(pos[:, ::-1], axis=1)
     chosen = hits + np.cumsum(neg[:, ::-1], axis=1)
     precision = np.divide(hits, chosen, out=np.zeros_like(hits), where=chosen > 0)
     gained = np.sum(pos[:, ::-1] * precision, axis=1)
-    both = (p > 0) & (n > 0)
-    roc_auc = np.where(both, won / np.where(both, p * n, 1.0), math.nan)
-    pr_auc = np.where(both, gained / np.where(both, p, 1.0), math.nan)
+    roc_auc = binned_roc_auc(pos, neg)
+    pr_auc = np.where(np.isnan(roc_auc), math.nan, gained / np.where(p > 0, p, 1.0))
     return roc_auc.tolist(), pr_auc.tolist()
 
 

@@ -60,8 +60,6 @@ class _Block:
         self.latency = np.zeros(LATENCY_EDGES.size + 1, dtype=np.int64)
         self.table = ScoreTable()
         self.scores = BinnedCounts(reference_scores) if reference_scores else None
-        self.positives = 0
-        self.score_sum = 0.0
         self.count = 0
         self.labeled = 0  # labeled events of the scope counted while this block was open
         self.start = self.end = 0.0
@@ -145,8 +143,6 @@ class PredictionScope:
             block.table.add(s, d)
             if block.scores is not None:
                 block.scores.add(s)
-            block.positives += int(d.sum())
-            block.score_sum += float(s.sum())
             if seg.closes:
                 block.start, block.end, block.count = seg.start, seg.end, seg.count
                 reports.append(self._close(block))
@@ -233,6 +229,8 @@ class PredictionScope:
         self.blocks.append(block)
         block.in_window = True
         self._coverage_parts.append(block)
+        # Labels come in bursts (the joiner, batches), so coverage is read over the
+        # predictions of the last few windows' worth.
         while sum(b.count for b in self._coverage_parts) - self._coverage_parts[0].count \
                 >= COVERAGE_WINDOWS * self.max_events:
             self._coverage_parts.popleft()
@@ -250,8 +248,6 @@ class PredictionScope:
             block.table.sums += sums[j].reshape(2, SCORE_BINS)
             if block.scores is not None and scores is not None:
                 block.scores.counts += scores[j]
-            block.positives += int(counts[j][SCORE_BINS:].sum())
-            block.score_sum += float(sums[j].sum())
 
     def _reports(self, moves: list[tuple[int, _Block]],
                  closes: list[tuple[int, float, float, int, bool, float]]) -> list[WindowReport]:
@@ -282,8 +278,6 @@ class PredictionScope:
         w.table.sums[:] = sums[-1].reshape(2, SCORE_BINS)
         if w.scores is not None and scores is not None:
             w.scores.counts[:] = scores[-1]
-        w.positives = int(w.table.counts[1].sum())
-        w.score_sum = float(w.table.sums.sum())
         w.count = sum(b.count for b in self.blocks)
         return reports
 
@@ -305,8 +299,6 @@ class PredictionScope:
         block.table.sums.reshape(-1)[cells] += sign * sums
         if block.scores is not None and summary.scores:
             block.scores.counts += sign * np.asarray(summary.scores, dtype=np.int64)
-        block.positives += sign * int(counts[cells >= SCORE_BINS].sum())
-        block.score_sum += sign * float(sums.sum())
         block.count += sign * summary.events
         if block is not self.window:  # the since-start figures, once a summary
             self.total += sign * summary.events
@@ -321,20 +313,13 @@ class PredictionScope:
 
     def _slide(self, block: _Block) -> WindowReport:
         self._move(block, 1)
-        self.blocks.append(block)
-        block.in_window = True
-        self._coverage_parts.append(block)
+        self._enter(block)
         while self.window.count - self.blocks[0].count >= self.max_events \
                 or self.blocks[0].start < block.end - self.max_seconds:
             oldest = self.blocks.popleft()
             oldest.in_window = False
             self.aged = self.aged or oldest.start < block.end - self.max_seconds
             self._move(oldest, -1)
-        # Labels come in bursts (the joiner, batches), so coverage is read over the
-        # predictions of the last few windows' worth.
-        while sum(b.count for b in self._coverage_parts) - self._coverage_parts[0].count \
-                >= COVERAGE_WINDOWS * self.max_events:
-            self._coverage_parts.popleft()
         return self._report()
 
     def _move(self, block: _Block, sign: int) -> None:
@@ -344,8 +329,6 @@ class PredictionScope:
         w.table.sums += sign * block.table.sums
         if w.scores is not None and block.scores is not None:
             w.scores.counts += sign * block.scores.counts
-        w.positives += sign * block.positives
-        w.score_sum += sign * block.score_sum
         w.count += sign * block.count
 
     def _coverage(self) -> float:
