@@ -107,17 +107,19 @@ class LabeledScope:
         offsets on ``labeled-events`` where known."""
         self.total += ts.size
         closed = []
+        # Each event's errors and delay bucket at once; a stride's are a slice of them.
+        losses, entropies = _log_loss(labels, scores), _entropy(scores)
+        excesses = losses - entropies
+        errors = excesses.tolist()
+        buckets = np.searchsorted(DELAY_BUCKETS, delays)
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
-            y, p = labels[part], scores[part]
-            loss, entropy = _log_loss(y, p), _entropy(p)
-            excess = loss - entropy
-            self._filling.append((ts[part], y, p, loss, entropy))
+            y, p, excess = labels[part], scores[part], excesses[part]
+            self._filling.append((ts[part], y, p, losses[part], entropies[part]))
             self.trail.extend(ts[part], excess, None if positions is None
                               else (positions[0][part], positions[1][part]), (y, p))
-            self.watch.update_many(excess.tolist())
-            self.delays += np.bincount(np.searchsorted(DELAY_BUCKETS, delays[part]),
-                                       minlength=self.delays.size)
+            self.watch.update_many(errors[part])
+            self.delays += np.bincount(buckets[part], minlength=self.delays.size)
             if seg.closes:
                 self.window.add(self._block())
                 closed.append(self._closing(seg.end, seg.count))
