@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "adaptation": "recovery from drift over many seeds: the loop against never, every-N, online",
     "drift_delay": "events from a data change to the monitor's first alert, and stable alarms",
     "explain": "the CPU each recipe's explained predictions cost against plain scoring",
+    "concept_blocks": "concept drift seen by ADWIN on every labeled event or on block means",
 }
 
 

@@ -234,6 +234,16 @@ class LabeledScope:
         return round(rise, 6) if self._elevated else 0.0
 
 
+def excess_losses(labels: NDArray[np.int64], scores: Floats) -> Floats:
+    """Each event's excess loss, the error stream the concept detectors watch: its log
+    loss minus the loss its own score expects.
+
+    >>> excess_losses(np.array([1, 0]), np.array([0.5, 0.5])).round(3).tolist()
+    [0.0, 0.0]
+    """
+    return _log_loss(labels, scores) - _entropy(scores)
+
+
 def _log_loss(labels: NDArray[np.int64] | Floats, scores: Floats) -> Floats:
     """Per-event log loss, the error stream the detectors watch (clipped like river's).
 
@@ -267,4 +277,4 @@ class _Closing(NamedTuple):
     fed: int
 
 
-__all__ = ["DELAY_BUCKETS", "LabeledScope"]
+__all__ = ["DELAY_BUCKETS", "LabeledScope", "excess_losses"]
