@@ -14,7 +14,7 @@ from typing import Literal
 
 from contracts.change_point import ChangePoint
 from monitor.report import Scope, WindowReport, kind_of
-from monitor.rules import Rule, Verdict, judge
+from monitor.rules import Rule, Verdict, judge_all
 from monitor.trail import window_point
 
 
@@ -83,13 +83,28 @@ class RuleEngine:
         self._states: OrderedDict[tuple[str, Scope], RuleState] = OrderedDict()
 
     def evaluate(self, report: WindowReport) -> list[Transition]:
+        return self.evaluate_all([report])
+
+    def evaluate_all(self, reports: Sequence[WindowReport]) -> list[Transition]:
+        """The transitions of windows closed in this order: each rule reads all of them
+        at once (:func:`~monitor.rules.judge_all`), and its state steps window by
+        window."""
+        by_kind: dict[str, list[int]] = {}
+        for i, report in enumerate(reports):
+            by_kind.setdefault(report.kind, []).append(i)
+        verdicts: list[list[Verdict | None]] = [[] for _ in reports]
+        for kind, at in by_kind.items():
+            judged = [judge_all(rule, [reports[i] for i in at])
+                      for rule in self._by_kind.get(kind, ())]
+            for j, i in enumerate(at):
+                verdicts[i] = [v[j] for v in judged]
         out = []
-        for rule in self._by_kind.get(report.kind, ()):
-            verdict = judge(rule, report)
-            if verdict is not None:
-                transition = self._step(rule, report, verdict)
-                if transition is not None:
-                    out.append(transition)
+        for report, found in zip(reports, verdicts, strict=True):
+            for rule, verdict in zip(self._by_kind.get(report.kind, ()), found, strict=True):
+                if verdict is not None:
+                    transition = self._step(rule, report, verdict)
+                    if transition is not None:
+                        out.append(transition)
         return out
 
     def _step(self, rule: Rule, report: WindowReport, verdict: Verdict) -> Transition | None:

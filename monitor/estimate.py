@@ -95,29 +95,37 @@ def estimate(table: ScoreTable, calibration: Calibration | None = None,
     error above ``tolerance``; then each is rescaled by its band's observed ratio.
     ``estimate_calibrated`` says which was done (1: rescaled).
     """
-    positives = table.sums.copy()
+    return estimate_all(table.counts[None], table.sums[None], calibration,
+                        tolerance=tolerance)[0]
+
+
+def estimate_all(counts: Floats, sums: Floats, calibration: Calibration | None = None,
+                 *, tolerance: float = 0.05) -> list[dict[str, float]]:
+    """:func:`estimate` of several windows in one pass: ``counts[i]`` and ``sums[i]`` are
+    window ``i``'s :class:`ScoreTable` (a batch of summaries closes several)."""
+    positives = sums.copy()
     rescale = calibration is not None and calibration.counts.sum() > 0 \
         and calibration.error() > tolerance
     if rescale and calibration is not None:
         band = np.arange(SCORE_BINS) * CALIBRATION_BINS // SCORE_BINS
-        positives = np.minimum(positives * calibration.ratios()[band], table.counts)
-    negatives = table.counts - positives
-    tp, fp = positives[1].sum(), negatives[1].sum()
-    fn, tn = positives[0].sum(), negatives[0].sum()
+        positives = np.minimum(positives * calibration.ratios()[band], counts)
+    negatives = counts - positives
+    tp, fp = positives[:, 1].sum(axis=1), negatives[:, 1].sum(axis=1)
+    fn, tn = positives[:, 0].sum(axis=1), negatives[:, 0].sum(axis=1)
     n = tp + fp + fn + tn
-    if n == 0:
-        return {}
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "estimated_accuracy": float((tp + tn) / n),
-        "estimated_precision": float(precision),
-        "estimated_recall": float(recall),
-        "estimated_f1": float(f1),
-        "estimated_roc_auc": _expected_auc(positives.sum(axis=0), negatives.sum(axis=0)),
-        "estimate_calibrated": 1.0 if rescale else 0.0,
-    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp != 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn != 0, tp / (tp + fn), 0.0)
+        f1 = np.where(precision + recall != 0,
+                      2 * precision * recall / (precision + recall), 0.0)
+        accuracy = (tp + tn) / n
+    auc = binned_roc_auc(positives.sum(axis=1), negatives.sum(axis=1))
+    calibrated = 1.0 if rescale else 0.0
+    return [{} if not k else {
+        "estimated_accuracy": a, "estimated_precision": p, "estimated_recall": r,
+        "estimated_f1": f, "estimated_roc_auc": u, "estimate_calibrated": calibrated,
+    } for k, a, p, r, f, u in zip(n.tolist(), accuracy.tolist(), precision.tolist(),
+                                  recall.tolist(), f1.tolist(), auc.tolist(), strict=True)]
 
 
 def binned_roc_auc(positives: Floats, negatives: Floats) -> Floats:
@@ -134,9 +142,4 @@ def binned_roc_auc(positives: Floats, negatives: Floats) -> Floats:
     return np.where(both, won / np.where(both, p * n, 1.0), math.nan)
 
 
-def _expected_auc(pos: Floats, neg: Floats) -> float:
-    """:func:`binned_roc_auc` of one window's expected counts."""
-    return float(binned_roc_auc(pos[None, :], neg[None, :])[0])
-
-
-__all__ = ["Calibration", "ScoreTable", "binned_roc_auc", "estimate"]
+__all__ = ["Calibration", "ScoreTable", "binned_roc_auc", "estimate", "estimate_all"]

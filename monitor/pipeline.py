@@ -74,10 +74,9 @@ class MonitorPipeline:
         return self._judge([])
 
     def _judge(self, reports: list[WindowReport]) -> list[Alert]:
-        transitions = []
         for report in reports:
             self.history.add(report)
-            transitions += self.engine.evaluate(report)
+        transitions = self.engine.evaluate_all(reports)
         self.windows_closed += len(reports)
         retired = self.monitor.take_retired()
         for scope in retired:

@@ -31,7 +31,7 @@ from contracts.prediction_summary import (
 from contracts.records import PredictionSummary
 from contracts.reference_stats import Histogram
 from contracts.sketches import BinnedCounts, psi
-from monitor.estimate import Calibration, ScoreTable, estimate
+from monitor.estimate import Calibration, ScoreTable, estimate, estimate_all
 from monitor.report import Scope, WindowReport
 from monitor.windows import WindowClock, spanned
 
@@ -266,13 +266,16 @@ class PredictionScope:
             [b.scores.counts if b.scores is not None else np.zeros_like(w.scores.counts)
              for _, b in moves]) * signs, axis=0)
         reports = []
-        for k, start, end, n, full, coverage in closes:
-            at = k - 1
-            table = ScoreTable(counts[at].reshape(2, SCORE_BINS), sums[at].reshape(2, SCORE_BINS))
+        at = [k - 1 for k, *_ in closes]
+        estimates = estimate_all(counts[at].reshape(-1, 2, SCORE_BINS),
+                                 sums[at].reshape(-1, 2, SCORE_BINS), self.calibration)
+        for (k, start, end, n, full, coverage), estimated in zip(closes, estimates, strict=True):
+            table = ScoreTable(counts[k - 1].reshape(2, SCORE_BINS),
+                               sums[k - 1].reshape(2, SCORE_BINS))
             reports.append(self._report_of(
-                n, start, end, latency[at], table,
-                None if scores is None or w.scores is None else psi(scores[at], w.scores.expected),
-                coverage, full))
+                n, start, end, latency[k - 1], table,
+                None if scores is None or w.scores is None
+                else psi(scores[k - 1], w.scores.expected), coverage, full, estimated))
         w.latency[:] = latency[-1]
         w.table.counts[:] = counts[-1].reshape(2, SCORE_BINS)
         w.table.sums[:] = sums[-1].reshape(2, SCORE_BINS)
@@ -342,12 +345,14 @@ class PredictionScope:
                                w.table, w.scores.psi() if w.scores is not None else math.nan,
                                self._coverage(),
                                w.count >= self.max_events
-                               or (self.aged and w.count >= self.min_events))
+                               or (self.aged and w.count >= self.min_events),
+                               estimate(w.table, self.calibration))
 
     def _report_of(self, n: int, start: float, end: float, latency: NDArray[np.int64],
                    table: ScoreTable, score_psi: float | None, coverage: float,
-                   full: bool) -> WindowReport:
-        """The report of a window holding ``n`` predictions with these counts."""
+                   full: bool, estimated: Mapping[str, float]) -> WindowReport:
+        """The report of a window holding ``n`` predictions with these counts, and the
+        performance :func:`~monitor.estimate.estimate` makes of them."""
         figures = {
             "predictions": float(n),
             "throughput": n / (end - start) if end > start else math.nan,
@@ -357,7 +362,7 @@ class PredictionScope:
             "score_mean": float(table.sums.sum()) / n,
             "score_psi": math.nan if score_psi is None else score_psi,
             "label_coverage": coverage,
-            **estimate(table, self.calibration),
+            **estimated,
         }
         reference_auc = self.reference_metrics.get("roc_auc")
         if reference_auc is not None and "estimated_roc_auc" in figures:

@@ -12,9 +12,11 @@ per-feature thresholds, and name the breaching features as the cause.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+import numpy as np
 
 from monitor.exceptions import RulesError
 from monitor.report import FEATURE_METRICS, FeatureFigures, WindowReport, feature_values, kind_of
@@ -132,6 +134,42 @@ def judge(rule: Rule, report: WindowReport) -> Verdict | None:
     return Verdict(value, rule.threshold, rule.breaches(value, rule.threshold))
 
 
+def judge_all(rule: Rule, reports: Sequence[WindowReport]) -> list[Verdict | None]:
+    """:func:`judge` of each report. A feature rule reads a figure of every feature of
+    every window as one array (a batch closes dozens of windows, and several rules judge
+    each): a window where no feature breaches gets its verdict from it, and only a
+    window with a breach, or a figure that is not a finite number, is judged feature by
+    feature."""
+    if not rule.per_feature:
+        return [judge(rule, r) for r in reports]
+    out: list[Verdict | None] = [None] * len(reports)
+    kind = kind_of(rule.metric)
+    groups: dict[tuple[str, ...], list[int]] = {}  # windows by the features they hold
+    for i, report in enumerate(reports):
+        if report.judged and report.kind == kind:
+            groups.setdefault(tuple(report.features), []).append(i)
+    attribute, above = FEATURE_METRICS[rule.metric], rule.direction == "above"
+    for names, at in groups.items():
+        thresholds = [rule.features.get(name, rule.threshold) for name in names]
+        values = np.array([feature_values(reports[i].features, attribute) for i in at],
+                          dtype=np.float64)  # None (no such figure) becomes NaN
+        read = ~np.isnan(values) & np.array([n not in rule.ignore_features for n in names])
+        limits = np.array(thresholds, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            plain = read.any(axis=1) & ~(read & ((values > limits) if above
+                                                 else (values < limits))).any(axis=1) \
+                & np.isfinite(np.where(read, values, 0.0)).all(axis=1)
+        worst = (np.where(read, values, -math.inf).argmax(axis=1) if above
+                 else np.where(read, values, math.inf).argmin(axis=1)).tolist()
+        for row, (i, simple) in enumerate(zip(at, plain.tolist(), strict=True)):
+            if simple:
+                j = worst[row]
+                out[i] = Verdict(float(values[row, j]), thresholds[j], False)
+            elif read[row].any():
+                out[i] = _judge_features(rule, reports[i].features)
+    return out
+
+
 def _judge_features(rule: Rule, features: Mapping[str, FeatureFigures]) -> Verdict | None:
     above = rule.direction == "above"
     thresholds, default, ignored = rule.features, rule.threshold, rule.ignore_features
@@ -160,4 +198,4 @@ def _judge_features(rule: Rule, features: Mapping[str, FeatureFigures]) -> Verdi
     return Verdict(top[0], top[2], bool(bad), causes)
 
 
-__all__ = ["SEVERITIES", "Rule", "Verdict", "judge", "parse_rule"]
+__all__ = ["SEVERITIES", "Rule", "Verdict", "judge", "judge_all", "parse_rule"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from monitor.estimate import Calibration, ScoreTable, estimate
+from monitor.estimate import Calibration, ScoreTable, estimate, estimate_all
 
 
 def calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,3 +50,21 @@ def test_overconfident_scores_are_rescaled_with_the_last_labeled_window() -> Non
 
 def test_an_empty_window_estimates_nothing() -> None:
     assert estimate(ScoreTable()) == {}
+
+
+@pytest.mark.parametrize("miscalibrated", [False, True])
+def test_windows_estimated_together_get_what_each_gets_alone(miscalibrated: bool) -> None:
+    rng = np.random.default_rng(4)
+    tables = [ScoreTable() for _ in range(6)]
+    for i, table in enumerate(tables[1:], 1):  # the first holds nothing
+        scores = rng.beta(1 + i, 3, size=200 * i)
+        table.add(scores, (scores >= 0.3 + 0.1 * i).astype(np.int64))
+    calibration = Calibration()
+    scores = rng.uniform(size=2000)
+    calibration.add(scores, (rng.uniform(size=2000) < scores ** (3 if miscalibrated else 1))
+                    .astype(np.int64))
+    assert (calibration.error() > 0.05) == miscalibrated
+    together = estimate_all(np.stack([t.counts for t in tables]),
+                            np.stack([t.sums for t in tables]), calibration)
+    assert together == [estimate(t, calibration) for t in tables]
+    assert together[0] == {} and together[1]["estimate_calibrated"] == float(miscalibrated)

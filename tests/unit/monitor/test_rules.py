@@ -12,7 +12,12 @@ from monitor.config import load_config, parse_config, with_runbook_base
 from monitor.engine import RuleEngine
 from monitor.exceptions import RulesError
 from monitor.report import Scope, WindowReport, kind_of
-from monitor.rules import judge, parse_rule
+from monitor.features import FeatureWindow
+from monitor.rules import judge, judge_all, parse_rule
+from producers.simulator import Simulator
+from scorer.bundle import ModelBundle
+from tests.unit.monitor.conftest import START
+from tests.unit.monitor.test_feature_window import SCOPE, reference_of
 
 SCOPE = Scope("m", 1, "champion")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -204,3 +209,28 @@ def test_unreadable_rules_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("[[rules]\n")
     with pytest.raises(RulesError, match="not valid TOML"):
         load_config(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("scenario", ["covariate-shift", "new-category", "stable"])
+def test_rules_judging_a_batch_of_feature_windows_judge_each_as_alone(
+        bundle: ModelBundle, scenario: str) -> None:
+    """The array reading of a batch of windows gives every window the verdict it gets
+    judged alone: breaching or not, with per-feature thresholds, ignored features,
+    either direction, windows not yet full and figures a feature lacks."""
+    events = [i.event for i in Simulator(seed=5, scenario=scenario, start=START,
+                                         drift_at=1500).events(4000)]
+    window = FeatureWindow(SCOPE, reference_of(bundle), max_events=500, stride=100,
+                           max_seconds=3600, min_events=400)
+    reports = window.add(window.columns(events)) + [labels(0.5)]
+    rules = [*load_config().rules, parse_rule(
+        {"name": "k", "metric": "feature_ks", "above": 0.05, "features": {"cart_value": 0.5},
+         "ignore_features": ["device", "pages_viewed"]}), parse_rule(
+        {"name": "w", "metric": "feature_wasserstein", "below": 0.02}), parse_rule(
+        {"name": "m", "metric": "feature_missing_delta", "below": 0.0})]
+    verdicts = []
+    for rule in rules:
+        alone = [judge(rule, r) for r in reports]
+        assert judge_all(rule, reports) == alone
+        verdicts += [v for v in alone if v is not None]
+    assert len({v.breaching for v in verdicts}) == 2
+    assert sum(not r.judged for r in reports) == 4  # the first windows, not yet full
