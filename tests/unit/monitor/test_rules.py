@@ -11,13 +11,13 @@ from contracts.sketches import CategoricalFigures
 from monitor.config import load_config, parse_config, with_runbook_base
 from monitor.engine import RuleEngine
 from monitor.exceptions import RulesError
-from monitor.report import Scope, WindowReport, kind_of
 from monitor.features import FeatureWindow
+from monitor.report import Scope, WindowReport, kind_of
 from monitor.rules import judge, judge_all, parse_rule
 from producers.simulator import Simulator
 from scorer.bundle import ModelBundle
 from tests.unit.monitor.conftest import START
-from tests.unit.monitor.test_feature_window import SCOPE, reference_of
+from tests.unit.monitor.test_feature_window import reference_of
 
 SCOPE = Scope("m", 1, "champion")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
