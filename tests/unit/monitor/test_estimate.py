@@ -68,3 +68,11 @@ def test_windows_estimated_together_get_what_each_gets_alone(miscalibrated: bool
                             np.stack([t.sums for t in tables]), calibration)
     assert together == [estimate(t, calibration) for t in tables]
     assert together[0] == {} and together[1]["estimate_calibrated"] == float(miscalibrated)
+    if not miscalibrated:  # each window's figures from their definition on its table
+        for t, got in zip(tables[1:], together[1:], strict=True):
+            positives, n = t.sums, t.counts.sum()
+            assert got["estimated_accuracy"] == pytest.approx(
+                (positives[1].sum() + (t.counts[0] - positives[0]).sum()) / n)
+            assert got["estimated_precision"] == pytest.approx(
+                positives[1].sum() / t.counts[1].sum())
+            assert got["estimated_recall"] == pytest.approx(positives[1].sum() / positives.sum())
