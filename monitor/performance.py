@@ -9,7 +9,7 @@ the events. Each stride's events are folded into counts once, and a window is th
 sum of its strides' (:mod:`monitor.labeled_window`, which says where a figure is an
 estimate); river's update and revert per event cost the monitor more than decoding the
 event. The label delay is read over the stride, concept drift (:mod:`monitor.concept`)
-event by event.
+on each event's error, fed a stride's errors at a time.
 
 False alarms: a rule still needs ``for_windows`` breaching judgements in a row, and the
 shipped rules' thresholds are several standard errors of a 1,000-event figure; on the
@@ -110,7 +110,6 @@ class LabeledScope:
         # Each event's errors and delay bucket at once; a stride's are a slice of them.
         losses, entropies = _log_loss(labels, scores), _entropy(scores)
         excesses = losses - entropies
-        errors = excesses.tolist()
         buckets = np.searchsorted(DELAY_BUCKETS, delays)
         for seg in self.clock.segments(ts):
             part = slice(seg.lo, seg.hi)
@@ -118,7 +117,7 @@ class LabeledScope:
             self._filling.append((ts[part], y, p, losses[part], entropies[part]))
             self.trail.extend(ts[part], excess, None if positions is None
                               else (positions[0][part], positions[1][part]), (y, p))
-            self.watch.update_many(errors[part])
+            self.watch.update_many(excess)
             self.delays += np.bincount(buckets[part], minlength=self.delays.size)
             if seg.closes:
                 self.window.add(self._block())

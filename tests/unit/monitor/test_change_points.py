@@ -6,6 +6,7 @@ tolerances are the ones measured over 20 seeds (see ``monitor/trail.py``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from contracts.records import Alert, LabeledEvent, Prediction
 from contracts.topics import Topics
 from monitor.alerts import detail, to_alert
 from monitor.concept import ErrorWatch, make_detector
+from monitor.config import load_config
 from monitor.dispatch import Dispatcher
 from monitor.engine import RuleEngine
 from monitor.page import render
@@ -57,12 +59,13 @@ class Run:
 
 
 def run(bundle: ModelBundle, seed: int, scenario: str = "concept-drift", *, n: int = 16_000,
-        jitter: int = 500, outcomes: bool = False) -> Run:
+        jitter: int = 500, outcomes: bool = False, detector: str = "adwin") -> Run:
     """Events, predictions and labeled events as Kafka records on three partitions; a
     labeled event comes 1,500 to 1,500 + ``jitter`` events after its event. With
     ``outcomes``, the labeled events of each batch come as the joiner's outcomes records
-    of each partition instead."""
-    pipeline = make_pipeline(bundle)
+    of each partition instead. The concept detector is ``detector`` alone."""
+    config = load_config()
+    pipeline = make_pipeline(bundle, dataclasses.replace(config, detectors={detector: {}}))
     items = list(Simulator(seed=seed, scenario=scenario, drift_at=CHANGE, start=START)
                  .events(n))
     scores, _ = bundle.score_batch([i.event.features for i in items])
@@ -130,6 +133,24 @@ def test_adwin_concept_alert_locates_the_change_within_tolerance(
     assert cp.at.timestamp() < detail(alert, "window_end")  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("seed", [100, 102, 103])
+def test_adwin_fed_blocks_alerts_and_locates_the_change_as_well(
+        bundle: ModelBundle, seed: int) -> None:
+    played = run(bundle, seed, outcomes=True, detector="adwin_blocks")
+
+    [alert] = played.firing("concept-drift")
+    cp = change_point_of(alert)
+    assert cp is not None and cp.source == "adwin_blocks"
+    assert_near_the_change(played, cp, outcomes=True)
+    assert cp.at.timestamp() < detail(alert, "window_end")  # type: ignore[operator]
+
+
+def test_adwin_fed_blocks_fires_nothing_on_a_stable_stream(bundle: ModelBundle) -> None:
+    played = run(bundle, 100, "stable", n=20_000, outcomes=True, detector="adwin_blocks")
+
+    assert [a.metric for a in played.alerts if a.kind in DRIFT_AND_PERFORMANCE] == []
+
+
 @pytest.mark.parametrize("outcomes", [False, True], ids=["labeled-events", "outcomes"])
 @pytest.mark.parametrize("seed", [100, 102, 103])
 def test_window_rule_names_its_first_breaching_window_near_the_change(
@@ -186,7 +207,7 @@ def test_adwin_cut_lies_between_the_start_and_the_detection() -> None:
     rng = np.random.default_rng(2)
     watch = ErrorWatch({"adwin": make_detector("adwin")})
 
-    watch.update_many(np.r_[rng.exponential(0.3, 5000), rng.exponential(0.6, 3000)].tolist())
+    watch.update_many(np.r_[rng.exponential(0.3, 5000), rng.exponential(0.6, 3000)])
 
     cut = watch.take_cuts()["adwin"]
     assert 0 <= cut <= 5000 < watch.last_detection["adwin"]

@@ -21,6 +21,7 @@ def errors(seed: int, *, change: float) -> list[float]:
 
 DETECTORS = {
     "adwin": {},
+    "adwin_blocks": {},
     "page_hinkley": {"min_instances": 300, "delta": 0.05, "threshold": 60.0},
     "kswin": {"alpha": 0.0001, "window_size": 500, "stat_size": 150, "stride": 5, "seed": 1},
 }
@@ -60,18 +61,20 @@ def test_kswin_sees_one_value_in_its_stride() -> None:
 
 
 def test_unknown_detectors_and_parameters_are_refused_with_the_choices() -> None:
-    with pytest.raises(RulesError, match="adwin, page_hinkley, kswin"):
+    with pytest.raises(RulesError, match="adwin, adwin_blocks, page_hinkley, kswin"):
         make_detector("cusum")
     with pytest.raises(RulesError, match="adwin"):
         make_detector("adwin", {"no_such_parameter": 1})
+    with pytest.raises(RulesError, match="adwin_blocks.*delta"):
+        make_detector("adwin_blocks", {"delta": 2.0})
 
 
 def test_error_watch_reports_each_detector_that_fired_once() -> None:
     watch = ErrorWatch({"adwin": make_detector("adwin")})
 
-    watch.update_many(errors(4, change=0.0)[:CHANGE])
+    watch.update_many(np.array(errors(4, change=0.0)[:CHANGE]))
     assert watch.take_fired() == []
-    watch.update_many(errors(4, change=0.5)[CHANGE:])
+    watch.update_many(np.array(errors(4, change=0.5)[CHANGE:]))
     assert watch.take_fired() == ["adwin"]
     assert watch.take_fired() == []
     assert watch.last_detection["adwin"] >= CHANGE
