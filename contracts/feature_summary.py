@@ -6,9 +6,9 @@ The scoring processor folds its valid events into one
 consecutive events of a ``user-events`` partition, for each version it serves. A
 summary holds counts over the reference's fixed bins (those :mod:`contracts.sketches`
 judges on), never values, so it is as small as the reference whatever the traffic, and
-summaries add up: the monitor's window is the sum of the summaries it holds. Each
-carries its partition's offsets, which is how a reader recognises events scored again
-after a crash.
+summaries add up: the monitor's window is the sum of the summaries it holds. Counts
+are packed a byte each (:mod:`contracts.packed`). Each carries its partition's offsets,
+which is how a reader recognises events scored again after a crash.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contracts.feature_rows import Row, Vocabulary, category_text, codes, column, numbers
+from contracts.packed import COUNT
 from contracts.records import (
     MAX_UNSEEN_NAMES,
     SUMMARY_EVENTS,
@@ -171,9 +172,11 @@ class Summariser:
     >>> rows = [{"x": 0.5, "c": "a"}, {"c": "z"}, {"x": 1.5}]
     >>> a, b = Summariser("m", 1, ref).summarise(rows, np.arange(3), np.array([5.0, 6.0, 7.0]),
     ...                                          [Run(0, 2, 0, 40, 41), Run(2, 3, 1, 9, 9)])
-    >>> a.events, a.numeric["x"], a.categorical["c"]
-    (2, NumericCounts(coarse=[1, 0], fine=[0, 1, 0, 0], missing=1, total=0.5), \
-CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
+    >>> x, c = a.numeric["x"], a.categorical["c"]
+    >>> a.events, list(x.coarse), list(x.fine), x.missing, x.total
+    (2, [1, 0], [0, 1, 0, 0], 1, 0.5)
+    >>> c.counts, c.missing, c.unseen, c.names  # counts packed a byte each
+    (b'\\x01', 0, 1, {'z': 1})
     >>> b.partition, b.categorical["c"].missing, b.end.timestamp()
     (1, 1, 7.0)
     """
@@ -241,12 +244,13 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
         values, at = x[present], run_of[present]
         k = sizes.size
         cells = per_run(at, np.searchsorted(cuts.both, values), cuts.both.size + 1, k)
-        coarse = np.add.reduceat(cells, cuts.coarse, axis=1).tolist()
-        fine = np.add.reduceat(cells, cuts.fine, axis=1).tolist()
+        coarse = np.add.reduceat(cells, cuts.coarse, axis=1).astype(COUNT)
+        fine = np.add.reduceat(cells, cuts.fine, axis=1).astype(COUNT)
         missing = (sizes - np.bincount(at, minlength=k)).tolist()
         totals = np.clip(np.bincount(at, weights=values, minlength=k),
                          -LARGEST_SUM, LARGEST_SUM).tolist()
-        return [NumericCounts(coarse[j], fine[j], missing[j], totals[j]) for j in range(k)]
+        return [NumericCounts(coarse[j].tobytes(), fine[j].tobytes(), missing[j], totals[j])
+                for j in range(k)]
 
     @staticmethod
     def _categorical(rows: Sequence[Row], name: str, vocabulary: Vocabulary,
@@ -262,9 +266,10 @@ CategoricalCounts(counts=[1], missing=0, unseen=1, names={'z': 1}))
                 seen, value = names[int(run_of[i])], category_text(values[int(order[i])])
                 if value is not None and (value in seen or len(seen) < MAX_UNSEEN_NAMES):
                     seen[value] = seen.get(value, 0) + 1
-        counts, missing, unseen = (table[:, 1:-1].tolist(), table[:, 0].tolist(),
-                                   table[:, -1].tolist())
-        return [CategoricalCounts(counts[j], missing[j], unseen[j], names[j]) for j in range(k)]
+        counts = table[:, 1:-1].astype(COUNT)
+        missing, unseen = table[:, 0].tolist(), table[:, -1].tolist()
+        return [CategoricalCounts(counts[j].tobytes(), missing[j], unseen[j], names[j])
+                for j in range(k)]
 
 
 def summarise(rows: Sequence[Row], times: Sequence[float], layout: Layout,

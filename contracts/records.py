@@ -104,6 +104,8 @@ SUMMARY_EVENTS: Final = 100
 # (Kafka's default largest message).
 MAX_OUTCOMES: Final = 1000
 MAX_OUTCOMES_BYTES: Final = 1024 * 1024
+# A column of numbers as bytes (contracts.packed): at most eight bytes a number.
+Packed = Annotated[bytes, msgspec.Meta(max_length=8 * MAX_OUTCOMES)]
 
 
 class LabeledOutcomes(Record, frozen=True, kw_only=True):
@@ -113,7 +115,8 @@ class LabeledOutcomes(Record, frozen=True, kw_only=True):
 
     ``first_offset`` and ``last_offset`` bound the run's offsets; when ``consecutive``,
     event ``i`` is at ``first_offset + i`` (the joiner was the partition's one writer
-    meanwhile), otherwise only the bounds are known.
+    meanwhile), otherwise only the bounds are known. The four number columns are JSON
+    arrays or packed (:mod:`contracts.packed`), which the joiner writes.
     """
 
     partition: Annotated[int, msgspec.Meta(ge=0)]
@@ -122,11 +125,11 @@ class LabeledOutcomes(Record, frozen=True, kw_only=True):
     consecutive: bool
     event_ids: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=MAX_OUTCOMES)]
     versions: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]],
-                        msgspec.Meta(max_length=MAX_OUTCOMES)]
+                        msgspec.Meta(max_length=MAX_OUTCOMES)] | Packed
     labels: Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=1)]],
-                      msgspec.Meta(max_length=MAX_OUTCOMES)]
-    scores: Annotated[list[Probability], msgspec.Meta(max_length=MAX_OUTCOMES)]
-    ts: Annotated[list[float], msgspec.Meta(max_length=MAX_OUTCOMES)]
+                      msgspec.Meta(max_length=MAX_OUTCOMES)] | Packed
+    scores: Annotated[list[Probability], msgspec.Meta(max_length=MAX_OUTCOMES)] | Packed
+    ts: Annotated[list[float], msgspec.Meta(max_length=MAX_OUTCOMES)] | Packed
 
 
 # A feature summary's bins: the reference's histogram and percentile grid (at most 102
@@ -135,6 +138,9 @@ MAX_SUMMARY_BINS = 4096
 MAX_UNSEEN_NAMES = 10
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Bins = Annotated[list[Count], msgspec.Meta(max_length=MAX_SUMMARY_BINS)]
+# A feature summary's counts: a JSON array, or packed a byte each (contracts.packed),
+# which the processor writes.
+BinCounts = Bins | Annotated[bytes, msgspec.Meta(max_length=MAX_SUMMARY_BINS)]
 
 
 class NumericCounts(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
@@ -142,8 +148,8 @@ class NumericCounts(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     """One numeric feature: counts over the reference's histogram bins (``coarse``) and
     percentile grid (``fine``), values missing, and the sum of those present."""
 
-    coarse: Bins
-    fine: Bins
+    coarse: BinCounts
+    fine: BinCounts
     missing: Count
     total: float
 
@@ -153,7 +159,7 @@ class CategoricalCounts(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     """One categorical feature: counts of each reference category in its order, values
     missing, values the reference never saw, and a few of those by name."""
 
-    counts: Bins
+    counts: BinCounts
     missing: Count
     unseen: Count
     names: Annotated[dict[Annotated[str, msgspec.Meta(max_length=MAX_STRING_VALUE_LENGTH)],

@@ -40,7 +40,7 @@ from monitor.drivers import Drivers
 from monitor.features import FeatureWindow
 from monitor.performance import LabeledScope
 from monitor.predictions import PredictionScope
-from monitor.records import LabeledOutcome, outcomes_problem
+from monitor.records import LabeledOutcome, OutcomeColumns, outcome_columns
 from monitor.reference import Registry
 from monitor.report import Scope, WindowReport
 from monitor.summary_ledger import Repeat, SummaryLedger, by_route
@@ -279,15 +279,17 @@ class Monitor:
                      now: float | None = None) -> list[WindowReport]:
         """Add the labeled events of ``labeled-outcomes`` records (:mod:`stream_processors.
         labeled_outcomes`), counted once per event id as labeled events are; a record
-        with a :func:`~monitor.records.outcomes_problem` is refused and counted."""
+        :func:`~monitor.records.outcome_columns` cannot read is refused and counted."""
         now = time.time() if now is None else now
-        kept = []
+        kept: list[LabeledOutcomes] = []
+        read: list[OutcomeColumns] = []
         for record in records:
-            problem = outcomes_problem(record, now)
-            if problem is None:
-                kept.append(record)
+            columns = outcome_columns(record, now)
+            if isinstance(columns, str):
+                self.counts[("outcomes", columns)] += 1
             else:
-                self.counts[("outcomes", problem)] += 1
+                kept.append(record)
+                read.append(columns)
         if not kept:
             return []
         self.counts[("outcomes", "added")] += len(kept)
@@ -298,10 +300,9 @@ class Monitor:
                                   else np.full(k, -1) for o, k in zip(kept, sizes, strict=True)])
         return self._add_outcomes(
             [i for o in kept for i in o.event_ids],
-            np.concatenate([np.asarray(o.ts, dtype=np.float64) for o in kept]),
-            np.concatenate([np.asarray(o.labels, dtype=np.int64) for o in kept]),
-            np.concatenate([np.asarray(o.scores, dtype=np.float64) for o in kept]),
-            np.concatenate([np.asarray(o.versions, dtype=np.int64) for o in kept]),
+            np.concatenate([c.ts for c in read]), np.concatenate([c.labels for c in read]),
+            np.concatenate([c.scores for c in read]),
+            np.concatenate([c.versions for c in read]),
             (partitions.astype(np.int64), offsets.astype(np.int64)))
 
     def _add_outcomes(self, ids: list[str], ts: Floats, labels: NDArray[np.int64],

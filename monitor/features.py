@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contracts.feature_summary import SUMMARY_EVENTS, Columns, columns
+from contracts.packed import COUNT
 from contracts.records import FeatureSummary, UserEvent
 from contracts.reference_stats import Reference
 from contracts.sketches import (
@@ -214,8 +215,10 @@ class FeatureWindow:
             self.blocks.append(block)
             block.in_window = True
             self.count += block.count
-            while self.count - self.blocks[0].count >= self.max_events \
-                    or self.blocks[0].start < block.end - max_seconds:
+            # A block spanning more than max_seconds by itself stays: a window holds one.
+            while self.blocks[0] is not block and (
+                    self.count - self.blocks[0].count >= self.max_events
+                    or self.blocks[0].start < block.end - max_seconds):
                 oldest = cast(_SummaryBlock, self.blocks.popleft())  # no events: checked above
                 oldest.in_window = False
                 self.aged = self.aged or oldest.start < block.end - max_seconds
@@ -232,15 +235,12 @@ class FeatureWindow:
         numeric, categorical, n = list(self.numeric), list(self.categorical), len(summaries)
         widths = (self._coarse_at.size, self._fine_at.size, self._category_at.size,
                   2 * len(numeric) + 2 * len(categorical))
-        return (np.fromiter(chain.from_iterable(s.numeric[name].coarse for s in summaries
-                                                for name in numeric), np.int64,
-                            n * widths[0]).reshape(n, widths[0]),
-                np.fromiter(chain.from_iterable(s.numeric[name].fine for s in summaries
-                                                for name in numeric), np.int64,
-                            n * widths[1]).reshape(n, widths[1]),
-                np.fromiter(chain.from_iterable(s.categorical[name].counts for s in summaries
-                                                for name in categorical), np.int64,
-                            n * widths[2]).reshape(n, widths[2]),
+        return (_count_rows([s.numeric[name].coarse for s in summaries for name in numeric],
+                            n, widths[0]),
+                _count_rows([s.numeric[name].fine for s in summaries for name in numeric],
+                            n, widths[1]),
+                _count_rows([s.categorical[name].counts for s in summaries
+                             for name in categorical], n, widths[2]),
                 np.fromiter(chain.from_iterable(_tallies(s, numeric, categorical)
                                                 for s in summaries), np.float64,
                             n * widths[3]).reshape(n, widths[3]))
@@ -340,8 +340,9 @@ class FeatureWindow:
         self._move(block, 1)
         self.blocks.append(block)
         block.in_window = True
-        while self.count - self.blocks[0].count >= self.max_events \
-                or self.blocks[0].start < block.end - self.max_seconds:
+        while self.blocks[0] is not block and (
+                self.count - self.blocks[0].count >= self.max_events
+                or self.blocks[0].start < block.end - self.max_seconds):
             oldest = self.blocks.popleft()
             oldest.in_window = False
             self.aged = self.aged or oldest.start < block.end - self.max_seconds
@@ -406,6 +407,15 @@ def _tallies(summary: FeatureSummary, numeric: list[str], categorical: list[str]
     kinds = [summary.categorical[name] for name in categorical]
     return [*(c.missing for c in counts), *(c.total for c in counts),
             *(k.missing for k in kinds), *(k.unseen for k in kinds)]
+
+
+def _count_rows(columns: list[list[int] | bytes], n: int, width: int) -> NDArray[np.int64]:
+    """The counts of ``n`` summaries (their columns one after the other, ``width`` counts
+    each) as one row each: packed, read at once."""
+    packed = [c for c in columns if isinstance(c, bytes)]
+    if len(packed) == len(columns):
+        return np.frombuffer(b"".join(packed), COUNT).astype(np.int64).reshape(n, width)
+    return np.fromiter(chain.from_iterable(columns), np.int64, n * width).reshape(n, width)
 
 
 def _laid(rows: NDArray[np.int64], at: NDArray[np.intp], shape: tuple[int, ...]) \

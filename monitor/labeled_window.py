@@ -142,8 +142,9 @@ class LabeledWindow:
         block.decided_at(self.threshold)
         self._move(block, 1)
         self.blocks.append(block)
-        while self.events - self.blocks[0].events >= self.size \
-                or self.blocks[0].start < block.end - self.max_seconds:
+        while self.blocks[0] is not block and (
+                self.events - self.blocks[0].events >= self.size
+                or self.blocks[0].start < block.end - self.max_seconds):
             self._move(self.blocks.popleft(), -1)
 
     def decide_at(self, threshold: float) -> None:

@@ -211,8 +211,9 @@ class PredictionScope:
             self._current = _Block(self.reference_scores)
             moves.append((1, block))
             n = self._enter(block)
-            while n - self.blocks[0].count >= self.max_events \
-                    or self.blocks[0].start < block.end - self.max_seconds:
+            while self.blocks[0] is not block and (
+                    n - self.blocks[0].count >= self.max_events
+                    or self.blocks[0].start < block.end - self.max_seconds):
                 oldest = self.blocks.popleft()
                 oldest.in_window = False
                 self.aged = self.aged or oldest.start < block.end - self.max_seconds
@@ -317,8 +318,9 @@ class PredictionScope:
     def _slide(self, block: _Block) -> WindowReport:
         self._move(block, 1)
         self._enter(block)
-        while self.window.count - self.blocks[0].count >= self.max_events \
-                or self.blocks[0].start < block.end - self.max_seconds:
+        while self.blocks[0] is not block and (
+                self.window.count - self.blocks[0].count >= self.max_events
+                or self.blocks[0].start < block.end - self.max_seconds):
             oldest = self.blocks.popleft()
             oldest.in_window = False
             self.aged = self.aged or oldest.start < block.end - self.max_seconds

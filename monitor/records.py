@@ -1,5 +1,6 @@
 """How the monitor reads ``labeled-events`` (every field checked but the features) and
-``labeled-outcomes`` (each column checked as the fields of a labeled event are).
+``labeled-outcomes`` (each column checked as the fields of a labeled event are, its
+numbers as arrays or packed).
 
 The monitor takes a labeled event's label, score, version and time; its features
 already came, and were checked, on ``user-events``. Leaving them as raw JSON skips
@@ -9,12 +10,14 @@ fields mirror :class:`contracts.records.LabeledEvent`; a test keeps them in step
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from contracts.decoding import MAX_CLOCK_SKEW_SECONDS, OLDEST_TIMESTAMP, safe_id
+from contracts.packed import FLOAT, LABEL, VERSION, unpack
 from contracts.records import Identifier, LabeledOutcomes, Probability, Record, Timestamp
 
 
@@ -38,27 +41,47 @@ class LabeledOutcome(Record, frozen=True, kw_only=True):
     ts: Timestamp
 
 
-def outcomes_problem(outcomes: LabeledOutcomes, now: float) -> str | None:
-    """Why an outcomes record cannot be read, if it cannot: a column of another length,
-    offsets that cannot hold its events, an event time a labeled event could not have,
-    or an id a labeled event could not have (:func:`contracts.decoding` refuses those).
+class OutcomeColumns(NamedTuple):
+    """An outcomes record's number columns as arrays."""
+
+    versions: NDArray[np.int64]
+    labels: NDArray[np.int64]
+    scores: NDArray[np.float64]
+    ts: NDArray[np.float64]
+
+
+def outcome_columns(outcomes: LabeledOutcomes, now: float) -> OutcomeColumns | str:
+    """The number columns of an outcomes record, or why it cannot be read: a column of
+    another length, a number a labeled event could not have (packed columns are checked
+    here, as decoding checks arrays), offsets that cannot hold its events, an event time
+    a labeled event could not have, or an id a labeled event could not have
+    (:func:`contracts.decoding` refuses those).
 
     >>> good = LabeledOutcomes(partition=0, first_offset=5, last_offset=6, consecutive=True,
     ...     event_ids=["e1", "e2"], versions=[1, 1], labels=[0, 1], scores=[0.2, 0.9],
     ...     ts=[1.8e9, 1.8e9])
-    >>> outcomes_problem(good, 1.8e9), outcomes_problem(msgspec.structs.replace(
-    ...     good, labels=[0]), 1.8e9)
-    (None, 'outcomes-columns-differ')
+    >>> outcome_columns(good, 1.8e9).labels.tolist(), outcome_columns(
+    ...     msgspec.structs.replace(good, labels=[0]), 1.8e9)
+    ([0, 1], 'outcomes-columns-differ')
     """
     n = len(outcomes.event_ids)
-    if not len(outcomes.versions) == len(outcomes.labels) == len(outcomes.scores) \
-            == len(outcomes.ts) == n:
+    try:
+        columns = OutcomeColumns(unpack(outcomes.versions, VERSION, np.int64),
+                                 unpack(outcomes.labels, LABEL, np.int64),
+                                 unpack(outcomes.scores, FLOAT, np.float64),
+                                 unpack(outcomes.ts, FLOAT, np.float64))
+    except ValueError:
         return "outcomes-columns-differ"
+    if any(c.size != n for c in columns):
+        return "outcomes-columns-differ"
+    versions, labels, scores, ts = columns
+    if versions.min() < 1 or labels.min() < 0 or labels.max() > 1 \
+            or not (np.all(scores >= 0.0) and np.all(scores <= 1.0)):  # NaN fails too
+        return "outcomes-values-out-of-range"
     span = outcomes.last_offset - outcomes.first_offset + 1
     if span < n or (outcomes.consecutive and span != n):
         return "outcomes-out-of-range"
     latest = now + MAX_CLOCK_SKEW_SECONDS
-    ts = np.asarray(outcomes.ts, dtype=np.float64)
     if not (np.all(ts >= OLDEST_TIMESTAMP) and np.all(ts <= latest)):  # NaN fails too
         return "bad-timestamp"
     ids = "".join(outcomes.event_ids)
@@ -66,7 +89,7 @@ def outcomes_problem(outcomes: LabeledOutcomes, now: float) -> str | None:
     if not (ids.isascii() and ids.isprintable()) \
             and not all(safe_id(i) for i in outcomes.event_ids):
         return "unsafe-id"
-    return None
+    return columns
 
 
-__all__ = ["LabeledOutcome", "outcomes_problem"]
+__all__ = ["LabeledOutcome", "OutcomeColumns", "outcome_columns"]

@@ -5,7 +5,8 @@ reads each one's id, version, label, score and event time, and decoding 400 byte
 JSON per event cost it more than judging them. So the joiner also writes, per
 ``labeled-events`` partition, those five columns of the labeled events it wrote since
 its last commit (:class:`~contracts.records.LabeledOutcomes`, at most
-:data:`~contracts.records.MAX_OUTCOMES` a record).
+:data:`~contracts.records.MAX_OUTCOMES` a record), the numbers packed
+(:mod:`contracts.packed`).
 
 An outcomes record names the offsets its labeled events got, which the monitor's alerts
 name where a change began (and the retrainer trains from). Those are known once the
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from contracts.kafka_clients import KafkaRecord
+from contracts.packed import FLOAT, LABEL, VERSION, pack
 from contracts.records import MAX_OUTCOMES, LabeledEvent, LabeledOutcomes
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class OutcomeBuffer:
     ...     buffer.delivered(0, offset)
     >>> [(_, value, partition)] = buffer.take()
     >>> o = _OUTCOMES.decode(value)
-    >>> partition, o.first_offset, o.last_offset, o.consecutive, o.event_ids, o.labels
+    >>> partition, o.first_offset, o.last_offset, o.consecutive, o.event_ids, list(o.labels)
     (0, 40, 42, True, ['e0', 'e1', 'e2'], [0, 1, 0])
     """
 
@@ -169,8 +171,9 @@ def encode_outcomes(partition: int, held: Outcomes, offsets: Sequence[int] | Non
             raise ValueError("encode_outcomes needs the offsets, or a span they lie within")
         out.append((None, _ENCODER.encode(LabeledOutcomes(
             partition=partition, first_offset=first, last_offset=last, consecutive=consecutive,
-            event_ids=held.event_ids[lo:hi], versions=held.versions[lo:hi],
-            labels=held.labels[lo:hi], scores=held.scores[lo:hi], ts=held.ts[lo:hi])),
+            event_ids=held.event_ids[lo:hi], versions=pack(held.versions[lo:hi], VERSION),
+            labels=pack(held.labels[lo:hi], LABEL), scores=pack(held.scores[lo:hi], FLOAT),
+            ts=pack(held.ts[lo:hi], FLOAT))),
             partition))
     return out
 

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+import numpy as np
 from confluent_kafka import Producer
 
 from contracts.kafka_clients import producer_config
+from contracts.packed import FLOAT, LABEL, VERSION, unpack
 from contracts.records import (
     DeadLetter,
     Label,
@@ -138,9 +140,12 @@ def test_join_labels_scored_events_once_and_dead_letters_the_rest(
     for record in outcomes:
         o = OUTCOMES.decode(record.value or b"")
         assert o.consecutive and record.partition == o.partition
-        for i, event_id in enumerate(o.event_ids):
-            told[(o.partition, o.first_offset + i)] = (
-                event_id, o.versions[i], o.labels[i], o.scores[i], o.ts[i])
+        columns = zip(o.event_ids, unpack(o.versions, VERSION, np.int64).tolist(),
+                      unpack(o.labels, LABEL, np.int64).tolist(),
+                      unpack(o.scores, FLOAT, np.float64).tolist(),
+                      unpack(o.ts, FLOAT, np.float64).tolist(), strict=True)
+        for i, outcome in enumerate(columns):
+            told[(o.partition, o.first_offset + i)] = outcome
     assert told == {at: (e.event_id, e.version, e.label, e.score, e.ts.timestamp())
                     for at, e in written.items()}
 

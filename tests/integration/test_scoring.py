@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -333,11 +334,12 @@ def test_what_was_scored_is_summarised_on_feature_summaries_in_plain_json(
     assert {(k, s["model"], s["version"]) for _, k, s in summaries} == {
         (b"conversion", "conversion", 1)}
     assert all(p == s["partition"] and s["events"] <= 100 for p, _, s in summaries)
-    # A categorical feature's counts: [counts in the reference's order, missing, unseen, names].
+    # A categorical feature's counts: [counts in the reference's order (base64, a byte
+    # each), missing, unseen, names].
     counted = Counter()
     for _, _, s in summaries:
-        counts, missing, unseen, _ = s["categorical"]["device"]
-        counted.update(dict(zip(devices, counts, strict=True)))
+        packed, missing, unseen, _ = s["categorical"]["device"]
+        counted.update(dict(zip(devices, base64.b64decode(packed), strict=True)))
         counted[None] += missing + unseen
     expected = Counter(i.event.features.get("device") for i in sent)
     assert {d: counted[d] for d in devices} == {d: expected[d] for d in devices}

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from contracts.feature_rows import FeatureRows, column
-from contracts.feature_summary import Summariser, runs_of
+from contracts.feature_summary import SUMMARY_EVENTS, Summariser, runs_of
+from contracts.packed import COUNT
 from contracts.reference_stats import CategoricalReference, Histogram, NumericReference, Reference
 from contracts.sketches import CategoricalSketch, NumericSketch
 
@@ -54,12 +55,16 @@ def test_each_value_lands_where_the_sketches_put_it(seed: int) -> None:
             sketch = NumericSketch(ref)
             sketch.add(np.array(column(events, name), dtype=np.float64))
             counts = s.numeric[name]
-            assert counts.coarse == sketch.coarse.counts.tolist()
-            assert counts.fine == sketch.fine.tolist()
+            assert list(counts.coarse) == sketch.coarse.counts.tolist()
+            assert list(counts.fine) == sketch.fine.tolist()
             assert counts.missing == sketch.missing
         cat = CategoricalSketch(reference.categorical["c"])
         cat.add([None if v is None else v if isinstance(v, str) else str(int(v))
                  for v in column(events, "c")])
         got = s.categorical["c"]
-        assert (got.counts, got.missing, got.unseen, got.names) == (
+        assert (list(got.counts), got.missing, got.unseen, got.names) == (
             cat.counts.tolist(), cat.missing, cat.unseen_total, cat.unseen)
+
+
+def test_a_summarys_counts_fit_the_byte_each_is_packed_in() -> None:
+    assert SUMMARY_EVENTS <= np.iinfo(COUNT).max

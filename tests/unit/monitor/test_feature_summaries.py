@@ -319,3 +319,19 @@ def test_labeled_events_without_predictions_are_said_once_enough_have_come(
     gap = monitor.source_gap()
     assert gap is not None and gap.startswith("10,000 labeled events counted and no predictions")
     assert "STREAMML_MONITOR_SOURCE" in gap
+
+
+def test_a_summary_spanning_more_than_a_window_is_held_alone(bundle: ModelBundle) -> None:
+    """A hundred events two minutes apart span more than an hour, a window's default
+    time: the window holds each such summary alone, where events are cut an hour at a
+    time."""
+    slow = [msgspec.structs.replace(e, ts=START + timedelta(minutes=2 * i))
+            for i, e in enumerate(stream(300))]
+    summaries = summarise(slow, [0] * 300, lambda k: k, [summariser_of(bundle)])
+    by_summaries, by_events = monitor_of(bundle), monitor_of(bundle)
+
+    read = by_summaries.add_summaries(summaries)
+    seen = by_events.add_events(slow)
+
+    assert [r.n for r in read] == [SUMMARY_EVENTS] * 3
+    assert [r.n for r in seen] == [30] * 9  # an hour's events a window

@@ -10,11 +10,12 @@ import msgspec
 import pytest
 
 from contracts.kafka_clients import KafkaRecord
+from contracts.packed import FLOAT, LABEL, VERSION, pack
 from contracts.records import LabeledOutcomes
 from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
-from monitor.records import outcomes_problem
+from monitor.records import outcome_columns
 
 TOPICS = Topics()
 NOW = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
@@ -22,6 +23,10 @@ GOOD = LabeledOutcomes(partition=1, first_offset=10, last_offset=13, consecutive
                        event_ids=["e1", "e2", "e3", "e4"], versions=[1, 1, 1, 1],
                        labels=[0, 1, 1, 0], scores=[0.1, 0.8, 0.6, 0.3],
                        ts=[NOW - 60, NOW - 50, NOW - 40, NOW - 30])
+# The same events as the joiner writes them: numbers packed.
+PACKED = msgspec.structs.replace(
+    GOOD, versions=pack(GOOD.versions, VERSION), labels=pack(GOOD.labels, LABEL),
+    scores=pack(GOOD.scores, FLOAT), ts=pack(GOOD.ts, FLOAT))
 
 
 def record(value: bytes, offset: int = 0) -> KafkaRecord:
@@ -33,9 +38,10 @@ def monitor() -> Monitor:
                                                            min_events=1))
 
 
-def test_outcomes_written_twice_count_each_event_once() -> None:
+@pytest.mark.parametrize("written", [GOOD, PACKED], ids=["arrays", "packed"])
+def test_outcomes_written_twice_count_each_event_once(written: LabeledOutcomes) -> None:
     m = monitor()
-    value = msgspec.json.encode(GOOD)
+    value = msgspec.json.encode(written)
 
     [report] = m.ingest([record(value, 0)], now=NOW)
     m.ingest([record(value, 1)], now=NOW)
@@ -62,8 +68,34 @@ def test_outcomes_the_monitor_cannot_check_are_refused_whole(changes: dict[str, 
     bad = msgspec.structs.replace(GOOD, **changes)
 
     assert m.ingest([record(msgspec.json.encode(bad))], now=NOW) == []
-    assert outcomes_problem(bad, NOW) == problem
+    assert outcome_columns(bad, NOW) == problem
     assert m.counts[("outcomes", problem)] == 1 and m.counts[("labeled", "counted")] == 0
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"labels": pack([0, 1, 2, 0], LABEL)}, "outcomes-values-out-of-range"),
+    ({"versions": pack([1, 0, 1, 1], VERSION)}, "outcomes-values-out-of-range"),
+    ({"scores": pack([0.1, 1.5, 0.5, 0.5], FLOAT)}, "outcomes-values-out-of-range"),
+    ({"scores": pack([0.1, float("nan"), 0.5, 0.5], FLOAT)}, "outcomes-values-out-of-range"),
+    ({"scores": pack([0.1, 0.2, 0.5], FLOAT)}, "outcomes-columns-differ"),
+    ({"ts": pack([NOW] * 4, FLOAT)[:-1]}, "outcomes-columns-differ"),
+    ({"ts": pack([NOW, NOW, NOW, float("inf")], FLOAT)}, "bad-timestamp"),
+])
+def test_packed_numbers_are_checked_as_arrays_are_when_decoded(changes: dict[str, object],
+                                                               problem: str) -> None:
+    m = monitor()
+    bad = msgspec.structs.replace(PACKED, **changes)
+
+    assert m.ingest([record(msgspec.json.encode(bad))], now=NOW) == []
+    assert m.counts[("outcomes", problem)] == 1 and m.counts[("labeled", "counted")] == 0
+
+
+def test_packed_and_array_outcomes_give_the_same_figures() -> None:
+    reports = [monitor().ingest([record(msgspec.json.encode(o))], now=NOW)
+               for o in (GOOD, PACKED)]
+
+    assert [repr(r.figures) for r in reports[0]] == [repr(r.figures) for r in reports[1]]
+    assert len(reports[0]) == 1
 
 
 def test_not_consecutive_outcomes_are_counted_without_naming_offsets() -> None:
@@ -76,9 +108,10 @@ def test_not_consecutive_outcomes_are_counted_without_naming_offsets() -> None:
     assert m.labeled[next(iter(m.labeled))].trail.first_offsets(since=0) == ()
 
 
-def test_random_bytes_on_labeled_outcomes_never_raise() -> None:
+@pytest.mark.parametrize("written", [GOOD, PACKED], ids=["arrays", "packed"])
+def test_random_bytes_on_labeled_outcomes_never_raise(written: LabeledOutcomes) -> None:
     rng = random.Random(7)
-    good = msgspec.json.encode(GOOD)
+    good = msgspec.json.encode(written)
     m = monitor()
     for _ in range(300):
         value = bytearray(good)

@@ -305,3 +305,21 @@ def test_a_refused_summary_of_a_new_scope_takes_no_watched_scopes_place(
     assert list(monitor.predictions) == watched and monitor.take_retired() == []
     assert monitor.counts[("prediction-summaries", "summary-bins-differ")] == 1
     assert monitor.counts[("prediction-summaries", "summary-out-of-range")] == 1
+
+
+def test_a_summary_spanning_more_than_a_window_is_held_alone(bundle: ModelBundle) -> None:
+    """Predictions two minutes apart: each summary of a hundred spans more than the
+    window's hour, and the window holds it alone, where predictions are cut an hour at
+    a time."""
+    s = scored(bundle, 300)
+    s.ts = s.ts[0] + 120.0 * np.arange(300)
+    by_summaries, by_predictions = (
+        PredictionScope(Scope("conversion", 1, "champion"), max_events=1000, stride=100,
+                        max_seconds=3600.0, min_events=1,
+                        reference_scores=bundle.reference.scores) for _ in range(2))
+
+    read, _ = by_summaries.add_summaries(summaries_of(bundle, s, [0] * 300, list(range(300))))
+    seen = by_predictions.add(s.ts, s.scores, s.decisions, s.latency)
+
+    assert [r.n for r in read] == [SUMMARY_EVENTS] * 3
+    assert [r.n for r in seen] == [30] * 9  # an hour's events a window

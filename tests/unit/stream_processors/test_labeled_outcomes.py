@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
+import numpy as np
 import pytest
 
 from contracts.kafka_clients import KafkaRecord
+from contracts.packed import FLOAT, LABEL, VERSION, unpack
 from contracts.records import MAX_OUTCOMES, LabeledEvent, LabeledOutcomes
 from contracts.topics import Topics
 from stream_processors.labeled_outcomes import (
@@ -44,9 +46,11 @@ def test_labeled_events_acknowledged_in_order_get_their_offsets_and_columns() ->
 
     assert (o.partition, o.first_offset, o.last_offset, o.consecutive) == (2, 100, 104, True)
     assert o.event_ids == [e.event_id for e in events]
-    assert (o.versions, o.labels, o.scores) == ([1, 2, 1, 2, 1], [0, 1, 0, 1, 0],
-                                                [0.0, 0.1, 0.2, 0.3, 0.4])
-    assert o.ts == [T0.timestamp()] * 5
+    assert (unpack(o.versions, VERSION, np.int64).tolist(),
+            unpack(o.labels, LABEL, np.int64).tolist(),
+            unpack(o.scores, FLOAT, np.float64).tolist()) == ([1, 2, 1, 2, 1], [0, 1, 0, 1, 0],
+                                                              [0.0, 0.1, 0.2, 0.3, 0.4])
+    assert unpack(o.ts, FLOAT, np.float64).tolist() == [T0.timestamp()] * 5
     assert buffer.take() == []  # taken once
 
 

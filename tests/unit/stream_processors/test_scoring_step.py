@@ -143,7 +143,7 @@ def test_valid_events_are_summarised_on_their_partition_for_each_served_version(
                   for _, s, _ in out) == [(1, 0, 10, 14, 3), (1, 1, 11, 15, 3),
                                           (2, 0, 10, 14, 3), (2, 1, 11, 15, 3)]
     assert all(key == b"conversion" and p == s.partition for key, s, p in out)
-    assert all(s.numeric["cart_value"].coarse == [0, 3] for _, s, _ in out)
+    assert all(list(s.numeric["cart_value"].coarse) == [0, 3] for _, s, _ in out)
     assert all(s.start == s.end and s.start.year == 2026 for _, s, _ in out)
 
 
