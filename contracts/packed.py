@@ -3,10 +3,9 @@ string: a feature summary's counts and an outcomes record's columns.
 
 Reading a JSON array of numbers costs a reader (and writing it, the writer) a step per
 number, and then another to make an array of them; packed, a column is one string
-and one array read straight from its bytes. On ``monitor_memory``'s records, decoding
-a feature summary fell from 11.3 to 2.6 µs and an outcome from 0.105 to 0.038 µs, and
-a feature summary is a fifth smaller. Readers take either form, so records written as
-arrays stay readable.
+and one array read straight from its bytes. The monitor's CPU an event fell by a
+tenth (``python -m benchmarks monitor_memory``), and a feature summary is a fifth
+smaller. Readers take either form, so records written as arrays stay readable.
 
 Each column has one layout, little-endian: a summary's counts one unsigned byte each
 (a summary holds at most :data:`~contracts.records.SUMMARY_EVENTS` events, fewer than
