@@ -116,6 +116,34 @@ def test_summaries_add_up_to_the_counts_of_every_event(bundle: ModelBundle, seed
     assert monitor.counts[("events", "counted")] == len(events)
 
 
+def as_arrays(summary: FeatureSummary) -> FeatureSummary:
+    """``summary`` as a processor that packs nothing writes it: counts as JSON arrays."""
+    return msgspec.json.decode(msgspec.json.encode(msgspec.structs.replace(
+        summary,
+        numeric={n: msgspec.structs.replace(c, coarse=list(c.coarse), fine=list(c.fine))
+                 for n, c in summary.numeric.items()},
+        categorical={n: msgspec.structs.replace(c, counts=list(c.counts))
+                     for n, c in summary.categorical.items()})), type=FeatureSummary)
+
+
+@pytest.mark.parametrize("written", ["arrays", "mixed"])
+def test_summaries_with_counts_as_arrays_add_up_as_packed_ones_do(bundle: ModelBundle,
+                                                                  written: str) -> None:
+    """Summaries already on a topic from a processor that wrote arrays stay readable, alone
+    or in the same batch as packed ones."""
+    events = stream(3000)
+    packed = processed(events, summariser_of(bundle), random.Random(4))
+    assert all(isinstance(s.numeric["cart_value"].fine, bytes) for s in packed)
+    summaries = [as_arrays(s) if written == "arrays" or i % 2 else s
+                 for i, s in enumerate(packed)]
+    assert isinstance(summaries[1].numeric["cart_value"].fine, list)
+
+    monitor = monitor_of(bundle, feature_events=100_000, feature_stride=1)
+    monitor.add_summaries(summaries)
+    [window] = monitor.features.values()
+    assert_same_counts(window, events)
+
+
 @pytest.mark.parametrize("together", [False, True])
 def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle,
                                                           together: bool) -> None:
