@@ -33,13 +33,14 @@ class BlockADWIN:
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> detector = BlockADWIN()
+    >>> detector, fed = BlockADWIN(), 0
     >>> for mean in [0.2] * 40 + [0.5] * 10:
     ...     block = rng.normal(mean, 0.1, 100)
     ...     detector.update_block(100, block.sum(), ((block - block.mean()) ** 2).sum())
+    ...     fed += 100
     ...     if detector.drift_detected:
     ...         break
-    >>> detector.drift_detected, 4000 < detector.items <= 4500
+    >>> detector.drift_detected, 4000 < fed <= 4500
     (True, True)
     """
 
@@ -57,7 +58,6 @@ class BlockADWIN:
         self.max_buckets = max_buckets
         self.min_window_length = min_window_length
         self.grace_period = grace_period
-        self.items = 0  # items ever added, detections or not
         self.drift_detected = False
         self._reset()
 
@@ -68,11 +68,6 @@ class BlockADWIN:
         self._total = 0.0
         self._m2 = 0.0
         self._since_check = 0
-
-    @property
-    def estimation(self) -> float:
-        """The window's mean (0 when empty)."""
-        return self._total / self.width if self.width else 0.0
 
     def update(self, x: float) -> None:
         """Add one item."""
@@ -86,7 +81,6 @@ class BlockADWIN:
             self.drift_detected = False
         if n <= 0:
             return
-        self.items += n
         self.width, self._total, self._m2 = _merged(
             (self.width, self._total, self._m2), (n, total, m2))
         self._insert((n, total, m2))

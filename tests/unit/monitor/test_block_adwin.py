@@ -86,4 +86,4 @@ def test_the_watch_feeds_a_call_as_one_block_and_cuts_before_the_change() -> Non
 def test_empty_blocks_change_nothing() -> None:
     detector = BlockADWIN()
     detector.update_block(0, 0.0, 0.0)
-    assert (detector.width, detector.items, detector.drift_detected) == (0, 0, False)
+    assert (detector.width, detector.drift_detected) == (0, False)
