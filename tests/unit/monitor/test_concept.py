@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from river import drift
 
-from monitor.concept import ErrorWatch, Strided, make_detector
+from monitor.concept import ErrorWatch, RiverADWIN, Strided, make_detector
 from monitor.exceptions import RulesError
 
 CHANGE = 5000
@@ -78,3 +79,46 @@ def test_error_watch_reports_each_detector_that_fired_once() -> None:
     assert watch.take_fired() == ["adwin"]
     assert watch.take_fired() == []
     assert watch.last_detection["adwin"] >= CHANGE
+
+
+def rivers_detections(stream: list[float]) -> list[tuple[int, int]]:
+    """Where river's ADWIN, fed one error at a time, detects, and the window it keeps."""
+    detector = drift.ADWIN()
+    hits = []
+    for i, x in enumerate(stream):
+        detector.update(x)
+        if detector.drift_detected:
+            hits.append((i, detector.width))
+    return hits
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_adwin_fed_blocks_of_errors_detects_where_river_does_one_at_a_time(seed: int) -> None:
+    # Rises and falls, so it detects several times and resets between; blocks of random
+    # sizes, so detections fall at a block's first, inner and last errors.
+    rng = np.random.default_rng(seed)
+    stream = np.concatenate([rng.exponential(m, 3000) for m in (0.3, 0.6, 0.3, 0.9)]).tolist()
+    detector = make_detector("adwin")
+    assert isinstance(detector, RiverADWIN)
+    hits, at = [], 0
+    while at < len(stream):
+        k = int(rng.integers(1, 400))
+        hits += [(at + i, width) for i, width in detector.update_many(stream[at:at + k])]
+        at += k
+
+    expected = rivers_detections(stream)
+    assert len(expected) >= 3
+    assert hits == expected
+
+
+def test_adwin_fed_one_error_and_then_blocks_resets_once_after_a_detection() -> None:
+    stream = [0.1] * 2000 + [0.9] * 20 + [0.9] * 3000
+    detector = RiverADWIN()
+    [(first, _)] = detector.update_many(stream[:2016])
+    assert first == 2015 and detector.drift_detected
+    detector.update(stream[2016])  # river's update resets first
+    later = [(2017 + i, w) for i, w in detector.update_many(stream[2017:])]
+
+    river = rivers_detections(stream)
+    assert river[0][0] == first
+    assert later == river[1:]
