@@ -5,8 +5,8 @@ Page-Hinkley see every error (ADWIN about 0.06 µs each, fed a block at a time b
 :class:`RiverADWIN`; Page-Hinkley about two); KSWIN costs ~240 µs an update, so when
 asked for it sees one error in ``stride``.
 ``adwin_blocks`` is ADWIN judged once per block of errors the monitor adds together
-(:class:`~monitor.block_adwin.BlockADWIN`): half the CPU at the default stride, drift
-found a little later (figures in ``README.md``).
+(:class:`~monitor.block_adwin.BlockADWIN`): fewer false alarms, drift found a little
+later (figures in ``README.md``).
 """
 
 from __future__ import annotations
