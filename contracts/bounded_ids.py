@@ -5,6 +5,7 @@ before."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from itertools import chain, islice
 
 
@@ -15,13 +16,13 @@ class RecentIds:
     between two of a few hundred thousand 64-bit hashes is vanishingly rare.
     A set beside a deque of at most ``capacity`` keeps every step O(1) (an ordered
     dict emptied from the front slows down as it fills with holes), and lets a batch
-    of new ids in with a few set operations.
+    of new ids in with two passes over the set: one to look, one to add.
 
     >>> seen = RecentIds(capacity=2)
     >>> [seen.add(i) for i in ("a", "b", "a", "c", "a")]
     [True, True, False, True, True]
-    >>> RecentIds(capacity=5).add_all(["a", "b", "a"])
-    [True, True, False]
+    >>> RecentIds(capacity=5).add_new(["a", "b", "a"])
+    [0, 1]
     """
 
     def __init__(self, *, capacity: int = 200_000) -> None:
@@ -44,22 +45,25 @@ class RecentIds:
         order.append(h)
         return True
 
-    def add_all(self, items: list[str]) -> list[bool]:
-        """:meth:`add` of each item in turn, in one call for a whole batch."""
+    def add_new(self, items: list[str]) -> Sequence[int]:
+        """:meth:`add` of each item in turn, in one call for a whole batch: the indices
+        of the items it remembered anew."""
         hashes = list(map(hash, items))
         known = self._set
-        batch = set(hashes)
-        if len(batch) < len(hashes) or not known.isdisjoint(batch):
-            add = self.add  # a string keeps its hash: not computed again
-            return [add(item) for item in items]
-        # All new, the usual case: what one add after another would leave, in C.
-        order = self._order
-        known |= batch
-        excess = len(order) + len(hashes) - self.capacity
-        if excess > 0:
-            known.difference_update(islice(chain(order, hashes), excess))
-        order.extend(hashes)
-        return [True] * len(hashes)
+        before = len(known)
+        if known.isdisjoint(hashes):
+            # All new, the usual case: what one add after another would leave, in C.
+            known.update(hashes)
+            if len(known) - before == len(hashes):
+                order = self._order
+                excess = len(order) + len(hashes) - self.capacity
+                if excess > 0:
+                    known.difference_update(islice(chain(order, hashes), excess))
+                order.extend(hashes)
+                return range(len(hashes))
+            known.difference_update(hashes)  # one repeats another: none was known
+        add = self.add  # a string keeps its hash: not computed again
+        return [i for i, item in enumerate(items) if add(item)]
 
     def clear(self) -> None:
         self._set.clear()

@@ -199,9 +199,9 @@ class Monitor:
     def _first_time(self, kind: str, records: Sequence[R], keys: list[str]) -> list[R]:
         return [records[i] for i in self._fresh(kind, keys)]
 
-    def _fresh(self, kind: str, keys: list[str]) -> list[int]:
+    def _fresh(self, kind: str, keys: list[str]) -> Sequence[int]:
         """Indices of the keys seen for the first time."""
-        fresh = [i for i, new in enumerate(self.seen[kind].add_all(keys)) if new]
+        fresh = self.seen[kind].add_new(keys)
         self.counts[(kind, "counted")] += len(fresh)
         self.counts[(kind, "duplicate")] += len(keys) - len(fresh)
         return fresh

@@ -109,6 +109,6 @@ def test_a_batch_of_ids_counts_as_the_same_ids_one_at_a_time(seed: int) -> None:
         high = int(rng.choice([30, 200, 10_000]))
         batch = [f"e{i}" for i in rng.integers(0, high, size=int(rng.integers(0, 80)))]
 
-        assert batched.add_all(batch) == [single.add(i) for i in batch]
+        assert list(batched.add_new(batch)) == [k for k, i in enumerate(batch) if single.add(i)]
         assert len(batched) == len(single)
         assert all((i in batched) == (i in single) for i in batch)
