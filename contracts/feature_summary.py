@@ -218,12 +218,12 @@ class Summariser:
         sizes = np.fromiter((r.hi - r.lo for r in runs), np.int64, k)
         run_of = np.repeat(np.arange(k), sizes)
         starts = np.fromiter((r.lo for r in runs), np.int64, k)
-        numeric = {}
-        for name, cuts in self.numeric:
-            laid = laid_out.get(name)
-            if laid is None:
-                laid = laid_out[name] = _numbers(rows, name)[order]
-            numeric[name] = self._numeric(laid, run_of, sizes, cuts)
+        for name, _ in self.numeric:
+            if name not in laid_out:
+                laid_out[name] = _numbers(rows, name)[order]
+        numeric = self._numeric(np.stack([laid_out[name] for name, _ in self.numeric])
+                                if self.numeric else np.empty((0, len(order))),
+                                run_of, starts, sizes)
         categorical = {name: self._categorical(rows, name, vocabulary, at, order, run_of, k)
                        for name, vocabulary, at in self.categorical}
         first = np.minimum.reduceat(ts, starts).tolist()
@@ -237,20 +237,27 @@ class Summariser:
             categorical={name: counts[j] for name, counts in categorical.items()},
         ) for j, r in enumerate(runs)]
 
-    @staticmethod
-    def _numeric(x: NDArray[np.float64], run_of: NDArray[np.int64], sizes: NDArray[np.int64],
-                 cuts: _Cuts) -> list[NumericCounts]:
-        present = ~np.isnan(x)
-        values, at = x[present], run_of[present]
+    def _numeric(self, x: NDArray[np.float64], run_of: NDArray[np.int64],
+                 starts: NDArray[np.int64], sizes: NDArray[np.int64]) \
+            -> dict[str, list[NumericCounts]]:
+        """Each numeric feature's counts per run; ``x`` holds their columns laid out, one
+        row a feature (the missing counts and sums of them all in two numpy calls)."""
         k = sizes.size
-        cells = per_run(at, np.searchsorted(cuts.both, values), cuts.both.size + 1, k)
-        coarse = np.add.reduceat(cells, cuts.coarse, axis=1).astype(COUNT)
-        fine = np.add.reduceat(cells, cuts.fine, axis=1).astype(COUNT)
-        missing = (sizes - np.bincount(at, minlength=k)).tolist()
-        totals = np.clip(np.bincount(at, weights=values, minlength=k),
+        present = ~np.isnan(x)
+        missing = (sizes - np.add.reduceat(present, starts, axis=1, dtype=np.int64)).tolist()
+        totals = np.clip(np.add.reduceat(np.where(present, x, 0.0), starts, axis=1),
                          -LARGEST_SUM, LARGEST_SUM).tolist()
-        return [NumericCounts(coarse[j].tobytes(), fine[j].tobytes(), missing[j], totals[j])
-                for j in range(k)]
+        out = {}
+        for f, (name, cuts) in enumerate(self.numeric):
+            row = present[f]
+            cells = per_run(run_of[row], np.searchsorted(cuts.both, x[f][row]),
+                            cuts.both.size + 1, k)
+            coarse = np.add.reduceat(cells, cuts.coarse, axis=1).astype(COUNT)
+            fine = np.add.reduceat(cells, cuts.fine, axis=1).astype(COUNT)
+            lacking, sums = missing[f], totals[f]
+            out[name] = [NumericCounts(coarse[j].tobytes(), fine[j].tobytes(), lacking[j],
+                                       sums[j]) for j in range(k)]
+        return out
 
     @staticmethod
     def _categorical(rows: Sequence[Row], name: str, vocabulary: Vocabulary,

@@ -226,8 +226,12 @@ class _Held:
     def add(self, model: ScoringModel, route: Route, positions: list[int],
             scores: NDArray[np.float64], decisions: NDArray[np.int64],
             explained: list[dict[str, float]] | None) -> None:
-        """Hold one route's predictions, for the events at message indices ``positions``."""
-        at = np.searchsorted(self.positions, positions)
+        """Hold one route's predictions, for the events at message indices ``positions``
+        (in their order, as the batch's valid events are)."""
+        n = len(positions)
+        at = np.arange(n) if n == len(self.positions) else np.searchsorted(
+            np.fromiter(self.positions, np.intp, len(self.positions)),
+            np.fromiter(positions, np.intp, n))
         summariser = self.state.summarisers.get(model.version)
         ts = self.times[at]
         self.summaries.hold_predictions(
