@@ -75,6 +75,10 @@ def group_by_assignment(
     >>> group_by_assignment(d, ["a", "b"])
     {Assignment(route='champion', version=1): [0, 1]}
     """
+    if not _canary_live(deployment):
+        # Everyone gets the same versions: no user's bucket to compute.
+        everyone = list(range(len(user_ids)))
+        return {a: list(everyone) for a in assign(deployment, "")} if everyone else {}
     groups: dict[Assignment, list[int]] = {}
     for i, user_id in enumerate(user_ids):
         for assignment in assign(deployment, user_id):
@@ -82,14 +86,18 @@ def group_by_assignment(
     return groups
 
 
+def _canary_live(deployment: Deployment) -> bool:
+    """Whether some users get a canary: one is named, it is not the champion, and it has
+    a share of users."""
+    canary = deployment.canary
+    return canary is not None and canary != deployment.champion \
+        and deployment.canary_fraction > 0.0
+
+
 def _shown(deployment: Deployment, user_id: str) -> Assignment:
     canary = deployment.canary
-    if (
-        canary is not None
-        and canary != deployment.champion
-        and deployment.canary_fraction > 0.0
-        and bucket(deployment.model, user_id) < deployment.canary_fraction
-    ):
+    if canary is not None and _canary_live(deployment) \
+            and bucket(deployment.model, user_id) < deployment.canary_fraction:
         return Assignment("canary", canary)
     return Assignment("champion", deployment.champion)
 

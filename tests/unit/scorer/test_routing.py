@@ -85,3 +85,21 @@ def test_grouping_gives_each_assignment_the_positions_of_its_events() -> None:
     shown = groups[Assignment("champion", 3)] + groups[Assignment("canary", 4)]
     assert sorted(shown) == list(range(300))
     assert all(assign(d, users[i])[0].route == "canary" for i in groups[Assignment("canary", 4)])
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"shadow": 5}, {"canary": None}, {"canary": None, "shadow": 5},
+    {"canary": None, "shadow": 3}, {"canary_fraction": 0.0, "shadow": 5}, {"canary": 3},
+    {"canary_fraction": 1.0, "shadow": 4},
+])
+def test_grouping_gives_each_event_the_versions_its_user_is_assigned(
+        changes: dict[str, object]) -> None:
+    d = deployment(**changes)
+    users = USERS[:500]
+    expected: dict[Assignment, list[int]] = {}
+    for i, user in enumerate(users):
+        for a in assign(d, user):
+            expected.setdefault(a, []).append(i)
+
+    assert group_by_assignment(d, users) == expected
+    assert group_by_assignment(d, []) == {}
