@@ -73,15 +73,38 @@ class LabeledBlock:
         >>> b.confusion.tolist(), int(b.ranks[200]), int(b.ranks[SCORE_GRID + 900])
         ([1, 1, 1, 2], 1, 1)
         """
+        return cls.cut(ts, labels, scores, loss, entropy, threshold, [0, ts.size])[0]
+
+    @classmethod
+    def cut(cls, ts: Floats, labels: Ints, scores: Floats, loss: Floats, entropy: Floats,
+            threshold: float, bounds: list[int]) -> list[LabeledBlock]:
+        """The blocks of :meth:`of` events ``bounds[i]`` to ``bounds[i + 1]`` (the bounds
+        rising from 0 to all of them): each count of them all in one numpy call, as a
+        batch closes a dozen blocks. A block's sums add its events in order, so a block
+        is the same whichever events came beside it.
+
+        >>> a, b = LabeledBlock.cut(np.arange(3.0), np.array([0, 1, 1]),
+        ...                         np.array([0.2, 0.9, 0.4]), np.zeros(3), np.zeros(3), 0.5,
+        ...                         [0, 2, 3])
+        >>> a.confusion.tolist(), b.confusion.tolist(), (b.start, b.end), b.events
+        ([1, 1, 1, 2], [0, 0, 1, 0], (2.0, 2.0), 1)
+        """
+        starts = np.asarray(bounds[:-1], dtype=np.intp)
+        k = starts.size
+        block_of = np.repeat(np.arange(k), np.diff(bounds))
         bins = score_bins(scores, SCORE_GRID)
-        positive = labels == 1
-        return cls(
-            labels, scores, float(ts.min()), float(ts.max()),
-            np.bincount(bins + SCORE_GRID * labels, minlength=2 * SCORE_GRID),
-            np.array((loss.sum(), entropy.sum(), np.square(labels - scores).sum())),
-            np.bincount(bins // _PER_BAND, weights=scores,
-                        minlength=CALIBRATION_BINS).astype(np.float64, copy=False),
-            _confusion(positive, scores, threshold), threshold)
+        ranks = np.bincount(block_of * (2 * SCORE_GRID) + bins + SCORE_GRID * labels,
+                            minlength=k * 2 * SCORE_GRID).reshape(k, 2 * SCORE_GRID)
+        sums = np.stack([np.bincount(block_of, weights=w, minlength=k)
+                         for w in (loss, entropy, np.square(labels - scores))], axis=1)
+        bands = np.bincount(block_of * CALIBRATION_BINS + bins // _PER_BAND, weights=scores,
+                            minlength=k * CALIBRATION_BINS).reshape(k, CALIBRATION_BINS)
+        confusion = _confusion(labels == 1, scores, threshold, starts)
+        first = np.minimum.reduceat(ts, starts).tolist()
+        last = np.maximum.reduceat(ts, starts).tolist()
+        return [cls(labels[lo:hi], scores[lo:hi], first[j], last[j], ranks[j], sums[j],
+                    bands[j], confusion[j], threshold)
+                for j, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False))]
 
     @property
     def events(self) -> int:
@@ -90,7 +113,8 @@ class LabeledBlock:
     def decided_at(self, threshold: float) -> None:
         """Count the decisions again at another threshold."""
         if threshold != self.threshold:
-            self.confusion = _confusion(self.labels == 1, self.scores, threshold)
+            self.confusion = _confusion(self.labels == 1, self.scores, threshold,
+                                        np.zeros(1, dtype=np.intp))[0]
             self.threshold = threshold
 
 
@@ -237,11 +261,13 @@ def binned_ranking(positives: NDArray[np.floating] | Ints,
     return roc_auc.tolist(), pr_auc.tolist()
 
 
-def _confusion(positive: NDArray[np.bool_], scores: Floats, threshold: float) -> Ints:
+def _confusion(positive: NDArray[np.bool_], scores: Floats, threshold: float,
+               starts: NDArray[np.intp]) -> Ints:
+    """Hits, chosen, actual and correct at ``threshold`` of the events from each of
+    ``starts`` to the next (the last to the end), one row each."""
     decided = scores >= threshold
-    hits = np.count_nonzero(positive & decided)
-    return np.array((hits, np.count_nonzero(decided), np.count_nonzero(positive),
-                     positive.size - np.count_nonzero(positive ^ decided)), dtype=np.int64)
+    tallies = np.stack((positive & decided, decided, positive, ~(positive ^ decided)), axis=1)
+    return np.add.reduceat(tallies, starts, axis=0, dtype=np.int64)
 
 
 __all__ = ["SCORE_GRID", "LabeledBlock", "LabeledWindow", "WindowCounts", "binned_ranking",

@@ -107,25 +107,36 @@ class LabeledScope:
         offsets on ``labeled-events`` where known."""
         self.total += ts.size
         closed = []
-        # Each event's errors and delay bucket at once; a stride's are a slice of them.
+        # Each event's errors and delay bucket at once, each stride's block of counts at
+        # once; a stride's are a slice of them.
         losses, entropies = _log_loss(labels, scores), _entropy(scores)
         excesses = losses - entropies
+        fed = self.trail.fed
+        self.trail.extend(ts, excesses, positions, (labels, scores))
+        segments = self.clock.segments(ts)
+        bounds = [seg.lo for seg in segments if seg.hi > seg.lo]  # empty ones only close
+        whole = dict(zip(bounds, LabeledBlock.cut(
+            ts, labels, scores, losses, entropies, self.window.threshold, [*bounds, ts.size]),
+            strict=True)) if bounds else {}
         buckets = np.searchsorted(DELAY_BUCKETS, delays)
-        for seg in self.clock.segments(ts):
+        for seg in segments:
             part = slice(seg.lo, seg.hi)
-            y, p, excess = labels[part], scores[part], excesses[part]
-            self._filling.append((ts[part], y, p, losses[part], entropies[part]))
-            self.trail.extend(ts[part], excess, None if positions is None
-                              else (positions[0][part], positions[1][part]), (y, p))
-            self.watch.update_many(excess)
+            self.watch.update_many(excesses[part])
             self.delays += np.bincount(buckets[part], minlength=self.delays.size)
+            if seg.closes and not self._filling:
+                self.window.add(whole[seg.lo])
+            else:
+                self._filling.append((ts[part], labels[part], scores[part], losses[part],
+                                      entropies[part]))
+                if seg.closes:
+                    self.window.add(self._block())
             if seg.closes:
-                self.window.add(self._block())
-                closed.append(self._closing(seg.end, seg.count))
+                closed.append(self._closing(seg.end, seg.count, fed + seg.hi))
         return self._close(closed)
 
     def _block(self) -> LabeledBlock:
-        """The block of the events added since the last one closed."""
+        """The block of the events added since the last one closed: its counts from all of
+        its events at once, as if they had come in one batch."""
         filling, self._filling = self._filling, []
         columns = filling[0] if len(filling) == 1 else tuple(
             np.concatenate(c) for c in zip(*filling, strict=True))
@@ -136,12 +147,13 @@ class LabeledScope:
         """The rolling figures of the blocks closed so far."""
         return window_figures([self.window.counts()])[0]
 
-    def _closing(self, end: float, new: int) -> _Closing:
-        """What a window closing now is made of: what later events would change."""
+    def _closing(self, end: float, new: int, fed: int) -> _Closing:
+        """What a window closing now, once ``fed`` events were fed, is made of: what later
+        events would change."""
         delay = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
         self.delays[:] = 0
         return _Closing(self.window.counts(), end, new, self.window.oldest, delay,
-                        self.watch.take_fired(), self.watch.take_cuts(), self.trail.fed)
+                        self.watch.take_fired(), self.watch.take_cuts(), fed)
 
     def _close(self, closed: list[_Closing]) -> list[WindowReport]:
         """The reports of windows closed by one batch, oldest first: their rolling figures

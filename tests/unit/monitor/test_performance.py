@@ -278,6 +278,25 @@ def test_a_batch_that_closes_many_windows_reports_as_batches_that_close_one_each
         assert a.figures == pytest.approx(b.figures, abs=1e-12, nan_ok=True)
 
 
+@pytest.mark.parametrize("batch", [1, 97, 333, 1250])
+def test_windows_are_the_same_whatever_the_batches_their_strides_span(batch: int) -> None:
+    # Strides of 250 cut by batches of other sizes: a block gathered over several batches
+    # must count as one that came whole, to the last bit of every figure.
+    y, p = stream(5000, seed=6)
+    ts = np.arange(5000.0)
+    whole, cut = scope(stride=250), scope(stride=250)
+
+    together = whole.add(ts, y, p, np.zeros(5000))
+    apart = [r for lo in range(0, 5000, batch)
+             for r in cut.add(ts[lo:lo + batch], y[lo:lo + batch], p[lo:lo + batch],
+                              np.zeros(ts[lo:lo + batch].size))]
+
+    assert len(together) == len(apart) == 20
+    for a, b in zip(together, apart, strict=True):
+        assert (a.start, a.end, a.n) == (b.start, b.end, b.n)
+        assert repr(a.figures) == repr(b.figures)  # NaN equals NaN in a repr
+
+
 def test_a_window_too_small_to_locate_a_drop_in_names_its_own_start_and_first_offsets() -> None:
     y, p = stream(120, seed=3)
     positions = (np.tile([0, 1], 60).astype(np.int64), np.arange(1000, 1120, dtype=np.int64))
