@@ -60,10 +60,6 @@ class RiverADWIN:
     def drift_detected(self) -> bool:
         return bool(self.river.drift_detected)
 
-    @property
-    def width(self) -> int:
-        return int(self.river.width)
-
     def update_many(self, errors: Sequence[float]) -> list[tuple[int, int]]:
         """Feed ``errors`` in turn: the index of each detection among them, and the
         window the detector kept at it."""

@@ -78,10 +78,10 @@ class LabeledBlock:
     @classmethod
     def cut(cls, ts: Floats, labels: Ints, scores: Floats, loss: Floats, entropy: Floats,
             threshold: float, bounds: list[int]) -> list[LabeledBlock]:
-        """The blocks of :meth:`of` events ``bounds[i]`` to ``bounds[i + 1]`` (the bounds
-        rising from 0 to all of them): each count of them all in one numpy call, as a
-        batch closes a dozen blocks. A block's sums add its events in order, so a block
-        is the same whichever events came beside it.
+        """:meth:`of` the events from ``bounds[i]`` up to ``bounds[i + 1]``, for each
+        ``i`` (the bounds rising from 0 to all of them): each count of every block in one
+        numpy call, since a batch closes a dozen blocks. A block's sums add its events in
+        order, so a block is the same whichever events came beside it.
 
         >>> a, b = LabeledBlock.cut(np.arange(3.0), np.array([0, 1, 1]),
         ...                         np.array([0.2, 0.9, 0.4]), np.zeros(3), np.zeros(3), 0.5,
