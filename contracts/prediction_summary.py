@@ -15,6 +15,7 @@ partition's offsets to recognise events scored again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from datetime import UTC, datetime
 from typing import Final
 
@@ -108,13 +109,16 @@ def tally(explained: Sequence[Mapping[str, float]] | None) -> tuple[int, dict[st
     largest terms and the sum of those terms' sizes."""
     if not explained:
         return 0, {}
-    counts: dict[str, int] = {}
-    sizes: dict[str, float] = {}
-    for terms in explained:
-        for name, term in terms.items():
-            counts[name] = counts.get(name, 0) + 1
-            sizes[name] = sizes.get(name, 0.0) + abs(term)
-    return len(explained), {name: TermTally(n, sizes[name]) for name, n in counts.items()}
+    # A few terms a prediction, a hundred predictions a summary: counted in numpy, each
+    # feature's sizes added in the order they came, features in the order first seen.
+    names = list(chain.from_iterable(explained))
+    index = {name: i for i, name in enumerate(dict.fromkeys(names))}
+    at = np.fromiter(map(index.__getitem__, names), np.intp, len(names))
+    sizes = np.abs(np.fromiter(chain.from_iterable(t.values() for t in explained),
+                               np.float64, len(names)))
+    counts = np.bincount(at, minlength=len(index)).tolist()
+    totals = np.bincount(at, weights=sizes, minlength=len(index)).tolist()
+    return len(explained), {name: TermTally(counts[i], totals[i]) for name, i in index.items()}
 
 
 __all__ = ["LATENCY_BUCKETS", "LATENCY_EDGES", "SCORE_BINS", "latency_buckets", "score_bins",
