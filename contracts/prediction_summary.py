@@ -15,8 +15,8 @@ partition's offsets to recognise events scored again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Final
 
 import numpy as np
