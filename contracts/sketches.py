@@ -332,6 +332,21 @@ class NumericTable:
         """Every feature's figures at moment ``w``."""
         return [self.figures(w, i) for i in range(len(self.sketches))]
 
+    def alone(self, w: int) -> NumericTable:
+        """Moment ``w`` as a table of its own, holding none of the others' arrays: for a
+        window kept long after its batch."""
+        one = NumericTable.__new__(NumericTable)
+        one.sketches = self.sketches
+        held = self.moments[w]
+        one.moments = [NumericHeld(held.coarse.copy(), held.fine.copy(), held.missing,
+                                   held.total)]
+        one._columns = self._columns
+        if self._columns:
+            one._n = self._n[w:w + 1]
+            one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
+            one._shares = self._shares[w:w + 1].copy()
+        return one
+
 
 class NumericHeld(NamedTuple):
     """A :class:`NumericBank`'s counts at one moment."""
@@ -548,6 +563,20 @@ class CategoricalTable:
     def row(self, w: int) -> list[CategoricalFigures]:
         """Every feature's figures at moment ``w``."""
         return [self.figures(w, i) for i in range(len(self.bank.sketches))]
+
+    def alone(self, w: int) -> CategoricalTable:
+        """As :meth:`NumericTable.alone`."""
+        one = CategoricalTable.__new__(CategoricalTable)
+        one.bank = self.bank
+        held = self.moments[w]
+        one._columns = self._columns
+        one.moments = [CategoricalHeld(held.counts.copy(), held.missing, held.unseen_total,
+                                       held.unseen)]
+        if self._columns:
+            one._n = self._n[w:w + 1]
+            one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
+            one._shares = self._shares[w:w + 1].copy()
+        return one
 
 
 class CategoricalHeld(NamedTuple):

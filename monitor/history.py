@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from monitor.report import Scope, WindowKind, WindowReport, feature_values
+from monitor.report import Scope, WindowFeatures, WindowKind, WindowReport, feature_values
 
 ARCHIVE_POINTS = 512
 KEPT_FEATURE_WINDOWS = 64
@@ -89,6 +89,29 @@ class SeriesTable:
         self._windows = 0
         self._ends[self._size] = end
         self._size += 1
+
+    def add_many(self, ends: Sequence[float], names: list[str],
+                 rows: Sequence[Sequence[float]]) -> None:
+        """:meth:`add` of consecutive windows that reported the same ``names``: while a
+        point is a window, those that fit are placed with a few numpy calls in all."""
+        if names != self._names:
+            self._place(names)
+        done = 0
+        while done < len(rows):
+            room = self._ends.size - self._size
+            if self.stride > 1 or not room:
+                self.add(ends[done], names, rows[done])
+                done += 1
+                continue
+            k = min(room, len(rows) - done)
+            block = np.full((k, len(self.columns)), math.nan)
+            block[:, self._at] = rows[done:done + k]
+            block[np.isinf(block)] = math.nan
+            self._values[self._size:self._size + k] = block
+            self._ends[self._size:self._size + k] = ends[done:done + k]
+            self._recent.extend((ends[i], self._names, rows[i]) for i in range(done, done + k))
+            self._size += k
+            done += k
 
     def _fold(self) -> None:
         """Add the windows gathered to the sums, in the order they came."""
@@ -183,9 +206,11 @@ class KeptReports:
             self._kept = [(n, r) for n, r in self._kept if n % self.stride == 0]
             if self._windows % self.stride:
                 return
-        # Made whole now: a report reads its figures from the tables of its batch's
-        # windows, which it would otherwise keep alive.
-        self._kept.append((self._windows, replace(report, features=dict(report.features))))
+        # A report reads its figures from the tables of its batch's windows, which it
+        # would otherwise keep alive: it keeps its own window's counts alone.
+        features = report.features.alone() if isinstance(report.features, WindowFeatures) \
+            else dict(report.features)
+        self._kept.append((self._windows, replace(report, features=features)))
 
     def within(self, span: tuple[float, float]) -> WindowReport | None:
         """The last report kept that ended within ``span``."""
@@ -214,22 +239,36 @@ class History:
     kept_features: dict[Scope, KeptReports] = field(default_factory=dict)
 
     def add(self, report: WindowReport) -> None:
-        self.latest[(report.scope, report.kind)] = report
-        if report.kind == "features" and report.judged:
-            kept = self.kept_features.get(report.scope)
-            if kept is None:
-                kept = self.kept_features[report.scope] = KeptReports()
-            kept.add(report)
-        names, values = list(report.figures), list(report.figures.values())
-        if report.features:
-            names += [f"psi:{n}" for n in report.features]
-            values += [math.nan if v is None else v
-                       for v in feature_values(report.features, "psi")]
-        key = (report.scope, report.kind)
-        table = self.series.get(key)
-        if table is None:
-            table = self.series[key] = SeriesTable(self.archive, self.points)
-        table.add(report.end, names, values)
+        self.add_all([report])
+
+    def add_all(self, reports: Sequence[WindowReport]) -> None:
+        """Reports in the order their windows closed; each series takes its own in one
+        call (a batch closes dozens of windows of each kind)."""
+        grouped: dict[tuple[Scope, WindowKind], list[WindowReport]] = {}
+        for report in reports:
+            grouped.setdefault((report.scope, report.kind), []).append(report)
+        for key, group in grouped.items():
+            self.latest[key] = group[-1]
+            if key[1] == "features":
+                kept = self.kept_features.get(key[0])
+                if kept is None:
+                    kept = self.kept_features[key[0]] = KeptReports()
+                for report in group:
+                    if report.judged:
+                        kept.add(report)
+            table = self.series.get(key)
+            if table is None:
+                table = self.series[key] = SeriesTable(self.archive, self.points)
+            alike: list[WindowReport] = []
+            names: list[str] = []
+            for report in group:
+                these = _names(report)
+                if these != names and alike:
+                    table.add_many([r.end for r in alike], names, [_values(r) for r in alike])
+                    alike = []
+                names = these
+                alike.append(report)
+            table.add_many([r.end for r in alike], names, [_values(r) for r in alike])
 
     def line(self, scope: Scope, kind: str, name: str) -> list[float]:
         return [value for _, value in self.timed(scope, kind, name)]
@@ -256,6 +295,22 @@ class History:
             del self.latest[key]
         for skey in [k for k in self.series if k[0] in gone]:
             del self.series[skey]
+
+
+def _names(report: WindowReport) -> list[str]:
+    """The series a report's figures go to: its figures, then each feature's PSI."""
+    names = list(report.figures)
+    if report.features:
+        names += [f"psi:{n}" for n in report.features]
+    return names
+
+
+def _values(report: WindowReport) -> list[float]:
+    """The values of :func:`_names`, NaN for a feature without a PSI."""
+    values = list(report.figures.values())
+    if report.features:
+        values += [math.nan if v is None else v for v in feature_values(report.features, "psi")]
+    return values
 
 
 __all__ = ["ARCHIVE_POINTS", "KEPT_FEATURE_WINDOWS", "History", "KeptReports", "SeriesTable"]

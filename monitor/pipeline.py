@@ -74,8 +74,7 @@ class MonitorPipeline:
         return self._judge([])
 
     def _judge(self, reports: list[WindowReport]) -> list[Alert]:
-        for report in reports:
-            self.history.add(report)
+        self.history.add_all(reports)
         transitions = self.engine.evaluate_all(reports)
         self.windows_closed += len(reports)
         retired = self.monitor.take_retired()

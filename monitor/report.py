@@ -71,6 +71,8 @@ class FigureTable(Protocol):
 
     def figures(self, w: int, i: int) -> FeatureFigures: ...
 
+    def alone(self, w: int) -> FigureTable: ...
+
 
 class FeatureTables:
     """The tables of the windows one batch closed, and which features each holds."""
@@ -117,6 +119,15 @@ class WindowFeatures(Mapping[str, FeatureFigures]):
 
     def __len__(self) -> int:
         return len(self._tables.at)
+
+    def alone(self) -> WindowFeatures:
+        """This window's figures, holding none of its batch's other windows'."""
+        return WindowFeatures(FeatureTables([(names, table.alone(self._w))
+                                             for names, table in self._tables.groups]), 0)
+
+    @property
+    def tables(self) -> FeatureTables:
+        return self._tables
 
     def values_of(self, attribute: str) -> list[float | None]:
         values: list[float | None] = []
