@@ -232,8 +232,6 @@ class NumericBank:
         self.coarse = np.zeros((rows, bins), dtype=np.int64)
         self.fine = np.zeros((rows, cells), dtype=np.int64)
         self.expected = np.full((rows, bins), FREQUENCY_FLOOR)
-        self.reference_cdf = np.ones((rows, cells - 1))
-        self.widths = np.zeros((rows, max(cells - 2, 0)))
         self.grid = np.full((rows, cells - 1), math.inf)
         for i, s in enumerate(self.sketches):
             self.coarse[i, :s.coarse.counts.size] = s.coarse.counts
@@ -241,10 +239,24 @@ class NumericBank:
             s.coarse.counts = self.coarse[i, :s.coarse.counts.size]
             s.fine = self.fine[i, :s.fine.size]
             self.expected[i, :s.coarse.expected.size] = s.coarse.expected
-            self.reference_cdf[i, :s.grid.size] = s.reference_cdf
-            self.widths[i, :s.widths.size] = s.widths
             self.grid[i, :s.grid.size] = s.grid
         self.spread = np.array([s.spread for s in self.sketches])
+        # The percentile grids side by side, each feature's own cells and no padding
+        # (grids run from a few cells to a hundred): where each feature's live CDF cells
+        # lie among its counts, where each starts among them all, and the reference's
+        # CDF and cell widths beside them. A feature without a grid gets one cell, which
+        # its figures do not read.
+        live = [max(s.grid.size, 1) for s in self.sketches]
+        self.live_at = np.asarray([i * cells + j for i, n in enumerate(live) for j in range(n)],
+                                  dtype=np.intp)
+        self.live_starts = np.cumsum([0, *live], dtype=np.intp)[:-1]
+        self.live_feature = np.repeat(np.arange(rows), live)
+        self.live_reference = np.concatenate(
+            [s.reference_cdf if s.grid.size else np.ones(1) for s in self.sketches]
+            or [np.zeros(0)])
+        self.live_widths = np.concatenate(
+            [np.append(s.widths, np.zeros(n - s.widths.size)) for s, n in
+             zip(self.sketches, live, strict=True)] or [np.zeros(0)])
 
     def held(self) -> NumericHeld:
         """A copy of every feature's counts now, for :meth:`table_at`."""
@@ -281,16 +293,25 @@ class NumericTable:
         self._shares = coarse / per
         actual = np.maximum(self._shares, FREQUENCY_FLOOR)
         psis = np.sum((actual - bank.expected) * np.log(actual / bank.expected), axis=2)
-        live_cdf = np.cumsum(np.stack([m.fine for m in moments])[:, :, :-1], axis=2) / per
-        gaps = np.abs(live_cdf - bank.reference_cdf)
-        ks = gaps.max(axis=2) if gaps.shape[2] else np.zeros(present.shape)
-        wasserstein = np.sum(gaps[:, :, :-1] * bank.widths, axis=2) / bank.spread
-        above = live_cdf >= 0.5
-        median_at = np.where(above.any(axis=2), above.argmax(axis=2), above.shape[2])
+        # Each feature's CDF on its grid: a running sum over all features' cells at once,
+        # less what the features before it hold.
+        cells = np.stack([m.fine for m in moments]).reshape(len(moments), -1)[:, bank.live_at]
+        running = np.cumsum(cells, axis=1)
+        before = np.zeros(present.shape, dtype=np.int64)
+        before[:, 1:] = running[:, bank.live_starts[1:] - 1]
+        live_cdf = (running - before[:, bank.live_feature]) / per[:, bank.live_feature, 0]
+        gaps = np.abs(live_cdf - bank.live_reference)
+        ks = np.maximum.reduceat(gaps, bank.live_starts, axis=1)
+        wasserstein = np.add.reduceat(gaps * bank.live_widths, bank.live_starts,
+                                      axis=1) / bank.spread
+        # The CDF rises within a feature: its median's cell is the number of cells below
+        # one half (none, on the one cell of a feature without a grid).
+        grid_sizes = np.array([s.grid.size for s in self.sketches])
+        median_at = np.minimum(np.add.reduceat(live_cdf < 0.5, bank.live_starts, axis=1,
+                                               dtype=np.intp), grid_sizes)
         rows = np.arange(len(self.sketches))
         medians = np.append(bank.grid, np.full((rows.size, 1), math.inf), axis=1)[
             rows, median_at]
-        grid_sizes = np.array([s.grid.size for s in self.sketches])
         has_widths = np.array([s.widths.size > 0 for s in self.sketches])
         missing_rate = missing / np.maximum(present + missing, 1)
         reference_missing = np.array([s.reference.missing_rate for s in self.sketches])

@@ -12,6 +12,7 @@ from contracts.sketches import (
     BinnedCounts,
     CategoricalBank,
     CategoricalSketch,
+    NumericBank,
     NumericSketch,
     psi,
 )
@@ -156,3 +157,45 @@ def test_categorical_figures_of_a_bank_equal_each_sketch_on_its_own(seed: int) -
         sketch.add(["c0", "zz"])
         single.add(["c0", "zz"])
     assert bank.figures() == [s.figures() for s in alone]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numeric_figures_of_a_bank_are_the_distances_by_their_definitions(seed: int) -> None:
+    # Grids of every size side by side: a hundred percentiles, ties among them, one
+    # value, none; each window's KS, Wasserstein and median straight from its values.
+    rng = np.random.default_rng(seed)
+    spread = rng.normal(50.0, 15.0, 2_000)
+    references = [numeric_reference(spread), numeric_reference(spread.round(-1)),
+                  numeric_reference(np.full(50, 3.0)),
+                  NumericReference(histogram=Histogram(edges=(10.0,), frequencies=(0.5, 0.5)),
+                                   quantiles=(), missing_rate=0.0)]
+    sketches = [NumericSketch(r) for r in references]
+    bank = NumericBank(sketches)
+    values = [rng.normal(55.0, 20.0, int(rng.integers(1, 300))).round(int(rng.integers(0, 2)))
+              for _ in sketches]
+    for sketch, x in zip(sketches, values, strict=True):
+        sketch.add(x)
+
+    for sketch, x, got in zip(sketches, values, bank.figures(), strict=True):
+        grid, cdf = sketch.grid, sketch.reference_cdf
+        live = np.searchsorted(np.sort(x), grid, side="right") / x.size
+        gaps = np.abs(live - cdf)
+        assert got.ks == (gaps.max() if grid.size else 0.0)
+        assert got.wasserstein == pytest.approx(
+            float(np.sum(gaps[:-1] * np.diff(grid))) / sketch.spread, rel=1e-12, abs=1e-15)
+        above = np.flatnonzero(live >= 0.5)
+        assert got.median == (grid[above[0]] if above.size else math.inf)
+
+
+def test_numeric_features_without_percentiles_are_judged_on_their_histograms_alone() -> None:
+    # A reference whose every numeric feature was missing in training has no grid.
+    reference = NumericReference(histogram=Histogram(edges=(10.0,), frequencies=(0.5, 0.5)),
+                                 quantiles=(), missing_rate=0.0)
+    sketches = [NumericSketch(reference), NumericSketch(reference)]
+    bank = NumericBank(sketches)
+    sketches[0].add(np.array([1.0, 20.0, 30.0]))
+
+    moved, empty = bank.figures()
+    assert (moved.ks, moved.wasserstein, moved.median) == (0.0, 0.0, math.inf)
+    assert moved.psi == psi(np.array([1, 2]), np.array([0.5, 0.5])) > 0
+    assert math.isnan(empty.psi) and empty.n == 0
