@@ -46,6 +46,20 @@ def psi(counts: NDArray[np.float64] | NDArray[np.int64],
     return _psi_of_shares(np.asarray(counts, dtype=np.float64) / n, floored(expected))
 
 
+def psi_all(counts: NDArray[np.int64], expected: Sequence[float] | Floats) -> list[float]:
+    """:func:`psi` of each row of ``counts``.
+
+    >>> psi_all(np.array([[25, 25, 50], [0, 0, 0]]), [0.25, 0.25, 0.5])
+    [0.0, nan]
+    """
+    n = counts.sum(axis=1).astype(np.float64)
+    actual = np.maximum(counts / np.where(n > 0, n, 1.0)[:, None], FREQUENCY_FLOOR)
+    reference = floored(expected)
+    psis = np.sum((actual - reference) * np.log(actual / reference), axis=1)
+    out: list[float] = np.where(n > 0, psis, math.nan).tolist()
+    return out
+
+
 def _psi_of_shares(shares: Floats, reference: Floats) -> float:
     """The PSI of shares summing to 1 against ``reference``, already :func:`floored`."""
     actual = np.maximum(shares, FREQUENCY_FLOOR)
@@ -646,4 +660,5 @@ __all__ = [
     "NumericSketch",
     "floored",
     "psi",
+    "psi_all",
 ]

@@ -30,7 +30,7 @@ from contracts.prediction_summary import (
 )
 from contracts.records import PredictionSummary
 from contracts.reference_stats import Histogram
-from contracts.sketches import BinnedCounts, psi
+from contracts.sketches import BinnedCounts, psi_all
 from monitor.estimate import Calibration, ScoreTable, estimate, estimate_all
 from monitor.report import Scope, WindowReport
 from monitor.windows import WindowClock, spanned
@@ -51,6 +51,21 @@ def bucket_quantile(counts: NDArray[np.int64], bounds: Floats, q: float) -> floa
         return math.nan
     at = int(np.searchsorted(np.cumsum(counts), q * n))
     return float(bounds[at]) if at < bounds.size else math.inf
+
+
+def bucket_quantiles(counts: NDArray[np.int64], bounds: Floats, q: float) -> list[float]:
+    """:func:`bucket_quantile` of each row of ``counts``.
+
+    >>> bucket_quantiles(np.array([[1, 2, 1], [0, 0, 0], [0, 1, 3]]), np.array([1.0, 2.0]), 0.5)
+    [2.0, nan, inf]
+    """
+    n = counts.sum(axis=1)
+    # The first bucket whose running count reaches q * n: the number of those below it.
+    at = (np.cumsum(counts, axis=1) < (q * n)[:, None]).sum(axis=1)
+    top = np.append(bounds, math.inf)
+    quantiles: list[float] = np.where(n > 0, top[np.minimum(at, bounds.size)],
+                                      math.nan).tolist()
+    return quantiles
 
 
 class _Block:
@@ -270,13 +285,17 @@ class PredictionScope:
         at = [k - 1 for k, *_ in closes]
         estimates = estimate_all(counts[at].reshape(-1, 2, SCORE_BINS),
                                  sums[at].reshape(-1, 2, SCORE_BINS), self.calibration)
-        for (k, start, end, n, full, coverage), estimated in zip(closes, estimates, strict=True):
+        p50s = bucket_quantiles(latency[at], LATENCY_EDGES, 0.5)
+        p95s = bucket_quantiles(latency[at], LATENCY_EDGES, 0.95)
+        psis: list[float | None] = [None] * len(at)
+        if scores is not None and w.scores is not None:
+            psis[:] = psi_all(scores[at], w.scores.expected)
+        for j, ((k, start, end, n, full, coverage), estimated) in enumerate(
+                zip(closes, estimates, strict=True)):
             table = ScoreTable(counts[k - 1].reshape(2, SCORE_BINS),
                                sums[k - 1].reshape(2, SCORE_BINS))
-            reports.append(self._report_of(
-                n, start, end, latency[k - 1], table,
-                None if scores is None or w.scores is None
-                else psi(scores[k - 1], w.scores.expected), coverage, full, estimated))
+            reports.append(self._report_of(n, start, end, (p50s[j], p95s[j]), table, psis[j],
+                                           coverage, full, estimated))
         w.latency[:] = latency[-1]
         w.table.counts[:] = counts[-1].reshape(2, SCORE_BINS)
         w.table.sums[:] = sums[-1].reshape(2, SCORE_BINS)
@@ -343,23 +362,26 @@ class PredictionScope:
 
     def _report(self) -> WindowReport:
         w = self.window
-        return self._report_of(w.count, self.blocks[0].start, self.blocks[-1].end, w.latency,
-                               w.table, w.scores.psi() if w.scores is not None else math.nan,
+        return self._report_of(w.count, self.blocks[0].start, self.blocks[-1].end,
+                               (bucket_quantile(w.latency, LATENCY_EDGES, 0.5),
+                                bucket_quantile(w.latency, LATENCY_EDGES, 0.95)), w.table,
+                               w.scores.psi() if w.scores is not None else math.nan,
                                self._coverage(),
                                w.count >= self.max_events
                                or (self.aged and w.count >= self.min_events),
                                estimate(w.table, self.calibration))
 
-    def _report_of(self, n: int, start: float, end: float, latency: NDArray[np.int64],
+    def _report_of(self, n: int, start: float, end: float, latency: tuple[float, float],
                    table: ScoreTable, score_psi: float | None, coverage: float,
                    full: bool, estimated: Mapping[str, float]) -> WindowReport:
-        """The report of a window holding ``n`` predictions with these counts, and the
-        performance :func:`~monitor.estimate.estimate` makes of them."""
+        """The report of a window holding ``n`` predictions with these counts (and these
+        latency p50 and p95), and the performance :func:`~monitor.estimate.estimate`
+        makes of them."""
         figures = {
             "predictions": float(n),
             "throughput": n / (end - start) if end > start else math.nan,
-            "latency_p50": bucket_quantile(latency, LATENCY_EDGES, 0.5),
-            "latency_p95": bucket_quantile(latency, LATENCY_EDGES, 0.95),
+            "latency_p50": latency[0],
+            "latency_p95": latency[1],
             "positive_rate": float(table.counts[1].sum()) / n,
             "score_mean": float(table.sums.sum()) / n,
             "score_psi": math.nan if score_psi is None else score_psi,
@@ -384,8 +406,8 @@ def _rows(summaries: Sequence[PredictionSummary], scores: BinnedCounts | None) -
     latency = np.fromiter(chain.from_iterable(s.latency for s in summaries), np.int64,
                           n * (LATENCY_EDGES.size + 1)).reshape(n, -1)
     width = 2 * SCORE_BINS
-    at = np.fromiter(chain.from_iterable(
-        (i * width + c for c in s.table.cells) for i, s in enumerate(summaries)), np.intp)
+    at = np.fromiter(chain.from_iterable(s.table.cells for s in summaries), np.intp)
+    at += np.repeat(np.arange(n) * width, [len(s.table.cells) for s in summaries])
     counts, sums = np.zeros((n, width)), np.zeros((n, width))
     counts.reshape(-1)[at] = np.fromiter(chain.from_iterable(s.table.counts for s in summaries),
                                          np.float64, at.size)
@@ -400,4 +422,4 @@ def _rows(summaries: Sequence[PredictionSummary], scores: BinnedCounts | None) -
     return latency, counts, sums, bins
 
 
-__all__ = ["LATENCY_BUCKETS", "PredictionScope", "bucket_quantile"]
+__all__ = ["LATENCY_BUCKETS", "PredictionScope", "bucket_quantile", "bucket_quantiles"]

@@ -15,6 +15,7 @@ from contracts.sketches import (
     NumericBank,
     NumericSketch,
     psi,
+    psi_all,
 )
 
 
@@ -199,3 +200,16 @@ def test_numeric_features_without_percentiles_are_judged_on_their_histograms_alo
     assert (moved.ks, moved.wasserstein, moved.median) == (0.0, 0.0, math.inf)
     assert moved.psi == psi(np.array([1, 2]), np.array([0.5, 0.5])) > 0
     assert math.isnan(empty.psi) and empty.n == 0
+
+
+def test_the_psi_of_many_windows_at_once_is_each_window_s() -> None:
+    rng = np.random.default_rng(4)
+    expected = [0.0, 0.1, 0.2, 0.3, 0.4]
+    counts = rng.poisson(rng.uniform(0, 20, (200, 1)), (200, 5))
+    counts[:10] = 0
+    counts[10:20, 1:] = 0
+
+    got = psi_all(counts, expected)
+
+    assert [math.isnan(v) for v in got[:10]] == [True] * 10
+    assert got == [psi(row, expected) if row.sum() else got[i] for i, row in enumerate(counts)]

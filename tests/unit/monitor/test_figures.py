@@ -15,7 +15,7 @@ from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import Monitor
 from monitor.features import columns
-from monitor.predictions import PredictionScope, bucket_quantile
+from monitor.predictions import PredictionScope, bucket_quantile, bucket_quantiles
 from monitor.report import Scope
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -49,6 +49,19 @@ def test_prediction_windows_report_throughput_latency_and_score_drift() -> None:
 def test_bucket_quantiles_say_inf_beyond_the_last_bucket() -> None:
     assert bucket_quantile(np.array([0, 0, 5]), np.array([1.0, 2.0]), 0.5) == math.inf
     assert math.isnan(bucket_quantile(np.zeros(3, dtype=np.int64), np.array([1.0, 2.0]), 0.5))
+
+
+def test_bucket_quantiles_of_many_windows_at_once_are_each_window_s() -> None:
+    rng = np.random.default_rng(9)
+    bounds = np.array([0.01, 0.1, 1.0, 10.0])
+    counts = rng.poisson(rng.uniform(0, 3, (300, 1)), (300, 5))
+    counts[:5] = 0
+    for q in (0.0, 0.5, 0.95, 1.0):
+        got = bucket_quantiles(counts, bounds, q)
+        want = [bucket_quantile(row, bounds, q) for row in counts]
+        assert [g == w or (math.isnan(g) and math.isnan(w)) for g, w in zip(got, want,
+                                                                           strict=True)] \
+            == [True] * 300
 
 
 def test_feature_columns_treat_text_in_numbers_and_absent_features_as_missing() -> None:
