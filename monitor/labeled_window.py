@@ -128,11 +128,6 @@ class WindowCounts:
     band_scores: Floats
     confusion: Ints
 
-    def calibration(self) -> Calibration:
-        """The calibration bands: a score's band is the band its bin lies in."""
-        counts = self.ranks.reshape(2, CALIBRATION_BINS, _PER_BAND).sum(axis=2)
-        return Calibration(counts.sum(axis=0).astype(np.float64), self.band_scores.copy(),
-                           counts[1].astype(np.float64))
 
 
 class LabeledWindow:
@@ -236,6 +231,29 @@ def window_figures(windows: list[WindowCounts]) -> list[dict[str, float]]:
     return out
 
 
+def calibrations(windows: list[WindowCounts]) -> tuple[list[Calibration], list[float]]:
+    """Each window's calibration bands (a score's band is the band its bin lies in), and
+    its expected calibration error, in one pass for them all.
+
+    >>> w = LabeledWindow(size=4, max_seconds=60.0, threshold=0.5)
+    >>> w.add(LabeledBlock.of(np.arange(4.0), np.array([0, 0, 1, 1]),
+    ...                       np.array([0.1, 0.1, 0.9, 0.9]), np.zeros(4), np.zeros(4), 0.5))
+    >>> [c], [error] = calibrations([w.counts()])
+    >>> c.counts[[1, 9]].tolist(), round(error, 2)
+    ([2.0, 2.0], 0.1)
+    """
+    if not windows:
+        return [], []
+    bands = np.stack([w.ranks for w in windows]).reshape(
+        len(windows), 2, CALIBRATION_BINS, _PER_BAND).sum(axis=3).astype(np.float64)
+    counts, labels = bands.sum(axis=1), bands[:, 1]
+    scores = np.stack([w.band_scores for w in windows])
+    n = counts.sum(axis=1)
+    errors = np.abs(scores - labels).sum(axis=1) / np.where(n > 0, n, 1.0)
+    return ([Calibration(counts[i], scores[i], labels[i]) for i in range(len(windows))],
+            np.where(n > 0, errors, math.nan).tolist())
+
+
 def binned_ranking(positives: NDArray[np.floating] | Ints,
                    negatives: NDArray[np.floating] | Ints) -> tuple[list[float], list[float]]:
     """ROC AUC and PR AUC (average precision) of each row of counts per score bin, scores
@@ -271,4 +289,4 @@ def _confusion(positive: NDArray[np.bool_], scores: Floats, threshold: float,
 
 
 __all__ = ["SCORE_GRID", "LabeledBlock", "LabeledWindow", "WindowCounts", "binned_ranking",
-           "window_figures"]
+           "calibrations", "window_figures"]

@@ -41,8 +41,14 @@ from numpy.typing import NDArray
 from contracts.change_point import ChangePoint
 from monitor.concept import DriftDetector, ErrorWatch
 from monitor.estimate import Calibration
-from monitor.labeled_window import LabeledBlock, LabeledWindow, WindowCounts, window_figures
-from monitor.predictions import bucket_quantile
+from monitor.labeled_window import (
+    LabeledBlock,
+    LabeledWindow,
+    WindowCounts,
+    calibrations,
+    window_figures,
+)
+from monitor.predictions import bucket_quantiles
 from monitor.report import Scope, WindowReport
 from monitor.trail import Positions, Trail, window_point
 from monitor.windows import WindowClock
@@ -150,24 +156,28 @@ class LabeledScope:
     def _closing(self, end: float, new: int, fed: int) -> _Closing:
         """What a window closing now, once ``fed`` events were fed, is made of: what later
         events would change."""
-        delay = bucket_quantile(self.delays, DELAY_BUCKETS, 0.5)
-        self.delays[:] = 0
-        return _Closing(self.window.counts(), end, new, self.window.oldest, delay,
+        delays, self.delays = self.delays, np.zeros_like(self.delays)
+        return _Closing(self.window.counts(), end, new, self.window.oldest, delays,
                         self.watch.take_fired(), self.watch.take_cuts(), fed)
 
     def _close(self, closed: list[_Closing]) -> list[WindowReport]:
-        """The reports of windows closed by one batch, oldest first: their rolling figures
-        in one vectorised pass."""
-        figures = window_figures([c.counts for c in closed])
-        return [self._report(c, f) for c, f in zip(closed, figures, strict=True)]
+        """The reports of windows closed by one batch, oldest first: their rolling figures,
+        calibration and label delay in one vectorised pass each."""
+        if not closed:
+            return []
+        counts = [c.counts for c in closed]
+        bands, errors = calibrations(counts)
+        delays = bucket_quantiles(np.stack([c.delays for c in closed]), DELAY_BUCKETS, 0.5)
+        return [self._report(*made) for made in zip(
+            closed, window_figures(counts), bands, errors, delays, strict=True)]
 
-    def _report(self, closing: _Closing, figures: dict[str, float]) -> WindowReport:
+    def _report(self, closing: _Closing, figures: dict[str, float], calibration: Calibration,
+                calibration_error: float, delay: float) -> WindowReport:
         n = closing.counts.events
         figures["labeled"] = float(n)
         figures["decision_threshold"] = self.threshold
-        calibration = closing.counts.calibration()
-        figures["calibration_error"] = calibration.error()
-        figures["label_delay_p50"] = closing.delay
+        figures["calibration_error"] = calibration_error
+        figures["label_delay_p50"] = delay
         self._learn_baseline(closing.new, n, figures)
         base = self.baseline_figures()
         figures["roc_auc_drop"] = base.get("roc_auc", math.nan) - figures["roc_auc"]
@@ -282,7 +292,7 @@ class _Closing(NamedTuple):
     end: float
     new: int  # events it added
     oldest: float
-    delay: float  # label delay p50 over the stride
+    delays: NDArray[np.int64]  # labels of the stride by delay bucket
     fired: list[str]
     cuts: dict[str, int]
     fed: int

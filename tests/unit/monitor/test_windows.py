@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from contracts.bounded_ids import RecentIds
-from monitor.labeled_window import LabeledBlock, LabeledWindow
+from monitor.estimate import Calibration
+from monitor.labeled_window import LabeledBlock, LabeledWindow, calibrations
 from monitor.windows import WindowClock
 
 
@@ -56,7 +57,32 @@ def test_a_labeled_window_slides_by_whole_blocks_and_holds_at_least_its_size() -
     assert held == [250, 500, 750, 1000, 1000, 1000, 1000, 1000]
     assert window.oldest == 1000.0
     counts = window.counts()
-    assert counts.ranks.sum() == counts.calibration().counts.sum() == 1000
+    assert counts.ranks.sum() == calibrations([counts])[0][0].counts.sum() == 1000
+
+
+def test_the_calibration_of_many_windows_at_once_is_each_window_s_own() -> None:
+    """Each window's bands, counted from its events afresh, and its calibration error;
+    a window with no events has none."""
+    window = LabeledWindow(size=600, max_seconds=1e9, threshold=0.5)
+    held: list[LabeledBlock] = []
+    closed, fresh = [window.counts()], [Calibration()]
+    for k in range(12):
+        b = block(np.arange(200.0 * k, 200.0 * (k + 1)), seed=k)
+        window.add(b)
+        held = [*held, b][-3:]
+        closed.append(window.counts())
+        fresh.append(Calibration())
+        fresh[-1].add(np.concatenate([h.scores for h in held]),
+                      np.concatenate([h.labels for h in held]))
+
+    bands, errors = calibrations(closed)
+
+    assert np.isnan(errors[0]) and bands[0].counts.sum() == 0
+    for got, error, want in zip(bands[1:], errors[1:], fresh[1:], strict=True):
+        assert got.counts.tolist() == want.counts.tolist()
+        assert got.labels.tolist() == want.labels.tolist()
+        assert got.scores == pytest.approx(want.scores, rel=1e-12)
+        assert error == pytest.approx(want.error(), rel=1e-12) and error > 0
 
 
 def test_a_labeled_window_forgets_blocks_older_than_its_span() -> None:
