@@ -375,10 +375,9 @@ class NumericTable:
         held = self.moments[w]
         one.moments = [NumericHeld(held.coarse.copy(), held.fine.copy(), held.missing,
                                    held.total)]
-        one._columns = self._columns
-        if self._columns:
+        one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
+        if self._columns:  # a table of no features has no more
             one._n = self._n[w:w + 1]
-            one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
             one._shares = self._shares[w:w + 1].copy()
         return one
 
@@ -604,12 +603,11 @@ class CategoricalTable:
         one = CategoricalTable.__new__(CategoricalTable)
         one.bank = self.bank
         held = self.moments[w]
-        one._columns = self._columns
         one.moments = [CategoricalHeld(held.counts.copy(), held.missing, held.unseen_total,
                                        held.unseen)]
-        if self._columns:
+        one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
+        if self._columns:  # a table of no features has no more
             one._n = self._n[w:w + 1]
-            one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
             one._shares = self._shares[w:w + 1].copy()
         return one
 

@@ -129,7 +129,6 @@ class WindowCounts:
     confusion: Ints
 
 
-
 class LabeledWindow:
     """The running total of the blocks a labeled window holds.
 
