@@ -287,7 +287,23 @@ class NumericBank:
         return NumericTable(self, moments)
 
 
-class NumericTable:
+class _WindowColumns:
+    """What the tables of :class:`NumericBank` and :class:`CategoricalBank` hold of each
+    window: its figures as columns, its counts, its shares."""
+
+    _columns: dict[str, list[list[float]]]
+    _n: list[list[int]]
+    _shares: NDArray[np.float64]
+
+    def _narrow(self, one: _WindowColumns, w: int) -> None:
+        """Give ``one`` what this table holds of window ``w`` alone."""
+        one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
+        if self._columns:  # a table of no features has no more
+            one._n = self._n[w:w + 1]
+            one._shares = self._shares[w:w + 1].copy()
+
+
+class NumericTable(_WindowColumns):
     """The figures of a :class:`NumericBank`'s features at several moments: the numbers
     rules and series read (:meth:`column`) in a few numpy calls for all of them, and a
     feature's whole :class:`NumericFigures` made only when asked for (:meth:`figures`);
@@ -375,10 +391,7 @@ class NumericTable:
         held = self.moments[w]
         one.moments = [NumericHeld(held.coarse.copy(), held.fine.copy(), held.missing,
                                    held.total)]
-        one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
-        if self._columns:  # a table of no features has no more
-            one._n = self._n[w:w + 1]
-            one._shares = self._shares[w:w + 1].copy()
+        self._narrow(one, w)
         return one
 
 
@@ -544,7 +557,7 @@ class CategoricalBank:
         return CategoricalTable(self, moments)
 
 
-class CategoricalTable:
+class CategoricalTable(_WindowColumns):
     """As :class:`NumericTable`, for a :class:`CategoricalBank`'s features."""
 
     def __init__(self, bank: CategoricalBank, moments: Sequence[CategoricalHeld]) -> None:
@@ -605,10 +618,7 @@ class CategoricalTable:
         held = self.moments[w]
         one.moments = [CategoricalHeld(held.counts.copy(), held.missing, held.unseen_total,
                                        held.unseen)]
-        one._columns = {name: values[w:w + 1] for name, values in self._columns.items()}
-        if self._columns:  # a table of no features has no more
-            one._n = self._n[w:w + 1]
-            one._shares = self._shares[w:w + 1].copy()
+        self._narrow(one, w)
         return one
 
 

@@ -125,10 +125,6 @@ class WindowFeatures(Mapping[str, FeatureFigures]):
         return WindowFeatures(FeatureTables([(names, table.alone(self._w))
                                              for names, table in self._tables.groups]), 0)
 
-    @property
-    def tables(self) -> FeatureTables:
-        return self._tables
-
     def values_of(self, attribute: str) -> list[float | None]:
         values: list[float | None] = []
         for _, table in self._tables.groups:

@@ -93,5 +93,6 @@ def test_a_kept_window_keeps_its_own_figures_and_none_of_its_batch(
     for _, report in kept._kept:
         assert isinstance(report.features, WindowFeatures)
         assert dict(report.features) == dict(judged[(report.scope, report.end)].features)
+        # Its tables hold its own window alone, not its batch's dozens.
         assert all(len(getattr(table, "moments")) == 1  # noqa: B009
-                   for _, table in report.features.tables.groups)
+                   for _, table in report.features._tables.groups)
