@@ -6,7 +6,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from itertools import chain
-from typing import NamedTuple, cast
+from typing import Final, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +24,7 @@ from contracts.sketches import (
     NumericSketch,
 )
 from monitor.report import FeatureTables, Scope, WindowFeatures, WindowReport, feature_values
-from monitor.windows import WindowClock, spanned
+from monitor.windows import PASS_EVENTS, WindowClock, spanned
 
 
 class _Block:
@@ -45,6 +45,9 @@ class _Block:
             categorical.reset()
         self.count = 0
 
+
+# Summaries (and the windows they close, one a summary at most) one pass takes.
+_PASS_SUMMARIES: Final = PASS_EVENTS // SUMMARY_EVENTS
 
 # A summary's counts as four arrays, all features in a row: numeric histogram bins,
 # percentile cells, categories, and the counts beside the bins (:func:`_tallies`).
@@ -193,9 +196,14 @@ class FeatureWindow:
     def add_summaries(self, summaries: Sequence[FeatureSummary]) -> list[_SummaryBlock]:
         """:meth:`add_summary` of each summary in turn (none with a :meth:`problem`), the
         block each went into: the window's counts at every close come from one cumulative
-        sum over the blocks added and taken away, rather than a step per summary."""
+        sum over the blocks added and taken away, rather than a step per summary, over
+        :data:`_PASS_SUMMARIES` summaries at a time."""
         if any(isinstance(b, _Block) for b in self.blocks):  # events fed too: step by step
             return [self.add_summary(summary) for summary in summaries]
+        return [block for lo in range(0, len(summaries), _PASS_SUMMARIES)
+                for block in self._add_pass(summaries[lo:lo + _PASS_SUMMARIES])]
+
+    def _add_pass(self, summaries: Sequence[FeatureSummary]) -> list[_SummaryBlock]:
         rows = self._binned_rows(summaries)
         placed: list[_SummaryBlock] = []
         moves: list[tuple[int, _SummaryBlock]] = []  # blocks in (+1) and out (-1), in order
@@ -368,10 +376,13 @@ class FeatureWindow:
 
     def take_reports(self) -> list[WindowReport]:
         """The reports of the windows closed since the last call, oldest first: their
-        figures computed together, in a few numpy calls however many they are."""
+        figures computed together, in a few numpy calls for :data:`_PASS_SUMMARIES`
+        windows."""
         closed, self._closed = self._closed, []
-        if not closed:
-            return []
+        return [report for lo in range(0, len(closed), _PASS_SUMMARIES)
+                for report in self._reports(closed[lo:lo + _PASS_SUMMARIES])]
+
+    def _reports(self, closed: list[_Closed]) -> list[WindowReport]:
         numeric = self.bank.table_at([c.numeric for c in closed])
         categorical = self.categorical_bank.table_at([c.categorical for c in closed])
         tables = FeatureTables([(list(self.numeric), numeric),

@@ -51,7 +51,7 @@ from monitor.labeled_window import (
 from monitor.predictions import bucket_quantiles
 from monitor.report import Scope, WindowReport
 from monitor.trail import Positions, Trail, window_point
-from monitor.windows import WindowClock
+from monitor.windows import PASS_EVENTS, WindowClock
 
 # Upper bounds (seconds of event time) of the label delay buckets.
 DELAY_BUCKETS: Final = np.asarray((1, 10, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600,
@@ -110,7 +110,18 @@ class LabeledScope:
     def add(self, ts: Floats, labels: NDArray[np.int64], scores: Floats,
             delays: Floats, positions: Positions | None = None) -> list[WindowReport]:
         """Add labeled events in arrival order; ``positions`` are their partitions and
-        offsets on ``labeled-events`` where known."""
+        offsets on ``labeled-events`` where known. Taken :data:`~monitor.windows.
+        PASS_EVENTS` at a time, as if they had come in batches of that size."""
+        reports: list[WindowReport] = []
+        for lo in range(0, ts.size, PASS_EVENTS):
+            part = slice(lo, lo + PASS_EVENTS)
+            reports += self._add(ts[part], labels[part], scores[part], delays[part],
+                                 None if positions is None
+                                 else (positions[0][part], positions[1][part]))
+        return reports
+
+    def _add(self, ts: Floats, labels: NDArray[np.int64], scores: Floats,
+             delays: Floats, positions: Positions | None) -> list[WindowReport]:
         self.total += ts.size
         closed = []
         # Each event's errors and delay bucket at once, each stride's block of counts at

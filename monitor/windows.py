@@ -8,11 +8,19 @@ after its start).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from contracts.records import RunSummary
+
+# Events one vectorised pass over a batch takes at most. A replay hands the monitor
+# hundreds of thousands of events a batch; in one pass their arrays (a labeled
+# window's 2,000 score cells, a feature window's cells, each closing window) outgrow
+# the caches and come fresh from the kernel, and the replay cost 2 to 3 times the CPU
+# an event. In passes of this size a batch costs what a small one does.
+PASS_EVENTS: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,4 +82,4 @@ def spanned(start: float, end: float, count: int, summary: RunSummary) -> tuple[
     return (first, last) if count == 0 else (min(start, first), max(end, last))
 
 
-__all__ = ["Segment", "WindowClock", "spanned"]
+__all__ = ["PASS_EVENTS", "Segment", "WindowClock", "spanned"]

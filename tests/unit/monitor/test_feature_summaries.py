@@ -21,6 +21,7 @@ from contracts.topics import Topics
 from monitor.config import WindowConfig
 from monitor.core import SOURCE_GAP_RECORDS, Monitor
 from monitor.features import FeatureWindow
+from monitor.windows import PASS_EVENTS
 from producers.simulator import Simulator
 from scorer.artifact import sign_bundle
 from scorer.bundle import ModelBundle
@@ -178,6 +179,36 @@ def test_summaries_of_a_stride_each_judge_as_the_events_do(bundle: ModelBundle,
             assert numbers(a.features[name]) == pytest.approx(numbers(figures), rel=1e-9,
                                                               nan_ok=True)
             assert asdict(a.features[name]).get("unseen") == asdict(figures).get("unseen")
+
+
+def test_summaries_of_several_passes_in_one_batch_judge_as_in_small_batches(
+        bundle: ModelBundle) -> None:
+    """A replay's batch holds thousands of summaries, taken a pass at a time: the same
+    reports as batches of seven."""
+    events = stream(2 * PASS_EVENTS + 2345)
+    summaries = [summary for lo in range(0, len(events), 2000) for summary in summarise(
+        events[lo:lo + 2000], [i % PARTITIONS for i in range(lo, lo + 2000)][:len(
+            events[lo:lo + 2000])], lambda k, lo=lo: (lo + k) // PARTITIONS,
+        [summariser_of(bundle)])]
+    reference = reference_of(bundle)
+    whole, small = (FeatureWindow(SCOPE, reference, max_events=500, stride=100,
+                                  max_seconds=3600, min_events=200) for _ in range(2))
+
+    whole.add_summaries(summaries)
+    together = whole.take_reports()
+    apart = []
+    for lo in range(0, len(summaries), 7):
+        small.add_summaries(summaries[lo:lo + 7])
+        apart += small.take_reports()
+
+    assert len(summaries) > 2 * PASS_EVENTS // SUMMARY_EVENTS
+    assert len(together) == len(apart) > 2 * PASS_EVENTS // 100
+    for a, b in zip(together, apart, strict=True):
+        assert (a.n, a.judged, a.start, a.end) == (b.n, b.judged, b.start, b.end)
+        assert repr(a.figures) == repr(b.figures)
+        for name, figures in b.features.items():  # sums of values added in other groups
+            assert numbers(a.features[name]) == pytest.approx(numbers(figures), rel=1e-12,
+                                                              nan_ok=True)
 
 
 def test_a_window_holding_events_takes_summaries_after_them(bundle: ModelBundle) -> None:

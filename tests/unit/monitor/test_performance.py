@@ -22,6 +22,7 @@ from monitor.concept import make_detector
 from monitor.labeled_window import LabeledBlock, LabeledWindow, window_figures
 from monitor.performance import LabeledScope
 from monitor.report import Scope
+from monitor.windows import PASS_EVENTS
 
 SCOPE = Scope("m", 1, "champion")
 ROC_AUC_BOUND = 0.002  # off the exact figure, from scores on the grid
@@ -295,6 +296,31 @@ def test_windows_are_the_same_whatever_the_batches_their_strides_span(batch: int
     for a, b in zip(together, apart, strict=True):
         assert (a.start, a.end, a.n) == (b.start, b.end, b.n)
         assert repr(a.figures) == repr(b.figures)  # NaN equals NaN in a repr
+
+
+def test_a_batch_of_several_passes_reports_as_small_batches_do() -> None:
+    # A replay's batch is taken PASS_EVENTS at a time; strides of 300 straddle the cuts,
+    # and each window still names the offsets where its drop began.
+    n = 2 * PASS_EVENTS + 4321
+    y, p = stream(n, seed=8)
+    ts = np.arange(float(n))
+    positions = (np.arange(n, dtype=np.int64) % 3, np.arange(n, dtype=np.int64) // 3)
+    options = dict(window_size=1000, stride=300, min_events=200,
+                   detectors={"adwin": make_detector("adwin")})
+    whole, small = scope(**options), scope(**options)
+
+    together = whole.add(ts, y, p, np.linspace(0.0, 5000.0, n), positions)
+    apart = [r for lo in range(0, n, 1000) for r in small.add(
+        ts[lo:lo + 1000], y[lo:lo + 1000], p[lo:lo + 1000],
+        np.linspace(0.0, 5000.0, n)[lo:lo + 1000],
+        (positions[0][lo:lo + 1000], positions[1][lo:lo + 1000]))]
+
+    assert len(together) == len(apart) == n // 300
+    for a, b in zip(together, apart, strict=True):
+        assert (a.start, a.end, a.n) == (b.start, b.end, b.n)
+        assert repr(a.figures) == repr(b.figures)
+        assert a.detail["located"]() == b.detail["located"]()  # type: ignore[operator]
+    assert whole.total == small.total == n
 
 
 def test_a_window_too_small_to_locate_a_drop_in_names_its_own_start_and_first_offsets() -> None:
